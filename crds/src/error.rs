@@ -54,7 +54,11 @@ impl ErrorInfo {
     /// An error with a traceback equal to its message.
     pub fn new(kind: ErrorType, message: impl Into<String>) -> Self {
         let message = message.into();
-        ErrorInfo { kind, traceback: format!("{kind}: {message}"), message }
+        ErrorInfo {
+            kind,
+            traceback: format!("{kind}: {message}"),
+            message,
+        }
     }
 }
 
@@ -77,7 +81,10 @@ pub struct ValidationError {
 impl ValidationError {
     /// An error about `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ValidationError { field: field.into(), message: message.into() }
+        ValidationError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// The same error with `prefix.` put in front of its field path.

@@ -105,9 +105,21 @@ pub struct PerformanceMetrics {
 
 impl PerformanceMetrics {
     /// Build from the four phase durations (seconds) and per-party communication.
-    pub fn new(cluster_init: f64, device_init: f64, algorithm: f64, total: f64, parties: BTreeMap<String, CommStats>) -> Self {
+    pub fn new(
+        cluster_init: f64,
+        device_init: f64,
+        algorithm: f64,
+        total: f64,
+        parties: BTreeMap<String, CommStats>,
+    ) -> Self {
         let overhead = (total - cluster_init - device_init - algorithm).max(0.0);
-        let pct = |x: f64| if total > 0.0 { round(100.0 * x / total, 1) } else { 0.0 };
+        let pct = |x: f64| {
+            if total > 0.0 {
+                round(100.0 * x / total, 1)
+            } else {
+                0.0
+            }
+        };
         PerformanceMetrics {
             total_execution_time: round(total, 6),
             cluster_init_time: round(cluster_init, 6),

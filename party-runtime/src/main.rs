@@ -1,1 +1,127 @@
-fn main() {}
+//! `party-runtime run REQUEST.json`: run a Worker-API request and print its execution result as JSON.
+//!
+//! Exit status: 0 on success, 1 when the task failed (the error JSON is still printed), 2 on a usage error.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use party_runtime::context::{NoProgress, ProgressSink};
+use party_runtime::data::{DataPolicy, atomic_write};
+use party_runtime::progress::TerminalProgress;
+use party_runtime::{RunOptions, run_request};
+use secretflow_crds::result::ExecStatus;
+use secretflow_crds::{ErrorInfo, ErrorType, ExecutionResult};
+
+#[derive(Parser)]
+#[command(
+    name = "party-runtime",
+    version,
+    about = "Run SecretFlow Worker-API tasks as one or all parties"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a Worker-API request (JSON file) and print the execution result.
+    Run {
+        /// The request file.
+        request: PathBuf,
+        /// Cluster mode: the party this process runs (default: the request's `self_party`).
+        #[arg(long)]
+        party: Option<String>,
+        /// Confine data paths to these folders (repeatable; `SF_DATA_ROOTS` is colon-separated).
+        #[arg(long = "data-root", env = "SF_DATA_ROOTS", value_delimiter = ':')]
+        data_roots: Vec<PathBuf>,
+        /// Also write the result JSON to this file.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Seconds a party waits for a peer's message before failing.
+        #[arg(long, default_value_t = 60)]
+        link_timeout: u64,
+        /// No progress bars.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("party-runtime: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
+    let Command::Run {
+        request,
+        party,
+        data_roots,
+        output,
+        link_timeout,
+        quiet,
+    } = Cli::parse().command;
+    let terminal =
+        (!quiet && std::io::stderr().is_terminal()).then(|| Arc::new(TerminalProgress::new()));
+    let progress: Arc<dyn ProgressSink> = match &terminal {
+        Some(t) => t.clone(),
+        None => Arc::new(NoProgress),
+    };
+    let opts = RunOptions {
+        party,
+        data: DataPolicy::new(data_roots),
+        link_timeout: Duration::from_secs(link_timeout),
+        progress,
+    };
+    let result = match std::fs::read_to_string(&request) {
+        Ok(json) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(run_request(&json, &opts))
+        }
+        Err(e) => {
+            let kind = if e.kind() == std::io::ErrorKind::NotFound {
+                ErrorType::FileNotFoundError
+            } else {
+                ErrorType::PermissionError
+            };
+            ExecutionResult::failure(ErrorInfo::new(
+                kind,
+                format!("request file {}: {e}", request.display()),
+            ))
+        }
+    };
+    if let Some(t) = terminal {
+        t.finish();
+    }
+    let text = serde_json::to_string_pretty(&result)?;
+    println!("{text}");
+    if let Some(out) = output {
+        atomic_write("-", &out, |f| {
+            use std::io::Write;
+            f.write_all(text.as_bytes())
+                .map_err(|e| party_runtime::Error::Internal(format!("{}: {e}", out.display())))
+        })?;
+    }
+    Ok(if result.status == ExecStatus::Success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

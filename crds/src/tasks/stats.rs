@@ -19,10 +19,16 @@ pub struct StatsConfig {
 }
 
 impl StatsConfig {
-    pub(crate) fn validate(&self, parties: &[String], columns_required: bool) -> Result<(), ValidationError> {
+    pub(crate) fn validate(
+        &self,
+        parties: &[String],
+        columns_required: bool,
+    ) -> Result<(), ValidationError> {
         check::party_paths("input_data", &self.input_data, parties)?;
         match &self.columns {
-            None if columns_required => return Err(ValidationError::new("", "missing field `columns`")),
+            None if columns_required => {
+                return Err(ValidationError::new("", "missing field `columns`"));
+            }
             cols => check::opt_columns("columns", cols)?,
         }
         check::non_empty("output_report", &self.output_report)

@@ -1,0 +1,164 @@
+//! The link between parties: tagged byte messages to a named peer.
+//!
+//! [`Link`] is deliberately small (after swanky's `AbstractChannel`): `send` and `recv` by peer and tag, with
+//! per-(peer, tag) ordering. [`Channel`] wraps any link, counts bytes and rounds (job code never counts), and
+//! adds typed JSON helpers. Sub-protocols use their own tag prefix (`"scaler/parts"`).
+//!
+//! # Disconnection
+//! A `recv` from a peer that has gone away fails with [`LinkError::PeerClosed`] once its queued messages are
+//! consumed; a peer that stays silent fails the `recv` with [`LinkError::Timeout`] after the link timeout.
+//! Neither ever hangs.
+
+pub mod memory;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secretflow_crds::result::CommStats;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Default time a `recv` waits for its peer.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What can go wrong on a link; every variant names the peer.
+#[derive(thiserror::Error, Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// The peer is not part of this session.
+    #[error("unknown peer `{peer}`")]
+    UnknownPeer {
+        /// The peer.
+        peer: String,
+    },
+    /// Nothing arrived within the timeout.
+    #[error("timed out after {secs} s waiting for peer `{peer}` (message `{tag}`)")]
+    Timeout {
+        /// The peer.
+        peer: String,
+        /// The awaited message.
+        tag: String,
+        /// The timeout.
+        secs: u64,
+    },
+    /// The peer went away.
+    #[error("peer `{peer}` disconnected (waiting for message `{tag}`)")]
+    PeerClosed {
+        /// The peer.
+        peer: String,
+        /// The awaited message.
+        tag: String,
+    },
+    /// A message from the peer could not be decoded.
+    #[error("bad message `{tag}` from peer `{peer}`: {message}")]
+    Decode {
+        /// The peer.
+        peer: String,
+        /// The message.
+        tag: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// Tagged, ordered byte messages between the parties of one session.
+#[async_trait]
+pub trait Link: Send + Sync {
+    /// This party.
+    fn party(&self) -> &str;
+    /// Send `bytes` to `peer` under `tag`; messages with the same (peer, tag) arrive in order.
+    async fn send(&self, peer: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError>;
+    /// Receive the next message from `peer` under `tag`.
+    async fn recv(&self, peer: &str, tag: &str) -> Result<Vec<u8>, LinkError>;
+}
+
+/// A link with communication counters and typed helpers.
+#[derive(Clone)]
+pub struct Channel {
+    link: Arc<dyn Link>,
+    counters: Arc<Counters>,
+}
+
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    received: AtomicU64,
+    rounds: AtomicU64,
+    sending: AtomicBool,
+}
+
+impl Channel {
+    /// Wrap `link`.
+    pub fn new(link: Arc<dyn Link>) -> Self {
+        Channel {
+            link,
+            counters: Arc::default(),
+        }
+    }
+
+    /// This party.
+    pub fn party(&self) -> &str {
+        self.link.party()
+    }
+
+    /// Send raw bytes.
+    pub async fn send_bytes(&self, peer: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
+        self.counters
+            .sent
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.counters.sending.store(true, Ordering::Relaxed);
+        self.link.send(peer, tag, bytes).await
+    }
+
+    /// Receive raw bytes. A receive right after sends starts a new round.
+    pub async fn recv_bytes(&self, peer: &str, tag: &str) -> Result<Vec<u8>, LinkError> {
+        if self.counters.sending.swap(false, Ordering::Relaxed) {
+            self.counters.rounds.fetch_add(1, Ordering::Relaxed);
+        }
+        let bytes = self.link.recv(peer, tag).await?;
+        self.counters
+            .received
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(bytes)
+    }
+
+    /// Send a value as JSON.
+    pub async fn send_json<T: Serialize>(
+        &self,
+        peer: &str,
+        tag: &str,
+        value: &T,
+    ) -> Result<(), LinkError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| LinkError::Decode {
+            peer: peer.into(),
+            tag: tag.into(),
+            message: format!("cannot encode: {e}"),
+        })?;
+        self.send_bytes(peer, tag, bytes).await
+    }
+
+    /// Receive a JSON value; a message that does not decode as `T` is a [`LinkError::Decode`].
+    pub async fn recv_json<T: DeserializeOwned>(
+        &self,
+        peer: &str,
+        tag: &str,
+    ) -> Result<T, LinkError> {
+        let bytes = self.recv_bytes(peer, tag).await?;
+        serde_json::from_slice(&bytes).map_err(|e| LinkError::Decode {
+            peer: peer.into(),
+            tag: tag.into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Bytes and rounds so far.
+    pub fn stats(&self) -> CommStats {
+        CommStats {
+            bytes_sent: self.counters.sent.load(Ordering::Relaxed),
+            bytes_received: self.counters.received.load(Ordering::Relaxed),
+            rounds: self.counters.rounds.load(Ordering::Relaxed),
+        }
+    }
+}

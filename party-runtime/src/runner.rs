@@ -1,0 +1,316 @@
+//! Runs a Worker-API request: parse and validate, build the link (cluster init), build the MPC device if the
+//! task needs one (device init), run the job at every party this process hosts, write the report, and
+//! assemble the execution result with real timings and communication counts.
+//!
+//! Local mode hosts every party as its own tokio task over the in-memory link. A party's failure reaches the
+//! others through the link (they fail naming it), and the result reports the root cause, not the echoes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secretflow_crds::result::{CommStats, ExecStatus};
+use secretflow_crds::{
+    ClusterMode, ErrorInfo, ExecutionResult, PerformanceMetrics, TaskConfig, TaskMetadata,
+    ValidRequest, WorkerRequest,
+};
+
+use crate::context::{NoProgress, PartyContext, ProgressSink};
+use crate::data::{DataPolicy, atomic_write};
+use crate::error::{Error, Result};
+use crate::jobs::{self, JobOutput};
+use crate::link::memory::MemoryHub;
+use crate::link::{Channel, DEFAULT_TIMEOUT};
+
+/// How this process runs requests.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Cluster mode: the party this process runs (overrides `self_party`).
+    pub party: Option<String>,
+    /// Where parties may read and write.
+    pub data: DataPolicy,
+    /// How long a party waits for a peer's message.
+    pub link_timeout: Duration,
+    /// Where progress goes.
+    pub progress: Arc<dyn ProgressSink>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            party: None,
+            data: DataPolicy::default(),
+            link_timeout: DEFAULT_TIMEOUT,
+            progress: Arc::new(NoProgress),
+        }
+    }
+}
+
+/// Python's `datetime.utcnow().isoformat()`: microseconds, no offset.
+pub fn now_iso() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6f")
+        .to_string()
+}
+
+/// Run a request given as JSON text. Never panics on bad input; every failure is a `failure` result.
+pub async fn run_request(json: &str, opts: &RunOptions) -> ExecutionResult {
+    let clock = Clock::start();
+    let raw = match WorkerRequest::parse(json) {
+        Ok(r) => r,
+        Err(e) => return ExecutionResult::failure(e.to_info()),
+    };
+    match raw.validate() {
+        Ok(req) => run_valid(&req, opts, clock).await,
+        Err(e) => {
+            let task_type = raw
+                .task_config
+                .get("task_type")
+                .and_then(|t| t.as_str())
+                .unwrap_or("")
+                .to_string();
+            let mut out = ExecutionResult::failure(e.to_info());
+            out.task_metadata = Some(clock.metadata(
+                &raw.task_id,
+                &raw.subtask_id,
+                &raw.execution_id,
+                &task_type,
+                vec![],
+            ));
+            out
+        }
+    }
+}
+
+/// Phase timestamps of one execution.
+struct Clock {
+    start: Instant,
+    started_at: String,
+    cluster_init: f64,
+    device_init: f64,
+    algorithm: f64,
+}
+
+impl Clock {
+    fn start() -> Self {
+        Clock {
+            start: Instant::now(),
+            started_at: now_iso(),
+            cluster_init: 0.0,
+            device_init: 0.0,
+            algorithm: 0.0,
+        }
+    }
+
+    fn metadata(
+        &self,
+        task_id: &str,
+        subtask_id: &str,
+        execution_id: &str,
+        task_type: &str,
+        devices: Vec<String>,
+    ) -> TaskMetadata {
+        TaskMetadata {
+            task_id: task_id.into(),
+            subtask_id: subtask_id.into(),
+            execution_id: execution_id.into(),
+            task_type: task_type.into(),
+            started_at: self.started_at.clone(),
+            completed_at: now_iso(),
+            devices_used: devices,
+        }
+    }
+}
+
+/// Run a validated request.
+async fn run_valid(req: &ValidRequest, opts: &RunOptions, mut clock: Clock) -> ExecutionResult {
+    let hosted = hosted_parties(req, opts);
+    let outcome = match hosted {
+        Ok(hosted) => run_hosted(req, opts, &hosted, &mut clock).await,
+        Err(e) => (Err(e), BTreeMap::new()),
+    };
+    let (outcome, comm) = outcome;
+    let outcome = outcome.and_then(|out| {
+        if let Some((raw, content)) = &out.report {
+            write_report(&opts.data, &req.parties[0], raw, content)?;
+        }
+        Ok(out)
+    });
+    let total = clock.start.elapsed().as_secs_f64();
+    let metrics = PerformanceMetrics::new(
+        clock.cluster_init,
+        clock.device_init,
+        clock.algorithm,
+        total,
+        comm,
+    );
+    let mut devices = req.parties.clone();
+    if req.task.task_type().needs_spu() {
+        devices.push("spu".into());
+    }
+    let metadata = clock.metadata(
+        &req.task_id,
+        &req.subtask_id,
+        &req.execution_id,
+        req.task.task_type().as_str(),
+        devices,
+    );
+    match outcome {
+        Ok(out) => ExecutionResult {
+            status: ExecStatus::Success,
+            result: Some(out.result),
+            error: None,
+            performance_metrics: Some(metrics),
+            task_metadata: Some(metadata),
+        },
+        Err(e) => failure(e.to_info(), metrics, metadata),
+    }
+}
+
+fn failure(
+    error: ErrorInfo,
+    metrics: PerformanceMetrics,
+    metadata: TaskMetadata,
+) -> ExecutionResult {
+    ExecutionResult {
+        status: ExecStatus::Failure,
+        result: None,
+        error: Some(error),
+        performance_metrics: Some(metrics),
+        task_metadata: Some(metadata),
+    }
+}
+
+/// The parties this process runs.
+fn hosted_parties(req: &ValidRequest, opts: &RunOptions) -> Result<Vec<String>> {
+    match &req.mode {
+        ClusterMode::Local | ClusterMode::Ray { .. } => Ok(req.parties.clone()),
+        ClusterMode::Cluster { self_party, .. } => {
+            let me = opts.party.clone().or_else(|| self_party.clone());
+            let what = match me {
+                Some(p) => {
+                    format!("cluster mode (party `{p}` in its own process, over the gRPC link)")
+                }
+                None => "cluster mode (one party per process over the gRPC link)".to_string(),
+            };
+            Err(Error::NotImplemented {
+                what,
+                tracking: "the party-links issue",
+            })
+        }
+    }
+}
+
+type Outcome = (Result<JobOutput>, BTreeMap<String, CommStats>);
+
+async fn run_hosted(
+    req: &ValidRequest,
+    opts: &RunOptions,
+    hosted: &[String],
+    clock: &mut Clock,
+) -> Outcome {
+    let hub = MemoryHub::new(&req.parties, opts.link_timeout);
+    let task: Arc<TaskConfig> = Arc::new(req.task.clone());
+    let contexts: Vec<PartyContext> = hosted
+        .iter()
+        .map(|p| {
+            let channel = Channel::new(Arc::new(hub.link(p)));
+            PartyContext::new(
+                p,
+                req.parties.clone(),
+                channel,
+                opts.data.clone(),
+                opts.progress.clone(),
+            )
+        })
+        .collect();
+    drop(hub);
+    clock.cluster_init = clock.start.elapsed().as_secs_f64();
+    // No task implemented so far runs on the MPC device; its set-up time is measured here once it exists.
+    clock.device_init = 0.0;
+    let algorithm_start = Instant::now();
+    let handles: Vec<_> = contexts
+        .into_iter()
+        .map(|ctx| {
+            let task = task.clone();
+            let party = ctx.party.clone();
+            (
+                party,
+                tokio::spawn(async move {
+                    let out = jobs::run(&ctx, &task).await;
+                    (ctx.channel.stats(), out)
+                }),
+            )
+        })
+        .collect();
+    let mut comm = BTreeMap::new();
+    let mut results = Vec::with_capacity(handles.len());
+    for (party, h) in handles {
+        match h.await {
+            Ok((stats, out)) => {
+                comm.insert(party.clone(), stats);
+                results.push((party, out));
+            }
+            Err(e) => {
+                let msg = if e.is_panic() {
+                    format!("party {party}'s task panicked")
+                } else {
+                    format!("party {party}'s task was cancelled")
+                };
+                results.push((party, Err(Error::Internal(msg))));
+            }
+        }
+    }
+    clock.algorithm = algorithm_start.elapsed().as_secs_f64();
+    (pick(results), comm)
+}
+
+/// Every hosted party must agree; otherwise report the root-cause error (not a peer's echo of it).
+fn pick(results: Vec<(String, Result<JobOutput>)>) -> Result<JobOutput> {
+    let mut first_ok: Option<JobOutput> = None;
+    let mut root: Option<Error> = None;
+    let mut echo: Option<Error> = None;
+    for (party, r) in results {
+        match r {
+            Ok(out) => match &first_ok {
+                Some(prev) if *prev != out => {
+                    return Err(Error::Internal(format!(
+                        "party {party} computed a different result from the others"
+                    )));
+                }
+                Some(_) => {}
+                None => first_ok = Some(out),
+            },
+            Err(e) if e.is_peer_report() => {
+                echo.get_or_insert(e);
+            }
+            Err(e) => {
+                root.get_or_insert(e);
+            }
+        }
+    }
+    match (root, echo, first_ok) {
+        (Some(e), _, _) | (None, Some(e), _) => Err(e),
+        (None, None, Some(out)) => Ok(out),
+        (None, None, None) => Err(Error::Internal("no party ran".into())),
+    }
+}
+
+fn write_report(
+    data: &DataPolicy,
+    party: &str,
+    raw: &str,
+    content: &serde_json::Value,
+) -> Result<()> {
+    let path = data.resolve(party, "task_config.output_report", raw)?;
+    let text = serde_json::to_vec_pretty(content)
+        .map_err(|e| Error::Internal(format!("report encoding: {e}")))?;
+    atomic_write(party, &path, |f| {
+        use std::io::Write;
+        f.write_all(&text).map_err(|e| Error::Io {
+            party: party.into(),
+            path: path.clone(),
+            message: e.to_string(),
+        })
+    })
+}
