@@ -383,52 +383,34 @@ impl SfInitConfig {
                 ));
             }
         }
-        if let Some(sp) = &self.self_party {
-            if !names.contains(sp) {
-                return Err(ValidationError::new(
-                    format!("{f}.self_party"),
-                    format!("`{sp}` is not one of the parties ({})", names.join(", ")),
-                ));
-            }
+        if let Some(sp) = self.self_party.as_ref().filter(|sp| !names.contains(sp)) {
+            return Err(ValidationError::new(
+                format!("{f}.self_party"),
+                format!("`{sp}` is not one of the parties ({})", names.join(", ")),
+            ));
         }
-        let address = self.address.as_deref();
-        let mode = match (&self.parties, address) {
+        let endpoints = match &self.parties {
+            Parties::Map(entries) => Some(endpoints(f, entries)?),
+            Parties::List(_) => None,
+        };
+        let mode = match (endpoints, self.address.as_deref()) {
             (_, Some("local")) => ClusterMode::Local,
             (_, Some(a)) if a.starts_with("ray://") => ClusterMode::Ray {
                 address: a.to_string(),
                 num_cpus: self.num_cpus,
                 omp_num_threads: self.omp_num_threads,
             },
-            (Parties::Map(entries), _) => {
-                let mut endpoints = Vec::with_capacity(entries.len());
-                for (party, a) in entries {
-                    let port =
-                        check_host_port(&format!("{f}.parties.{party}.address"), &a.address)?;
-                    let listen_addr = match &a.listen_addr {
-                        Some(l) => {
-                            check_host_port(&format!("{f}.parties.{party}.listen_addr"), l)?;
-                            l.clone()
-                        }
-                        None => format!("0.0.0.0:{port}"),
-                    };
-                    endpoints.push(PartyEndpoint {
-                        party: party.clone(),
-                        address: a.address.clone(),
-                        listen_addr,
-                    });
-                }
-                ClusterMode::Cluster {
-                    self_party: self.self_party.clone(),
-                    endpoints,
-                }
-            }
-            (Parties::List(_), None) => {
+            (Some(endpoints), _) => ClusterMode::Cluster {
+                self_party: self.self_party.clone(),
+                endpoints,
+            },
+            (None, None) => {
                 return Err(ValidationError::new(
                     format!("{f}.address"),
                     "missing: with a list of parties, give \"local\" or a \"ray://host:port\" address",
                 ));
             }
-            (Parties::List(_), Some(a)) => {
+            (None, Some(a)) => {
                 return Err(ValidationError::new(
                     format!("{f}.address"),
                     format!(
@@ -440,6 +422,30 @@ impl SfInitConfig {
         };
         Ok((names, mode))
     }
+}
+
+/// Every cluster-mode entry with its listen address defaulted.
+fn endpoints(
+    f: &str,
+    entries: &[(String, PartyAddress)],
+) -> Result<Vec<PartyEndpoint>, ValidationError> {
+    let mut out = Vec::with_capacity(entries.len());
+    for (party, a) in entries {
+        let port = check_host_port(&format!("{f}.parties.{party}.address"), &a.address)?;
+        let listen_addr = match &a.listen_addr {
+            Some(l) => {
+                check_host_port(&format!("{f}.parties.{party}.listen_addr"), l)?;
+                l.clone()
+            }
+            None => format!("0.0.0.0:{port}"),
+        };
+        out.push(PartyEndpoint {
+            party: party.clone(),
+            address: a.address.clone(),
+            listen_addr,
+        });
+    }
+    Ok(out)
 }
 
 impl SpuConfig {

@@ -112,3 +112,65 @@ impl PartyContext {
         Ok(theirs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::link::memory::MemoryHub;
+
+    fn contexts(timeout: Duration) -> (PartyContext, PartyContext) {
+        let parties: Vec<String> = vec!["alice".into(), "bob".into()];
+        let hub = MemoryHub::new(&parties, timeout);
+        let make = |p: &str| {
+            PartyContext::new(
+                p,
+                parties.clone(),
+                Channel::new(Arc::new(hub.link(p))),
+                DataPolicy::default(),
+                Arc::new(NoProgress),
+            )
+        };
+        (make("alice"), make("bob"))
+    }
+
+    #[tokio::test]
+    async fn exchange_gathers_in_party_order() {
+        let (a, b) = contexts(Duration::from_secs(5));
+        let (ra, rb) = tokio::join!(a.exchange("t", Ok(1u32)), b.exchange("t", Ok(2u32)));
+        let expected = vec![("alice".to_string(), 1), ("bob".to_string(), 2)];
+        assert_eq!(ra.unwrap(), expected);
+        assert_eq!(rb.unwrap(), expected);
+    }
+
+    #[tokio::test]
+    async fn a_failing_party_fails_its_peers_naming_it() {
+        let (a, b) = contexts(Duration::from_secs(3600));
+        let bob_err = Error::bad_data("bob", "task_config.columns", "boom");
+        let (ra, rb) = tokio::join!(
+            a.exchange("t", Ok(1u32)),
+            b.exchange::<u32>("t", Err(bob_err))
+        );
+        assert!(matches!(rb, Err(Error::BadData { .. })));
+        match ra {
+            Err(Error::Peer { peer, error, .. }) => {
+                assert_eq!(peer, "bob");
+                assert!(error.message.contains("boom"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_vanished_party_fails_the_exchange_at_once() {
+        let (a, b) = contexts(Duration::from_secs(3600));
+        drop(b);
+        let err = tokio::time::timeout(Duration::from_secs(5), a.exchange("t", Ok(1u32)))
+            .await
+            .expect("no hang");
+        let err = err.unwrap_err();
+        assert!(err.is_peer_report(), "{err}");
+        assert!(err.to_string().contains("bob"), "{err}");
+    }
+}

@@ -44,8 +44,10 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     }
     // pandas passes q * 100 to numpy, which divides by 100 again.
     let q = (q * 100.0) / 100.0;
-    // numpy's virtual index for method "linear" (alpha = beta = 1).
-    let virtual_index = n as f64 * q + (1.0 + q * (1.0 - 1.0 - 1.0)) - 1.0;
+    // numpy's virtual index `n q + (alpha + q (1 - alpha - beta)) - 1` for method "linear" (alpha = beta = 1),
+    // in numpy's order of operations.
+    let (alpha, beta) = (1.0, 1.0);
+    let virtual_index = n as f64 * q + (alpha + q * (1.0 - alpha - beta)) - 1.0;
     let prev = virtual_index.floor();
     let gamma = virtual_index - prev;
     let clamp = |i: f64| (i.max(0.0) as usize).min(n - 1);

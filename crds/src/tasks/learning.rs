@@ -182,13 +182,14 @@ fn check_common(
     }
     if let Some(r) = prediction_receiver {
         check::is_party("prediction_receiver", r, parties)?;
-        if let Some(p) = prediction_output {
-            if !p.contains_key(r) {
-                return Err(ValidationError::new(
-                    "prediction_output",
-                    format!("missing an entry for the prediction_receiver `{r}`"),
-                ));
-            }
+        if prediction_output
+            .as_ref()
+            .is_some_and(|p| !p.contains_key(r))
+        {
+            return Err(ValidationError::new(
+                "prediction_output",
+                format!("missing an entry for the prediction_receiver `{r}`"),
+            ));
         }
     }
     Ok(())

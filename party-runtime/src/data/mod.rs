@@ -65,13 +65,11 @@ impl DataPolicy {
             return Err(refuse(path, "path is outside the data roots"));
         }
         // A symlink inside a root must not lead outside it: check the real location of what exists.
-        if let Some(real) = canonical_existing_prefix(&path) {
-            if !inside(&real) {
-                return Err(refuse(
-                    path,
-                    "path leads outside the data roots through a symlink",
-                ));
-            }
+        if canonical_existing_prefix(&path).is_some_and(|real| !inside(&real)) {
+            return Err(refuse(
+                path,
+                "path leads outside the data roots through a symlink",
+            ));
         }
         Ok(path)
     }
