@@ -36,23 +36,56 @@ pub fn sorted(mut xs: Vec<f64>) -> Vec<f64> {
     xs
 }
 
-/// The `q`-quantile (0..=1) of ascending `sorted`, as `pandas.Series.quantile(q)` computes it.
-pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
-    let n = sorted.len();
-    if n == 0 {
-        return None;
-    }
+/// numpy's virtual index for method "linear": the two order statistics around quantile `q` of `n` values and
+/// the interpolation weight.
+fn virtual_index(n: usize, q: f64) -> (usize, usize, f64) {
     // pandas passes q * 100 to numpy, which divides by 100 again.
     let q = (q * 100.0) / 100.0;
-    // numpy's virtual index `n q + (alpha + q (1 - alpha - beta)) - 1` for method "linear" (alpha = beta = 1),
-    // in numpy's order of operations.
+    // `n q + (alpha + q (1 - alpha - beta)) - 1` with alpha = beta = 1, in numpy's order of operations.
     let (alpha, beta) = (1.0, 1.0);
-    let virtual_index = n as f64 * q + (alpha + q * (1.0 - alpha - beta)) - 1.0;
-    let prev = virtual_index.floor();
-    let gamma = virtual_index - prev;
+    let v = n as f64 * q + (alpha + q * (1.0 - alpha - beta)) - 1.0;
+    let prev = v.floor();
     let clamp = |i: f64| (i.max(0.0) as usize).min(n - 1);
-    let (a, b) = (sorted[clamp(prev)], sorted[clamp(prev + 1.0)]);
-    Some(lerp(a, b, gamma))
+    (clamp(prev), clamp(prev + 1.0), v - prev)
+}
+
+/// The `q`-quantile (0..=1) of ascending `sorted`, as `pandas.Series.quantile(q)` computes it.
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let (lo, hi, gamma) = virtual_index(sorted.len(), q);
+    Some(lerp(sorted[lo], sorted[hi], gamma))
+}
+
+/// Several quantiles of unsorted NaN-free `values`, by selection (linear time each) rather than a full sort;
+/// equal to [`quantile`] on the sorted values.
+pub fn quantiles(mut values: Vec<f64>, qs: &[f64]) -> Vec<Option<f64>> {
+    let n = values.len();
+    if n == 0 {
+        return vec![None; qs.len()];
+    }
+    let wanted: Vec<(usize, usize, f64)> = qs.iter().map(|q| virtual_index(n, *q)).collect();
+    let mut ranks: Vec<usize> = wanted.iter().flat_map(|(lo, hi, _)| [*lo, *hi]).collect();
+    ranks.sort_unstable();
+    ranks.dedup();
+    let mut at = Vec::with_capacity(ranks.len());
+    let mut start = 0;
+    for k in ranks {
+        // Everything left of `start` is <= values[start]; select within the rest.
+        values[start..].select_nth_unstable_by(k - start, f64::total_cmp);
+        at.push((k, values[k]));
+        start = k;
+    }
+    let get = |k: usize| {
+        at.iter()
+            .find(|(r, _)| *r == k)
+            .map_or(f64::NAN, |(_, v)| *v)
+    };
+    wanted
+        .into_iter()
+        .map(|(lo, hi, g)| Some(lerp(get(lo), get(hi), g)))
+        .collect()
 }
 
 /// numpy's `_lerp`: `a + (b - a) t`, computed from `b` when `t >= 0.5`.
@@ -96,6 +129,24 @@ mod tests {
         assert_eq!(quantile(&xs, 0.75), Some(75.25));
         assert_eq!(quantile(&[3.0], 0.5), Some(3.0));
         assert_eq!(quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn selection_quantiles_equal_sorted_quantiles() {
+        let mut x = 0x2545F4914F6CDD1Du64;
+        let values: Vec<f64> = (0..1001)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 97) as f64 / 7.0
+            })
+            .collect();
+        let qs = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0];
+        let s = sorted(values.clone());
+        let expected: Vec<Option<f64>> = qs.iter().map(|q| quantile(&s, *q)).collect();
+        assert_eq!(quantiles(values, &qs), expected);
+        assert_eq!(quantiles(vec![], &qs), vec![None; qs.len()]);
     }
 
     #[test]

@@ -131,6 +131,25 @@ pub struct Table {
 
 const MISSING_MARKERS: [&str; 8] = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"];
 
+/// Rows used to infer column types on the first attempt.
+const INFER_ROWS: usize = 10_000;
+
+fn read_csv(path: &Path, infer_rows: Option<usize>) -> PolarsResult<DataFrame> {
+    let nulls = NullValues::AllColumns(
+        MISSING_MARKERS
+            .iter()
+            .map(|s| PlSmallStr::from(*s))
+            .collect(),
+    );
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(infer_rows)
+        .with_raise_if_empty(false)
+        .with_parse_options(CsvParseOptions::default().with_null_values(Some(nulls)))
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))?
+        .finish()
+}
+
 fn polars_err(party: &str, path: &Path, e: PolarsError) -> Error {
     Error::Io {
         party: party.into(),
@@ -140,21 +159,11 @@ fn polars_err(party: &str, path: &Path, e: PolarsError) -> Error {
 }
 
 impl Table {
-    /// Read a CSV with a header row; every row is used to infer column types.
+    /// Read a CSV with a header row. Column types are inferred from the first rows; if a later row does not
+    /// fit them, the file is read again with every row taken into account.
     pub fn read(party: &str, path: &Path) -> Result<Table> {
-        let nulls = NullValues::AllColumns(
-            MISSING_MARKERS
-                .iter()
-                .map(|s| PlSmallStr::from(*s))
-                .collect(),
-        );
-        let df = CsvReadOptions::default()
-            .with_has_header(true)
-            .with_infer_schema_length(None)
-            .with_raise_if_empty(false)
-            .with_parse_options(CsvParseOptions::default().with_null_values(Some(nulls)))
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|r| r.finish())
+        let df = read_csv(path, Some(INFER_ROWS))
+            .or_else(|_| read_csv(path, None))
             .map_err(|e| polars_err(party, path, e))?;
         Ok(Table {
             df,
@@ -314,4 +323,61 @@ pub fn atomic_write(
     tmp.as_file_mut().flush().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_that_change_after_the_inference_window_are_read_correctly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("late.csv");
+        let mut text = String::from("a,b\n");
+        for i in 0..INFER_ROWS + 5 {
+            let a = if i == INFER_ROWS + 2 {
+                "1.5".to_string()
+            } else {
+                i.to_string()
+            };
+            let b = if i == INFER_ROWS + 3 {
+                "x".to_string()
+            } else {
+                i.to_string()
+            };
+            text.push_str(&format!("{a},{b}\n"));
+        }
+        std::fs::write(&path, text).unwrap();
+        let t = Table::read("alice", &path).unwrap();
+        assert_eq!(
+            t.header().columns,
+            vec![("a".into(), ColKind::Float), ("b".into(), ColKind::Text)]
+        );
+        let a = t.floats("a").unwrap();
+        assert_eq!(a[INFER_ROWS + 2], Some(1.5));
+        assert_eq!(a[7], Some(7.0));
+    }
+
+    #[test]
+    fn missing_markers_read_as_missing_and_outputs_are_atomic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        std::fs::write(&path, "x,y\n1,a\nNA,\n3,NaN\n").unwrap();
+        let mut t = Table::read("alice", &path).unwrap();
+        assert_eq!(t.floats("x").unwrap(), vec![Some(1.0), None, Some(3.0)]);
+        assert_eq!(
+            t.cats("y").unwrap(),
+            vec![Some(Cat::Str("a".into())), None, None]
+        );
+        let out = dir.path().join("sub/dir/out.csv");
+        t.write(&out).unwrap();
+        assert!(out.is_file());
+        let leftovers = std::fs::read_dir(out.parent().unwrap()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
+        let failed = atomic_write("alice", &dir.path().join("never.csv"), |_| {
+            Err(Error::Internal("boom".into()))
+        });
+        assert!(failed.is_err());
+        assert!(!dir.path().join("never.csv").exists());
+    }
 }

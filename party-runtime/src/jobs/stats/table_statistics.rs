@@ -17,7 +17,7 @@ use super::super::columns::{ColumnJob, Want};
 use crate::context::PartyContext;
 use crate::data::Cat;
 use crate::error::Result;
-use crate::numeric::{mean, present, quantile, sorted, variance};
+use crate::numeric::{mean, present, quantiles, variance};
 
 /// Describe the columns.
 pub async fn run(ctx: &PartyContext, c: &StatsConfig) -> Result<JobOutput> {
@@ -53,16 +53,19 @@ pub async fn run(ctx: &PartyContext, c: &StatsConfig) -> Result<JobOutput> {
 
 /// describe() of a numeric column.
 pub fn describe(xs: &[Option<f64>]) -> NumericStats {
-    let v = sorted(present(xs));
+    let v = present(xs);
+    let (mean, std) = (mean(&v), variance(&v, 1).map(f64::sqrt));
+    let count = v.len() as u64;
+    let q = quantiles(v, &[0.0, 0.25, 0.5, 0.75, 1.0]);
     NumericStats {
-        count: v.len() as u64,
-        mean: mean(&v),
-        std: variance(&v, 1).map(f64::sqrt),
-        min: v.first().copied(),
-        q25: quantile(&v, 0.25),
-        q50: quantile(&v, 0.5),
-        q75: quantile(&v, 0.75),
-        max: v.last().copied(),
+        count,
+        mean,
+        std,
+        min: q[0],
+        q25: q[1],
+        q50: q[2],
+        q75: q[3],
+        max: q[4],
     }
 }
 
