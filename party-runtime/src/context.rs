@@ -24,6 +24,15 @@ impl ProgressSink for NoProgress {
     fn report(&self, _: &str, _: f64, _: &str) {}
 }
 
+/// Run CPU-heavy `f` without stalling the async runtime: on a multi-threaded runtime the worker thread is
+/// handed over for the duration (`block_in_place`); elsewhere `f` simply runs.
+pub fn compute<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// One party's view of a running task.
 pub struct PartyContext {
     /// This party.
@@ -57,6 +66,7 @@ impl PartyContext {
 
     /// Report progress.
     pub fn progress(&self, fraction: f64, phase: &str) {
+        tracing::info!(party = %self.party, fraction, phase, "progress");
         self.progress
             .report(&self.party, fraction.clamp(0.0, 1.0), phase);
     }

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod link;
 pub mod numeric;
 pub mod progress;
+pub mod psi;
 pub mod runner;
 
 pub use error::{Error, Result};

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
+
 use secretflow_crds::result::{CommStats, ExecStatus};
 use secretflow_crds::{
     ClusterMode, ErrorInfo, ExecutionResult, PerformanceMetrics, TaskConfig, TaskMetadata,
@@ -19,8 +21,10 @@ use crate::context::{NoProgress, PartyContext, ProgressSink};
 use crate::data::{DataPolicy, atomic_write};
 use crate::error::{Error, Result};
 use crate::jobs::{self, JobOutput};
+use crate::link::grpc::{GrpcConfig, GrpcLink};
 use crate::link::memory::MemoryHub;
 use crate::link::{Channel, DEFAULT_TIMEOUT};
+use secretflow_crds::ValidationError;
 
 /// How this process runs requests.
 #[derive(Clone)]
@@ -124,9 +128,8 @@ impl Clock {
 
 /// Run a validated request.
 async fn run_valid(req: &ValidRequest, opts: &RunOptions, mut clock: Clock) -> ExecutionResult {
-    let hosted = hosted_parties(req, opts);
-    let outcome = match hosted {
-        Ok(hosted) => run_hosted(req, opts, &hosted, &mut clock).await,
+    let outcome = match contexts(req, opts).await {
+        Ok(contexts) => run_hosted(req, contexts, &mut clock).await,
         Err(e) => (Err(e), BTreeMap::new()),
     };
     let (outcome, comm) = outcome;
@@ -181,50 +184,91 @@ fn failure(
     }
 }
 
-/// The parties this process runs.
-fn hosted_parties(req: &ValidRequest, opts: &RunOptions) -> Result<Vec<String>> {
+/// The contexts of the parties this process runs, with their links up (cluster init).
+async fn contexts(req: &ValidRequest, opts: &RunOptions) -> Result<Vec<PartyContext>> {
+    let context = |p: &str, link: Arc<dyn crate::link::Link>| {
+        PartyContext::new(
+            p,
+            req.parties.clone(),
+            Channel::new(link),
+            opts.data.clone(),
+            opts.progress.clone(),
+        )
+    };
     match &req.mode {
-        ClusterMode::Local | ClusterMode::Ray { .. } => Ok(req.parties.clone()),
-        ClusterMode::Cluster { self_party, .. } => {
-            let me = opts.party.clone().or_else(|| self_party.clone());
-            let what = match me {
-                Some(p) => {
-                    format!("cluster mode (party `{p}` in its own process, over the gRPC link)")
-                }
-                None => "cluster mode (one party per process over the gRPC link)".to_string(),
+        ClusterMode::Local | ClusterMode::Ray { .. } => {
+            let hub = MemoryHub::new(&req.parties, opts.link_timeout);
+            Ok(req
+                .parties
+                .iter()
+                .map(|p| context(p, Arc::new(hub.link(p))))
+                .collect())
+        }
+        ClusterMode::Cluster {
+            self_party,
+            endpoints,
+        } => {
+            let me = opts
+                .party
+                .clone()
+                .or_else(|| self_party.clone())
+                .ok_or_else(|| {
+                    ValidationError::new(
+                        "sf_init_config.self_party",
+                        "required in cluster mode (or pass --party)",
+                    )
+                })?;
+            let mine = endpoints.iter().find(|e| e.party == me).ok_or_else(|| {
+                ValidationError::new(
+                    "--party",
+                    format!(
+                        "`{me}` is not one of the parties ({})",
+                        req.parties.join(", ")
+                    ),
+                )
+            })?;
+            let cfg = GrpcConfig {
+                party: me.clone(),
+                session: session_id(req),
+                listen: mine.listen_addr.clone(),
+                peers: endpoints
+                    .iter()
+                    .filter(|e| e.party != me)
+                    .map(|e| (e.party.clone(), e.address.clone()))
+                    .collect(),
+                timeout: opts.link_timeout,
             };
-            Err(Error::NotImplemented {
-                what,
-                tracking: "the party-links issue",
-            })
+            let link = GrpcLink::start(cfg).await.map_err(|source| Error::Link {
+                party: me.clone(),
+                source,
+            })?;
+            link.connect_all().await.map_err(|source| Error::Link {
+                party: me.clone(),
+                source,
+            })?;
+            Ok(vec![context(&me, Arc::new(link))])
         }
     }
 }
 
+/// The session both parties of a cluster-mode task derive on their own: a digest of the task configuration
+/// and the parties (the rest of the request, such as ids and addresses, may differ between the two sides).
+pub fn session_id(req: &ValidRequest) -> String {
+    let mut h = Sha256::new();
+    h.update(req.task.to_json().to_string().as_bytes());
+    h.update(req.parties.join("\n").as_bytes());
+    h.finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 type Outcome = (Result<JobOutput>, BTreeMap<String, CommStats>);
 
-async fn run_hosted(
-    req: &ValidRequest,
-    opts: &RunOptions,
-    hosted: &[String],
-    clock: &mut Clock,
-) -> Outcome {
-    let hub = MemoryHub::new(&req.parties, opts.link_timeout);
+/// Run the job at every hosted party, each as its own task; time the algorithm phase.
+async fn run_hosted(req: &ValidRequest, contexts: Vec<PartyContext>, clock: &mut Clock) -> Outcome {
     let task: Arc<TaskConfig> = Arc::new(req.task.clone());
-    let contexts: Vec<PartyContext> = hosted
-        .iter()
-        .map(|p| {
-            let channel = Channel::new(Arc::new(hub.link(p)));
-            PartyContext::new(
-                p,
-                req.parties.clone(),
-                channel,
-                opts.data.clone(),
-                opts.progress.clone(),
-            )
-        })
-        .collect();
-    drop(hub);
     clock.cluster_init = clock.start.elapsed().as_secs_f64();
     // No task implemented so far runs on the MPC device; its set-up time is measured here once it exists.
     clock.device_init = 0.0;
@@ -234,13 +278,11 @@ async fn run_hosted(
         .map(|ctx| {
             let task = task.clone();
             let party = ctx.party.clone();
-            (
-                party,
-                tokio::spawn(async move {
-                    let out = jobs::run(&ctx, &task).await;
-                    (ctx.channel.stats(), out)
-                }),
-            )
+            let handle = tokio::spawn(async move {
+                let out = jobs::run(&ctx, &task).await;
+                (ctx.channel.stats(), out)
+            });
+            (party, handle)
         })
         .collect();
     let mut comm = BTreeMap::new();
@@ -252,12 +294,15 @@ async fn run_hosted(
                 results.push((party, out));
             }
             Err(e) => {
-                let msg = if e.is_panic() {
-                    format!("party {party}'s task panicked")
+                let what = if e.is_panic() {
+                    "panicked"
                 } else {
-                    format!("party {party}'s task was cancelled")
+                    "was cancelled"
                 };
-                results.push((party, Err(Error::Internal(msg))));
+                results.push((
+                    party.clone(),
+                    Err(Error::Internal(format!("party {party}'s task {what}"))),
+                ));
             }
         }
     }
@@ -265,21 +310,26 @@ async fn run_hosted(
     (pick(results), comm)
 }
 
-/// Every hosted party must agree; otherwise report the root-cause error (not a peer's echo of it).
+/// Every hosted party with a shared result must agree; otherwise report the root-cause error (not a peer's
+/// echo of it). A private result (one only its party holds) is reported only when no shared one exists.
 fn pick(results: Vec<(String, Result<JobOutput>)>) -> Result<JobOutput> {
-    let mut first_ok: Option<JobOutput> = None;
+    let mut shared: Option<JobOutput> = None;
+    let mut private: Option<JobOutput> = None;
     let mut root: Option<Error> = None;
     let mut echo: Option<Error> = None;
     for (party, r) in results {
         match r {
-            Ok(out) => match &first_ok {
+            Ok(out) if out.private => {
+                private.get_or_insert(out);
+            }
+            Ok(out) => match &shared {
                 Some(prev) if *prev != out => {
                     return Err(Error::Internal(format!(
                         "party {party} computed a different result from the others"
                     )));
                 }
                 Some(_) => {}
-                None => first_ok = Some(out),
+                None => shared = Some(out),
             },
             Err(e) if e.is_peer_report() => {
                 echo.get_or_insert(e);
@@ -289,10 +339,10 @@ fn pick(results: Vec<(String, Result<JobOutput>)>) -> Result<JobOutput> {
             }
         }
     }
-    match (root, echo, first_ok) {
-        (Some(e), _, _) | (None, Some(e), _) => Err(e),
-        (None, None, Some(out)) => Ok(out),
-        (None, None, None) => Err(Error::Internal("no party ran".into())),
+    match (root.or(echo), shared.or(private)) {
+        (Some(e), _) => Err(e),
+        (None, Some(out)) => Ok(out),
+        (None, None) => Err(Error::Internal("no party ran".into())),
     }
 }
 

@@ -499,7 +499,7 @@ fn spu_tasks_need_semi2k() {
 
 #[test]
 fn task_types_without_an_engine_yet_say_so() {
-    for t in ["psi", "ss_lr", "ss_xgb", "pearson_correlation", "vif"] {
+    for t in ["ss_lr", "ss_xgb", "pearson_correlation", "vif"] {
         assert_failure(
             &base(valid(t)).to_string(),
             &[],
@@ -507,6 +507,13 @@ fn task_types_without_an_engine_yet_say_so() {
             &[t, "not implemented"],
         );
     }
+    let kkrt = base(valid("psi")).to_string();
+    assert_failure(
+        &kkrt,
+        &[],
+        "RuntimeError",
+        &["KKRT_PSI_2PC", "not implemented", "ECDH_PSI_2PC"],
+    );
 }
 
 #[test]

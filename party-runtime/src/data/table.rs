@@ -276,6 +276,20 @@ impl Table {
         Ok(())
     }
 
+    /// A new table with the rows at `rows`, in that order.
+    pub fn select_rows(&self, rows: &[usize]) -> Result<Table> {
+        let idx = IdxCa::from_vec("rows".into(), rows.iter().map(|r| *r as IdxSize).collect());
+        let df = self
+            .df
+            .take(&idx)
+            .map_err(|e| polars_err(&self.party, &self.path, e))?;
+        Ok(Table {
+            df,
+            party: self.party.clone(),
+            path: self.path.clone(),
+        })
+    }
+
     /// Write the table as CSV to `path`, atomically.
     pub fn write(&mut self, path: &Path) -> Result<()> {
         let (party, df) = (self.party.clone(), &mut self.df);

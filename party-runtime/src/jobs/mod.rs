@@ -8,6 +8,7 @@
 mod columns;
 pub mod evaluation;
 pub mod preprocessing;
+pub mod psi;
 pub mod stats;
 
 use secretflow_crds::TaskConfig;
@@ -24,6 +25,9 @@ pub struct JobOutput {
     pub result: Value,
     /// A JSON report the runner writes once per process: the raw `output_report` path and its content.
     pub report: Option<(String, Value)>,
+    /// A result only this party holds (it differs from the others', e.g. a PSI sender that does not learn the
+    /// intersection); local mode reports a shared result instead when there is one.
+    pub private: bool,
 }
 
 impl JobOutput {
@@ -34,6 +38,7 @@ impl JobOutput {
         Ok(JobOutput {
             result,
             report: None,
+            private: false,
         })
     }
 
@@ -59,7 +64,7 @@ pub async fn run(ctx: &PartyContext, task: &TaskConfig) -> Result<JobOutput> {
         TaskConfig::TableStatistics(c) => stats::table_statistics::run(ctx, c).await,
         TaskConfig::BiclassificationEval(c) => evaluation::biclassification::run(ctx, c).await,
         TaskConfig::RegressionEval(c) => evaluation::regression::run(ctx, c).await,
-        TaskConfig::Psi(_) => Err(not_implemented(task, "PSI: the party-links and PSI issue")),
+        TaskConfig::Psi(c) => psi::run(ctx, c).await,
         TaskConfig::SsLr(_) | TaskConfig::PearsonCorrelation(_) | TaskConfig::Vif(_) => {
             Err(not_implemented(task, "the SEMI2K engine issue"))
         }

@@ -1,74 +1,46 @@
-//! The in-memory link: every party of a local-mode session in one process.
-//!
-//! A [`MemoryHub`] holds one unbounded queue per (from, to, tag). Dropping a party's [`MemoryLink`] marks the
-//! party as gone, so a peer waiting on it fails with `PeerClosed` at once instead of waiting for the timeout.
+//! The in-memory link: every party of a local-mode session in one process, sharing one set of [`Mailboxes`].
+//! Dropping a party's [`MemoryLink`] marks the party as departed, so a peer waiting on it fails at once with
+//! `PeerClosed` instead of waiting for the timeout.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, watch};
 
+use super::mailbox::Mailboxes;
 use super::{Link, LinkError};
-
-type Key = (String, String, String);
-type Queue = (
-    mpsc::UnboundedSender<Vec<u8>>,
-    Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Vec<u8>>>>,
-);
 
 /// The shared state of one local session.
 pub struct MemoryHub {
-    queues: Mutex<HashMap<Key, Queue>>,
-    alive: HashMap<String, watch::Sender<bool>>,
-    timeout: Duration,
+    boxes: Arc<Mailboxes>,
 }
 
 impl MemoryHub {
-    /// A hub for `parties`, whose `recv`s wait at most `timeout`.
+    /// A hub for `parties`, whose receives wait at most `timeout`.
     pub fn new(parties: &[String], timeout: Duration) -> Arc<Self> {
-        let alive = parties
-            .iter()
-            .map(|p| (p.clone(), watch::channel(true).0))
-            .collect();
         Arc::new(MemoryHub {
-            queues: Mutex::default(),
-            alive,
-            timeout,
+            boxes: Mailboxes::new(parties, timeout),
         })
     }
 
     /// The link endpoint of `party`.
     pub fn link(self: &Arc<Self>, party: &str) -> MemoryLink {
         MemoryLink {
-            hub: self.clone(),
+            boxes: self.boxes.clone(),
             party: party.to_string(),
         }
-    }
-
-    fn queue(&self, key: Key) -> Queue {
-        let mut q = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-        q.entry(key)
-            .or_insert_with(|| {
-                let (tx, rx) = mpsc::unbounded_channel();
-                (tx, Arc::new(tokio::sync::Mutex::new(rx)))
-            })
-            .clone()
     }
 }
 
 /// One party's end of a [`MemoryHub`].
 pub struct MemoryLink {
-    hub: Arc<MemoryHub>,
+    boxes: Arc<Mailboxes>,
     party: String,
 }
 
 impl Drop for MemoryLink {
     fn drop(&mut self) {
-        if let Some(tx) = self.hub.alive.get(&self.party) {
-            tx.send_replace(false);
-        }
+        self.boxes.depart(&self.party);
     }
 }
 
@@ -79,40 +51,11 @@ impl Link for MemoryLink {
     }
 
     async fn send(&self, peer: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
-        if !self.hub.alive.contains_key(peer) {
-            return Err(LinkError::UnknownPeer { peer: peer.into() });
-        }
-        let (tx, _) = self
-            .hub
-            .queue((self.party.clone(), peer.into(), tag.into()));
-        // The hub keeps the receiver alive, so this cannot fail.
-        let _ = tx.send(bytes);
-        Ok(())
+        self.boxes.deliver(&self.party, peer, tag, bytes)
     }
 
     async fn recv(&self, peer: &str, tag: &str) -> Result<Vec<u8>, LinkError> {
-        let mut alive = match self.hub.alive.get(peer) {
-            Some(tx) => tx.subscribe(),
-            None => return Err(LinkError::UnknownPeer { peer: peer.into() }),
-        };
-        let (_, rx) = self
-            .hub
-            .queue((peer.into(), self.party.clone(), tag.into()));
-        let mut rx = rx.lock().await;
-        let closed = || LinkError::PeerClosed {
-            peer: peer.into(),
-            tag: tag.into(),
-        };
-        tokio::select! {
-            biased;
-            m = rx.recv() => m.ok_or_else(closed),
-            _ = alive.wait_for(|a| !*a) => rx.try_recv().map_err(|_| closed()),
-            _ = tokio::time::sleep(self.hub.timeout) => Err(LinkError::Timeout {
-                peer: peer.into(),
-                tag: tag.into(),
-                secs: self.hub.timeout.as_secs(),
-            }),
-        }
+        self.boxes.receive(peer, &self.party, tag).await
     }
 }
 
@@ -140,6 +83,10 @@ mod tests {
         assert_eq!(b.recv_bytes("alice", "t").await.unwrap(), vec![3]);
         assert_eq!(a.stats().bytes_sent, 4);
         assert_eq!(b.stats().bytes_received, 4);
+        assert!(matches!(
+            a.send_bytes("carol", "t", vec![]).await,
+            Err(LinkError::UnknownPeer { .. })
+        ));
     }
 
     #[tokio::test(start_paused = true)]

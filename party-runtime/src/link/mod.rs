@@ -9,6 +9,8 @@
 //! consumed; a peer that stays silent fails the `recv` with [`LinkError::Timeout`] after the link timeout.
 //! Neither ever hangs.
 
+pub mod grpc;
+pub mod mailbox;
 pub mod memory;
 
 use std::sync::Arc;
@@ -50,6 +52,14 @@ pub enum LinkError {
         peer: String,
         /// The awaited message.
         tag: String,
+    },
+    /// The connection to the peer failed (refused, reset, or an error the peer reported).
+    #[error("link to peer `{peer}` failed: {message}")]
+    Transport {
+        /// The peer.
+        peer: String,
+        /// What went wrong.
+        message: String,
     },
     /// A message from the peer could not be decoded.
     #[error("bad message `{tag}` from peer `{peer}`: {message}")]

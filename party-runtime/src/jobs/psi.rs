@@ -1,0 +1,271 @@
+//! `psi` (spec section 1): the two parties of `input_paths` intersect their key columns.
+//!
+//! Keys: the `keys` columns of each party, several forming a composite key; values are compared as text
+//! (integers without decimals, floats as Rust prints them, strings as-is), each column length-prefixed so that
+//! composite keys cannot collide. A missing key or a duplicate key is a `ValueError` naming the party (and the
+//! first duplicates), as SecretFlow's checker does. Empty inputs and an empty intersection are valid.
+//!
+//! Output: each party that learns the intersection writes its full input rows whose key is in it, in the same
+//! order at both parties: the receiver's input order, or sorted by key when `sort` is true (the receiver
+//! decides the order and sends it with the result, so both files line up row by row). With
+//! `broadcast_result: false` only the receiver learns the intersection and writes a file; the sender's report
+//! then says -1. A party of the request without input learns the receiver's result.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use secretflow_crds::outputs::{PsiReport, PsiResult};
+use secretflow_crds::tasks::psi::{PsiConfig, PsiProtocol};
+
+use super::JobOutput;
+use crate::context::{PartyContext, compute};
+use crate::data::{Cat, Table};
+use crate::error::{Error, Result};
+use crate::psi::ecdh;
+
+/// A party's checked input.
+struct Prepared {
+    table: Table,
+    /// Encoded key per row.
+    keys: Vec<Vec<u8>>,
+    /// Key values per row, for sorting.
+    values: Vec<Vec<Cat>>,
+    output: PathBuf,
+}
+
+/// Run PSI as `ctx.party`.
+pub async fn run(ctx: &PartyContext, c: &PsiConfig) -> Result<JobOutput> {
+    let me = ctx.party.as_str();
+    let receiver = c.receiver.as_str();
+    let sender = c
+        .input_paths
+        .keys()
+        .find(|p| *p != receiver)
+        .map(String::as_str)
+        .unwrap_or(receiver);
+    if c.protocol == PsiProtocol::KKRT_PSI_2PC {
+        return Err(Error::NotImplemented {
+            what: "PSI protocol KKRT_PSI_2PC".into(),
+            tracking: "the party-links and PSI issue; ECDH_PSI_2PC is available",
+        });
+    }
+    let participant = me == receiver || me == sender;
+
+    // Read and check the keys; every party learns of a failure anywhere before any protocol step.
+    ctx.progress(0.0, "psi: read input");
+    let (prepared, ready) = if participant {
+        match compute(|| prepare(ctx, c)) {
+            Ok(p) => {
+                let n = p.keys.len() as u64;
+                (Some(p), Ok(Some(n)))
+            }
+            Err(e) => (None, Err(e)),
+        }
+    } else {
+        (None, Ok(None))
+    };
+    let counts = ctx.exchange("psi/ready", ready).await?;
+    let count = |p: &str| {
+        counts
+            .iter()
+            .find(|(q, _)| q == p)
+            .and_then(|(_, n)| *n)
+            .unwrap_or(0) as i64
+    };
+    let Some(mine) = prepared else {
+        let result = ctx
+            .channel
+            .recv_json(receiver, "psi/result")
+            .await
+            .map_err(|e| ctx.link_error(e))?;
+        return Ok(JobOutput {
+            result,
+            report: None,
+            private: false,
+        });
+    };
+    let peer = if me == receiver { sender } else { receiver };
+
+    ctx.progress(0.1, "psi: protocol");
+    let (rows, private) = if me == receiver {
+        let out = ecdh::receive(ctx, peer, &mine.keys).await?;
+        let mut matches = out.matches;
+        if c.sort {
+            matches.sort_by(|a, b| mine.values[a.0].cmp(&mine.values[b.0]));
+        }
+        if c.broadcast_result {
+            let order: Vec<u8> = matches
+                .iter()
+                .flat_map(|(_, j)| (*j as u64).to_le_bytes())
+                .collect();
+            ctx.channel
+                .send_bytes(peer, "psi/order", order)
+                .await
+                .map_err(|e| ctx.link_error(e))?;
+        }
+        (
+            matches.into_iter().map(|(i, _)| i).collect::<Vec<_>>(),
+            false,
+        )
+    } else {
+        let out = ecdh::send(ctx, peer, &mine.keys).await?;
+        if c.broadcast_result {
+            let order = ctx
+                .channel
+                .recv_bytes(peer, "psi/order")
+                .await
+                .map_err(|e| ctx.link_error(e))?;
+            let bad = || Error::Link {
+                party: me.into(),
+                source: crate::link::LinkError::Decode {
+                    peer: peer.into(),
+                    tag: "psi/order".into(),
+                    message: "bad row positions".into(),
+                },
+            };
+            if !order.len().is_multiple_of(8) {
+                return Err(bad());
+            }
+            let rows: Option<Vec<usize>> = order
+                .chunks(8)
+                .map(|b| {
+                    let j = u64::from_le_bytes(b.try_into().ok()?) as usize;
+                    out.perm.get(j).copied()
+                })
+                .collect();
+            (rows.ok_or_else(bad)?, false)
+        } else {
+            (Vec::new(), true)
+        }
+    };
+
+    ctx.progress(0.9, "psi: write output");
+    let learns = me == receiver || c.broadcast_result;
+    if learns {
+        let mut selected = compute(|| mine.table.select_rows(&rows))?;
+        selected.write(&mine.output)?;
+    }
+    let k = if learns { rows.len() as i64 } else { -1 };
+    let mut output_paths = std::collections::BTreeMap::new();
+    output_paths.insert(receiver.to_string(), c.output_paths[receiver].clone());
+    if c.broadcast_result {
+        output_paths.insert(sender.to_string(), c.output_paths[sender].clone());
+    } else if private {
+        output_paths.clear();
+    }
+    let parties: Vec<String> = ctx.parties.clone();
+    let reports = parties
+        .iter()
+        .filter(|p| c.input_paths.contains_key(*p))
+        .map(|p| PsiReport {
+            party: p.clone(),
+            original_count: count(p),
+            intersection_count: if p == receiver || c.broadcast_result {
+                k
+            } else {
+                -1
+            },
+        })
+        .collect();
+    let result = PsiResult {
+        intersection_count: k,
+        output_paths,
+        psi_protocol: "ECDH_PSI_2PC".into(),
+        reports,
+        receiver: receiver.into(),
+        parties,
+    };
+    let mut out = JobOutput::new(&result)?;
+    out.private = private;
+    if me == receiver {
+        for other in ctx
+            .parties
+            .iter()
+            .filter(|p| !c.input_paths.contains_key(*p))
+        {
+            ctx.channel
+                .send_json(other, "psi/result", &out.result)
+                .await
+                .map_err(|e| ctx.link_error(e))?;
+        }
+    }
+    ctx.progress(1.0, "done");
+    Ok(out)
+}
+
+/// Read this party's table, encode its keys, refuse missing and duplicate keys.
+fn prepare(ctx: &PartyContext, c: &PsiConfig) -> Result<Prepared> {
+    let me = ctx.party.as_str();
+    let output = ctx.data.resolve(
+        me,
+        &format!("task_config.output_paths.{me}"),
+        &c.output_paths[me],
+    )?;
+    let path = ctx.data.input(
+        me,
+        &format!("task_config.input_paths.{me}"),
+        &c.input_paths[me],
+    )?;
+    let table = Table::read(me, &path)?;
+    let header = table.header();
+    let field = format!("task_config.keys.{me}");
+    let mut columns = Vec::new();
+    for k in &c.keys[me] {
+        if header.kind(k).is_none() {
+            return Err(Error::bad_data(
+                me,
+                &field,
+                format!("key column `{k}` is not in {}", path.display()),
+            ));
+        }
+        columns.push(table.cats(k)?);
+    }
+    let n = table.height();
+    let mut keys = Vec::with_capacity(n);
+    let mut values = Vec::with_capacity(n);
+    for row in 0..n {
+        let mut enc = Vec::new();
+        let mut vals = Vec::with_capacity(columns.len());
+        for (col, name) in columns.iter().zip(&c.keys[me]) {
+            let v = col[row].clone().ok_or_else(|| {
+                Error::bad_data(
+                    me,
+                    &field,
+                    format!("key column `{name}` is missing a value at row {}", row + 1),
+                )
+            })?;
+            let text = v.label();
+            enc.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            enc.extend_from_slice(text.as_bytes());
+            vals.push(v);
+        }
+        keys.push(enc);
+        values.push(vals);
+    }
+    let mut seen: HashMap<&[u8], usize> = HashMap::with_capacity(n);
+    let mut dups = Vec::new();
+    for (row, k) in keys.iter().enumerate() {
+        if seen.insert(k.as_slice(), row).is_some() && dups.len() < 3 {
+            dups.push(
+                values[row]
+                    .iter()
+                    .map(Cat::label)
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
+        }
+    }
+    if !dups.is_empty() {
+        return Err(Error::bad_data(
+            me,
+            &field,
+            format!("duplicate keys in {}: {}", path.display(), dups.join(", ")),
+        ));
+    }
+    Ok(Prepared {
+        table,
+        keys,
+        values,
+        output,
+    })
+}

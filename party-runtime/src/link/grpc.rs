@@ -1,0 +1,362 @@
+//! The gRPC link (tonic): one `PartyLink` server per party, one client per peer.
+//!
+//! Messages are pushed in chunks of at most [`CHUNK`] bytes, each acknowledged once queued at the peer, so a
+//! completed `send` means the peer holds the message: a party may exit as soon as its job is done. Chunks from
+//! another session are refused, so two tasks never mix. Connecting retries with backoff while peers start,
+//! up to the link timeout.
+//!
+//! # Disconnection
+//! After connecting, each party holds a `Watch` stream open to every peer; HTTP/2 keep-alive pings run on it.
+//! When a peer's process dies the stream ends and the peer is marked departed: receives from it fail with
+//! `PeerClosed` once its queued messages are consumed. A peer that never answers fails receives with
+//! `Timeout` after the link timeout.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::{Mutex as AsyncMutex, oneshot};
+use tokio_stream::Stream;
+use tonic::transport::{Channel as GrpcChannel, Endpoint, Server};
+use tonic::{Request, Response, Status};
+
+use super::mailbox::Mailboxes;
+use super::{Link, LinkError};
+
+/// Generated protobuf and gRPC code.
+#[allow(missing_docs, clippy::all, clippy::unwrap_used)]
+pub mod pb {
+    tonic::include_proto!("secretflow.link.v1");
+}
+
+use pb::party_link_client::PartyLinkClient;
+use pb::party_link_server::{PartyLink, PartyLinkServer};
+
+/// Largest chunk pushed in one call.
+pub const CHUNK: usize = 4 << 20;
+const MAX_MESSAGE: usize = CHUNK + (64 << 10);
+
+/// How to start a party's gRPC link.
+#[derive(Clone, Debug)]
+pub struct GrpcConfig {
+    /// This party.
+    pub party: String,
+    /// The session id both parties derive from the task.
+    pub session: String,
+    /// Where this party listens (`host:port`).
+    pub listen: String,
+    /// Every peer and its address (`host:port`).
+    pub peers: Vec<(String, String)>,
+    /// Receive and connect timeout.
+    pub timeout: Duration,
+}
+
+/// A party's gRPC link.
+pub struct GrpcLink {
+    party: String,
+    session: String,
+    boxes: Arc<Mailboxes>,
+    peers: HashMap<String, Peer>,
+    timeout: Duration,
+    shutdown: Option<oneshot::Sender<()>>,
+    watchers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+struct Peer {
+    address: String,
+    client: AsyncMutex<Option<PartyLinkClient<GrpcChannel>>>,
+}
+
+impl GrpcLink {
+    /// Bind the server and prepare clients (connections are made on first use).
+    pub async fn start(cfg: GrpcConfig) -> Result<GrpcLink, LinkError> {
+        let mut names: Vec<String> = cfg.peers.iter().map(|(p, _)| p.clone()).collect();
+        names.push(cfg.party.clone());
+        let boxes = Mailboxes::new(&names, cfg.timeout);
+        let addr: SocketAddr = tokio::net::lookup_host(&cfg.listen)
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| LinkError::Transport {
+                peer: cfg.party.clone(),
+                message: format!("cannot resolve listen address {}", cfg.listen),
+            })?;
+        let listener =
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| LinkError::Transport {
+                    peer: cfg.party.clone(),
+                    message: format!("cannot listen on {addr}: {e}"),
+                })?;
+        let service = Service {
+            party: cfg.party.clone(),
+            session: cfg.session.clone(),
+            boxes: boxes.clone(),
+            partial: Mutex::default(),
+            watches: Mutex::default(),
+        };
+        let server = PartyLinkServer::new(service)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
+        let (tx, rx) = oneshot::channel::<()>();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        tokio::spawn(async move {
+            let _ = Server::builder()
+                .http2_keepalive_interval(Some(Duration::from_secs(5)))
+                .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+                .add_service(server)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        let peers = cfg
+            .peers
+            .into_iter()
+            .map(|(p, address)| {
+                (
+                    p,
+                    Peer {
+                        address,
+                        client: AsyncMutex::new(None),
+                    },
+                )
+            })
+            .collect();
+        Ok(GrpcLink {
+            party: cfg.party,
+            session: cfg.session,
+            boxes,
+            peers,
+            timeout: cfg.timeout,
+            shutdown: Some(tx),
+            watchers: Mutex::default(),
+        })
+    }
+
+    /// A connected client for `peer`, connecting (with backoff, up to the timeout) on first use.
+    async fn client(&self, peer: &str) -> Result<PartyLinkClient<GrpcChannel>, LinkError> {
+        let p = self
+            .peers
+            .get(peer)
+            .ok_or_else(|| LinkError::UnknownPeer { peer: peer.into() })?;
+        let mut slot = p.client.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let transport = |message: String| LinkError::Transport {
+            peer: peer.into(),
+            message,
+        };
+        let endpoint = Endpoint::from_shared(format!("http://{}", p.address))
+            .map_err(|e| transport(format!("bad address {}: {e}", p.address)))?
+            .connect_timeout(Duration::from_secs(2))
+            .http2_keep_alive_interval(Duration::from_secs(5))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true);
+        let deadline = Instant::now() + self.timeout;
+        let mut backoff = Duration::from_millis(20);
+        let channel = loop {
+            match endpoint.connect().await {
+                Ok(c) => break c,
+                Err(e) if Instant::now() + backoff >= deadline => {
+                    return Err(LinkError::Timeout {
+                        peer: peer.into(),
+                        tag: format!("connect to {} ({e})", p.address),
+                        secs: self.timeout.as_secs(),
+                    });
+                }
+                Err(_) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                }
+            }
+        };
+        let client = PartyLinkClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
+        self.watch(peer, client.clone()).await?;
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Open the peer's `Watch` stream; mark the peer departed when it ends.
+    async fn watch(
+        &self,
+        peer: &str,
+        mut client: PartyLinkClient<GrpcChannel>,
+    ) -> Result<(), LinkError> {
+        let hello = pb::Hello {
+            session: self.session.clone(),
+            from: self.party.clone(),
+        };
+        let mut stream = client
+            .watch(hello)
+            .await
+            .map_err(|s| status_error(peer, "watch", s))?
+            .into_inner();
+        let boxes = self.boxes.clone();
+        let peer = peer.to_string();
+        let handle = tokio::spawn(async move {
+            while let Ok(Some(_)) = stream.message().await {}
+            boxes.depart(&peer);
+        });
+        self.watchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handle);
+        Ok(())
+    }
+
+    /// Connect to every peer now (cluster init), so that a missing peer fails early.
+    pub async fn connect_all(&self) -> Result<(), LinkError> {
+        for peer in self.peers.keys() {
+            self.client(peer).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for GrpcLink {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        for w in self
+            .watchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            w.abort();
+        }
+    }
+}
+
+fn status_error(peer: &str, what: &str, s: Status) -> LinkError {
+    match s.code() {
+        tonic::Code::Unavailable | tonic::Code::Cancelled => LinkError::PeerClosed {
+            peer: peer.into(),
+            tag: what.into(),
+        },
+        _ => LinkError::Transport {
+            peer: peer.into(),
+            message: format!("{what}: {}", s.message()),
+        },
+    }
+}
+
+#[async_trait]
+impl Link for GrpcLink {
+    fn party(&self) -> &str {
+        &self.party
+    }
+
+    async fn send(&self, peer: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
+        let mut client = self.client(peer).await?;
+        let n = bytes.len();
+        let mut offset = 0;
+        loop {
+            let end = (offset + CHUNK).min(n);
+            let chunk = pb::Chunk {
+                session: self.session.clone(),
+                from: self.party.clone(),
+                tag: tag.into(),
+                data: bytes[offset..end].to_vec(),
+                last: end == n,
+            };
+            client
+                .push(chunk)
+                .await
+                .map_err(|s| status_error(peer, tag, s))?;
+            if end == n {
+                return Ok(());
+            }
+            offset = end;
+        }
+    }
+
+    async fn recv(&self, peer: &str, tag: &str) -> Result<Vec<u8>, LinkError> {
+        if !self.peers.contains_key(peer) {
+            return Err(LinkError::UnknownPeer { peer: peer.into() });
+        }
+        self.boxes.receive(peer, &self.party, tag).await
+    }
+}
+
+/// The server side: queues pushed messages and holds watch streams open.
+struct Service {
+    party: String,
+    session: String,
+    boxes: Arc<Mailboxes>,
+    partial: Mutex<HashMap<(String, String), Vec<u8>>>,
+    watches: Mutex<Vec<tokio::sync::mpsc::Sender<Result<pb::Beat, Status>>>>,
+}
+
+impl Service {
+    fn check(&self, session: &str, from: &str) -> Result<(), Status> {
+        if session != self.session {
+            return Err(Status::failed_precondition(format!(
+                "party {} runs session {} but {from} sent session {session}: the two parties run different tasks",
+                self.party, self.session
+            )));
+        }
+        if !self.boxes.knows(from) || from == self.party {
+            return Err(Status::permission_denied(format!(
+                "`{from}` is not a peer of party {}",
+                self.party
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[tonic::async_trait]
+impl PartyLink for Service {
+    async fn push(&self, request: Request<pb::Chunk>) -> Result<Response<pb::Ack>, Status> {
+        let c = request.into_inner();
+        self.check(&c.session, &c.from)?;
+        let key = (c.from.clone(), c.tag.clone());
+        let whole = {
+            let mut partial = self.partial.lock().unwrap_or_else(|p| p.into_inner());
+            if c.last {
+                match partial.remove(&key) {
+                    Some(mut head) => {
+                        head.extend_from_slice(&c.data);
+                        head
+                    }
+                    None => c.data,
+                }
+            } else {
+                partial.entry(key).or_default().extend_from_slice(&c.data);
+                return Ok(Response::new(pb::Ack {}));
+            }
+        };
+        self.boxes
+            .deliver(&c.from, &self.party, &c.tag, whole)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        Ok(Response::new(pb::Ack {}))
+    }
+
+    type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::Beat, Status>> + Send + 'static>>;
+
+    async fn watch(
+        &self,
+        request: Request<pb::Hello>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let h = request.into_inner();
+        self.check(&h.session, &h.from)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        // The sender stays here for the server's life; the stream ends when the server (process) goes away.
+        self.watches
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(tx);
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}

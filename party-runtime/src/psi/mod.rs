@@ -1,0 +1,3 @@
+//! Private set intersection protocols, generic over the party link. One protocol per file.
+
+pub mod ecdh;
