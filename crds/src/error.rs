@@ -54,11 +54,7 @@ impl ErrorInfo {
     /// An error with a traceback equal to its message.
     pub fn new(kind: ErrorType, message: impl Into<String>) -> Self {
         let message = message.into();
-        ErrorInfo {
-            kind,
-            traceback: format!("{kind}: {message}"),
-            message,
-        }
+        ErrorInfo { kind, traceback: format!("{kind}: {message}"), message }
     }
 }
 
@@ -81,10 +77,7 @@ pub struct ValidationError {
 impl ValidationError {
     /// An error about `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ValidationError {
-            field: field.into(),
-            message: message.into(),
-        }
+        ValidationError { field: field.into(), message: message.into() }
     }
 
     /// The same error with `prefix.` put in front of its field path.
@@ -101,11 +94,7 @@ impl ValidationError {
 
 impl std::fmt::Display for ValidationError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.field.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.field, self.message)
-        }
+        if self.field.is_empty() { f.write_str(&self.message) } else { write!(f, "{}: {}", self.field, self.message) }
     }
 }
 

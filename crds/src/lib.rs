@@ -17,8 +17,6 @@ pub mod result;
 pub mod tasks;
 
 pub use error::{ErrorInfo, ErrorType, ValidationError};
-pub use request::{
-    ClusterMode, Field, PartyEndpoint, SfInitConfig, SpuConfig, ValidRequest, WorkerRequest,
-};
+pub use request::{ClusterMode, Field, PartyEndpoint, SfInitConfig, SpuConfig, ValidRequest, WorkerRequest};
 pub use result::{ExecutionResult, PerformanceMetrics, TaskMetadata};
 pub use tasks::{TaskConfig, TaskType};

@@ -106,9 +106,7 @@ impl<'de> Deserialize<'de> for Parties {
         impl<'de> Visitor<'de> for PartiesVisitor {
             type Value = Parties;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str(
-                    "a list of party names or a map of party name to {address, listen_addr}",
-                )
+                f.write_str("a list of party names or a map of party name to {address, listen_addr}")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Parties, A::Error> {
                 let mut names = Vec::new();
@@ -281,42 +279,30 @@ impl WorkerRequest {
     /// Read a request from a JSON value.
     pub fn from_json(value: &Value) -> Result<Self, ValidationError> {
         if !value.is_object() {
-            return Err(ValidationError::new(
-                "",
-                "the request must be a JSON object",
-            ));
+            return Err(ValidationError::new("", "the request must be a JSON object"));
         }
         from_value(value, "")
     }
 
     /// Check everything the contract demands and build the typed request.
     pub fn validate(&self) -> Result<ValidRequest, ValidationError> {
-        for (field, v) in [
-            ("task_id", &self.task_id),
-            ("subtask_id", &self.subtask_id),
-            ("execution_id", &self.execution_id),
-        ] {
+        for (field, v) in
+            [("task_id", &self.task_id), ("subtask_id", &self.subtask_id), ("execution_id", &self.execution_id)]
+        {
             if v.trim().is_empty() {
                 return Err(ValidationError::new(field, "must be a non-empty string"));
             }
         }
         let (parties, mode) = self.sf_init_config.validate()?;
         let task = TaskConfig::from_json(&self.task_config)?;
-        task.validate(&parties)
-            .map_err(|e| e.under("task_config"))?;
+        task.validate(&parties).map_err(|e| e.under("task_config"))?;
         let needs_spu = task.task_type().needs_spu();
         let spu = match &self.spu_config {
-            Some(c) => Some(
-                c.validate(&parties, needs_spu)
-                    .map_err(|e| e.under("spu_config"))?,
-            ),
+            Some(c) => Some(c.validate(&parties, needs_spu).map_err(|e| e.under("spu_config"))?),
             None if needs_spu => {
                 return Err(ValidationError::new(
                     "spu_config",
-                    format!(
-                        "required for task type `{}`, which computes on secret shares",
-                        task.task_type()
-                    ),
+                    format!("required for task type `{}`, which computes on secret shares", task.task_type()),
                 ));
             }
             None => None,
@@ -337,18 +323,14 @@ impl WorkerRequest {
 pub fn check_party_name(field: &str, name: &str) -> Result<(), ValidationError> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
         && name.as_bytes()[0].is_ascii_alphanumeric();
     if ok {
         Ok(())
     } else {
         Err(ValidationError::new(
             field,
-            format!(
-                "party name `{name}` must be 1-63 lowercase letters, digits, `_` or `-`, starting alphanumeric"
-            ),
+            format!("party name `{name}` must be 1-63 lowercase letters, digits, `_` or `-`, starting alphanumeric"),
         ))
     }
 }
@@ -369,18 +351,12 @@ impl SfInitConfig {
         let f = "sf_init_config";
         let names = self.parties.names();
         if names.is_empty() {
-            return Err(ValidationError::new(
-                format!("{f}.parties"),
-                "must name at least one party",
-            ));
+            return Err(ValidationError::new(format!("{f}.parties"), "must name at least one party"));
         }
         for (i, n) in names.iter().enumerate() {
             check_party_name(&format!("{f}.parties[{i}]"), n)?;
             if names[..i].contains(n) {
-                return Err(ValidationError::new(
-                    format!("{f}.parties"),
-                    format!("party `{n}` is listed twice"),
-                ));
+                return Err(ValidationError::new(format!("{f}.parties"), format!("party `{n}` is listed twice")));
             }
         }
         if let Some(sp) = self.self_party.as_ref().filter(|sp| !names.contains(sp)) {
@@ -400,10 +376,7 @@ impl SfInitConfig {
                 num_cpus: self.num_cpus,
                 omp_num_threads: self.omp_num_threads,
             },
-            (Some(endpoints), _) => ClusterMode::Cluster {
-                self_party: self.self_party.clone(),
-                endpoints,
-            },
+            (Some(endpoints), _) => ClusterMode::Cluster { self_party: self.self_party.clone(), endpoints },
             (None, None) => {
                 return Err(ValidationError::new(
                     format!("{f}.address"),
@@ -425,10 +398,7 @@ impl SfInitConfig {
 }
 
 /// Every cluster-mode entry with its listen address defaulted.
-fn endpoints(
-    f: &str,
-    entries: &[(String, PartyAddress)],
-) -> Result<Vec<PartyEndpoint>, ValidationError> {
+fn endpoints(f: &str, entries: &[(String, PartyAddress)]) -> Result<Vec<PartyEndpoint>, ValidationError> {
     let mut out = Vec::with_capacity(entries.len());
     for (party, a) in entries {
         let port = check_host_port(&format!("{f}.parties.{party}.address"), &a.address)?;
@@ -439,28 +409,17 @@ fn endpoints(
             }
             None => format!("0.0.0.0:{port}"),
         };
-        out.push(PartyEndpoint {
-            party: party.clone(),
-            address: a.address.clone(),
-            listen_addr,
-        });
+        out.push(PartyEndpoint { party: party.clone(), address: a.address.clone(), listen_addr });
     }
     Ok(out)
 }
 
 impl SpuConfig {
     /// Check the nodes against the parties; a task that needs the device must ask for SEMI2K with two nodes.
-    pub fn validate(
-        &self,
-        parties: &[String],
-        needs_spu: bool,
-    ) -> Result<SpuRuntime, ValidationError> {
+    pub fn validate(&self, parties: &[String], needs_spu: bool) -> Result<SpuRuntime, ValidationError> {
         let c = &self.cluster_def;
         if c.nodes.is_empty() {
-            return Err(ValidationError::new(
-                "cluster_def.nodes",
-                "must list at least one node",
-            ));
+            return Err(ValidationError::new("cluster_def.nodes", "must list at least one node"));
         }
         let mut nodes = Vec::with_capacity(c.nodes.len());
         for (i, n) in c.nodes.iter().enumerate() {
@@ -468,18 +427,11 @@ impl SpuConfig {
             if !parties.contains(&n.party) {
                 return Err(ValidationError::new(
                     format!("{field}.party"),
-                    format!(
-                        "`{}` is not one of the parties ({})",
-                        n.party,
-                        parties.join(", ")
-                    ),
+                    format!("`{}` is not one of the parties ({})", n.party, parties.join(", ")),
                 ));
             }
             if nodes.iter().any(|(p, _)| *p == n.party) {
-                return Err(ValidationError::new(
-                    format!("{field}.party"),
-                    format!("`{}` has two nodes", n.party),
-                ));
+                return Err(ValidationError::new(format!("{field}.party"), format!("`{}` has two nodes", n.party)));
             }
             check_host_port(&format!("{field}.address"), &n.address)?;
             nodes.push((n.party.clone(), n.address.clone()));
@@ -493,37 +445,23 @@ impl SpuConfig {
         if fraction_bits == 0 || fraction_bits > max_bits {
             return Err(ValidationError::new(
                 "cluster_def.runtime_config.fxp_fraction_bits",
-                format!(
-                    "expected 1..={max_bits} for {:?}, got {fraction_bits}",
-                    rc.field
-                ),
+                format!("expected 1..={max_bits} for {:?}, got {fraction_bits}", rc.field),
             ));
         }
         if needs_spu {
             if rc.protocol != Protocol::SEMI2K {
                 return Err(ValidationError::new(
                     "cluster_def.runtime_config.protocol",
-                    format!(
-                        "{:?} is not supported yet; the supported protocol is SEMI2K",
-                        rc.protocol
-                    ),
+                    format!("{:?} is not supported yet; the supported protocol is SEMI2K", rc.protocol),
                 ));
             }
             if nodes.len() != 2 {
                 return Err(ValidationError::new(
                     "cluster_def.nodes",
-                    format!(
-                        "SEMI2K runs between exactly 2 parties, got {} nodes",
-                        nodes.len()
-                    ),
+                    format!("SEMI2K runs between exactly 2 parties, got {} nodes", nodes.len()),
                 ));
             }
         }
-        Ok(SpuRuntime {
-            protocol: rc.protocol,
-            field: rc.field,
-            fraction_bits,
-            nodes,
-        })
+        Ok(SpuRuntime { protocol: rc.protocol, field: rc.field, fraction_bits, nodes })
     }
 }

@@ -101,6 +101,9 @@ pub struct PerformanceMetrics {
     /// Per-party communication.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parties: BTreeMap<String, CommStats>,
+    /// Peak resident memory of this process in bytes, where the platform reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
 }
 
 impl PerformanceMetrics {
@@ -114,11 +117,7 @@ impl PerformanceMetrics {
     ) -> Self {
         let overhead = (total - cluster_init - device_init - algorithm).max(0.0);
         let pct = |x: f64| {
-            if total > 0.0 {
-                round(100.0 * x / total, 1)
-            } else {
-                0.0
-            }
+            if total > 0.0 { round(100.0 * x / total, 1) } else { 0.0 }
         };
         PerformanceMetrics {
             total_execution_time: round(total, 6),
@@ -133,6 +132,7 @@ impl PerformanceMetrics {
             bytes_received: parties.values().map(|c| c.bytes_received).sum(),
             rounds: parties.values().map(|c| c.rounds).max().unwrap_or(0),
             parties,
+            peak_memory_bytes: None,
         }
     }
 }

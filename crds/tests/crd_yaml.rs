@@ -3,10 +3,7 @@
 #[test]
 fn committed_crd_yaml_is_current() {
     let generated = secretflow_crds::crd::crd_yaml();
-    assert!(
-        generated.contains("kind: CustomResourceDefinition"),
-        "{generated}"
-    );
+    assert!(generated.contains("kind: CustomResourceDefinition"), "{generated}");
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/secretflowtask.yaml");
     if std::env::var_os("UPDATE_CRD").is_some() {
         std::fs::write(path, &generated).expect("write the CRD");

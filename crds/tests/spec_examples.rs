@@ -3,9 +3,7 @@
 
 use secretflow_crds::request::Field;
 use secretflow_crds::tasks::psi::PsiProtocol;
-use secretflow_crds::{
-    ClusterMode, ExecutionResult, PerformanceMetrics, TaskConfig, WorkerRequest,
-};
+use secretflow_crds::{ClusterMode, ExecutionResult, PerformanceMetrics, TaskConfig, WorkerRequest};
 use serde_json::json;
 
 fn psi_config() -> serde_json::Value {
@@ -38,19 +36,16 @@ fn spec_example_1_local_mode() {
     assert_eq!(valid.parties, vec!["alice", "bob"]);
     let spu = valid.spu.unwrap();
     assert_eq!((spu.field, spu.fraction_bits), (Field::FM128, 26));
-    let TaskConfig::Psi(psi) = valid.task else {
-        panic!("psi")
-    };
+    let TaskConfig::Psi(psi) = valid.task else { panic!("psi") };
     assert_eq!(psi.protocol, PsiProtocol::KKRT_PSI_2PC);
     assert!(psi.sort && psi.broadcast_result);
 }
 
 #[test]
 fn spec_example_2_cluster_mode_both_nodes() {
-    for (me, alice, bob) in [
-        ("alice", "127.0.0.1:7700", "192.168.1.100:7800"),
-        ("bob", "192.168.1.50:7700", "127.0.0.1:7800"),
-    ] {
+    for (me, alice, bob) in
+        [("alice", "127.0.0.1:7700", "192.168.1.100:7800"), ("bob", "192.168.1.50:7700", "127.0.0.1:7800")]
+    {
         let req = json!({
             "task_id": "dag-alice-001", "subtask_id": "psi-node-alice", "execution_id": "exec-alice-001-001",
             "sf_init_config": {
@@ -62,13 +57,7 @@ fn spec_example_2_cluster_mode_both_nodes() {
         });
         let raw = WorkerRequest::from_json(&req).unwrap();
         let valid = raw.validate().unwrap();
-        let ClusterMode::Cluster {
-            self_party,
-            endpoints,
-        } = valid.mode
-        else {
-            panic!("cluster mode")
-        };
+        let ClusterMode::Cluster { self_party, endpoints } = valid.mode else { panic!("cluster mode") };
         assert_eq!(self_party.as_deref(), Some(me));
         assert_eq!(endpoints[0].address, alice);
         assert_eq!(endpoints[1].listen_addr, "0.0.0.0:7800");
@@ -86,40 +75,20 @@ fn ray_mode_is_accepted() {
         "task_config": {"task_type": "table_statistics", "input_data": {"alice": "/a.csv"}, "output_report": "/r.json"},
     });
     let valid = WorkerRequest::from_json(&req).unwrap().validate().unwrap();
-    assert!(matches!(
-        valid.mode,
-        ClusterMode::Ray {
-            num_cpus: Some(8),
-            omp_num_threads: Some(1),
-            ..
-        }
-    ));
+    assert!(matches!(valid.mode, ClusterMode::Ray { num_cpus: Some(8), omp_num_threads: Some(1), .. }));
 }
 
 #[test]
 fn documented_defaults() {
-    let cfg = TaskConfig::from_json(
-        &json!({"task_type": "ss_lr", "train_data": {"alice": "/a"}, "features": ["x"],
-        "label": "y", "label_party": "alice", "model_output": {"alice": "/m"}}),
-    )
+    let cfg = TaskConfig::from_json(&json!({"task_type": "ss_lr", "train_data": {"alice": "/a"}, "features": ["x"],
+        "label": "y", "label_party": "alice", "model_output": {"alice": "/m"}}))
     .unwrap();
     let TaskConfig::SsLr(lr) = cfg else { panic!() };
-    assert_eq!(
-        (
-            lr.params.epochs,
-            lr.params.batch_size,
-            lr.params.learning_rate
-        ),
-        (10, 128, 0.1)
-    );
-    let cfg = TaskConfig::from_json(
-        &json!({"task_type": "biclassification_eval", "prediction_data": {"alice": "/p"},
-        "label_column": "y", "prediction_column": "p", "output_report": "/r"}),
-    )
+    assert_eq!((lr.params.epochs, lr.params.batch_size, lr.params.learning_rate), (10, 128, 0.1));
+    let cfg = TaskConfig::from_json(&json!({"task_type": "biclassification_eval", "prediction_data": {"alice": "/p"},
+        "label_column": "y", "prediction_column": "p", "output_report": "/r"}))
     .unwrap();
-    let TaskConfig::BiclassificationEval(b) = cfg else {
-        panic!()
-    };
+    let TaskConfig::BiclassificationEval(b) = cfg else { panic!() };
     assert_eq!(b.bucket_size, 10);
     // to_json gives back an equivalent task_config.
     assert_eq!(

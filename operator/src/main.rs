@@ -9,11 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "secretflow-operator",
-    version,
-    about = "SecretFlowTask operator, Celery bridge and CRD generator"
-)]
+#[command(name = "secretflow-operator", version, about = "SecretFlowTask operator, Celery bridge and CRD generator")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

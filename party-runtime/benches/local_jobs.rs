@@ -20,20 +20,14 @@ mod rand_free {
     pub struct Lcg(pub u64);
     impl Lcg {
         pub fn next_f64(&mut self) -> f64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (self.0 >> 11) as f64 / (1u64 << 53) as f64
         }
     }
 }
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn write_party(path: &Path, cols: &[String], rows: usize, seed: u64) {
@@ -71,14 +65,8 @@ fn main() {
             "output_data": {"alice": "out/alice_scaled.csv", "bob": "out/bob_scaled.csv"}}),
         ),
     ];
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let opts = RunOptions {
-        data: DataPolicy::new(vec![dir.path().to_path_buf()]),
-        ..RunOptions::default()
-    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let opts = RunOptions { data: DataPolicy::new(vec![dir.path().to_path_buf()]), ..RunOptions::default() };
     for (name, task_config) in tasks {
         let request = json!({
             "task_id": "bench", "subtask_id": name, "execution_id": "bench-1",
@@ -92,11 +80,7 @@ fn main() {
             let t = Instant::now();
             let result = rt.block_on(party_runtime::run_request(&request, &opts));
             times.push(t.elapsed().as_secs_f64());
-            assert_eq!(
-                result.status,
-                secretflow_crds::result::ExecStatus::Success,
-                "{result:?}"
-            );
+            assert_eq!(result.status, secretflow_crds::result::ExecStatus::Success, "{result:?}");
             last = result.performance_metrics;
         }
         times.sort_by(f64::total_cmp);

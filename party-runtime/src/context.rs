@@ -55,28 +55,18 @@ impl PartyContext {
         data: DataPolicy,
         progress: Arc<dyn ProgressSink>,
     ) -> Self {
-        PartyContext {
-            party: party.to_string(),
-            parties,
-            channel,
-            data,
-            progress,
-        }
+        PartyContext { party: party.to_string(), parties, channel, data, progress }
     }
 
     /// Report progress.
     pub fn progress(&self, fraction: f64, phase: &str) {
         tracing::info!(party = %self.party, fraction, phase, "progress");
-        self.progress
-            .report(&self.party, fraction.clamp(0.0, 1.0), phase);
+        self.progress.report(&self.party, fraction.clamp(0.0, 1.0), phase);
     }
 
     /// A link error seen by this party.
     pub fn link_error(&self, source: LinkError) -> Error {
-        Error::Link {
-            party: self.party.clone(),
-            source,
-        }
+        Error::Link { party: self.party.clone(), source }
     }
 
     /// All-gather: send `mine` to every peer and collect every party's value, in party order.
@@ -97,27 +87,16 @@ impl PartyContext {
         let mine = mine?;
         let mut theirs = Vec::with_capacity(self.parties.len());
         for peer in self.parties.iter().filter(|p| **p != self.party) {
-            let got: std::result::Result<T, ErrorInfo> = self
-                .channel
-                .recv_json(peer, tag)
-                .await
-                .map_err(|e| self.link_error(e))?;
+            let got: std::result::Result<T, ErrorInfo> =
+                self.channel.recv_json(peer, tag).await.map_err(|e| self.link_error(e))?;
             match got {
                 Ok(v) => theirs.push((peer.clone(), v)),
                 Err(error) => {
-                    return Err(Error::Peer {
-                        party: self.party.clone(),
-                        peer: peer.clone(),
-                        error,
-                    });
+                    return Err(Error::Peer { party: self.party.clone(), peer: peer.clone(), error });
                 }
             }
         }
-        let at = self
-            .parties
-            .iter()
-            .position(|p| *p == self.party)
-            .unwrap_or(0);
+        let at = self.parties.iter().position(|p| *p == self.party).unwrap_or(0);
         theirs.insert(at, (self.party.clone(), mine));
         Ok(theirs)
     }
@@ -158,10 +137,7 @@ mod tests {
     async fn a_failing_party_fails_its_peers_naming_it() {
         let (a, b) = contexts(Duration::from_secs(3600));
         let bob_err = Error::bad_data("bob", "task_config.columns", "boom");
-        let (ra, rb) = tokio::join!(
-            a.exchange("t", Ok(1u32)),
-            b.exchange::<u32>("t", Err(bob_err))
-        );
+        let (ra, rb) = tokio::join!(a.exchange("t", Ok(1u32)), b.exchange::<u32>("t", Err(bob_err)));
         assert!(matches!(rb, Err(Error::BadData { .. })));
         match ra {
             Err(Error::Peer { peer, error, .. }) => {
@@ -176,9 +152,7 @@ mod tests {
     async fn a_vanished_party_fails_the_exchange_at_once() {
         let (a, b) = contexts(Duration::from_secs(3600));
         drop(b);
-        let err = tokio::time::timeout(Duration::from_secs(5), a.exchange("t", Ok(1u32)))
-            .await
-            .expect("no hang");
+        let err = tokio::time::timeout(Duration::from_secs(5), a.exchange("t", Ok(1u32))).await.expect("no hang");
         let err = err.unwrap_err();
         assert!(err.is_peer_report(), "{err}");
         assert!(err.to_string().contains("bob"), "{err}");

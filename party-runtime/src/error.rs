@@ -100,37 +100,22 @@ impl Error {
             Error::Invalid(_) | Error::BadData { .. } => ErrorType::ValueError,
             Error::FileNotFound { .. } => ErrorType::FileNotFoundError,
             Error::Permission { .. } => ErrorType::PermissionError,
-            Error::Link {
-                source: LinkError::Timeout { .. },
-                ..
-            } => ErrorType::TimeoutError,
-            Error::Io { .. }
-            | Error::Link { .. }
-            | Error::Peer { .. }
-            | Error::NotImplemented { .. } => ErrorType::RuntimeError,
+            Error::Link { source: LinkError::Timeout { .. }, .. } => ErrorType::TimeoutError,
+            Error::Io { .. } | Error::Link { .. } | Error::Peer { .. } | Error::NotImplemented { .. } => {
+                ErrorType::RuntimeError
+            }
             Error::Internal(_) => ErrorType::RuntimeError,
         }
     }
 
     /// Whether this error only reports another party's failure (the root cause is elsewhere).
     pub fn is_peer_report(&self) -> bool {
-        matches!(
-            self,
-            Error::Peer { .. }
-                | Error::Link {
-                    source: LinkError::PeerClosed { .. },
-                    ..
-                }
-        )
+        matches!(self, Error::Peer { .. } | Error::Link { source: LinkError::PeerClosed { .. }, .. })
     }
 
     /// A `BadData` error.
     pub fn bad_data(party: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::BadData {
-            party: party.to_string(),
-            field: field.into(),
-            message: message.into(),
-        }
+        Error::BadData { party: party.to_string(), field: field.into(), message: message.into() }
     }
 
     /// The Worker-API error object; the traceback lists the chain of causes.
@@ -145,10 +130,6 @@ impl Error {
         if let Error::Peer { error, .. } = self {
             traceback.push_str(&format!("\n  peer traceback:\n{}", error.traceback));
         }
-        ErrorInfo {
-            kind: self.error_type(),
-            message,
-            traceback,
-        }
+        ErrorInfo { kind: self.error_type(), message, traceback }
     }
 }

@@ -17,11 +17,7 @@ use secretflow_crds::result::ExecStatus;
 use secretflow_crds::{ErrorInfo, ErrorType, ExecutionResult};
 
 #[derive(Parser)]
-#[command(
-    name = "party-runtime",
-    version,
-    about = "Run SecretFlow Worker-API tasks as one or all parties"
-)]
+#[command(name = "party-runtime", version, about = "Run SecretFlow Worker-API tasks as one or all parties")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,9 +50,7 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .init();
     match run() {
         Ok(code) => code,
@@ -68,16 +62,8 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
-    let Command::Run {
-        request,
-        party,
-        data_roots,
-        output,
-        link_timeout,
-        quiet,
-    } = Cli::parse().command;
-    let terminal =
-        (!quiet && std::io::stderr().is_terminal()).then(|| Arc::new(TerminalProgress::new()));
+    let Command::Run { request, party, data_roots, output, link_timeout, quiet } = Cli::parse().command;
+    let terminal = (!quiet && std::io::stderr().is_terminal()).then(|| Arc::new(TerminalProgress::new()));
     let progress: Arc<dyn ProgressSink> = match &terminal {
         Some(t) => t.clone(),
         None => Arc::new(NoProgress),
@@ -90,9 +76,7 @@ fn run() -> anyhow::Result<ExitCode> {
     };
     let result = match std::fs::read_to_string(&request) {
         Ok(json) => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             rt.block_on(run_request(&json, &opts))
         }
         Err(e) => {
@@ -101,10 +85,7 @@ fn run() -> anyhow::Result<ExitCode> {
             } else {
                 ErrorType::PermissionError
             };
-            ExecutionResult::failure(ErrorInfo::new(
-                kind,
-                format!("request file {}: {e}", request.display()),
-            ))
+            ExecutionResult::failure(ErrorInfo::new(kind, format!("request file {}: {e}", request.display())))
         }
     };
     if let Some(t) = terminal {
@@ -115,13 +96,8 @@ fn run() -> anyhow::Result<ExitCode> {
     if let Some(out) = output {
         atomic_write("-", &out, |f| {
             use std::io::Write;
-            f.write_all(text.as_bytes())
-                .map_err(|e| party_runtime::Error::Internal(format!("{}: {e}", out.display())))
+            f.write_all(text.as_bytes()).map_err(|e| party_runtime::Error::Internal(format!("{}: {e}", out.display())))
         })?;
     }
-    Ok(if result.status == ExecStatus::Success {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if result.status == ExecStatus::Success { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -5,11 +5,7 @@
 
 /// Mean of `xs` (None when empty).
 pub fn mean(xs: &[f64]) -> Option<f64> {
-    if xs.is_empty() {
-        None
-    } else {
-        Some(xs.iter().sum::<f64>() / xs.len() as f64)
-    }
+    if xs.is_empty() { None } else { Some(xs.iter().sum::<f64>() / xs.len() as f64) }
 }
 
 /// Variance with `ddof` delta degrees of freedom, two-pass (None when fewer than `ddof + 1` values).
@@ -23,11 +19,7 @@ pub fn variance(xs: &[f64], ddof: usize) -> Option<f64> {
 
 /// The present values of a column.
 pub fn present(xs: &[Option<f64>]) -> Vec<f64> {
-    xs.iter()
-        .flatten()
-        .copied()
-        .filter(|x| !x.is_nan())
-        .collect()
+    xs.iter().flatten().copied().filter(|x| !x.is_nan()).collect()
 }
 
 /// Sort ascending (NaN-free input).
@@ -77,25 +69,14 @@ pub fn quantiles(mut values: Vec<f64>, qs: &[f64]) -> Vec<Option<f64>> {
         at.push((k, values[k]));
         start = k;
     }
-    let get = |k: usize| {
-        at.iter()
-            .find(|(r, _)| *r == k)
-            .map_or(f64::NAN, |(_, v)| *v)
-    };
-    wanted
-        .into_iter()
-        .map(|(lo, hi, g)| Some(lerp(get(lo), get(hi), g)))
-        .collect()
+    let get = |k: usize| at.iter().find(|(r, _)| *r == k).map_or(f64::NAN, |(_, v)| *v);
+    wanted.into_iter().map(|(lo, hi, g)| Some(lerp(get(lo), get(hi), g))).collect()
 }
 
 /// numpy's `_lerp`: `a + (b - a) t`, computed from `b` when `t >= 0.5`.
 fn lerp(a: f64, b: f64, t: f64) -> f64 {
     let d = b - a;
-    if t >= 0.5 {
-        b - d * (1.0 - t)
-    } else {
-        a + d * t
-    }
+    if t >= 0.5 { b - d * (1.0 - t) } else { a + d * t }
 }
 
 /// numpy's `linspace(start, stop, n)` with the endpoint.

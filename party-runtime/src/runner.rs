@@ -13,8 +13,7 @@ use sha2::{Digest, Sha256};
 
 use secretflow_crds::result::{CommStats, ExecStatus};
 use secretflow_crds::{
-    ClusterMode, ErrorInfo, ExecutionResult, PerformanceMetrics, TaskConfig, TaskMetadata,
-    ValidRequest, WorkerRequest,
+    ClusterMode, ErrorInfo, ExecutionResult, PerformanceMetrics, TaskConfig, TaskMetadata, ValidRequest, WorkerRequest,
 };
 
 use crate::context::{NoProgress, PartyContext, ProgressSink};
@@ -52,9 +51,7 @@ impl Default for RunOptions {
 
 /// Python's `datetime.utcnow().isoformat()`: microseconds, no offset.
 pub fn now_iso() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.6f")
-        .to_string()
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
 /// Run a request given as JSON text. Never panics on bad input; every failure is a `failure` result.
@@ -67,20 +64,10 @@ pub async fn run_request(json: &str, opts: &RunOptions) -> ExecutionResult {
     match raw.validate() {
         Ok(req) => run_valid(&req, opts, clock).await,
         Err(e) => {
-            let task_type = raw
-                .task_config
-                .get("task_type")
-                .and_then(|t| t.as_str())
-                .unwrap_or("")
-                .to_string();
+            let task_type = raw.task_config.get("task_type").and_then(|t| t.as_str()).unwrap_or("").to_string();
             let mut out = ExecutionResult::failure(e.to_info());
-            out.task_metadata = Some(clock.metadata(
-                &raw.task_id,
-                &raw.subtask_id,
-                &raw.execution_id,
-                &task_type,
-                vec![],
-            ));
+            out.task_metadata =
+                Some(clock.metadata(&raw.task_id, &raw.subtask_id, &raw.execution_id, &task_type, vec![]));
             out
         }
     }
@@ -97,13 +84,7 @@ struct Clock {
 
 impl Clock {
     fn start() -> Self {
-        Clock {
-            start: Instant::now(),
-            started_at: now_iso(),
-            cluster_init: 0.0,
-            device_init: 0.0,
-            algorithm: 0.0,
-        }
+        Clock { start: Instant::now(), started_at: now_iso(), cluster_init: 0.0, device_init: 0.0, algorithm: 0.0 }
     }
 
     fn metadata(
@@ -140,24 +121,14 @@ async fn run_valid(req: &ValidRequest, opts: &RunOptions, mut clock: Clock) -> E
         Ok(out)
     });
     let total = clock.start.elapsed().as_secs_f64();
-    let metrics = PerformanceMetrics::new(
-        clock.cluster_init,
-        clock.device_init,
-        clock.algorithm,
-        total,
-        comm,
-    );
+    let mut metrics = PerformanceMetrics::new(clock.cluster_init, clock.device_init, clock.algorithm, total, comm);
+    metrics.peak_memory_bytes = peak_memory_bytes();
     let mut devices = req.parties.clone();
     if req.task.task_type().needs_spu() {
         devices.push("spu".into());
     }
-    let metadata = clock.metadata(
-        &req.task_id,
-        &req.subtask_id,
-        &req.execution_id,
-        req.task.task_type().as_str(),
-        devices,
-    );
+    let metadata =
+        clock.metadata(&req.task_id, &req.subtask_id, &req.execution_id, req.task.task_type().as_str(), devices);
     match outcome {
         Ok(out) => ExecutionResult {
             status: ExecStatus::Success,
@@ -170,11 +141,7 @@ async fn run_valid(req: &ValidRequest, opts: &RunOptions, mut clock: Clock) -> E
     }
 }
 
-fn failure(
-    error: ErrorInfo,
-    metrics: PerformanceMetrics,
-    metadata: TaskMetadata,
-) -> ExecutionResult {
+fn failure(error: ErrorInfo, metrics: PerformanceMetrics, metadata: TaskMetadata) -> ExecutionResult {
     ExecutionResult {
         status: ExecStatus::Failure,
         result: None,
@@ -187,44 +154,21 @@ fn failure(
 /// The contexts of the parties this process runs, with their links up (cluster init).
 async fn contexts(req: &ValidRequest, opts: &RunOptions) -> Result<Vec<PartyContext>> {
     let context = |p: &str, link: Arc<dyn crate::link::Link>| {
-        PartyContext::new(
-            p,
-            req.parties.clone(),
-            Channel::new(link),
-            opts.data.clone(),
-            opts.progress.clone(),
-        )
+        PartyContext::new(p, req.parties.clone(), Channel::new(link), opts.data.clone(), opts.progress.clone())
     };
     match &req.mode {
         ClusterMode::Local | ClusterMode::Ray { .. } => {
             let hub = MemoryHub::new(&req.parties, opts.link_timeout);
-            Ok(req
-                .parties
-                .iter()
-                .map(|p| context(p, Arc::new(hub.link(p))))
-                .collect())
+            Ok(req.parties.iter().map(|p| context(p, Arc::new(hub.link(p)))).collect())
         }
-        ClusterMode::Cluster {
-            self_party,
-            endpoints,
-        } => {
-            let me = opts
-                .party
-                .clone()
-                .or_else(|| self_party.clone())
-                .ok_or_else(|| {
-                    ValidationError::new(
-                        "sf_init_config.self_party",
-                        "required in cluster mode (or pass --party)",
-                    )
-                })?;
+        ClusterMode::Cluster { self_party, endpoints } => {
+            let me = opts.party.clone().or_else(|| self_party.clone()).ok_or_else(|| {
+                ValidationError::new("sf_init_config.self_party", "required in cluster mode (or pass --party)")
+            })?;
             let mine = endpoints.iter().find(|e| e.party == me).ok_or_else(|| {
                 ValidationError::new(
                     "--party",
-                    format!(
-                        "`{me}` is not one of the parties ({})",
-                        req.parties.join(", ")
-                    ),
+                    format!("`{me}` is not one of the parties ({})", req.parties.join(", ")),
                 )
             })?;
             let cfg = GrpcConfig {
@@ -238,14 +182,8 @@ async fn contexts(req: &ValidRequest, opts: &RunOptions) -> Result<Vec<PartyCont
                     .collect(),
                 timeout: opts.link_timeout,
             };
-            let link = GrpcLink::start(cfg).await.map_err(|source| Error::Link {
-                party: me.clone(),
-                source,
-            })?;
-            link.connect_all().await.map_err(|source| Error::Link {
-                party: me.clone(),
-                source,
-            })?;
+            let link = GrpcLink::start(cfg).await.map_err(|source| Error::Link { party: me.clone(), source })?;
+            link.connect_all().await.map_err(|source| Error::Link { party: me.clone(), source })?;
             Ok(vec![context(&me, Arc::new(link))])
         }
     }
@@ -257,11 +195,7 @@ pub fn session_id(req: &ValidRequest) -> String {
     let mut h = Sha256::new();
     h.update(req.task.to_json().to_string().as_bytes());
     h.update(req.parties.join("\n").as_bytes());
-    h.finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 type Outcome = (Result<JobOutput>, BTreeMap<String, CommStats>);
@@ -294,15 +228,8 @@ async fn run_hosted(req: &ValidRequest, contexts: Vec<PartyContext>, clock: &mut
                 results.push((party, out));
             }
             Err(e) => {
-                let what = if e.is_panic() {
-                    "panicked"
-                } else {
-                    "was cancelled"
-                };
-                results.push((
-                    party.clone(),
-                    Err(Error::Internal(format!("party {party}'s task {what}"))),
-                ));
+                let what = if e.is_panic() { "panicked" } else { "was cancelled" };
+                results.push((party.clone(), Err(Error::Internal(format!("party {party}'s task {what}")))));
             }
         }
     }
@@ -324,9 +251,7 @@ fn pick(results: Vec<(String, Result<JobOutput>)>) -> Result<JobOutput> {
             }
             Ok(out) => match &shared {
                 Some(prev) if *prev != out => {
-                    return Err(Error::Internal(format!(
-                        "party {party} computed a different result from the others"
-                    )));
+                    return Err(Error::Internal(format!("party {party} computed a different result from the others")));
                 }
                 Some(_) => {}
                 None => shared = Some(out),
@@ -346,21 +271,19 @@ fn pick(results: Vec<(String, Result<JobOutput>)>) -> Result<JobOutput> {
     }
 }
 
-fn write_report(
-    data: &DataPolicy,
-    party: &str,
-    raw: &str,
-    content: &serde_json::Value,
-) -> Result<()> {
+/// Peak resident set size of this process (`VmHWM` in `/proc/self/status`, Linux).
+fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn write_report(data: &DataPolicy, party: &str, raw: &str, content: &serde_json::Value) -> Result<()> {
     let path = data.resolve(party, "task_config.output_report", raw)?;
-    let text = serde_json::to_vec_pretty(content)
-        .map_err(|e| Error::Internal(format!("report encoding: {e}")))?;
+    let text = serde_json::to_vec_pretty(content).map_err(|e| Error::Internal(format!("report encoding: {e}")))?;
     atomic_write(party, &path, |f| {
         use std::io::Write;
-        f.write_all(&text).map_err(|e| Error::Io {
-            party: party.into(),
-            path: path.clone(),
-            message: e.to_string(),
-        })
+        f.write_all(&text).map_err(|e| Error::Io { party: party.into(), path: path.clone(), message: e.to_string() })
     })
 }

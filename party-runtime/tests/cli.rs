@@ -9,10 +9,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// Run the binary on `request` written to a file; returns (exit code, stdout JSON, stderr).
@@ -29,13 +26,8 @@ fn run_cli(request: &str, args: &[&str]) -> (i32, Value, String) {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}"));
-    (
-        out.status.code().unwrap_or(-1),
-        json,
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}"));
+    (out.status.code().unwrap_or(-1), json, String::from_utf8_lossy(&out.stderr).into())
 }
 
 fn assert_failure(request: &str, args: &[&str], kind: &str, needles: &[&str]) {
@@ -46,10 +38,7 @@ fn assert_failure(request: &str, args: &[&str], kind: &str, needles: &[&str]) {
     assert_eq!(json["error"]["type"], kind, "{json:#}\nrequest: {request}");
     let message = json["error"]["message"].as_str().unwrap();
     for n in needles {
-        assert!(
-            message.contains(n),
-            "message `{message}` should name `{n}`\nrequest: {request}"
-        );
+        assert!(message.contains(n), "message `{message}` should name `{n}`\nrequest: {request}");
     }
     assert!(json["error"]["traceback"].is_string());
 }
@@ -159,12 +148,7 @@ fn every_task_type_rejects_unknown_fields_and_bad_parties() {
             "ValueError",
             &[&format!("task_config.{paths}.carol")],
         );
-        assert_failure(
-            &with(t, paths, None),
-            &[],
-            "ValueError",
-            &["task_config", &format!("missing field `{paths}`")],
-        );
+        assert_failure(&with(t, paths, None), &[], "ValueError", &["task_config", &format!("missing field `{paths}`")]);
         assert_failure(
             &with(t, paths, Some(json!("a.csv"))),
             &[],
@@ -177,202 +161,42 @@ fn every_task_type_rejects_unknown_fields_and_bad_parties() {
 #[test]
 fn field_level_errors_name_the_field() {
     let cases: &[(&str, &str, Option<Value>, &[&str])] = &[
-        (
-            "psi",
-            "receiver",
-            Some(json!("carol")),
-            &["task_config.receiver", "carol"],
-        ),
-        (
-            "psi",
-            "protocol",
-            Some(json!("RR22_PSI_2PC")),
-            &["task_config.protocol", "KKRT_PSI_2PC", "ECDH_PSI_2PC"],
-        ),
-        (
-            "psi",
-            "keys.bob",
-            Some(json!(["uid", "x"])),
-            &["task_config.keys.bob", "same number of columns"],
-        ),
+        ("psi", "receiver", Some(json!("carol")), &["task_config.receiver", "carol"]),
+        ("psi", "protocol", Some(json!("RR22_PSI_2PC")), &["task_config.protocol", "KKRT_PSI_2PC", "ECDH_PSI_2PC"]),
+        ("psi", "keys.bob", Some(json!(["uid", "x"])), &["task_config.keys.bob", "same number of columns"]),
         ("psi", "keys", None, &["missing field `keys`"]),
-        (
-            "psi",
-            "sort",
-            Some(json!("yes")),
-            &["task_config.sort", "invalid type"],
-        ),
-        (
-            "ss_lr",
-            "params",
-            Some(json!({"penalty": "l3"})),
-            &["task_config.params.penalty", "l3"],
-        ),
-        (
-            "ss_lr",
-            "params",
-            Some(json!({"epochs": 0})),
-            &["task_config.params.epochs"],
-        ),
-        (
-            "ss_lr",
-            "params",
-            Some(json!({"learning_rate": -1})),
-            &["task_config.params.learning_rate"],
-        ),
-        (
-            "ss_lr",
-            "params",
-            Some(json!({"sig_type": "t2"})),
-            &["task_config.params.sig_type", "t2"],
-        ),
-        (
-            "ss_lr",
-            "label_party",
-            Some(json!("carol")),
-            &["task_config.label_party", "carol"],
-        ),
-        (
-            "ss_lr",
-            "features",
-            Some(json!(["y"])),
-            &["task_config.features", "label"],
-        ),
+        ("psi", "sort", Some(json!("yes")), &["task_config.sort", "invalid type"]),
+        ("ss_lr", "params", Some(json!({"penalty": "l3"})), &["task_config.params.penalty", "l3"]),
+        ("ss_lr", "params", Some(json!({"epochs": 0})), &["task_config.params.epochs"]),
+        ("ss_lr", "params", Some(json!({"learning_rate": -1})), &["task_config.params.learning_rate"]),
+        ("ss_lr", "params", Some(json!({"sig_type": "t2"})), &["task_config.params.sig_type", "t2"]),
+        ("ss_lr", "label_party", Some(json!("carol")), &["task_config.label_party", "carol"]),
+        ("ss_lr", "features", Some(json!(["y"])), &["task_config.features", "label"]),
         ("ss_lr", "label", None, &["missing field `label`"]),
-        (
-            "ss_lr",
-            "prediction_receiver",
-            Some(json!("dave")),
-            &["task_config.prediction_receiver"],
-        ),
-        (
-            "ss_xgb",
-            "params",
-            Some(json!({"max_depth": 0})),
-            &["task_config.params.max_depth"],
-        ),
-        (
-            "ss_xgb",
-            "params",
-            Some(json!({"objective": "poisson"})),
-            &["task_config.params.objective", "poisson"],
-        ),
-        (
-            "ss_xgb",
-            "params",
-            Some(json!({"subsample": 1.5})),
-            &["task_config.params.subsample"],
-        ),
-        (
-            "ss_xgb",
-            "model_output",
-            Some(json!({"alice": "/m"})),
-            &["task_config.model_output", "bob"],
-        ),
-        (
-            "standard_scaler",
-            "with_mean",
-            Some(json!(1)),
-            &["task_config.with_mean"],
-        ),
-        (
-            "standard_scaler",
-            "columns",
-            Some(json!([])),
-            &["task_config.columns"],
-        ),
-        (
-            "standard_scaler",
-            "output_data",
-            Some(json!({"alice": "/a.csv"})),
-            &["task_config.output_data", "bob"],
-        ),
-        (
-            "minmax_scaler",
-            "feature_range",
-            Some(json!([1, 0])),
-            &["task_config.feature_range"],
-        ),
-        (
-            "minmax_scaler",
-            "feature_range",
-            Some(json!([0, 1, 2])),
-            &["task_config.feature_range"],
-        ),
-        (
-            "label_encoder",
-            "columns",
-            None,
-            &["missing field `columns`"],
-        ),
-        (
-            "label_encoder",
-            "columns",
-            Some(json!(["a", "a"])),
-            &["task_config.columns", "twice"],
-        ),
-        (
-            "onehot_encoder",
-            "drop",
-            Some(json!("last")),
-            &["task_config.drop", "last"],
-        ),
-        (
-            "quantile_binning",
-            "bin_num",
-            Some(json!(1)),
-            &["task_config.bin_num"],
-        ),
-        (
-            "quantile_binning",
-            "bin_num",
-            None,
-            &["missing field `bin_num`"],
-        ),
-        (
-            "equal_width_binning",
-            "bin_num",
-            Some(json!("ten")),
-            &["task_config.bin_num", "invalid type"],
-        ),
-        (
-            "fillna",
-            "method",
-            Some(json!("avg")),
-            &["task_config.method", "avg"],
-        ),
-        (
-            "fillna",
-            "method",
-            Some(json!("constant")),
-            &["task_config.value", "constant"],
-        ),
+        ("ss_lr", "prediction_receiver", Some(json!("dave")), &["task_config.prediction_receiver"]),
+        ("ss_xgb", "params", Some(json!({"max_depth": 0})), &["task_config.params.max_depth"]),
+        ("ss_xgb", "params", Some(json!({"objective": "poisson"})), &["task_config.params.objective", "poisson"]),
+        ("ss_xgb", "params", Some(json!({"subsample": 1.5})), &["task_config.params.subsample"]),
+        ("ss_xgb", "model_output", Some(json!({"alice": "/m"})), &["task_config.model_output", "bob"]),
+        ("standard_scaler", "with_mean", Some(json!(1)), &["task_config.with_mean"]),
+        ("standard_scaler", "columns", Some(json!([])), &["task_config.columns"]),
+        ("standard_scaler", "output_data", Some(json!({"alice": "/a.csv"})), &["task_config.output_data", "bob"]),
+        ("minmax_scaler", "feature_range", Some(json!([1, 0])), &["task_config.feature_range"]),
+        ("minmax_scaler", "feature_range", Some(json!([0, 1, 2])), &["task_config.feature_range"]),
+        ("label_encoder", "columns", None, &["missing field `columns`"]),
+        ("label_encoder", "columns", Some(json!(["a", "a"])), &["task_config.columns", "twice"]),
+        ("onehot_encoder", "drop", Some(json!("last")), &["task_config.drop", "last"]),
+        ("quantile_binning", "bin_num", Some(json!(1)), &["task_config.bin_num"]),
+        ("quantile_binning", "bin_num", None, &["missing field `bin_num`"]),
+        ("equal_width_binning", "bin_num", Some(json!("ten")), &["task_config.bin_num", "invalid type"]),
+        ("fillna", "method", Some(json!("avg")), &["task_config.method", "avg"]),
+        ("fillna", "method", Some(json!("constant")), &["task_config.value", "constant"]),
         ("fillna", "method", None, &["missing field `method`"]),
-        (
-            "table_statistics",
-            "output_report",
-            None,
-            &["missing field `output_report`"],
-        ),
-        (
-            "pearson_correlation",
-            "output_report",
-            Some(json!("")),
-            &["task_config.output_report"],
-        ),
+        ("table_statistics", "output_report", None, &["missing field `output_report`"]),
+        ("pearson_correlation", "output_report", Some(json!("")), &["task_config.output_report"]),
         ("vif", "columns", None, &["missing field `columns`"]),
-        (
-            "biclassification_eval",
-            "bucket_size",
-            Some(json!(0)),
-            &["task_config.bucket_size"],
-        ),
-        (
-            "biclassification_eval",
-            "label_column",
-            None,
-            &["missing field `label_column`"],
-        ),
+        ("biclassification_eval", "bucket_size", Some(json!(0)), &["task_config.bucket_size"]),
+        ("biclassification_eval", "label_column", None, &["missing field `label_column`"]),
         (
             "regression_eval",
             "prediction_data",
@@ -400,20 +224,11 @@ fn envelope_errors_name_the_field() {
             }),
             vec!["missing field `task_id`"],
         ),
-        (
-            mutate(&|r| r["execution_id"] = json!("")),
-            vec!["execution_id"],
-        ),
-        (
-            mutate(&|r| r["priority"] = json!(1)),
-            vec!["unknown field `priority`"],
-        ),
+        (mutate(&|r| r["execution_id"] = json!("")), vec!["execution_id"]),
+        (mutate(&|r| r["priority"] = json!(1)), vec!["unknown field `priority`"]),
         (
             mutate(&|r| {
-                r["task_config"]
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("task_type");
+                r["task_config"].as_object_mut().unwrap().remove("task_type");
             }),
             vec!["task_config", "task_type"],
         ),
@@ -421,46 +236,27 @@ fn envelope_errors_name_the_field() {
             mutate(&|r| r["task_config"]["task_type"] = json!("psi3")),
             vec!["task_config.task_type", "psi3", "standard_scaler"],
         ),
-        (
-            mutate(&|r| r["task_config"] = json!([1])),
-            vec!["task_config", "object"],
-        ),
+        (mutate(&|r| r["task_config"] = json!([1])), vec!["task_config", "object"]),
         (
             mutate(&|r| {
-                r["sf_init_config"]
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("address");
+                r["sf_init_config"].as_object_mut().unwrap().remove("address");
             }),
             vec!["sf_init_config.address"],
         ),
-        (
-            mutate(&|r| r["sf_init_config"]["address"] = json!("10.0.0.1:1")),
-            vec!["sf_init_config.address", "local"],
-        ),
-        (
-            mutate(&|r| r["sf_init_config"]["parties"] = json!([])),
-            vec!["sf_init_config.parties"],
-        ),
+        (mutate(&|r| r["sf_init_config"]["address"] = json!("10.0.0.1:1")), vec!["sf_init_config.address", "local"]),
+        (mutate(&|r| r["sf_init_config"]["parties"] = json!([])), vec!["sf_init_config.parties"]),
         (
             mutate(&|r| r["sf_init_config"]["parties"] = json!(["alice", "Bob!"])),
             vec!["sf_init_config.parties[1]", "Bob!"],
         ),
-        (
-            mutate(&|r| r["sf_init_config"]["self_party"] = json!("carol")),
-            vec!["sf_init_config.self_party", "carol"],
-        ),
+        (mutate(&|r| r["sf_init_config"]["self_party"] = json!("carol")), vec!["sf_init_config.self_party", "carol"]),
         (
             mutate(&|r| {
-                r["sf_init_config"]["parties"] =
-                    json!({"alice": {"address": "nohost"}, "bob": {"address": "h:1"}})
+                r["sf_init_config"]["parties"] = json!({"alice": {"address": "nohost"}, "bob": {"address": "h:1"}})
             }),
             vec!["sf_init_config.parties.alice.address", "host:port"],
         ),
-        (
-            mutate(&|r| r["sf_init_config"]["parties"] = json!(7)),
-            vec!["sf_init_config.parties"],
-        ),
+        (mutate(&|r| r["sf_init_config"]["parties"] = json!(7)), vec!["sf_init_config.parties"]),
         (
             mutate(&|r| r["spu_config"]["cluster_def"]["runtime_config"]["field"] = json!("FM32")),
             vec!["spu_config.cluster_def.runtime_config.field", "FM32"],
@@ -485,11 +281,7 @@ fn spu_tasks_need_semi2k() {
         &r.to_string(),
         &[],
         "ValueError",
-        &[
-            "spu_config.cluster_def.runtime_config.protocol",
-            "ABY3",
-            "SEMI2K",
-        ],
+        &["spu_config.cluster_def.runtime_config.protocol", "ABY3", "SEMI2K"],
     );
     r["spu_config"]["cluster_def"]["runtime_config"]["protocol"] = json!("CHEETAH");
     assert_failure(&r.to_string(), &[], "ValueError", &["CHEETAH", "SEMI2K"]);
@@ -500,140 +292,58 @@ fn spu_tasks_need_semi2k() {
 #[test]
 fn task_types_without_an_engine_yet_say_so() {
     for t in ["ss_lr", "ss_xgb", "pearson_correlation", "vif"] {
-        assert_failure(
-            &base(valid(t)).to_string(),
-            &[],
-            "RuntimeError",
-            &[t, "not implemented"],
-        );
+        assert_failure(&base(valid(t)).to_string(), &[], "RuntimeError", &[t, "not implemented"]);
     }
     let kkrt = base(valid("psi")).to_string();
-    assert_failure(
-        &kkrt,
-        &[],
-        "RuntimeError",
-        &["KKRT_PSI_2PC", "not implemented", "ECDH_PSI_2PC"],
-    );
+    assert_failure(&kkrt, &[], "RuntimeError", &["KKRT_PSI_2PC", "not implemented", "ECDH_PSI_2PC"]);
 }
 
 #[test]
 fn data_errors_name_party_file_and_column() {
-    let missing = with(
-        "standard_scaler",
-        "input_data.bob",
-        Some(json!("examples/data/nope.csv")),
-    );
-    assert_failure(
-        &missing,
-        &[],
-        "FileNotFoundError",
-        &["bob", "nope.csv", "task_config.input_data.bob"],
-    );
-    let outside = with(
-        "standard_scaler",
-        "input_data.bob",
-        Some(json!("/etc/passwd")),
-    );
-    assert_failure(
-        &outside,
-        &["--data-root", "."],
-        "PermissionError",
-        &["bob", "/etc/passwd", "data roots"],
-    );
-    let dotdot = with(
-        "standard_scaler",
-        "input_data.alice",
-        Some(json!("examples/../../Cargo.toml")),
-    );
-    assert_failure(
-        &dotdot,
-        &["--data-root", "."],
-        "PermissionError",
-        &["alice", "Cargo.toml"],
-    );
-    let unknown = with(
-        "standard_scaler",
-        "columns",
-        Some(json!(["bill_length_mm", "wingspan"])),
-    );
-    assert_failure(
-        &unknown,
-        &[],
-        "ValueError",
-        &["task_config.columns", "wingspan"],
-    );
+    let missing = with("standard_scaler", "input_data.bob", Some(json!("examples/data/nope.csv")));
+    assert_failure(&missing, &[], "FileNotFoundError", &["bob", "nope.csv", "task_config.input_data.bob"]);
+    let outside = with("standard_scaler", "input_data.bob", Some(json!("/etc/passwd")));
+    assert_failure(&outside, &["--data-root", "."], "PermissionError", &["bob", "/etc/passwd", "data roots"]);
+    let dotdot = with("standard_scaler", "input_data.alice", Some(json!("examples/../../Cargo.toml")));
+    assert_failure(&dotdot, &["--data-root", "."], "PermissionError", &["alice", "Cargo.toml"]);
+    let unknown = with("standard_scaler", "columns", Some(json!(["bill_length_mm", "wingspan"])));
+    assert_failure(&unknown, &[], "ValueError", &["task_config.columns", "wingspan"]);
     let text = with("standard_scaler", "columns", Some(json!(["island"])));
-    assert_failure(
-        &text,
-        &[],
-        "ValueError",
-        &["task_config.columns", "island", "alice", "not numeric"],
-    );
+    assert_failure(&text, &[], "ValueError", &["task_config.columns", "island", "alice", "not numeric"]);
     let shared = with("standard_scaler", "columns", Some(json!(["uid"])));
     assert_failure(&shared, &[], "ValueError", &["uid", "several parties"]);
     let label = with("biclassification_eval", "label_column", Some(json!("nope")));
-    assert_failure(
-        &label,
-        &[],
-        "ValueError",
-        &["task_config.label_column", "nope"],
-    );
+    assert_failure(&label, &[], "ValueError", &["task_config.label_column", "nope"]);
     let (code, json, _) = run_cli("{}", &[]);
-    assert_eq!(
-        (code, json["error"]["type"].as_str()),
-        (1, Some("ValueError"))
-    );
+    assert_eq!((code, json["error"]["type"].as_str()), (1, Some("ValueError")));
 }
 
 #[test]
 fn missing_request_file_is_file_not_found() {
-    let out = Command::new(env!("CARGO_BIN_EXE_party-runtime"))
-        .args(["run", "/nonexistent/req.json"])
-        .output()
-        .unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_party-runtime")).args(["run", "/nonexistent/req.json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["error"]["type"], "FileNotFoundError");
-    assert!(
-        json["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("/nonexistent/req.json")
-    );
+    assert!(json["error"]["message"].as_str().unwrap().contains("/nonexistent/req.json"));
 }
 
 #[test]
 fn the_readme_example_runs_and_writes_its_output_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("result.json");
-    let request =
-        std::fs::read_to_string(repo_root().join("examples/requests/standard_scaler.json"))
-            .unwrap();
+    let request = std::fs::read_to_string(repo_root().join("examples/requests/standard_scaler.json")).unwrap();
     let request = request.replace("examples/out/", &format!("{}/", dir.path().display()));
     let (code, json, _) = run_cli(&request, &["--output", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(json["status"], "success");
     let metrics = &json["performance_metrics"];
-    for k in [
-        "total_execution_time",
-        "cluster_init_time",
-        "algorithm_exec_time",
-        "algorithm_exec_percentage",
-    ] {
+    for k in ["total_execution_time", "cluster_init_time", "algorithm_exec_time", "algorithm_exec_percentage"] {
         assert!(metrics[k].is_number(), "{k}");
     }
-    assert!(
-        metrics["bytes_sent"].as_u64().unwrap() > 0,
-        "the parties exchanged headers and fitted values"
-    );
-    assert_eq!(
-        json["task_metadata"]["devices_used"],
-        json!(["alice", "bob"])
-    );
+    assert!(metrics["bytes_sent"].as_u64().unwrap() > 0, "the parties exchanged headers and fitted values");
+    assert_eq!(json["task_metadata"]["devices_used"], json!(["alice", "bob"]));
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
     assert_eq!(saved, json);
-    assert!(
-        dir.path().join("alice_scaled.csv").is_file()
-            && dir.path().join("bob_scaled.csv").is_file()
-    );
+    assert!(dir.path().join("alice_scaled.csv").is_file() && dir.path().join("bob_scaled.csv").is_file());
 }

@@ -52,11 +52,7 @@ fn key(kind: KeyKind, u: u64) -> Vec<String> {
 }
 
 fn key_columns(kind: KeyKind) -> Vec<&'static str> {
-    if matches!(kind, KeyKind::Composite) {
-        vec!["k1", "k2"]
-    } else {
-        vec!["id"]
-    }
+    if matches!(kind, KeyKind::Composite) { vec!["k1", "k2"] } else { vec!["id"] }
 }
 
 /// Write a party's CSV: key columns, then `value` = 1000 * party + universe id; returns universe ids in row order.
@@ -71,10 +67,7 @@ fn write_party(path: &Path, kind: KeyKind, ids: &[u64], party: u64) {
 /// Rows of a headered CSV without quoted fields.
 fn read_rows(path: &Path) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(path).unwrap();
-    text.lines()
-        .skip(1)
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect()
+    text.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect()
 }
 
 fn request(dir: &Path, kind: KeyKind, sort: bool, broadcast: bool) -> Value {
@@ -109,21 +102,9 @@ fn expected_order(kind: KeyKind, a: &[u64], b: &[u64], sort: bool) -> Vec<u64> {
 }
 
 /// Check outputs against the plaintext intersection; rows are whole input rows, aligned across parties.
-fn check_outputs(
-    dir: &Path,
-    kind: KeyKind,
-    a: &[u64],
-    b: &[u64],
-    sort: bool,
-    broadcast: bool,
-    result: &Value,
-) {
+fn check_outputs(dir: &Path, kind: KeyKind, a: &[u64], b: &[u64], sort: bool, broadcast: bool, result: &Value) {
     let order = expected_order(kind, a, b, sort);
-    assert_eq!(
-        result["intersection_count"],
-        json!(order.len()),
-        "{result:#}"
-    );
+    assert_eq!(result["intersection_count"], json!(order.len()), "{result:#}");
     let width = key_columns(kind).len();
     let ids = |rows: Vec<Vec<String>>, party: u64| -> Vec<u64> {
         rows.iter()
@@ -131,35 +112,17 @@ fn check_outputs(
                 let v: u64 = r[width].parse().unwrap();
                 assert_eq!(v / 1_000_000, party, "a row from the wrong input");
                 let u = v % 1_000_000;
-                assert_eq!(
-                    r[..width].to_vec(),
-                    key(kind, u),
-                    "the row's key and value belong together"
-                );
+                assert_eq!(r[..width].to_vec(), key(kind, u), "the row's key and value belong together");
                 u
             })
             .collect()
     };
-    assert_eq!(
-        ids(read_rows(&dir.join("out/a.csv")), 1),
-        order,
-        "receiver rows"
-    );
+    assert_eq!(ids(read_rows(&dir.join("out/a.csv")), 1), order, "receiver rows");
     if broadcast {
-        assert_eq!(
-            ids(read_rows(&dir.join("out/b.csv")), 2),
-            order,
-            "sender rows, aligned with the receiver's"
-        );
-        assert_eq!(
-            result["reports"][1]["intersection_count"],
-            json!(order.len())
-        );
+        assert_eq!(ids(read_rows(&dir.join("out/b.csv")), 2), order, "sender rows, aligned with the receiver's");
+        assert_eq!(result["reports"][1]["intersection_count"], json!(order.len()));
     } else {
-        assert!(
-            !dir.join("out/b.csv").exists(),
-            "the sender writes nothing without broadcast_result"
-        );
+        assert!(!dir.join("out/b.csv").exists(), "the sender writes nothing without broadcast_result");
         assert_eq!(result["reports"][1]["intersection_count"], json!(-1));
     }
     assert_eq!(result["reports"][0]["original_count"], json!(a.len()));
@@ -183,12 +146,7 @@ fn random_case(rng: &mut Rng, size_a: u64, size_b: u64) -> (Vec<u64>, Vec<u64>) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_ecdh_psi_equals_the_plaintext_intersection() {
     let mut rng = Rng(0x9E3779B97F4A7C15);
-    let kinds = [
-        KeyKind::Int,
-        KeyKind::Text,
-        KeyKind::Unicode,
-        KeyKind::Composite,
-    ];
+    let kinds = [KeyKind::Int, KeyKind::Text, KeyKind::Unicode, KeyKind::Composite];
     let sizes = [(0, 0), (0, 5), (1, 1), (1, 9), (7, 1)];
     let mut cases = 0;
     for round in 0..24u64 {
@@ -216,19 +174,12 @@ async fn local_ecdh_psi_equals_the_plaintext_intersection() {
 async fn duplicate_and_missing_keys_are_value_errors_naming_the_party() {
     let dir = tempfile::tempdir().unwrap();
     write_party(&dir.path().join("a.csv"), KeyKind::Text, &[1, 2, 3], 1);
-    std::fs::write(
-        dir.path().join("b.csv"),
-        "id,value\nuser-000001,1\nuser-000002,2\nuser-000001,3\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("b.csv"), "id,value\nuser-000001,1\nuser-000002,2\nuser-000001,3\n").unwrap();
     let req = request(dir.path(), KeyKind::Text, true, true).to_string();
     let out = serde_json::to_value(run_request(&req, &RunOptions::default()).await).unwrap();
     assert_eq!(out["error"]["type"], "ValueError", "{out:#}");
     let msg = out["error"]["message"].as_str().unwrap();
-    assert!(
-        msg.contains("bob") && msg.contains("duplicate") && msg.contains("user-000001"),
-        "{msg}"
-    );
+    assert!(msg.contains("bob") && msg.contains("duplicate") && msg.contains("user-000001"), "{msg}");
     std::fs::write(dir.path().join("b.csv"), "id,value\nuser-000001,1\n,2\n").unwrap();
     let out = serde_json::to_value(run_request(&req, &RunOptions::default()).await).unwrap();
     assert_eq!(out["error"]["type"], "ValueError", "{out:#}");
@@ -261,19 +212,13 @@ async fn no_key_appears_in_the_link_transcript() {
     let (a, b): (Vec<u64>, Vec<u64>) = ((0..200).collect(), (100..300).collect());
     write_party(&dir.path().join("a.csv"), KeyKind::Text, &a, 1);
     write_party(&dir.path().join("b.csv"), KeyKind::Text, &b, 2);
-    let req = WorkerRequest::from_json(&request(dir.path(), KeyKind::Text, true, true))
-        .unwrap()
-        .validate()
-        .unwrap();
+    let req = WorkerRequest::from_json(&request(dir.path(), KeyKind::Text, true, true)).unwrap().validate().unwrap();
     let task: Arc<TaskConfig> = Arc::new(req.task);
     let hub = MemoryHub::new(&req.parties, Duration::from_secs(30));
     let transcript = Arc::new(Mutex::new(Vec::new()));
     let mut handles = Vec::new();
     for p in ["alice", "bob"] {
-        let link = Recording {
-            inner: hub.link(p),
-            sent: transcript.clone(),
-        };
+        let link = Recording { inner: hub.link(p), sent: transcript.clone() };
         let ctx = PartyContext::new(
             p,
             req.parties.clone(),
@@ -282,37 +227,22 @@ async fn no_key_appears_in_the_link_transcript() {
             Arc::new(NoProgress),
         );
         let task = task.clone();
-        handles.push(tokio::spawn(async move {
-            party_runtime::jobs::run(&ctx, &task)
-                .await
-                .map(|o| o.result)
-        }));
+        handles.push(tokio::spawn(async move { party_runtime::jobs::run(&ctx, &task).await.map(|o| o.result) }));
     }
     for h in handles {
         let result = h.await.unwrap().unwrap();
         assert_eq!(result["intersection_count"], 100);
     }
     let bytes = transcript.lock().unwrap().clone();
-    assert!(
-        bytes.len() > 300 * 32,
-        "the protocol ran ({} bytes)",
-        bytes.len()
-    );
+    assert!(bytes.len() > 300 * 32, "the protocol ran ({} bytes)", bytes.len());
     for u in 0..300 {
         let k = key(KeyKind::Text, u).remove(0);
-        assert!(
-            !bytes.windows(k.len()).any(|w| w == k.as_bytes()),
-            "key {k} crossed the link in plaintext"
-        );
+        assert!(!bytes.windows(k.len()).any(|w| w == k.as_bytes()), "key {k} crossed the link in plaintext");
     }
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Two cluster-mode requests (alice's and bob's) for the same task.
@@ -355,25 +285,12 @@ fn cluster_mode_two_processes_on_loopback() {
     for (name, child) in [("alice", alice), ("bob", bob)] {
         let out = child.wait_with_output().unwrap();
         let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{name}: {json:#}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_eq!(out.status.code(), Some(0), "{name}: {json:#}\n{}", String::from_utf8_lossy(&out.stderr));
         assert!(json["performance_metrics"]["bytes_sent"].as_u64().unwrap() > 500 * 16);
         results.insert(name, json);
     }
     assert_eq!(results["alice"]["result"], results["bob"]["result"]);
-    check_outputs(
-        dir.path(),
-        KeyKind::Composite,
-        &a,
-        &b,
-        true,
-        true,
-        &results["alice"]["result"],
-    );
+    check_outputs(dir.path(), KeyKind::Composite, &a, &b, true, true, &results["alice"]["result"]);
 }
 
 #[test]
@@ -404,9 +321,6 @@ fn a_party_killed_mid_protocol_fails_the_other_naming_it() {
     assert_eq!(json["error"]["type"], "RuntimeError", "{json:#}");
     let msg = json["error"]["message"].as_str().unwrap();
     assert!(msg.contains("bob"), "{msg}");
-    assert!(
-        waited < Duration::from_secs(30),
-        "alice took {waited:?} to notice"
-    );
+    assert!(waited < Duration::from_secs(30), "alice took {waited:?} to notice");
     let _ = bob.wait();
 }

@@ -10,18 +10,12 @@ use serde_json::Value;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// Run request text in local mode with data roots `roots` (relative paths resolve against the first).
 pub async fn run(json: &str, roots: Vec<PathBuf>) -> Value {
-    let opts = RunOptions {
-        data: DataPolicy::new(roots),
-        ..RunOptions::default()
-    };
+    let opts = RunOptions { data: DataPolicy::new(roots), ..RunOptions::default() };
     serde_json::to_value(party_runtime::run_request(json, &opts).await).unwrap()
 }
 
@@ -35,18 +29,12 @@ pub fn assert_json_matches(expected: &Value, actual: &Value, path: &str) {
     match (expected, actual) {
         (Value::Object(e), Value::Object(a)) => {
             for (k, ev) in e {
-                let av = a
-                    .get(k)
-                    .unwrap_or_else(|| panic!("{path}.{k}: missing in {actual}"));
+                let av = a.get(k).unwrap_or_else(|| panic!("{path}.{k}: missing in {actual}"));
                 assert_json_matches(ev, av, &format!("{path}.{k}"));
             }
         }
         (Value::Array(e), Value::Array(a)) => {
-            assert_eq!(
-                e.len(),
-                a.len(),
-                "{path}: length, expected {expected} got {actual}"
-            );
+            assert_eq!(e.len(), a.len(), "{path}: length, expected {expected} got {actual}");
             for (i, (ev, av)) in e.iter().zip(a).enumerate() {
                 assert_json_matches(ev, av, &format!("{path}[{i}]"));
             }
@@ -62,11 +50,7 @@ pub fn assert_json_matches(expected: &Value, actual: &Value, path: &str) {
 /// A small CSV reader for test files (no quoted fields): header and rows of cells.
 pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(
-        !text.contains('"'),
-        "{}: quoted fields are not supported here",
-        path.display()
-    );
+    assert!(!text.contains('"'), "{}: quoted fields are not supported here", path.display());
     let mut lines = text.lines();
     let split = |l: &str| l.split(',').map(str::to_string).collect::<Vec<_>>();
     let header = split(lines.next().unwrap_or_default());
@@ -85,13 +69,7 @@ pub fn assert_csv_matches(expected: &Path, actual: &Path) {
                 (Ok(x), Ok(y)) => close(x, y),
                 _ => ec == ac,
             };
-            assert!(
-                same,
-                "{} row {} column `{}`: expected `{ec}`, got `{ac}`",
-                actual.display(),
-                i + 1,
-                eh[j]
-            );
+            assert!(same, "{} row {} column `{}`: expected `{ec}`, got `{ac}`", actual.display(), i + 1, eh[j]);
         }
     }
 }

@@ -14,20 +14,13 @@ pub(crate) fn is_party(field: &str, name: &str, parties: &[String]) -> Result<()
     } else {
         Err(ValidationError::new(
             field,
-            format!(
-                "`{name}` is not a party of sf_init_config (parties: {})",
-                parties.join(", ")
-            ),
+            format!("`{name}` is not a party of sf_init_config (parties: {})", parties.join(", ")),
         ))
     }
 }
 
 /// A non-empty map whose keys are parties and whose values are non-empty paths.
-pub(crate) fn party_paths(
-    field: &str,
-    map: &PartyPaths,
-    parties: &[String],
-) -> Result<(), ValidationError> {
+pub(crate) fn party_paths(field: &str, map: &PartyPaths, parties: &[String]) -> Result<(), ValidationError> {
     if map.is_empty() {
         return Err(ValidationError::new(field, "must name at least one party"));
     }
@@ -46,10 +39,7 @@ pub(crate) fn same_parties(
     inputs: &PartyPaths,
 ) -> Result<(), ValidationError> {
     if let Some(p) = inputs.keys().find(|p| !outputs.contains_key(*p)) {
-        return Err(ValidationError::new(
-            out_field,
-            format!("missing an entry for party `{p}` (it is in {in_field})"),
-        ));
+        return Err(ValidationError::new(out_field, format!("missing an entry for party `{p}` (it is in {in_field})")));
     }
     if let Some(p) = outputs.keys().find(|p| !inputs.contains_key(*p)) {
         return Err(ValidationError::new(
@@ -62,11 +52,7 @@ pub(crate) fn same_parties(
 
 /// A non-blank string.
 pub(crate) fn non_empty(field: &str, s: &str) -> Result<(), ValidationError> {
-    if s.trim().is_empty() {
-        Err(ValidationError::new(field, "must be a non-empty string"))
-    } else {
-        Ok(())
-    }
+    if s.trim().is_empty() { Err(ValidationError::new(field, "must be a non-empty string")) } else { Ok(()) }
 }
 
 /// A non-empty list of distinct, non-blank column names.
@@ -77,10 +63,7 @@ pub(crate) fn columns(field: &str, cols: &[String]) -> Result<(), ValidationErro
     for (i, c) in cols.iter().enumerate() {
         non_empty(&format!("{field}[{i}]"), c)?;
         if cols[..i].contains(c) {
-            return Err(ValidationError::new(
-                field,
-                format!("column `{c}` is listed twice"),
-            ));
+            return Err(ValidationError::new(field, format!("column `{c}` is listed twice")));
         }
     }
     Ok(())
@@ -96,10 +79,7 @@ pub(crate) fn positive(field: &str, x: f64) -> Result<(), ValidationError> {
     if x.is_finite() && x > 0.0 {
         Ok(())
     } else {
-        Err(ValidationError::new(
-            field,
-            format!("expected a number > 0, got {x}"),
-        ))
+        Err(ValidationError::new(field, format!("expected a number > 0, got {x}")))
     }
 }
 
@@ -108,10 +88,7 @@ pub(crate) fn non_negative(field: &str, x: f64) -> Result<(), ValidationError> {
     if x.is_finite() && x >= 0.0 {
         Ok(())
     } else {
-        Err(ValidationError::new(
-            field,
-            format!("expected a number >= 0, got {x}"),
-        ))
+        Err(ValidationError::new(field, format!("expected a number >= 0, got {x}")))
     }
 }
 
@@ -120,10 +97,7 @@ pub(crate) fn fraction(field: &str, x: f64) -> Result<(), ValidationError> {
     if x.is_finite() && x > 0.0 && x <= 1.0 {
         Ok(())
     } else {
-        Err(ValidationError::new(
-            field,
-            format!("expected a number in (0, 1], got {x}"),
-        ))
+        Err(ValidationError::new(field, format!("expected a number in (0, 1], got {x}")))
     }
 }
 
@@ -132,9 +106,6 @@ pub(crate) fn in_range(field: &str, x: u32, lo: u32, hi: u32) -> Result<(), Vali
     if (lo..=hi).contains(&x) {
         Ok(())
     } else {
-        Err(ValidationError::new(
-            field,
-            format!("expected an integer in {lo}..={hi}, got {x}"),
-        ))
+        Err(ValidationError::new(field, format!("expected an integer in {lo}..={hi}, got {x}")))
     }
 }

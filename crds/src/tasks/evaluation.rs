@@ -51,10 +51,7 @@ fn check_eval(
     if data.len() != 1 {
         return Err(ValidationError::new(
             "prediction_data",
-            format!(
-                "expected exactly one party holding both the label and the prediction, got {}",
-                data.len()
-            ),
+            format!("expected exactly one party holding both the label and the prediction, got {}", data.len()),
         ));
     }
     check::non_empty("label_column", label)?;
@@ -64,25 +61,13 @@ fn check_eval(
 
 impl BiclassificationEvalConfig {
     pub(crate) fn validate(&self, parties: &[String]) -> Result<(), ValidationError> {
-        check_eval(
-            parties,
-            &self.prediction_data,
-            &self.label_column,
-            &self.prediction_column,
-            &self.output_report,
-        )?;
+        check_eval(parties, &self.prediction_data, &self.label_column, &self.prediction_column, &self.output_report)?;
         check::in_range("bucket_size", self.bucket_size, 1, 100_000)
     }
 }
 
 impl RegressionEvalConfig {
     pub(crate) fn validate(&self, parties: &[String]) -> Result<(), ValidationError> {
-        check_eval(
-            parties,
-            &self.prediction_data,
-            &self.label_column,
-            &self.prediction_column,
-            &self.output_report,
-        )
+        check_eval(parties, &self.prediction_data, &self.label_column, &self.prediction_column, &self.output_report)
     }
 }

@@ -153,17 +153,11 @@ fn check_common(
     check::columns("features", features)?;
     check::non_empty("label", label)?;
     if features.iter().any(|f| f == label) {
-        return Err(ValidationError::new(
-            "features",
-            format!("the label `{label}` must not be listed as a feature"),
-        ));
+        return Err(ValidationError::new("features", format!("the label `{label}` must not be listed as a feature")));
     }
     check::is_party("label_party", label_party, parties)?;
     if !train_data.contains_key(label_party) {
-        return Err(ValidationError::new(
-            "label_party",
-            format!("`{label_party}` has no entry in train_data"),
-        ));
+        return Err(ValidationError::new("label_party", format!("`{label_party}` has no entry in train_data")));
     }
     check::party_paths("model_output", model_output, parties)?;
     check::same_parties("model_output", model_output, "train_data", train_data)?;
@@ -174,18 +168,12 @@ fn check_common(
     if let Some(p) = prediction_output {
         check::party_paths("prediction_output", p, parties)?;
         if test_data.is_none() {
-            return Err(ValidationError::new(
-                "prediction_output",
-                "given without test_data to predict on",
-            ));
+            return Err(ValidationError::new("prediction_output", "given without test_data to predict on"));
         }
     }
     if let Some(r) = prediction_receiver {
         check::is_party("prediction_receiver", r, parties)?;
-        if prediction_output
-            .as_ref()
-            .is_some_and(|p| !p.contains_key(r))
-        {
+        if prediction_output.as_ref().is_some_and(|p| !p.contains_key(r)) {
             return Err(ValidationError::new(
                 "prediction_output",
                 format!("missing an entry for the prediction_receiver `{r}`"),
@@ -294,10 +282,7 @@ impl SsXgbConfig {
         check::fraction("params.subsample", p.subsample)?;
         check::fraction("params.colsample_by_tree", p.colsample_by_tree)?;
         if !p.base_score.is_finite() {
-            return Err(ValidationError::new(
-                "params.base_score",
-                "must be a finite number",
-            ));
+            return Err(ValidationError::new("params.base_score", "must be a finite number"));
         }
         Ok(())
     }

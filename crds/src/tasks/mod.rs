@@ -17,8 +17,7 @@ pub use check::PartyPaths;
 use evaluation::{BiclassificationEvalConfig, RegressionEvalConfig};
 use learning::{SsLrConfig, SsXgbConfig};
 use preprocessing::{
-    BinningConfig, FillnaConfig, LabelEncoderConfig, MinmaxScalerConfig, OnehotEncoderConfig,
-    StandardScalerConfig,
+    BinningConfig, FillnaConfig, LabelEncoderConfig, MinmaxScalerConfig, OnehotEncoderConfig, StandardScalerConfig,
 };
 use psi::PsiConfig;
 use stats::StatsConfig;
@@ -69,10 +68,7 @@ impl TaskType {
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(t, _)| *t == self)
-            .map_or("unknown", |(_, n)| n)
+        Self::ALL.iter().find(|(t, _)| *t == self).map_or("unknown", |(_, n)| n)
     }
 
     /// The task type with this wire name.
@@ -82,10 +78,7 @@ impl TaskType {
 
     /// Whether the task computes on secret shares and so needs `spu_config`.
     pub fn needs_spu(self) -> bool {
-        matches!(
-            self,
-            TaskType::SsLr | TaskType::SsXgb | TaskType::PearsonCorrelation | TaskType::Vif
-        )
+        matches!(self, TaskType::SsLr | TaskType::SsXgb | TaskType::PearsonCorrelation | TaskType::Vif)
     }
 }
 
@@ -120,27 +113,19 @@ impl TaskConfig {
     /// Read `task_config`: dispatch on `task_type`, then read the rest into that type's configuration.
     pub fn from_json(value: &Value) -> Result<Self, ValidationError> {
         let f = "task_config";
-        let obj = value
-            .as_object()
-            .ok_or_else(|| ValidationError::new(f, "must be a JSON object"))?;
+        let obj = value.as_object().ok_or_else(|| ValidationError::new(f, "must be a JSON object"))?;
         let name = match obj.get("task_type") {
             None => return Err(ValidationError::new(f, "missing field `task_type`")),
             Some(Value::String(s)) => s.as_str(),
             Some(other) => {
-                return Err(ValidationError::new(
-                    format!("{f}.task_type"),
-                    format!("expected a string, got {other}"),
-                ));
+                return Err(ValidationError::new(format!("{f}.task_type"), format!("expected a string, got {other}")));
             }
         };
         let ty = TaskType::from_name(name).ok_or_else(|| {
             let known: Vec<&str> = TaskType::ALL.iter().map(|(_, n)| *n).collect();
             ValidationError::new(
                 format!("{f}.task_type"),
-                format!(
-                    "unknown task type `{name}`; expected one of: {}",
-                    known.join(", ")
-                ),
+                format!("unknown task type `{name}`; expected one of: {}", known.join(", ")),
             )
         })?;
         let mut rest = obj.clone();
@@ -160,9 +145,7 @@ impl TaskConfig {
             TaskType::TableStatistics => TaskConfig::TableStatistics(from_value(&rest, f)?),
             TaskType::PearsonCorrelation => TaskConfig::PearsonCorrelation(from_value(&rest, f)?),
             TaskType::Vif => TaskConfig::Vif(from_value(&rest, f)?),
-            TaskType::BiclassificationEval => {
-                TaskConfig::BiclassificationEval(from_value(&rest, f)?)
-            }
+            TaskType::BiclassificationEval => TaskConfig::BiclassificationEval(from_value(&rest, f)?),
             TaskType::RegressionEval => TaskConfig::RegressionEval(from_value(&rest, f)?),
         })
     }
@@ -198,13 +181,9 @@ impl TaskConfig {
             TaskConfig::MinmaxScaler(c) => c.validate(parties),
             TaskConfig::LabelEncoder(c) => c.validate(parties),
             TaskConfig::OnehotEncoder(c) => c.validate(parties),
-            TaskConfig::QuantileBinning(c) | TaskConfig::EqualWidthBinning(c) => {
-                c.validate(parties)
-            }
+            TaskConfig::QuantileBinning(c) | TaskConfig::EqualWidthBinning(c) => c.validate(parties),
             TaskConfig::Fillna(c) => c.validate(parties),
-            TaskConfig::TableStatistics(c) | TaskConfig::PearsonCorrelation(c) => {
-                c.validate(parties, false)
-            }
+            TaskConfig::TableStatistics(c) | TaskConfig::PearsonCorrelation(c) => c.validate(parties, false),
             TaskConfig::Vif(c) => c.validate(parties, true),
             TaskConfig::BiclassificationEval(c) => c.validate(parties),
             TaskConfig::RegressionEval(c) => c.validate(parties),
@@ -231,9 +210,7 @@ impl TaskConfig {
             TaskConfig::OnehotEncoder(c) => with_type(ty, c),
             TaskConfig::QuantileBinning(c) | TaskConfig::EqualWidthBinning(c) => with_type(ty, c),
             TaskConfig::Fillna(c) => with_type(ty, c),
-            TaskConfig::TableStatistics(c)
-            | TaskConfig::PearsonCorrelation(c)
-            | TaskConfig::Vif(c) => with_type(ty, c),
+            TaskConfig::TableStatistics(c) | TaskConfig::PearsonCorrelation(c) | TaskConfig::Vif(c) => with_type(ty, c),
             TaskConfig::BiclassificationEval(c) => with_type(ty, c),
             TaskConfig::RegressionEval(c) => with_type(ty, c),
         }

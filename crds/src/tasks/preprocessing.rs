@@ -7,11 +7,7 @@ use serde_json::Value;
 use super::check::{self, PartyPaths};
 use crate::error::ValidationError;
 
-fn check_io(
-    input: &PartyPaths,
-    output: &PartyPaths,
-    parties: &[String],
-) -> Result<(), ValidationError> {
+fn check_io(input: &PartyPaths, output: &PartyPaths, parties: &[String]) -> Result<(), ValidationError> {
     check::party_paths("input_data", input, parties)?;
     check::party_paths("output_data", output, parties)?;
     check::same_parties("output_data", output, "input_data", input)
@@ -193,14 +189,10 @@ impl FillnaConfig {
         check_io(&self.input_data, &self.output_data, parties)?;
         check::opt_columns("columns", &self.columns)?;
         match (&self.method, &self.value) {
-            (FillMethod::Constant, None) => Err(ValidationError::new(
-                "value",
-                "required when method is \"constant\"",
-            )),
-            (_, Some(v)) if !(v.is_number() || v.is_string()) => Err(ValidationError::new(
-                "value",
-                format!("expected a number or a string, got {v}"),
-            )),
+            (FillMethod::Constant, None) => Err(ValidationError::new("value", "required when method is \"constant\"")),
+            (_, Some(v)) if !(v.is_number() || v.is_string()) => {
+                Err(ValidationError::new("value", format!("expected a number or a string, got {v}")))
+            }
             _ => Ok(()),
         }
     }

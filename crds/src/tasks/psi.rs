@@ -51,27 +51,17 @@ impl PsiConfig {
         if self.input_paths.len() != 2 {
             return Err(ValidationError::new(
                 "input_paths",
-                format!(
-                    "two-party PSI needs exactly 2 parties, got {}",
-                    self.input_paths.len()
-                ),
+                format!("two-party PSI needs exactly 2 parties, got {}", self.input_paths.len()),
             ));
         }
         check::party_paths("output_paths", &self.output_paths, parties)?;
-        check::same_parties(
-            "output_paths",
-            &self.output_paths,
-            "input_paths",
-            &self.input_paths,
-        )?;
+        check::same_parties("output_paths", &self.output_paths, "input_paths", &self.input_paths)?;
         let mut arity = None;
         for party in self.input_paths.keys() {
-            let cols = self.keys.get(party).ok_or_else(|| {
-                ValidationError::new(
-                    "keys",
-                    format!("missing the key columns of party `{party}`"),
-                )
-            })?;
+            let cols = self
+                .keys
+                .get(party)
+                .ok_or_else(|| ValidationError::new("keys", format!("missing the key columns of party `{party}`")))?;
             check::columns(&format!("keys.{party}"), cols)?;
             match arity {
                 Some(n) if n != cols.len() => {
@@ -86,22 +76,12 @@ impl PsiConfig {
                 _ => arity = Some(cols.len()),
             }
         }
-        if let Some(p) = self
-            .keys
-            .keys()
-            .find(|p| !self.input_paths.contains_key(*p))
-        {
-            return Err(ValidationError::new(
-                format!("keys.{p}"),
-                format!("party `{p}` has no entry in input_paths"),
-            ));
+        if let Some(p) = self.keys.keys().find(|p| !self.input_paths.contains_key(*p)) {
+            return Err(ValidationError::new(format!("keys.{p}"), format!("party `{p}` has no entry in input_paths")));
         }
         check::is_party("receiver", &self.receiver, parties)?;
         if !self.input_paths.contains_key(&self.receiver) {
-            return Err(ValidationError::new(
-                "receiver",
-                format!("`{}` has no entry in input_paths", self.receiver),
-            ));
+            return Err(ValidationError::new("receiver", format!("`{}` has no entry in input_paths", self.receiver)));
         }
         Ok(())
     }

@@ -19,11 +19,7 @@ pub struct StatsConfig {
 }
 
 impl StatsConfig {
-    pub(crate) fn validate(
-        &self,
-        parties: &[String],
-        columns_required: bool,
-    ) -> Result<(), ValidationError> {
+    pub(crate) fn validate(&self, parties: &[String], columns_required: bool) -> Result<(), ValidationError> {
         check::party_paths("input_data", &self.input_data, parties)?;
         match &self.columns {
             None if columns_required => {

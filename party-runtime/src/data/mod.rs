@@ -22,9 +22,7 @@ impl DataPolicy {
     /// A policy confining paths to `roots`; no roots means no confinement.
     pub fn new(roots: Vec<PathBuf>) -> Self {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-        DataPolicy {
-            roots: roots.into_iter().map(|r| normalize(&cwd.join(r))).collect(),
-        }
+        DataPolicy { roots: roots.into_iter().map(|r| normalize(&cwd.join(r))).collect() }
     }
 
     /// The configured roots.
@@ -36,29 +34,21 @@ impl DataPolicy {
     pub fn resolve(&self, party: &str, field: &str, raw: &str) -> Result<PathBuf> {
         let base = match self.roots.first() {
             Some(r) => r.clone(),
-            None => std::env::current_dir()
-                .map_err(|e| Error::Internal(format!("no working directory: {e}")))?,
+            None => std::env::current_dir().map_err(|e| Error::Internal(format!("no working directory: {e}")))?,
         };
         let path = normalize(&base.join(raw));
         if self.roots.is_empty() {
             return Ok(path);
         }
-        let inside = |p: &Path| {
-            self.roots
-                .iter()
-                .any(|r| p.starts_with(r) || canonical(r).is_some_and(|c| p.starts_with(c)))
-        };
+        let inside =
+            |p: &Path| self.roots.iter().any(|r| p.starts_with(r) || canonical(r).is_some_and(|c| p.starts_with(c)));
         let refuse = |path: PathBuf, why: &str| Error::Permission {
             party: party.to_string(),
             field: field.to_string(),
             path,
             message: format!(
                 "{why} (data roots: {})",
-                self.roots
-                    .iter()
-                    .map(|r| r.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                self.roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
             ),
         };
         if !inside(&path) {
@@ -66,10 +56,7 @@ impl DataPolicy {
         }
         // A symlink inside a root must not lead outside it: check the real location of what exists.
         if canonical_existing_prefix(&path).is_some_and(|real| !inside(&real)) {
-            return Err(refuse(
-                path,
-                "path leads outside the data roots through a symlink",
-            ));
+            return Err(refuse(path, "path leads outside the data roots through a symlink"));
         }
         Ok(path)
     }
@@ -79,22 +66,14 @@ impl DataPolicy {
         let path = self.resolve(party, field, raw)?;
         match std::fs::metadata(&path) {
             Ok(m) if m.is_file() => Ok(path),
-            Ok(_) => Err(Error::Io {
-                party: party.into(),
-                path,
-                message: format!("{field}: not a regular file"),
-            }),
+            Ok(_) => Err(Error::Io { party: party.into(), path, message: format!("{field}: not a regular file") }),
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(Error::Permission {
                 party: party.into(),
                 field: field.into(),
                 path,
                 message: "the process may not read it".into(),
             }),
-            Err(_) => Err(Error::FileNotFound {
-                party: party.into(),
-                field: field.into(),
-                path,
-            }),
+            Err(_) => Err(Error::FileNotFound { party: party.into(), field: field.into(), path }),
         }
     }
 }
@@ -141,28 +120,16 @@ mod tests {
     fn dotdot_is_resolved_before_the_root_check() {
         let policy = DataPolicy::new(vec!["/app/data".into()]);
         assert!(policy.resolve("alice", "f", "/app/data/x/../a.csv").is_ok());
-        let err = policy
-            .resolve(
-                "alice",
-                "task_config.input_data.alice",
-                "/app/data/../etc/passwd",
-            )
-            .unwrap_err();
+        let err = policy.resolve("alice", "task_config.input_data.alice", "/app/data/../etc/passwd").unwrap_err();
         assert!(matches!(err, Error::Permission { .. }), "{err}");
-        assert!(
-            err.to_string().contains("task_config.input_data.alice"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("task_config.input_data.alice"), "{err}");
         assert!(err.to_string().contains("/etc/passwd"), "{err}");
     }
 
     #[test]
     fn relative_paths_resolve_against_the_first_root() {
         let policy = DataPolicy::new(vec!["/app/data".into()]);
-        assert_eq!(
-            policy.resolve("a", "f", "sub/a.csv").unwrap(),
-            PathBuf::from("/app/data/sub/a.csv")
-        );
+        assert_eq!(policy.resolve("a", "f", "sub/a.csv").unwrap(), PathBuf::from("/app/data/sub/a.csv"));
         assert!(policy.resolve("a", "f", "../a.csv").is_err());
     }
 
@@ -170,9 +137,7 @@ mod tests {
     fn missing_input_names_party_and_path() {
         let dir = tempfile::tempdir().unwrap();
         let policy = DataPolicy::new(vec![dir.path().into()]);
-        let err = policy
-            .input("bob", "task_config.input_data.bob", "nope.csv")
-            .unwrap_err();
+        let err = policy.input("bob", "task_config.input_data.bob", "nope.csv").unwrap_err();
         assert!(matches!(err, Error::FileNotFound { .. }));
         let msg = err.to_string();
         assert!(msg.contains("bob") && msg.contains("nope.csv"), "{msg}");

@@ -42,10 +42,7 @@ pub struct Header {
 impl Header {
     /// The kind of `name`, if the table has it.
     pub fn kind(&self, name: &str) -> Option<ColKind> {
-        self.columns
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, k)| *k)
+        self.columns.iter().find(|(n, _)| n == name).map(|(_, k)| *k)
     }
 }
 
@@ -65,9 +62,7 @@ impl Cat {
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Cat::Int(i) => (*i).into(),
-            Cat::Float(f) => {
-                serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into)
-            }
+            Cat::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
             Cat::Str(s) => s.clone().into(),
         }
     }
@@ -135,12 +130,7 @@ const MISSING_MARKERS: [&str; 8] = ["", "NA", "N/A", "NaN", "nan", "null", "NULL
 const INFER_ROWS: usize = 10_000;
 
 fn read_csv(path: &Path, infer_rows: Option<usize>) -> PolarsResult<DataFrame> {
-    let nulls = NullValues::AllColumns(
-        MISSING_MARKERS
-            .iter()
-            .map(|s| PlSmallStr::from(*s))
-            .collect(),
-    );
+    let nulls = NullValues::AllColumns(MISSING_MARKERS.iter().map(|s| PlSmallStr::from(*s)).collect());
     CsvReadOptions::default()
         .with_has_header(true)
         .with_infer_schema_length(infer_rows)
@@ -151,11 +141,7 @@ fn read_csv(path: &Path, infer_rows: Option<usize>) -> PolarsResult<DataFrame> {
 }
 
 fn polars_err(party: &str, path: &Path, e: PolarsError) -> Error {
-    Error::Io {
-        party: party.into(),
-        path: path.into(),
-        message: format!("CSV: {e}"),
-    }
+    Error::Io { party: party.into(), path: path.into(), message: format!("CSV: {e}") }
 }
 
 impl Table {
@@ -165,11 +151,7 @@ impl Table {
         let df = read_csv(path, Some(INFER_ROWS))
             .or_else(|_| read_csv(path, None))
             .map_err(|e| polars_err(party, path, e))?;
-        Ok(Table {
-            df,
-            party: party.into(),
-            path: path.into(),
-        })
+        Ok(Table { df, party: party.into(), path: path.into() })
     }
 
     /// Rows.
@@ -179,33 +161,23 @@ impl Table {
 
     /// Column names and kinds.
     pub fn header(&self) -> Header {
-        let columns = self
-            .df
-            .columns()
-            .iter()
-            .map(|c| (c.name().to_string(), kind_of(c.dtype())))
-            .collect();
+        let columns = self.df.columns().iter().map(|c| (c.name().to_string(), kind_of(c.dtype()))).collect();
         Header { columns }
     }
 
     fn column(&self, name: &str) -> Result<&Column> {
-        self.df
-            .column(name)
-            .map_err(|_| Error::Internal(format!("party {}: no column `{name}`", self.party)))
+        self.df.column(name).map_err(|_| Error::Internal(format!("party {}: no column `{name}`", self.party)))
     }
 
     fn cast(&self, name: &str, dtype: &DataType) -> Result<Series> {
         let s = self.column(name)?.as_materialized_series();
-        s.cast(dtype)
-            .map_err(|e| polars_err(&self.party, &self.path, e))
+        s.cast(dtype).map_err(|e| polars_err(&self.party, &self.path, e))
     }
 
     /// A numeric column as `f64`.
     pub fn floats(&self, name: &str) -> Result<Vec<Option<f64>>> {
         let s = self.cast(name, &DataType::Float64)?;
-        let ca = s
-            .f64()
-            .map_err(|e| polars_err(&self.party, &self.path, e))?;
+        let ca = s.f64().map_err(|e| polars_err(&self.party, &self.path, e))?;
         Ok(ca.iter().collect())
     }
 
@@ -215,33 +187,20 @@ impl Table {
         Ok(match kind {
             ColKind::Int => {
                 let s = self.cast(name, &DataType::Int64)?;
-                let ca = s
-                    .i64()
-                    .map_err(|e| polars_err(&self.party, &self.path, e))?;
+                let ca = s.i64().map_err(|e| polars_err(&self.party, &self.path, e))?;
                 ca.iter().map(|v| v.map(Cat::Int)).collect()
             }
-            ColKind::Float => self
-                .floats(name)?
-                .into_iter()
-                .map(|v| v.map(Cat::Float))
-                .collect(),
+            ColKind::Float => self.floats(name)?.into_iter().map(|v| v.map(Cat::Float)).collect(),
             ColKind::Text => {
                 let s = self.cast(name, &DataType::String)?;
-                let ca = s
-                    .str()
-                    .map_err(|e| polars_err(&self.party, &self.path, e))?;
-                ca.iter()
-                    .map(|v| v.map(|t| Cat::Str(t.to_string())))
-                    .collect()
+                let ca = s.str().map_err(|e| polars_err(&self.party, &self.path, e))?;
+                ca.iter().map(|v| v.map(|t| Cat::Str(t.to_string()))).collect()
             }
         })
     }
 
     fn put(&mut self, series: Series) -> Result<()> {
-        self.df
-            .with_column(series.into_column())
-            .map(|_| ())
-            .map_err(|e| polars_err(&self.party, &self.path, e))
+        self.df.with_column(series.into_column()).map(|_| ()).map_err(|e| polars_err(&self.party, &self.path, e))
     }
 
     /// Replace (or add) a float column.
@@ -269,8 +228,7 @@ impl Table {
         let mut df = self.df.clone();
         df.drop_in_place(name).map_err(err)?;
         for (i, (n, v)) in columns.into_iter().enumerate() {
-            df.insert_column(at + i, Series::new(n.into(), v).into_column())
-                .map_err(err)?;
+            df.insert_column(at + i, Series::new(n.into(), v).into_column()).map_err(err)?;
         }
         self.df = df;
         Ok(())
@@ -279,25 +237,15 @@ impl Table {
     /// A new table with the rows at `rows`, in that order.
     pub fn select_rows(&self, rows: &[usize]) -> Result<Table> {
         let idx = IdxCa::from_vec("rows".into(), rows.iter().map(|r| *r as IdxSize).collect());
-        let df = self
-            .df
-            .take(&idx)
-            .map_err(|e| polars_err(&self.party, &self.path, e))?;
-        Ok(Table {
-            df,
-            party: self.party.clone(),
-            path: self.path.clone(),
-        })
+        let df = self.df.take(&idx).map_err(|e| polars_err(&self.party, &self.path, e))?;
+        Ok(Table { df, party: self.party.clone(), path: self.path.clone() })
     }
 
     /// Write the table as CSV to `path`, atomically.
     pub fn write(&mut self, path: &Path) -> Result<()> {
         let (party, df) = (self.party.clone(), &mut self.df);
         atomic_write(&party, path, |file| {
-            CsvWriter::new(file)
-                .include_header(true)
-                .finish(df)
-                .map_err(|e| polars_err(&party, path, e))
+            CsvWriter::new(file).include_header(true).finish(df).map_err(|e| polars_err(&party, path, e))
         })
     }
 }
@@ -314,25 +262,11 @@ fn kind_of(dtype: &DataType) -> ColKind {
 
 /// Write `path` through a temporary file in the same folder, renamed into place on success; folders are
 /// created. On failure the temporary file is removed and `path` is untouched.
-pub fn atomic_write(
-    party: &str,
-    path: &Path,
-    fill: impl FnOnce(&mut std::fs::File) -> Result<()>,
-) -> Result<()> {
-    let io = |e: std::io::Error| Error::Io {
-        party: party.into(),
-        path: path.into(),
-        message: e.to_string(),
-    };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+pub fn atomic_write(party: &str, path: &Path, fill: impl FnOnce(&mut std::fs::File) -> Result<()>) -> Result<()> {
+    let io = |e: std::io::Error| Error::Io { party: party.into(), path: path.into(), message: e.to_string() };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".sf-tmp-")
-        .tempfile_in(dir)
-        .map_err(io)?;
+    let mut tmp = tempfile::Builder::new().prefix(".sf-tmp-").tempfile_in(dir).map_err(io)?;
     fill(tmp.as_file_mut())?;
     tmp.as_file_mut().flush().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
@@ -349,24 +283,13 @@ mod tests {
         let path = dir.path().join("late.csv");
         let mut text = String::from("a,b\n");
         for i in 0..INFER_ROWS + 5 {
-            let a = if i == INFER_ROWS + 2 {
-                "1.5".to_string()
-            } else {
-                i.to_string()
-            };
-            let b = if i == INFER_ROWS + 3 {
-                "x".to_string()
-            } else {
-                i.to_string()
-            };
+            let a = if i == INFER_ROWS + 2 { "1.5".to_string() } else { i.to_string() };
+            let b = if i == INFER_ROWS + 3 { "x".to_string() } else { i.to_string() };
             text.push_str(&format!("{a},{b}\n"));
         }
         std::fs::write(&path, text).unwrap();
         let t = Table::read("alice", &path).unwrap();
-        assert_eq!(
-            t.header().columns,
-            vec![("a".into(), ColKind::Float), ("b".into(), ColKind::Text)]
-        );
+        assert_eq!(t.header().columns, vec![("a".into(), ColKind::Float), ("b".into(), ColKind::Text)]);
         let a = t.floats("a").unwrap();
         assert_eq!(a[INFER_ROWS + 2], Some(1.5));
         assert_eq!(a[7], Some(7.0));
@@ -379,18 +302,13 @@ mod tests {
         std::fs::write(&path, "x,y\n1,a\nNA,\n3,NaN\n").unwrap();
         let mut t = Table::read("alice", &path).unwrap();
         assert_eq!(t.floats("x").unwrap(), vec![Some(1.0), None, Some(3.0)]);
-        assert_eq!(
-            t.cats("y").unwrap(),
-            vec![Some(Cat::Str("a".into())), None, None]
-        );
+        assert_eq!(t.cats("y").unwrap(), vec![Some(Cat::Str("a".into())), None, None]);
         let out = dir.path().join("sub/dir/out.csv");
         t.write(&out).unwrap();
         assert!(out.is_file());
         let leftovers = std::fs::read_dir(out.parent().unwrap()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file is left behind");
-        let failed = atomic_write("alice", &dir.path().join("never.csv"), |_| {
-            Err(Error::Internal("boom".into()))
-        });
+        let failed = atomic_write("alice", &dir.path().join("never.csv"), |_| Err(Error::Internal("boom".into())));
         assert!(failed.is_err());
         assert!(!dir.path().join("never.csv").exists());
     }

@@ -49,14 +49,7 @@ impl ColumnPlan {
     ) -> Result<Self> {
         let field = "task_config.columns";
         let holders = |name: &str| -> Vec<(&str, ColKind)> {
-            headers
-                .iter()
-                .filter_map(|(p, h)| {
-                    h.as_ref()
-                        .and_then(|h| h.kind(name))
-                        .map(|k| (p.as_str(), k))
-                })
-                .collect()
+            headers.iter().filter_map(|(p, h)| h.as_ref().and_then(|h| h.kind(name)).map(|k| (p.as_str(), k))).collect()
         };
         let mut columns = Vec::new();
         match requested {
@@ -65,11 +58,7 @@ impl ColumnPlan {
                     let found = holders(name);
                     let (party, kind) = match found.as_slice() {
                         [] => {
-                            return Err(Error::bad_data(
-                                me,
-                                field,
-                                format!("column `{name}` is in no party's input"),
-                            ));
+                            return Err(Error::bad_data(me, field, format!("column `{name}` is in no party's input")));
                         }
                         [one] => *one,
                         many => {
@@ -85,17 +74,9 @@ impl ColumnPlan {
                         }
                     };
                     if want == Want::Numeric && !kind.is_numeric() {
-                        return Err(Error::bad_data(
-                            me,
-                            field,
-                            format!("column `{name}` at {party} is not numeric"),
-                        ));
+                        return Err(Error::bad_data(me, field, format!("column `{name}` at {party} is not numeric")));
                     }
-                    columns.push(Owned {
-                        name: name.clone(),
-                        party: party.to_string(),
-                        kind,
-                    });
+                    columns.push(Owned { name: name.clone(), party: party.to_string(), kind });
                 }
             }
             None => {
@@ -103,20 +84,12 @@ impl ColumnPlan {
                     for (name, kind) in header.iter().flat_map(|h| h.columns.iter()) {
                         let numeric_only = matches!(want, Want::Numeric | Want::AnyDefaultNumeric);
                         if holders(name).len() == 1 && (!numeric_only || kind.is_numeric()) {
-                            columns.push(Owned {
-                                name: name.clone(),
-                                party: party.clone(),
-                                kind: *kind,
-                            });
+                            columns.push(Owned { name: name.clone(), party: party.clone(), kind: *kind });
                         }
                     }
                 }
                 if columns.is_empty() {
-                    return Err(Error::bad_data(
-                        me,
-                        field,
-                        "no column fits: name the columns to use",
-                    ));
+                    return Err(Error::bad_data(me, field, "no column fits: name the columns to use"));
                 }
             }
         }
@@ -138,16 +111,10 @@ impl ColumnPlan {
         let mut parts: Vec<(String, ColumnMap<T>)> = parts;
         let mut out = ColumnMap::new();
         for c in &self.columns {
-            let value = parts
-                .iter_mut()
-                .find(|(p, _)| *p == c.party)
-                .and_then(|(_, m)| m.shift_remove(&c.name))
-                .ok_or_else(|| {
-                    Error::Internal(format!(
-                        "party {} sent no result for column `{}`",
-                        c.party, c.name
-                    ))
-                })?;
+            let value =
+                parts.iter_mut().find(|(p, _)| *p == c.party).and_then(|(_, m)| m.shift_remove(&c.name)).ok_or_else(
+                    || Error::Internal(format!("party {} sent no result for column `{}`", c.party, c.name)),
+                )?;
             out.insert(c.name.clone(), value);
         }
         Ok(out)
@@ -185,9 +152,7 @@ impl ColumnJob<'_> {
             }
             Err(e) => (None, Err(e)),
         };
-        let headers = ctx
-            .exchange(&format!("{}/header", self.name), header)
-            .await?;
+        let headers = ctx.exchange(&format!("{}/header", self.name), header).await?;
         let plan = ColumnPlan::resolve(me, &headers, self.requested, self.want);
         ctx.progress(0.3, "fit and transform");
         let (part, table) = match (plan.as_ref(), table) {
@@ -213,15 +178,10 @@ impl ColumnJob<'_> {
             return Ok((None, None));
         };
         let out = match self.output.and_then(|o| o.get(me)) {
-            Some(o) => Some(
-                ctx.data
-                    .resolve(me, &format!("task_config.output_data.{me}"), o)?,
-            ),
+            Some(o) => Some(ctx.data.resolve(me, &format!("task_config.output_data.{me}"), o)?),
             None => None,
         };
-        let path = ctx
-            .data
-            .input(me, &format!("task_config.input_data.{me}"), raw)?;
+        let path = ctx.data.input(me, &format!("task_config.input_data.{me}"), raw)?;
         Ok((Some(Table::read(me, &path)?), out))
     }
 }

@@ -33,13 +33,8 @@ pub struct JobOutput {
 impl JobOutput {
     /// A result with no report file.
     pub fn new<T: Serialize>(result: &T) -> Result<Self> {
-        let result = serde_json::to_value(result)
-            .map_err(|e| Error::Internal(format!("result encoding: {e}")))?;
-        Ok(JobOutput {
-            result,
-            report: None,
-            private: false,
-        })
+        let result = serde_json::to_value(result).map_err(|e| Error::Internal(format!("result encoding: {e}")))?;
+        Ok(JobOutput { result, report: None, private: false })
     }
 
     /// A result whose whole content is also written to `output_report`.
@@ -73,8 +68,5 @@ pub async fn run(ctx: &PartyContext, task: &TaskConfig) -> Result<JobOutput> {
 }
 
 fn not_implemented(task: &TaskConfig, tracking: &'static str) -> Error {
-    Error::NotImplemented {
-        what: format!("task type `{}`", task.task_type()),
-        tracking,
-    }
+    Error::NotImplemented { what: format!("task type `{}`", task.task_type()), tracking }
 }

@@ -37,12 +37,7 @@ struct Prepared {
 pub async fn run(ctx: &PartyContext, c: &PsiConfig) -> Result<JobOutput> {
     let me = ctx.party.as_str();
     let receiver = c.receiver.as_str();
-    let sender = c
-        .input_paths
-        .keys()
-        .find(|p| *p != receiver)
-        .map(String::as_str)
-        .unwrap_or(receiver);
+    let sender = c.input_paths.keys().find(|p| *p != receiver).map(String::as_str).unwrap_or(receiver);
     if c.protocol == PsiProtocol::KKRT_PSI_2PC {
         return Err(Error::NotImplemented {
             what: "PSI protocol KKRT_PSI_2PC".into(),
@@ -65,24 +60,10 @@ pub async fn run(ctx: &PartyContext, c: &PsiConfig) -> Result<JobOutput> {
         (None, Ok(None))
     };
     let counts = ctx.exchange("psi/ready", ready).await?;
-    let count = |p: &str| {
-        counts
-            .iter()
-            .find(|(q, _)| q == p)
-            .and_then(|(_, n)| *n)
-            .unwrap_or(0) as i64
-    };
+    let count = |p: &str| counts.iter().find(|(q, _)| q == p).and_then(|(_, n)| *n).unwrap_or(0) as i64;
     let Some(mine) = prepared else {
-        let result = ctx
-            .channel
-            .recv_json(receiver, "psi/result")
-            .await
-            .map_err(|e| ctx.link_error(e))?;
-        return Ok(JobOutput {
-            result,
-            report: None,
-            private: false,
-        });
+        let result = ctx.channel.recv_json(receiver, "psi/result").await.map_err(|e| ctx.link_error(e))?;
+        return Ok(JobOutput { result, report: None, private: false });
     };
     let peer = if me == receiver { sender } else { receiver };
 
@@ -94,27 +75,14 @@ pub async fn run(ctx: &PartyContext, c: &PsiConfig) -> Result<JobOutput> {
             matches.sort_by(|a, b| mine.values[a.0].cmp(&mine.values[b.0]));
         }
         if c.broadcast_result {
-            let order: Vec<u8> = matches
-                .iter()
-                .flat_map(|(_, j)| (*j as u64).to_le_bytes())
-                .collect();
-            ctx.channel
-                .send_bytes(peer, "psi/order", order)
-                .await
-                .map_err(|e| ctx.link_error(e))?;
+            let order: Vec<u8> = matches.iter().flat_map(|(_, j)| (*j as u64).to_le_bytes()).collect();
+            ctx.channel.send_bytes(peer, "psi/order", order).await.map_err(|e| ctx.link_error(e))?;
         }
-        (
-            matches.into_iter().map(|(i, _)| i).collect::<Vec<_>>(),
-            false,
-        )
+        (matches.into_iter().map(|(i, _)| i).collect::<Vec<_>>(), false)
     } else {
         let out = ecdh::send(ctx, peer, &mine.keys).await?;
         if c.broadcast_result {
-            let order = ctx
-                .channel
-                .recv_bytes(peer, "psi/order")
-                .await
-                .map_err(|e| ctx.link_error(e))?;
+            let order = ctx.channel.recv_bytes(peer, "psi/order").await.map_err(|e| ctx.link_error(e))?;
             let bad = || Error::Link {
                 party: me.into(),
                 source: crate::link::LinkError::Decode {
@@ -160,11 +128,7 @@ pub async fn run(ctx: &PartyContext, c: &PsiConfig) -> Result<JobOutput> {
         .map(|p| PsiReport {
             party: p.clone(),
             original_count: count(p),
-            intersection_count: if p == receiver || c.broadcast_result {
-                k
-            } else {
-                -1
-            },
+            intersection_count: if p == receiver || c.broadcast_result { k } else { -1 },
         })
         .collect();
     let result = PsiResult {
@@ -178,15 +142,8 @@ pub async fn run(ctx: &PartyContext, c: &PsiConfig) -> Result<JobOutput> {
     let mut out = JobOutput::new(&result)?;
     out.private = private;
     if me == receiver {
-        for other in ctx
-            .parties
-            .iter()
-            .filter(|p| !c.input_paths.contains_key(*p))
-        {
-            ctx.channel
-                .send_json(other, "psi/result", &out.result)
-                .await
-                .map_err(|e| ctx.link_error(e))?;
+        for other in ctx.parties.iter().filter(|p| !c.input_paths.contains_key(*p)) {
+            ctx.channel.send_json(other, "psi/result", &out.result).await.map_err(|e| ctx.link_error(e))?;
         }
     }
     ctx.progress(1.0, "done");
@@ -196,27 +153,15 @@ pub async fn run(ctx: &PartyContext, c: &PsiConfig) -> Result<JobOutput> {
 /// Read this party's table, encode its keys, refuse missing and duplicate keys.
 fn prepare(ctx: &PartyContext, c: &PsiConfig) -> Result<Prepared> {
     let me = ctx.party.as_str();
-    let output = ctx.data.resolve(
-        me,
-        &format!("task_config.output_paths.{me}"),
-        &c.output_paths[me],
-    )?;
-    let path = ctx.data.input(
-        me,
-        &format!("task_config.input_paths.{me}"),
-        &c.input_paths[me],
-    )?;
+    let output = ctx.data.resolve(me, &format!("task_config.output_paths.{me}"), &c.output_paths[me])?;
+    let path = ctx.data.input(me, &format!("task_config.input_paths.{me}"), &c.input_paths[me])?;
     let table = Table::read(me, &path)?;
     let header = table.header();
     let field = format!("task_config.keys.{me}");
     let mut columns = Vec::new();
     for k in &c.keys[me] {
         if header.kind(k).is_none() {
-            return Err(Error::bad_data(
-                me,
-                &field,
-                format!("key column `{k}` is not in {}", path.display()),
-            ));
+            return Err(Error::bad_data(me, &field, format!("key column `{k}` is not in {}", path.display())));
         }
         columns.push(table.cats(k)?);
     }
@@ -228,11 +173,7 @@ fn prepare(ctx: &PartyContext, c: &PsiConfig) -> Result<Prepared> {
         let mut vals = Vec::with_capacity(columns.len());
         for (col, name) in columns.iter().zip(&c.keys[me]) {
             let v = col[row].clone().ok_or_else(|| {
-                Error::bad_data(
-                    me,
-                    &field,
-                    format!("key column `{name}` is missing a value at row {}", row + 1),
-                )
+                Error::bad_data(me, &field, format!("key column `{name}` is missing a value at row {}", row + 1))
             })?;
             let text = v.label();
             enc.extend_from_slice(&(text.len() as u32).to_le_bytes());
@@ -246,26 +187,11 @@ fn prepare(ctx: &PartyContext, c: &PsiConfig) -> Result<Prepared> {
     let mut dups = Vec::new();
     for (row, k) in keys.iter().enumerate() {
         if seen.insert(k.as_slice(), row).is_some() && dups.len() < 3 {
-            dups.push(
-                values[row]
-                    .iter()
-                    .map(Cat::label)
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            );
+            dups.push(values[row].iter().map(Cat::label).collect::<Vec<_>>().join("|"));
         }
     }
     if !dups.is_empty() {
-        return Err(Error::bad_data(
-            me,
-            &field,
-            format!("duplicate keys in {}: {}", path.display(), dups.join(", ")),
-        ));
+        return Err(Error::bad_data(me, &field, format!("duplicate keys in {}: {}", path.display(), dups.join(", "))));
     }
-    Ok(Prepared {
-        table,
-        keys,
-        values,
-        output,
-    })
+    Ok(Prepared { table, keys, values, output })
 }

@@ -76,21 +76,17 @@ impl GrpcLink {
         let mut names: Vec<String> = cfg.peers.iter().map(|(p, _)| p.clone()).collect();
         names.push(cfg.party.clone());
         let boxes = Mailboxes::new(&names, cfg.timeout);
-        let addr: SocketAddr = tokio::net::lookup_host(&cfg.listen)
-            .await
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| LinkError::Transport {
-                peer: cfg.party.clone(),
-                message: format!("cannot resolve listen address {}", cfg.listen),
-            })?;
-        let listener =
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| LinkError::Transport {
+        let addr: SocketAddr =
+            tokio::net::lookup_host(&cfg.listen).await.ok().and_then(|mut a| a.next()).ok_or_else(|| {
+                LinkError::Transport {
                     peer: cfg.party.clone(),
-                    message: format!("cannot listen on {addr}: {e}"),
-                })?;
+                    message: format!("cannot resolve listen address {}", cfg.listen),
+                }
+            })?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| LinkError::Transport {
+            peer: cfg.party.clone(),
+            message: format!("cannot listen on {addr}: {e}"),
+        })?;
         let service = Service {
             party: cfg.party.clone(),
             session: cfg.session.clone(),
@@ -98,9 +94,8 @@ impl GrpcLink {
             partial: Mutex::default(),
             watches: Mutex::default(),
         };
-        let server = PartyLinkServer::new(service)
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE);
+        let server =
+            PartyLinkServer::new(service).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE);
         let (tx, rx) = oneshot::channel::<()>();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
         tokio::spawn(async move {
@@ -113,19 +108,8 @@ impl GrpcLink {
                 })
                 .await;
         });
-        let peers = cfg
-            .peers
-            .into_iter()
-            .map(|(p, address)| {
-                (
-                    p,
-                    Peer {
-                        address,
-                        client: AsyncMutex::new(None),
-                    },
-                )
-            })
-            .collect();
+        let peers =
+            cfg.peers.into_iter().map(|(p, address)| (p, Peer { address, client: AsyncMutex::new(None) })).collect();
         Ok(GrpcLink {
             party: cfg.party,
             session: cfg.session,
@@ -139,18 +123,12 @@ impl GrpcLink {
 
     /// A connected client for `peer`, connecting (with backoff, up to the timeout) on first use.
     async fn client(&self, peer: &str) -> Result<PartyLinkClient<GrpcChannel>, LinkError> {
-        let p = self
-            .peers
-            .get(peer)
-            .ok_or_else(|| LinkError::UnknownPeer { peer: peer.into() })?;
+        let p = self.peers.get(peer).ok_or_else(|| LinkError::UnknownPeer { peer: peer.into() })?;
         let mut slot = p.client.lock().await;
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
         }
-        let transport = |message: String| LinkError::Transport {
-            peer: peer.into(),
-            message,
-        };
+        let transport = |message: String| LinkError::Transport { peer: peer.into(), message };
         let endpoint = Endpoint::from_shared(format!("http://{}", p.address))
             .map_err(|e| transport(format!("bad address {}: {e}", p.address)))?
             .connect_timeout(Duration::from_secs(2))
@@ -175,39 +153,24 @@ impl GrpcLink {
                 }
             }
         };
-        let client = PartyLinkClient::new(channel)
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE);
+        let client =
+            PartyLinkClient::new(channel).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE);
         self.watch(peer, client.clone()).await?;
         *slot = Some(client.clone());
         Ok(client)
     }
 
     /// Open the peer's `Watch` stream; mark the peer departed when it ends.
-    async fn watch(
-        &self,
-        peer: &str,
-        mut client: PartyLinkClient<GrpcChannel>,
-    ) -> Result<(), LinkError> {
-        let hello = pb::Hello {
-            session: self.session.clone(),
-            from: self.party.clone(),
-        };
-        let mut stream = client
-            .watch(hello)
-            .await
-            .map_err(|s| status_error(peer, "watch", s))?
-            .into_inner();
+    async fn watch(&self, peer: &str, mut client: PartyLinkClient<GrpcChannel>) -> Result<(), LinkError> {
+        let hello = pb::Hello { session: self.session.clone(), from: self.party.clone() };
+        let mut stream = client.watch(hello).await.map_err(|s| status_error(peer, "watch", s))?.into_inner();
         let boxes = self.boxes.clone();
         let peer = peer.to_string();
         let handle = tokio::spawn(async move {
             while let Ok(Some(_)) = stream.message().await {}
             boxes.depart(&peer);
         });
-        self.watchers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(handle);
+        self.watchers.lock().unwrap_or_else(|p| p.into_inner()).push(handle);
         Ok(())
     }
 
@@ -225,12 +188,7 @@ impl Drop for GrpcLink {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        for w in self
-            .watchers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
+        for w in self.watchers.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
             w.abort();
         }
     }
@@ -238,14 +196,10 @@ impl Drop for GrpcLink {
 
 fn status_error(peer: &str, what: &str, s: Status) -> LinkError {
     match s.code() {
-        tonic::Code::Unavailable | tonic::Code::Cancelled => LinkError::PeerClosed {
-            peer: peer.into(),
-            tag: what.into(),
-        },
-        _ => LinkError::Transport {
-            peer: peer.into(),
-            message: format!("{what}: {}", s.message()),
-        },
+        tonic::Code::Unavailable | tonic::Code::Cancelled => {
+            LinkError::PeerClosed { peer: peer.into(), tag: what.into() }
+        }
+        _ => LinkError::Transport { peer: peer.into(), message: format!("{what}: {}", s.message()) },
     }
 }
 
@@ -268,10 +222,7 @@ impl Link for GrpcLink {
                 data: bytes[offset..end].to_vec(),
                 last: end == n,
             };
-            client
-                .push(chunk)
-                .await
-                .map_err(|s| status_error(peer, tag, s))?;
+            client.push(chunk).await.map_err(|s| status_error(peer, tag, s))?;
             if end == n {
                 return Ok(());
             }
@@ -305,10 +256,7 @@ impl Service {
             )));
         }
         if !self.boxes.knows(from) || from == self.party {
-            return Err(Status::permission_denied(format!(
-                "`{from}` is not a peer of party {}",
-                self.party
-            )));
+            return Err(Status::permission_denied(format!("`{from}` is not a peer of party {}", self.party)));
         }
         Ok(())
     }
@@ -335,28 +283,18 @@ impl PartyLink for Service {
                 return Ok(Response::new(pb::Ack {}));
             }
         };
-        self.boxes
-            .deliver(&c.from, &self.party, &c.tag, whole)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        self.boxes.deliver(&c.from, &self.party, &c.tag, whole).map_err(|e| Status::invalid_argument(e.to_string()))?;
         Ok(Response::new(pb::Ack {}))
     }
 
     type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::Beat, Status>> + Send + 'static>>;
 
-    async fn watch(
-        &self,
-        request: Request<pb::Hello>,
-    ) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(&self, request: Request<pb::Hello>) -> Result<Response<Self::WatchStream>, Status> {
         let h = request.into_inner();
         self.check(&h.session, &h.from)?;
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         // The sender stays here for the server's life; the stream ends when the server (process) goes away.
-        self.watches
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(tx);
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        self.watches.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 }

@@ -13,10 +13,7 @@ use tokio::sync::{mpsc, watch};
 use super::LinkError;
 
 type Key = (String, String, String);
-type Queue = (
-    mpsc::UnboundedSender<Vec<u8>>,
-    Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Vec<u8>>>>,
-);
+type Queue = (mpsc::UnboundedSender<Vec<u8>>, Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Vec<u8>>>>);
 
 /// Message queues for a fixed set of parties.
 pub struct Mailboxes {
@@ -28,15 +25,8 @@ pub struct Mailboxes {
 impl Mailboxes {
     /// Queues between `parties`; a `receive` waits at most `timeout`.
     pub fn new(parties: &[String], timeout: Duration) -> Arc<Self> {
-        let alive = parties
-            .iter()
-            .map(|p| (p.clone(), watch::channel(true).0))
-            .collect();
-        Arc::new(Mailboxes {
-            queues: Mutex::default(),
-            alive,
-            timeout,
-        })
+        let alive = parties.iter().map(|p| (p.clone(), watch::channel(true).0)).collect();
+        Arc::new(Mailboxes { queues: Mutex::default(), alive, timeout })
     }
 
     /// Whether `party` belongs to this set.
@@ -60,13 +50,7 @@ impl Mailboxes {
     }
 
     /// Queue a message from `from` to `to`.
-    pub fn deliver(
-        &self,
-        from: &str,
-        to: &str,
-        tag: &str,
-        bytes: Vec<u8>,
-    ) -> Result<(), LinkError> {
+    pub fn deliver(&self, from: &str, to: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
         for p in [from, to] {
             if !self.knows(p) {
                 return Err(LinkError::UnknownPeer { peer: p.into() });
@@ -86,10 +70,7 @@ impl Mailboxes {
         };
         let (_, rx) = self.queue((from.into(), to.into(), tag.into()));
         let mut rx = rx.lock().await;
-        let closed = || LinkError::PeerClosed {
-            peer: from.into(),
-            tag: tag.into(),
-        };
+        let closed = || LinkError::PeerClosed { peer: from.into(), tag: tag.into() };
         tokio::select! {
             biased;
             m = rx.recv() => m.ok_or_else(closed),

@@ -18,17 +18,12 @@ pub struct MemoryHub {
 impl MemoryHub {
     /// A hub for `parties`, whose receives wait at most `timeout`.
     pub fn new(parties: &[String], timeout: Duration) -> Arc<Self> {
-        Arc::new(MemoryHub {
-            boxes: Mailboxes::new(parties, timeout),
-        })
+        Arc::new(MemoryHub { boxes: Mailboxes::new(parties, timeout) })
     }
 
     /// The link endpoint of `party`.
     pub fn link(self: &Arc<Self>, party: &str) -> MemoryLink {
-        MemoryLink {
-            boxes: self.boxes.clone(),
-            party: party.to_string(),
-        }
+        MemoryLink { boxes: self.boxes.clone(), party: party.to_string() }
     }
 }
 
@@ -66,10 +61,7 @@ mod tests {
 
     fn pair(timeout: Duration) -> (Channel, Channel) {
         let hub = MemoryHub::new(&["alice".into(), "bob".into()], timeout);
-        (
-            Channel::new(Arc::new(hub.link("alice"))),
-            Channel::new(Arc::new(hub.link("bob"))),
-        )
+        (Channel::new(Arc::new(hub.link("alice"))), Channel::new(Arc::new(hub.link("bob"))))
     }
 
     #[tokio::test]
@@ -83,20 +75,14 @@ mod tests {
         assert_eq!(b.recv_bytes("alice", "t").await.unwrap(), vec![3]);
         assert_eq!(a.stats().bytes_sent, 4);
         assert_eq!(b.stats().bytes_received, 4);
-        assert!(matches!(
-            a.send_bytes("carol", "t", vec![]).await,
-            Err(LinkError::UnknownPeer { .. })
-        ));
+        assert!(matches!(a.send_bytes("carol", "t", vec![]).await, Err(LinkError::UnknownPeer { .. })));
     }
 
     #[tokio::test(start_paused = true)]
     async fn silent_peer_times_out_naming_it() {
         let (a, _b) = pair(Duration::from_secs(30));
         let err = a.recv_bytes("bob", "x").await.unwrap_err();
-        assert!(
-            matches!(err, LinkError::Timeout { ref peer, .. } if peer == "bob"),
-            "{err}"
-        );
+        assert!(matches!(err, LinkError::Timeout { ref peer, .. } if peer == "bob"), "{err}");
     }
 
     #[tokio::test]
@@ -106,9 +92,6 @@ mod tests {
         drop(b);
         assert_eq!(a.recv_bytes("bob", "x").await.unwrap(), vec![7]);
         let err = a.recv_bytes("bob", "x").await.unwrap_err();
-        assert!(
-            matches!(err, LinkError::PeerClosed { ref peer, .. } if peer == "bob"),
-            "{err}"
-        );
+        assert!(matches!(err, LinkError::PeerClosed { ref peer, .. } if peer == "bob"), "{err}");
     }
 }

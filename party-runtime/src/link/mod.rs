@@ -102,10 +102,7 @@ struct Counters {
 impl Channel {
     /// Wrap `link`.
     pub fn new(link: Arc<dyn Link>) -> Self {
-        Channel {
-            link,
-            counters: Arc::default(),
-        }
+        Channel { link, counters: Arc::default() }
     }
 
     /// This party.
@@ -115,9 +112,7 @@ impl Channel {
 
     /// Send raw bytes.
     pub async fn send_bytes(&self, peer: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
-        self.counters
-            .sent
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.counters.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         self.counters.sending.store(true, Ordering::Relaxed);
         self.link.send(peer, tag, bytes).await
     }
@@ -128,19 +123,12 @@ impl Channel {
             self.counters.rounds.fetch_add(1, Ordering::Relaxed);
         }
         let bytes = self.link.recv(peer, tag).await?;
-        self.counters
-            .received
-            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.counters.received.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         Ok(bytes)
     }
 
     /// Send a value as JSON.
-    pub async fn send_json<T: Serialize>(
-        &self,
-        peer: &str,
-        tag: &str,
-        value: &T,
-    ) -> Result<(), LinkError> {
+    pub async fn send_json<T: Serialize>(&self, peer: &str, tag: &str, value: &T) -> Result<(), LinkError> {
         let bytes = serde_json::to_vec(value).map_err(|e| LinkError::Decode {
             peer: peer.into(),
             tag: tag.into(),
@@ -150,11 +138,7 @@ impl Channel {
     }
 
     /// Receive a JSON value; a message that does not decode as `T` is a [`LinkError::Decode`].
-    pub async fn recv_json<T: DeserializeOwned>(
-        &self,
-        peer: &str,
-        tag: &str,
-    ) -> Result<T, LinkError> {
+    pub async fn recv_json<T: DeserializeOwned>(&self, peer: &str, tag: &str) -> Result<T, LinkError> {
         let bytes = self.recv_bytes(peer, tag).await?;
         serde_json::from_slice(&bytes).map_err(|e| LinkError::Decode {
             peer: peer.into(),

@@ -59,19 +59,13 @@ fn secret_scalar() -> Result<Scalar> {
 
 /// `H(k)^s` for every key, compressed, concatenated.
 fn blind_keys(keys: &[Vec<u8>], s: &Scalar) -> Vec<u8> {
-    keys.par_iter()
-        .flat_map_iter(|k| (hash_to_point(k) * s).compress().to_bytes())
-        .collect()
+    keys.par_iter().flat_map_iter(|k| (hash_to_point(k) * s).compress().to_bytes()).collect()
 }
 
 /// Raise every point of `bytes` (concatenated compressed points from `peer`) to `s`; keep `keep` bytes of each.
 fn reblind(bytes: &[u8], s: &Scalar, keep: usize, me: &str, peer: &str) -> Result<Vec<u8>> {
     if !bytes.len().is_multiple_of(POINT) {
-        return Err(bad(
-            me,
-            peer,
-            format!("{} bytes is not a whole number of points", bytes.len()),
-        ));
+        return Err(bad(me, peer, format!("{} bytes is not a whole number of points", bytes.len())));
     }
     let out: Option<Vec<Vec<u8>>> = bytes
         .par_chunks(POINT)
@@ -80,18 +74,13 @@ fn reblind(bytes: &[u8], s: &Scalar, keep: usize, me: &str, peer: &str) -> Resul
             Some((p * s).compress().to_bytes()[..keep].to_vec())
         })
         .collect();
-    out.map(|v| v.concat())
-        .ok_or_else(|| bad(me, peer, "a point does not decode".into()))
+    out.map(|v| v.concat()).ok_or_else(|| bad(me, peer, "a point does not decode".into()))
 }
 
 fn bad(me: &str, peer: &str, message: String) -> Error {
     Error::Link {
         party: me.into(),
-        source: crate::link::LinkError::Decode {
-            peer: peer.into(),
-            tag: "psi/ecdh".into(),
-            message,
-        },
+        source: crate::link::LinkError::Decode { peer: peer.into(), tag: "psi/ecdh".into(), message },
     }
 }
 
@@ -110,49 +99,19 @@ pub async fn receive(ctx: &PartyContext, peer: &str, keys: &[Vec<u8>]) -> Result
     let link = |e| ctx.link_error(e);
     // send_m1
     let m1 = compute(|| blind_keys(keys, &a));
-    ctx.channel
-        .send_bytes(peer, "psi/ecdh/m1", m1)
-        .await
-        .map_err(link)?;
+    ctx.channel.send_bytes(peer, "psi/ecdh/m1", m1).await.map_err(link)?;
     ctx.progress(0.3, "psi: peer blinds");
     // recv_m2
-    let theirs = ctx
-        .channel
-        .recv_bytes(peer, "psi/ecdh/m2-theirs")
-        .await
-        .map_err(link)?;
-    let mine_ab = ctx
-        .channel
-        .recv_bytes(peer, "psi/ecdh/m2-mine")
-        .await
-        .map_err(link)?;
+    let theirs = ctx.channel.recv_bytes(peer, "psi/ecdh/m2-theirs").await.map_err(link)?;
+    let mine_ab = ctx.channel.recv_bytes(peer, "psi/ecdh/m2-mine").await.map_err(link)?;
     if mine_ab.len() != keys.len() * TRUNC {
-        return Err(bad(
-            me,
-            peer,
-            format!(
-                "expected {} double-blinded keys, got {} bytes",
-                keys.len(),
-                mine_ab.len()
-            ),
-        ));
+        return Err(bad(me, peer, format!("expected {} double-blinded keys, got {} bytes", keys.len(), mine_ab.len())));
     }
     ctx.progress(0.6, "psi: compare");
     let theirs_ba = compute(|| reblind(&theirs, &a, TRUNC, me, peer))?;
-    let index: HashMap<&[u8], usize> = theirs_ba
-        .chunks(TRUNC)
-        .enumerate()
-        .map(|(j, c)| (c, j))
-        .collect();
-    let matches = mine_ab
-        .chunks(TRUNC)
-        .enumerate()
-        .filter_map(|(i, c)| index.get(c).map(|j| (i, *j)))
-        .collect();
-    Ok(ReceiverOutput {
-        matches,
-        peer_count: theirs.len() / POINT,
-    })
+    let index: HashMap<&[u8], usize> = theirs_ba.chunks(TRUNC).enumerate().map(|(j, c)| (c, j)).collect();
+    let matches = mine_ab.chunks(TRUNC).enumerate().filter_map(|(i, c)| index.get(c).map(|j| (i, *j))).collect();
+    Ok(ReceiverOutput { matches, peer_count: theirs.len() / POINT })
 }
 
 /// The sender's view.
@@ -172,25 +131,12 @@ pub async fn send(ctx: &PartyContext, peer: &str, keys: &[Vec<u8>]) -> Result<Se
     shuffle(&mut perm, &mut os_seeded()?);
     let shuffled: Vec<Vec<u8>> = perm.iter().map(|i| keys[*i].clone()).collect();
     let mine = compute(|| blind_keys(&shuffled, &b));
-    ctx.channel
-        .send_bytes(peer, "psi/ecdh/m2-theirs", mine)
-        .await
-        .map_err(link)?;
-    let m1 = ctx
-        .channel
-        .recv_bytes(peer, "psi/ecdh/m1")
-        .await
-        .map_err(link)?;
+    ctx.channel.send_bytes(peer, "psi/ecdh/m2-theirs", mine).await.map_err(link)?;
+    let m1 = ctx.channel.recv_bytes(peer, "psi/ecdh/m1").await.map_err(link)?;
     ctx.progress(0.5, "psi: blind peer keys");
     let ab = compute(|| reblind(&m1, &b, TRUNC, me, peer))?;
-    ctx.channel
-        .send_bytes(peer, "psi/ecdh/m2-mine", ab)
-        .await
-        .map_err(link)?;
-    Ok(SenderOutput {
-        perm,
-        peer_count: m1.len() / POINT,
-    })
+    ctx.channel.send_bytes(peer, "psi/ecdh/m2-mine", ab).await.map_err(link)?;
+    Ok(SenderOutput { perm, peer_count: m1.len() / POINT })
 }
 
 /// Fisher-Yates with a CSPRNG and unbiased (rejection-sampled) indices.

@@ -19,13 +19,8 @@ pub async fn run(ctx: &PartyContext, c: &BiclassificationEvalConfig) -> Result<J
     let me = ctx.party.clone();
     let buckets = c.bucket_size as usize;
     let label = c.label_column.clone();
-    let (metrics, bucket_report) = on_holder(
-        ctx,
-        "biclassification_eval",
-        &c.prediction_data,
-        &c.label_column,
-        &c.prediction_column,
-        |s| {
+    let (metrics, bucket_report) =
+        on_holder(ctx, "biclassification_eval", &c.prediction_data, &c.label_column, &c.prediction_column, |s| {
             if let Some(bad) = s.label.iter().find(|y| **y != 0.0 && **y != 1.0) {
                 return Err(Error::bad_data(
                     &me,
@@ -42,15 +37,10 @@ pub async fn run(ctx: &PartyContext, c: &BiclassificationEvalConfig) -> Result<J
                 ));
             }
             Ok((metrics(&s), bucket_report(&s, buckets)))
-        },
-    )
-    .await?;
+        })
+        .await?;
     JobOutput::with_report(
-        &BiclassificationResult {
-            output_report: c.output_report.clone(),
-            metrics,
-            bucket_report,
-        },
+        &BiclassificationResult { output_report: c.output_report.clone(), metrics, bucket_report },
         &c.output_report,
     )
 }
@@ -101,19 +91,8 @@ pub(crate) fn metrics(s: &Scored) -> BiclassificationMetrics {
     }
     let precision = if tp + fp > 0.0 { tp / (tp + fp) } else { 0.0 };
     let recall = if tp + fn_ > 0.0 { tp / (tp + fn_) } else { 0.0 };
-    let f1 = if precision + recall > 0.0 {
-        2.0 * precision * recall / (precision + recall)
-    } else {
-        0.0
-    };
-    BiclassificationMetrics {
-        auc,
-        ks,
-        f1_score: f1,
-        precision,
-        recall,
-        accuracy: (tp + tn) / n as f64,
-    }
+    let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+    BiclassificationMetrics { auc, ks, f1_score: f1, precision, recall, accuracy: (tp + tn) / n as f64 }
 }
 
 fn bucket_report(s: &Scored, buckets: usize) -> Vec<ScoreBucket> {
@@ -134,14 +113,8 @@ fn bucket_report(s: &Scored, buckets: usize) -> Vec<ScoreBucket> {
             count: len as u64,
             positive,
             negative: len as u64 - positive,
-            min_score: rows
-                .iter()
-                .map(|r| s.score[*r])
-                .fold(f64::INFINITY, f64::min),
-            max_score: rows
-                .iter()
-                .map(|r| s.score[*r])
-                .fold(f64::NEG_INFINITY, f64::max),
+            min_score: rows.iter().map(|r| s.score[*r]).fold(f64::INFINITY, f64::min),
+            max_score: rows.iter().map(|r| s.score[*r]).fold(f64::NEG_INFINITY, f64::max),
             positive_rate: positive as f64 / len as f64,
         });
     }
@@ -155,18 +128,12 @@ mod tests {
     #[test]
     fn auc_and_ks_on_a_small_case_with_ties() {
         // sklearn: roc_auc_score([0,0,1,1,1,0], [0.1,0.4,0.35,0.8,0.4,0.2]) == 0.8333...
-        let s = Scored {
-            label: vec![0.0, 0.0, 1.0, 1.0, 1.0, 0.0],
-            score: vec![0.1, 0.4, 0.35, 0.8, 0.4, 0.2],
-        };
+        let s = Scored { label: vec![0.0, 0.0, 1.0, 1.0, 1.0, 0.0], score: vec![0.1, 0.4, 0.35, 0.8, 0.4, 0.2] };
         let m = metrics(&s);
         assert!((m.auc - 5.0 / 6.0).abs() < 1e-12, "{}", m.auc);
         assert!((m.ks - 2.0 / 3.0).abs() < 1e-12, "{}", m.ks);
         assert_eq!(m.accuracy, 4.0 / 6.0);
         let b = bucket_report(&s, 4);
-        assert_eq!(
-            b.iter().map(|b| b.count).collect::<Vec<_>>(),
-            vec![2, 2, 1, 1]
-        );
+        assert_eq!(b.iter().map(|b| b.count).collect::<Vec<_>>(), vec![2, 2, 1, 1]);
     }
 }

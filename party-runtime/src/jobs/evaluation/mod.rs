@@ -32,16 +32,11 @@ where
     F: FnOnce(Scored) -> Result<T>,
 {
     let me = ctx.party.as_str();
-    let (holder, raw) = data
-        .iter()
-        .next()
-        .ok_or_else(|| Error::Internal("prediction_data is empty".into()))?;
+    let (holder, raw) = data.iter().next().ok_or_else(|| Error::Internal("prediction_data is empty".into()))?;
     let mine: Result<Option<T>> = if holder == me {
         ctx.progress(0.0, "read predictions");
         (|| {
-            let path = ctx
-                .data
-                .input(me, &format!("task_config.prediction_data.{me}"), raw)?;
+            let path = ctx.data.input(me, &format!("task_config.prediction_data.{me}"), raw)?;
             let table = Table::read(me, &path)?;
             let column = |field: &str, col: &str| -> Result<Vec<f64>> {
                 let kind = table.header().kind(col).ok_or_else(|| {
@@ -72,16 +67,10 @@ where
                     })
                     .collect()
             };
-            let scored = Scored {
-                label: column("label_column", label)?,
-                score: column("prediction_column", prediction)?,
-            };
+            let scored =
+                Scored { label: column("label_column", label)?, score: column("prediction_column", prediction)? };
             if scored.label.is_empty() {
-                return Err(Error::bad_data(
-                    me,
-                    "task_config.prediction_data",
-                    "the prediction file has no rows",
-                ));
+                return Err(Error::bad_data(me, "task_config.prediction_data", "the prediction file has no rows"));
             }
             ctx.progress(0.5, "compute metrics");
             metrics(scored).map(Some)

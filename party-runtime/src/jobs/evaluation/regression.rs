@@ -11,22 +11,11 @@ use crate::error::Result;
 
 /// Evaluate a regression.
 pub async fn run(ctx: &PartyContext, c: &RegressionEvalConfig) -> Result<JobOutput> {
-    let metrics = on_holder(
-        ctx,
-        "regression_eval",
-        &c.prediction_data,
-        &c.label_column,
-        &c.prediction_column,
-        |s| Ok(metrics(&s)),
-    )
+    let metrics = on_holder(ctx, "regression_eval", &c.prediction_data, &c.label_column, &c.prediction_column, |s| {
+        Ok(metrics(&s))
+    })
     .await?;
-    JobOutput::with_report(
-        &RegressionResult {
-            output_report: c.output_report.clone(),
-            metrics,
-        },
-        &c.output_report,
-    )
+    JobOutput::with_report(&RegressionResult { output_report: c.output_report.clone(), metrics }, &c.output_report)
 }
 
 pub(crate) fn metrics(s: &Scored) -> RegressionMetrics {
@@ -38,15 +27,6 @@ pub(crate) fn metrics(s: &Scored) -> RegressionMetrics {
     }
     let mean_y = s.label.iter().sum::<f64>() / n;
     let ss_tot: f64 = s.label.iter().map(|y| (y - mean_y) * (y - mean_y)).sum();
-    let r2 = if ss_tot == 0.0 {
-        if se == 0.0 { 1.0 } else { 0.0 }
-    } else {
-        1.0 - se / ss_tot
-    };
-    RegressionMetrics {
-        mse: se / n,
-        rmse: (se / n).sqrt(),
-        mae: ae / n,
-        r2_score: r2,
-    }
+    let r2 = if ss_tot == 0.0 { if se == 0.0 { 1.0 } else { 0.0 } } else { 1.0 - se / ss_tot };
+    RegressionMetrics { mse: se / n, rmse: (se / n).sqrt(), mae: ae / n, r2_score: r2 }
 }

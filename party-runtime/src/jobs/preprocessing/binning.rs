@@ -77,10 +77,7 @@ pub async fn run(ctx: &PartyContext, c: &BinningConfig, rule: Rule) -> Result<Jo
     JobOutput::new(&BinningResult {
         output_paths: c.output_data.clone(),
         columns_binned: plan.names(),
-        bin_edges: fitted
-            .iter()
-            .map(|(k, (e, _))| (k.clone(), e.clone()))
-            .collect(),
+        bin_edges: fitted.iter().map(|(k, (e, _))| (k.clone(), e.clone())).collect(),
         bin_counts: fitted.into_iter().map(|(k, (_, n))| (k, n)).collect(),
     })
 }

@@ -18,13 +18,7 @@ use crate::data::Cat;
 use crate::error::{Error, Result};
 
 fn categories(values: &[Option<Cat>]) -> Vec<Cat> {
-    values
-        .iter()
-        .flatten()
-        .cloned()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
+    values.iter().flatten().cloned().collect::<BTreeSet<_>>().into_iter().collect()
 }
 
 /// LabelEncoder.
@@ -44,26 +38,15 @@ pub async fn label(ctx: &PartyContext, c: &LabelEncoderConfig) -> Result<JobOutp
                 let classes = categories(&values);
                 let codes = values
                     .iter()
-                    .map(|v| {
-                        v.as_ref()
-                            .and_then(|v| classes.binary_search(v).ok())
-                            .map(|i| i as i64)
-                    })
+                    .map(|v| v.as_ref().and_then(|v| classes.binary_search(v).ok()).map(|i| i as i64))
                     .collect();
                 table.set_ints(&col.name, codes)?;
-                out.insert(
-                    col.name.clone(),
-                    classes.iter().map(Cat::to_json).collect::<Vec<Value>>(),
-                );
+                out.insert(col.name.clone(), classes.iter().map(Cat::to_json).collect::<Vec<Value>>());
             }
             Ok(out)
         })
         .await?;
-    JobOutput::new(&LabelEncoderResult {
-        output_paths: c.output_data.clone(),
-        columns_encoded: plan.names(),
-        classes,
-    })
+    JobOutput::new(&LabelEncoderResult { output_paths: c.output_data.clone(), columns_encoded: plan.names(), classes })
 }
 
 /// OneHotEncoder.
@@ -107,13 +90,7 @@ pub async fn onehot(ctx: &PartyContext, c: &OnehotEncoderConfig) -> Result<JobOu
     JobOutput::new(&OnehotEncoderResult {
         output_paths: c.output_data.clone(),
         columns_encoded: plan.names(),
-        categories: fitted
-            .iter()
-            .map(|(k, (cats, _))| (k.clone(), cats.clone()))
-            .collect(),
-        output_columns: fitted
-            .into_iter()
-            .map(|(k, (_, names))| (k, names))
-            .collect(),
+        categories: fitted.iter().map(|(k, (cats, _))| (k.clone(), cats.clone())).collect(),
+        output_columns: fitted.into_iter().map(|(k, (_, names))| (k, names)).collect(),
     })
 }

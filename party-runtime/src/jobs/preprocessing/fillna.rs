@@ -45,10 +45,7 @@ pub async fn run(ctx: &PartyContext, c: &FillnaConfig) -> Result<JobOutput> {
     JobOutput::new(&FillnaResult {
         output_paths: c.output_data.clone(),
         columns_filled: plan.names(),
-        fill_values: fitted
-            .iter()
-            .map(|(k, (v, _))| (k.clone(), v.clone()))
-            .collect(),
+        fill_values: fitted.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect(),
         filled_counts: fitted.into_iter().map(|(k, (_, n))| (k, n)).collect(),
     })
 }
@@ -59,10 +56,7 @@ fn mode(values: &[Option<Cat>]) -> Option<Cat> {
     for v in values.iter().flatten() {
         *counts.entry(v).or_default() += 1;
     }
-    counts
-        .into_iter()
-        .max_by(|(a, n), (b, m)| n.cmp(m).then_with(|| b.cmp(a)))
-        .map(|(c, _)| c.clone())
+    counts.into_iter().max_by(|(a, n), (b, m)| n.cmp(m).then_with(|| b.cmp(a))).map(|(c, _)| c.clone())
 }
 
 fn fill_column(me: &str, table: &mut Table, col: &Owned, c: &FillnaConfig) -> Result<(Value, u64)> {
@@ -96,9 +90,7 @@ fn fill_column(me: &str, table: &mut Table, col: &Owned, c: &FillnaConfig) -> Re
         if missing == 0 {
             return Ok((fill_json, 0));
         }
-        let filled = xs
-            .iter()
-            .map(|x| Some(x.filter(|x| !x.is_nan()).unwrap_or(fill)));
+        let filled = xs.iter().map(|x| Some(x.filter(|x| !x.is_nan()).unwrap_or(fill)));
         if col.kind == ColKind::Int && fill.fract() == 0.0 && fill.abs() < 9.0e15 {
             table.set_ints(name, filled.map(|x| x.map(|x| x as i64)).collect())?;
             Ok(((fill as i64).into(), missing))
@@ -116,9 +108,7 @@ fn fill_column(me: &str, table: &mut Table, col: &Owned, c: &FillnaConfig) -> Re
                 other => other.to_string(),
             }),
             FillMethod::Mean | FillMethod::Median => {
-                return Err(Error::Internal(format!(
-                    "column `{name}` is text; the plan admits numbers only"
-                )));
+                return Err(Error::Internal(format!("column `{name}` is text; the plan admits numbers only")));
             }
         };
         let Some(fill) = fill else {
@@ -129,10 +119,7 @@ fn fill_column(me: &str, table: &mut Table, col: &Owned, c: &FillnaConfig) -> Re
         }
         table.set_texts(
             name,
-            values
-                .into_iter()
-                .map(|v| Some(v.map_or_else(|| fill.clone(), |v| v.label())))
-                .collect(),
+            values.into_iter().map(|v| Some(v.map_or_else(|| fill.clone(), |v| v.label()))).collect(),
         )?;
         Ok((Value::String(fill), missing))
     }

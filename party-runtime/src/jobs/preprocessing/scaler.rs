@@ -30,15 +30,8 @@ pub async fn standard(ctx: &PartyContext, c: &StandardScalerConfig) -> Result<Jo
                 let xs = table.floats(&col.name)?;
                 let (m, scale) = fit_standard(&present(&xs));
                 let shift = if c.with_mean { m.unwrap_or(0.0) } else { 0.0 };
-                let div = if c.with_std {
-                    scale.unwrap_or(1.0)
-                } else {
-                    1.0
-                };
-                table.set_floats(
-                    &col.name,
-                    xs.iter().map(|x| x.map(|x| (x - shift) / div)).collect(),
-                )?;
+                let div = if c.with_std { scale.unwrap_or(1.0) } else { 1.0 };
+                table.set_floats(&col.name, xs.iter().map(|x| x.map(|x| (x - shift) / div)).collect())?;
                 out.insert(col.name.clone(), (m, if c.with_std { scale } else { None }));
             }
             Ok(out)
@@ -84,17 +77,10 @@ pub async fn minmax(ctx: &PartyContext, c: &MinmaxScalerConfig) -> Result<JobOut
                 let max = v.iter().copied().reduce(f64::max);
                 if let (Some(dmin), Some(dmax)) = (min, max) {
                     let range = dmax - dmin;
-                    let range = if range < 10.0 * f64::EPSILON {
-                        1.0
-                    } else {
-                        range
-                    };
+                    let range = if range < 10.0 * f64::EPSILON { 1.0 } else { range };
                     let scale = (hi - lo) / range;
                     let shift = lo - dmin * scale;
-                    table.set_floats(
-                        &col.name,
-                        xs.iter().map(|x| x.map(|x| x * scale + shift)).collect(),
-                    )?;
+                    table.set_floats(&col.name, xs.iter().map(|x| x.map(|x| x * scale + shift)).collect())?;
                 }
                 out.insert(col.name.clone(), (min, max));
             }

@@ -7,9 +7,7 @@
 
 use std::collections::HashMap;
 
-use secretflow_crds::outputs::{
-    CategoricalStats, ColumnMap, ColumnStats, NumericStats, TableStatisticsResult,
-};
+use secretflow_crds::outputs::{CategoricalStats, ColumnMap, ColumnStats, NumericStats, TableStatisticsResult};
 use secretflow_crds::tasks::stats::StatsConfig;
 
 use super::super::JobOutput;
@@ -43,10 +41,7 @@ pub async fn run(ctx: &PartyContext, c: &StatsConfig) -> Result<JobOutput> {
         })
         .await?;
     JobOutput::with_report(
-        &TableStatisticsResult {
-            output_report: c.output_report.clone(),
-            statistics,
-        },
+        &TableStatisticsResult { output_report: c.output_report.clone(), statistics },
         &c.output_report,
     )
 }
@@ -57,16 +52,7 @@ pub fn describe(xs: &[Option<f64>]) -> NumericStats {
     let (mean, std) = (mean(&v), variance(&v, 1).map(f64::sqrt));
     let count = v.len() as u64;
     let q = quantiles(v, &[0.0, 0.25, 0.5, 0.75, 1.0]);
-    NumericStats {
-        count,
-        mean,
-        std,
-        min: q[0],
-        q25: q[1],
-        q50: q[2],
-        q75: q[3],
-        max: q[4],
-    }
+    NumericStats { count, mean, std, min: q[0], q25: q[1], q50: q[2], q75: q[3], max: q[4] }
 }
 
 /// describe() of a text column.
@@ -77,9 +63,7 @@ fn describe_text(values: &[Option<Cat>]) -> CategoricalStats {
             counts.entry(v).or_insert((0, i)).0 += 1;
         }
     }
-    let top = counts
-        .iter()
-        .max_by(|(_, (n, i)), (_, (m, j))| n.cmp(m).then(j.cmp(i)));
+    let top = counts.iter().max_by(|(_, (n, i)), (_, (m, j))| n.cmp(m).then(j.cmp(i)));
     CategoricalStats {
         count: values.iter().flatten().count() as u64,
         unique: counts.len() as u64,
