@@ -294,8 +294,6 @@ fn task_types_without_an_engine_yet_say_so() {
     for t in ["ss_lr", "ss_xgb", "pearson_correlation", "vif"] {
         assert_failure(&base(valid(t)).to_string(), &[], "RuntimeError", &[t, "not implemented"]);
     }
-    let kkrt = base(valid("psi")).to_string();
-    assert_failure(&kkrt, &[], "RuntimeError", &["KKRT_PSI_2PC", "not implemented", "ECDH_PSI_2PC"]);
 }
 
 #[test]

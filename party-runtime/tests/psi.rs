@@ -70,7 +70,7 @@ fn read_rows(path: &Path) -> Vec<Vec<String>> {
     text.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect()
 }
 
-fn request(dir: &Path, kind: KeyKind, sort: bool, broadcast: bool) -> Value {
+fn request(dir: &Path, kind: KeyKind, sort: bool, broadcast: bool, protocol: &str) -> Value {
     let cols = key_columns(kind);
     json!({
         "task_id": "t", "subtask_id": "s", "execution_id": "e",
@@ -79,7 +79,7 @@ fn request(dir: &Path, kind: KeyKind, sort: bool, broadcast: bool) -> Value {
             "task_type": "psi", "keys": {"alice": cols, "bob": cols},
             "input_paths": {"alice": dir.join("a.csv"), "bob": dir.join("b.csv")},
             "output_paths": {"alice": dir.join("out/a.csv"), "bob": dir.join("out/b.csv")},
-            "receiver": "alice", "protocol": "ECDH_PSI_2PC", "sort": sort, "broadcast_result": broadcast,
+            "receiver": "alice", "protocol": protocol, "sort": sort, "broadcast_result": broadcast,
         }
     })
 }
@@ -144,7 +144,13 @@ fn random_case(rng: &mut Rng, size_a: u64, size_b: u64) -> (Vec<u64>, Vec<u64>) 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_ecdh_psi_equals_the_plaintext_intersection() {
+async fn local_psi_equals_the_plaintext_intersection() {
+    for protocol in ["KKRT_PSI_2PC", "ECDH_PSI_2PC"] {
+        plaintext_cases(protocol).await;
+    }
+}
+
+async fn plaintext_cases(protocol: &str) {
     let mut rng = Rng(0x9E3779B97F4A7C15);
     let kinds = [KeyKind::Int, KeyKind::Text, KeyKind::Unicode, KeyKind::Composite];
     let sizes = [(0, 0), (0, 5), (1, 1), (1, 9), (7, 1)];
@@ -161,9 +167,10 @@ async fn local_ecdh_psi_equals_the_plaintext_intersection() {
         let dir = tempfile::tempdir().unwrap();
         write_party(&dir.path().join("a.csv"), kind, &a, 1);
         write_party(&dir.path().join("b.csv"), kind, &b, 2);
-        let req = request(dir.path(), kind, sort, broadcast).to_string();
+        let req = request(dir.path(), kind, sort, broadcast, protocol).to_string();
         let out = serde_json::to_value(run_request(&req, &RunOptions::default()).await).unwrap();
-        assert_eq!(out["status"], "success", "{kind:?} {na}x{nb}: {out:#}");
+        assert_eq!(out["status"], "success", "{protocol} {kind:?} {na}x{nb}: {out:#}");
+        assert_eq!(out["result"]["psi_protocol"], protocol);
         check_outputs(dir.path(), kind, &a, &b, sort, broadcast, &out["result"]);
         cases += 1;
     }
@@ -175,7 +182,7 @@ async fn duplicate_and_missing_keys_are_value_errors_naming_the_party() {
     let dir = tempfile::tempdir().unwrap();
     write_party(&dir.path().join("a.csv"), KeyKind::Text, &[1, 2, 3], 1);
     std::fs::write(dir.path().join("b.csv"), "id,value\nuser-000001,1\nuser-000002,2\nuser-000001,3\n").unwrap();
-    let req = request(dir.path(), KeyKind::Text, true, true).to_string();
+    let req = request(dir.path(), KeyKind::Text, true, true, "KKRT_PSI_2PC").to_string();
     let out = serde_json::to_value(run_request(&req, &RunOptions::default()).await).unwrap();
     assert_eq!(out["error"]["type"], "ValueError", "{out:#}");
     let msg = out["error"]["message"].as_str().unwrap();
@@ -208,11 +215,20 @@ impl<L: Link> Link for Recording<L> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_key_appears_in_the_link_transcript() {
+    for protocol in ["KKRT_PSI_2PC", "ECDH_PSI_2PC"] {
+        transcript_case(protocol).await;
+    }
+}
+
+async fn transcript_case(protocol: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (a, b): (Vec<u64>, Vec<u64>) = ((0..200).collect(), (100..300).collect());
     write_party(&dir.path().join("a.csv"), KeyKind::Text, &a, 1);
     write_party(&dir.path().join("b.csv"), KeyKind::Text, &b, 2);
-    let req = WorkerRequest::from_json(&request(dir.path(), KeyKind::Text, true, true)).unwrap().validate().unwrap();
+    let req = WorkerRequest::from_json(&request(dir.path(), KeyKind::Text, true, true, protocol))
+        .unwrap()
+        .validate()
+        .unwrap();
     let task: Arc<TaskConfig> = Arc::new(req.task);
     let hub = MemoryHub::new(&req.parties, Duration::from_secs(30));
     let transcript = Arc::new(Mutex::new(Vec::new()));
@@ -246,9 +262,9 @@ fn free_port() -> u16 {
 }
 
 /// Two cluster-mode requests (alice's and bob's) for the same task.
-fn cluster_requests(dir: &Path, kind: KeyKind) -> (String, String) {
+fn cluster_requests(dir: &Path, kind: KeyKind, protocol: &str) -> (String, String) {
     let (pa, pb) = (free_port(), free_port());
-    let mut req = request(dir, kind, true, true);
+    let mut req = request(dir, kind, true, true, protocol);
     req["sf_init_config"] = json!({"parties": {
         "alice": {"address": format!("127.0.0.1:{pa}"), "listen_addr": format!("127.0.0.1:{pa}")},
         "bob": {"address": format!("127.0.0.1:{pb}"), "listen_addr": format!("127.0.0.1:{pb}")}}});
@@ -278,7 +294,7 @@ fn cluster_mode_two_processes_on_loopback() {
     let (a, b): (Vec<u64>, Vec<u64>) = ((0..500).rev().collect(), (250..900).collect());
     write_party(&dir.path().join("a.csv"), KeyKind::Composite, &a, 1);
     write_party(&dir.path().join("b.csv"), KeyKind::Composite, &b, 2);
-    let (ra, rb) = cluster_requests(dir.path(), KeyKind::Composite);
+    let (ra, rb) = cluster_requests(dir.path(), KeyKind::Composite, "KKRT_PSI_2PC");
     let bob = spawn(dir.path(), "bob", &rb, &[]);
     let alice = spawn(dir.path(), "alice", &ra, &[]);
     let mut results = HashMap::new();
@@ -299,7 +315,7 @@ fn a_party_killed_mid_protocol_fails_the_other_naming_it() {
     let (a, b): (Vec<u64>, Vec<u64>) = ((0..60_000).collect(), (30_000..90_000).collect());
     write_party(&dir.path().join("a.csv"), KeyKind::Text, &a, 1);
     write_party(&dir.path().join("b.csv"), KeyKind::Text, &b, 2);
-    let (ra, rb) = cluster_requests(dir.path(), KeyKind::Text);
+    let (ra, rb) = cluster_requests(dir.path(), KeyKind::Text, "ECDH_PSI_2PC");
     let mut bob = spawn(dir.path(), "bob", &rb, &["--link-timeout", "30"]);
     let alice = spawn(dir.path(), "alice", &ra, &["--link-timeout", "30"]);
     // Kill bob as soon as it reports that the protocol has started.

@@ -197,7 +197,7 @@ def main():
     expected["regression_eval"] = {"output_report": f"{OUT}/regression_eval_report.json", "metrics": {
         "mse": mse, "rmse": float(np.sqrt(mse)), "mae": mean_absolute_error(y, p), "r2_score": r2_score(y, p)}}
 
-    # psi (ECDH; KKRT is not implemented yet): alice without her last 30 rows, bob without his first 40, shuffled
+    # psi (KKRT, the default protocol): alice without her last 30 rows, bob without his first 40, shuffled
     a_psi = alice.iloc[:-30]
     b_psi = bob.iloc[40:].sample(frac=1.0, random_state=7)
     a_psi.to_csv(f"{DATA}/alice_psi.csv", index=False)
@@ -205,12 +205,12 @@ def main():
     request("psi", {"keys": {"alice": ["uid"], "bob": ["uid"]},
                     "input_paths": {"alice": f"{DATA}/alice_psi.csv", "bob": f"{DATA}/bob_psi.csv"},
                     "output_paths": {"alice": f"{OUT}/alice_psi_out.csv", "bob": f"{OUT}/bob_psi_out.csv"},
-                    "receiver": "alice", "protocol": "ECDH_PSI_2PC", "sort": True})
+                    "receiver": "alice", "protocol": "KKRT_PSI_2PC", "sort": True})
     common = a_psi.merge(b_psi[["uid"]], on="uid")["uid"]
     order = sorted(common)
     save_outputs("psi", {"alice": a_psi.set_index("uid").loc[order].reset_index(),
                          "bob": b_psi.set_index("uid").loc[order].reset_index()})
-    expected["psi"] = {"intersection_count": len(order), "psi_protocol": "ECDH_PSI_2PC", "receiver": "alice",
+    expected["psi"] = {"intersection_count": len(order), "psi_protocol": "KKRT_PSI_2PC", "receiver": "alice",
                        "output_paths": {"alice": f"{OUT}/alice_psi_out.csv", "bob": f"{OUT}/bob_psi_out.csv"},
                        "reports": [{"party": "alice", "original_count": len(a_psi), "intersection_count": len(order)},
                                    {"party": "bob", "original_count": len(b_psi), "intersection_count": len(order)}],

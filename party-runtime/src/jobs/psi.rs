@@ -21,7 +21,7 @@ use super::JobOutput;
 use crate::context::{PartyContext, compute};
 use crate::data::{Cat, Table};
 use crate::error::{Error, Result};
-use crate::psi::ecdh;
+use crate::psi::{ecdh, kkrt};
 
 /// A party's checked input.
 struct Prepared {
@@ -38,12 +38,6 @@ pub async fn run(ctx: &PartyContext, c: &PsiConfig) -> Result<JobOutput> {
     let me = ctx.party.as_str();
     let receiver = c.receiver.as_str();
     let sender = c.input_paths.keys().find(|p| *p != receiver).map(String::as_str).unwrap_or(receiver);
-    if c.protocol == PsiProtocol::KKRT_PSI_2PC {
-        return Err(Error::NotImplemented {
-            what: "PSI protocol KKRT_PSI_2PC".into(),
-            tracking: "the party-links and PSI issue; ECDH_PSI_2PC is available",
-        });
-    }
     let participant = me == receiver || me == sender;
 
     // Read and check the keys; every party learns of a failure anywhere before any protocol step.
@@ -69,7 +63,10 @@ pub async fn run(ctx: &PartyContext, c: &PsiConfig) -> Result<JobOutput> {
 
     ctx.progress(0.1, "psi: protocol");
     let (rows, private) = if me == receiver {
-        let out = ecdh::receive(ctx, peer, &mine.keys).await?;
+        let out = match c.protocol {
+            PsiProtocol::KKRT_PSI_2PC => kkrt::receive(ctx, peer, &mine.keys).await?,
+            PsiProtocol::ECDH_PSI_2PC => ecdh::receive(ctx, peer, &mine.keys).await?,
+        };
         let mut matches = out.matches;
         if c.sort {
             matches.sort_by(|a, b| mine.values[a.0].cmp(&mine.values[b.0]));
@@ -80,7 +77,10 @@ pub async fn run(ctx: &PartyContext, c: &PsiConfig) -> Result<JobOutput> {
         }
         (matches.into_iter().map(|(i, _)| i).collect::<Vec<_>>(), false)
     } else {
-        let out = ecdh::send(ctx, peer, &mine.keys).await?;
+        let out = match c.protocol {
+            PsiProtocol::KKRT_PSI_2PC => kkrt::send(ctx, peer, &mine.keys).await?,
+            PsiProtocol::ECDH_PSI_2PC => ecdh::send(ctx, peer, &mine.keys).await?,
+        };
         if c.broadcast_result {
             let order = ctx.channel.recv_bytes(peer, "psi/order").await.map_err(|e| ctx.link_error(e))?;
             let bad = || Error::Link {
@@ -134,7 +134,11 @@ pub async fn run(ctx: &PartyContext, c: &PsiConfig) -> Result<JobOutput> {
     let result = PsiResult {
         intersection_count: k,
         output_paths,
-        psi_protocol: "ECDH_PSI_2PC".into(),
+        psi_protocol: match c.protocol {
+            PsiProtocol::KKRT_PSI_2PC => "KKRT_PSI_2PC",
+            PsiProtocol::ECDH_PSI_2PC => "ECDH_PSI_2PC",
+        }
+        .into(),
         reports,
         receiver: receiver.into(),
         parties,

@@ -19,12 +19,14 @@ use std::collections::HashMap;
 
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
-use rand_chacha::ChaCha20Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::Rng;
 use rayon::prelude::*;
 use sha2::{Digest, Sha512};
 
+use super::shuffle;
+use super::{ReceiverOutput, SenderOutput};
 use crate::context::{PartyContext, compute};
+use crate::crypto::os_rng;
 use crate::error::{Error, Result};
 
 /// Bytes of the double-blinded points compared by the receiver.
@@ -42,16 +44,9 @@ fn hash_to_point(key: &[u8]) -> RistrettoPoint {
     RistrettoPoint::from_uniform_bytes(&wide)
 }
 
-/// A ChaCha20 generator seeded from the operating system.
-fn os_seeded() -> Result<ChaCha20Rng> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| Error::Internal(format!("no OS randomness: {e}")))?;
-    Ok(ChaCha20Rng::from_seed(seed))
-}
-
 /// A fresh secret scalar.
 fn secret_scalar() -> Result<Scalar> {
-    let mut rng = os_seeded()?;
+    let mut rng = os_rng()?;
     let mut wide = [0u8; 64];
     rng.fill_bytes(&mut wide);
     Ok(Scalar::from_bytes_mod_order_wide(&wide))
@@ -84,14 +79,6 @@ fn bad(me: &str, peer: &str, message: String) -> Error {
     }
 }
 
-/// The receiver's view: for each of its rows in the intersection, (its row, the sender's shuffled position).
-pub struct ReceiverOutput {
-    /// `(my row, peer position)`, in my row order.
-    pub matches: Vec<(usize, usize)>,
-    /// The sender's set size.
-    pub peer_count: usize,
-}
-
 /// Run as the receiver with `keys` (one encoded key per row).
 pub async fn receive(ctx: &PartyContext, peer: &str, keys: &[Vec<u8>]) -> Result<ReceiverOutput> {
     let me = ctx.party.as_str();
@@ -114,21 +101,13 @@ pub async fn receive(ctx: &PartyContext, peer: &str, keys: &[Vec<u8>]) -> Result
     Ok(ReceiverOutput { matches, peer_count: theirs.len() / POINT })
 }
 
-/// The sender's view.
-pub struct SenderOutput {
-    /// `perm[j]` is the row of the sender's key sent at position `j`.
-    pub perm: Vec<usize>,
-    /// The receiver's set size.
-    pub peer_count: usize,
-}
-
 /// Run as the sender with `keys`.
 pub async fn send(ctx: &PartyContext, peer: &str, keys: &[Vec<u8>]) -> Result<SenderOutput> {
     let me = ctx.party.as_str();
     let b = secret_scalar()?;
     let link = |e| ctx.link_error(e);
     let mut perm: Vec<usize> = (0..keys.len()).collect();
-    shuffle(&mut perm, &mut os_seeded()?);
+    shuffle(&mut perm, &mut os_rng()?);
     let shuffled: Vec<Vec<u8>> = perm.iter().map(|i| keys[*i].clone()).collect();
     let mine = compute(|| blind_keys(&shuffled, &b));
     ctx.channel.send_bytes(peer, "psi/ecdh/m2-theirs", mine).await.map_err(link)?;
@@ -137,19 +116,4 @@ pub async fn send(ctx: &PartyContext, peer: &str, keys: &[Vec<u8>]) -> Result<Se
     let ab = compute(|| reblind(&m1, &b, TRUNC, me, peer))?;
     ctx.channel.send_bytes(peer, "psi/ecdh/m2-mine", ab).await.map_err(link)?;
     Ok(SenderOutput { perm, peer_count: m1.len() / POINT })
-}
-
-/// Fisher-Yates with a CSPRNG and unbiased (rejection-sampled) indices.
-fn shuffle(v: &mut [usize], rng: &mut ChaCha20Rng) {
-    for i in (1..v.len()).rev() {
-        let bound = i as u64 + 1;
-        let zone = u64::MAX - u64::MAX % bound;
-        let r = loop {
-            let r = rng.next_u64();
-            if r < zone {
-                break r;
-            }
-        };
-        v.swap(i, (r % bound) as usize);
-    }
 }

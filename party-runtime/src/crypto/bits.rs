@@ -1,0 +1,108 @@
+//! Bit matrices for OT extension: 64 x 64 block transposes over `u64` words (bit `b` of a word is
+//! `(w >> b) & 1`, words serialised little-endian), so rows of 512 bits and columns of `m` bits convert in
+//! O(m) word operations.
+
+/// Transpose a 64 x 64 bit block in place: afterwards bit `k` of `a[b]` is what bit `b` of `a[k]` was.
+pub fn transpose64(a: &mut [u64; 64]) {
+    let mut j = 32;
+    let mut m: u64 = 0x0000_0000_FFFF_FFFF;
+    while j != 0 {
+        let mut k = 0;
+        while k < 64 {
+            let t = ((a[k] >> j) ^ a[k + j]) & m;
+            a[k] ^= t << j;
+            a[k + j] ^= t;
+            k = (k + j + 1) & !j;
+        }
+        j >>= 1;
+        m ^= m << j;
+    }
+}
+
+/// Columns (`cols` of them, each `words` u64 long, column-major) to rows of `cols / 64` words each.
+/// `cols` must be a multiple of 64; rows beyond `rows` are dropped.
+pub fn columns_to_rows(columns: &[u64], cols: usize, words: usize, rows: usize) -> Vec<u64> {
+    let row_words = cols / 64;
+    let mut out = vec![0u64; rows * row_words];
+    let mut block = [0u64; 64];
+    for rb in 0..words {
+        for cw in 0..row_words {
+            for (b, slot) in block.iter_mut().enumerate() {
+                *slot = columns[(cw * 64 + b) * words + rb];
+            }
+            transpose64(&mut block);
+            for (k, w) in block.iter().enumerate() {
+                let r = rb * 64 + k;
+                if r < rows {
+                    out[r * row_words + cw] = *w;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Rows (`rows` of them, `cols / 64` words each) to columns of `ceil(rows / 64)` words each.
+pub fn rows_to_columns(rows_data: &[u64], rows: usize, cols: usize) -> Vec<u64> {
+    let row_words = cols / 64;
+    let words = rows.div_ceil(64);
+    let mut out = vec![0u64; cols * words];
+    let mut block = [0u64; 64];
+    for rb in 0..words {
+        for cw in 0..row_words {
+            for (k, slot) in block.iter_mut().enumerate() {
+                let r = rb * 64 + k;
+                *slot = if r < rows { rows_data[r * row_words + cw] } else { 0 };
+            }
+            transpose64(&mut block);
+            for (b, w) in block.iter().enumerate() {
+                out[(cw * 64 + b) * words + rb] = *w;
+            }
+        }
+    }
+    out
+}
+
+/// Little-endian bytes to words (the length must be a multiple of 8).
+pub fn words(bytes: &[u8]) -> Vec<u64> {
+    bytes.chunks_exact(8).map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect()
+}
+
+/// Words to little-endian bytes.
+pub fn bytes(words: &[u64]) -> Vec<u8> {
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bit(ws: &[u64], i: usize) -> bool {
+        (ws[i / 64] >> (i % 64)) & 1 == 1
+    }
+
+    #[test]
+    fn transposes_agree_with_the_naive_definition() {
+        let mut x = 0x1234_5678_9abc_def1u64;
+        let (rows, cols) = (150, 128);
+        let data: Vec<u64> = (0..rows * cols / 64)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            })
+            .collect();
+        let columns = rows_to_columns(&data, rows, cols);
+        let words_per_col = rows.div_ceil(64);
+        for r in 0..rows {
+            for c in 0..cols {
+                assert_eq!(
+                    bit(&data[r * 2..r * 2 + 2], c),
+                    bit(&columns[c * words_per_col..(c + 1) * words_per_col], r)
+                );
+            }
+        }
+        assert_eq!(columns_to_rows(&columns, cols, words_per_col, rows), data);
+    }
+}

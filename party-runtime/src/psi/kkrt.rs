@@ -1,0 +1,145 @@
+//! KKRT-PSI (Kolesnikov, Kumaresan, Rosulek, Trieu, CCS 2016), semi-honest, two parties.
+//!
+//! The receiver R cuckoo-hashes its keys into `1.27 n + 16` bins with three hash functions and runs the
+//! batched OPRF ([`crate::crypto::kkrt`]) as OPRF receiver on `key || hash index` per occupied bin (a random
+//! dummy per empty bin). The sender S evaluates `F(h_k(y), y || k)` for each of its keys `y` and `k` in 0..3,
+//! in a secret random order of its keys, and sends the values truncated to [`VALUE_BYTES`]. R compares them
+//! with its own `F(i, r_i)`: a match at value `3 j + k` means S's shuffled key `j` is in the intersection.
+//!
+//! What each party learns: R learns which of its rows are in the intersection and `|Y|`; S learns the number
+//! of bins (so `|X|` up to the 1.27 factor). The truncated values are pseudo-random to R except where they
+//! match; a false match needs a collision of 96-bit values, probability below `3 |X| |Y| 2^-96`.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::cuckoo::{self, HASHES};
+use super::{ReceiverOutput, SenderOutput, shuffle};
+use crate::context::{PartyContext, compute};
+use crate::crypto::{kkrt, os_rng};
+use crate::error::{Error, Result};
+use crate::link::LinkError;
+
+/// Bytes of each compared OPRF value.
+pub const VALUE_BYTES: usize = 12;
+/// Cuckoo tables tried before giving up.
+const ATTEMPTS: usize = 8;
+
+/// What R tells S before the OPRF.
+#[derive(Serialize, Deserialize)]
+struct Params {
+    seed: [u8; 32],
+    bins: usize,
+}
+
+fn value(bin: usize, row: &kkrt::Row) -> [u8; VALUE_BYTES] {
+    let mut h = blake3::Hasher::new_derive_key("secretflow-operator kkrt-psi value v1");
+    h.update(&(bin as u64).to_le_bytes());
+    for w in row {
+        h.update(&w.to_le_bytes());
+    }
+    let mut out = [0u8; VALUE_BYTES];
+    out.copy_from_slice(&h.finalize().as_bytes()[..VALUE_BYTES]);
+    out
+}
+
+fn tagged(key: &[u8], k: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(key.len() + 1);
+    v.extend_from_slice(key);
+    v.push(k as u8);
+    v
+}
+
+/// Run as the receiver with `keys`.
+pub async fn receive(ctx: &PartyContext, peer: &str, keys: &[Vec<u8>]) -> Result<ReceiverOutput> {
+    let mut rng = os_rng()?;
+    let bins = cuckoo::bin_count(keys.len());
+    let (seed, table) = compute(|| {
+        for _ in 0..ATTEMPTS {
+            let mut seed = [0u8; 32];
+            rand_core::Rng::fill_bytes(&mut rng, &mut seed);
+            let pos: Vec<_> = keys.par_iter().map(|k| cuckoo::positions(&seed, k, bins)).collect();
+            if let Some(table) = cuckoo::build(&pos, bins) {
+                return Ok((seed, table));
+            }
+        }
+        Err(Error::Internal(format!("cuckoo hashing of {} keys failed {ATTEMPTS} times", keys.len())))
+    })?;
+    ctx.channel.send_json(peer, "psi/kkrt/params", &Params { seed, bins }).await.map_err(|e| ctx.link_error(e))?;
+    let inputs: Vec<Vec<u8>> = table
+        .iter()
+        .map(|slot| match slot {
+            Some((i, k)) => tagged(&keys[*i as usize], *k as usize),
+            None => {
+                // A dummy no key can equal: one byte longer than any tagged key would be is not needed, it is
+                // random and 33 bytes with a marker that tagged keys (length-prefixed) never start with.
+                let mut d = vec![0xff; 33];
+                rand_core::Rng::fill_bytes(&mut rng, &mut d[1..]);
+                d
+            }
+        })
+        .collect();
+    ctx.progress(0.2, "psi: oprf");
+    let t = kkrt::receive(ctx, peer, &inputs, &mut rng).await?;
+    let mine: HashMap<[u8; VALUE_BYTES], usize> = compute(|| {
+        table.par_iter().enumerate().filter_map(|(b, slot)| slot.map(|(i, _)| (value(b, &t[b]), i as usize))).collect()
+    });
+    ctx.progress(0.6, "psi: compare");
+    let theirs = ctx.channel.recv_bytes(peer, "psi/kkrt/values").await.map_err(|e| ctx.link_error(e))?;
+    if !theirs.len().is_multiple_of(VALUE_BYTES * HASHES) {
+        return Err(Error::Link {
+            party: ctx.party.clone(),
+            source: LinkError::Decode {
+                peer: peer.into(),
+                tag: "psi/kkrt/values".into(),
+                message: format!("{} bytes", theirs.len()),
+            },
+        });
+    }
+    let mut matches: Vec<(usize, usize)> = theirs
+        .chunks_exact(VALUE_BYTES)
+        .enumerate()
+        .filter_map(|(v, c)| {
+            let c: [u8; VALUE_BYTES] = c.try_into().ok()?;
+            mine.get(&c).map(|row| (*row, v / HASHES))
+        })
+        .collect();
+    matches.sort_unstable();
+    matches.dedup_by_key(|m| m.0);
+    Ok(ReceiverOutput { matches, peer_count: theirs.len() / (VALUE_BYTES * HASHES) })
+}
+
+/// Run as the sender with `keys`.
+pub async fn send(ctx: &PartyContext, peer: &str, keys: &[Vec<u8>]) -> Result<SenderOutput> {
+    let mut rng = os_rng()?;
+    let params: Params = ctx.channel.recv_json(peer, "psi/kkrt/params").await.map_err(|e| ctx.link_error(e))?;
+    if params.bins == 0 || params.bins > (1 << 31) {
+        return Err(Error::Link {
+            party: ctx.party.clone(),
+            source: LinkError::Decode {
+                peer: peer.into(),
+                tag: "psi/kkrt/params".into(),
+                message: format!("{} bins", params.bins),
+            },
+        });
+    }
+    ctx.progress(0.2, "psi: oprf");
+    let oprf = kkrt::send(ctx, peer, params.bins, &mut rng).await?;
+    let mut perm: Vec<usize> = (0..keys.len()).collect();
+    shuffle(&mut perm, &mut rng);
+    ctx.progress(0.6, "psi: evaluate");
+    let oprf_ref = &oprf;
+    let values: Vec<u8> = compute(|| {
+        perm.par_iter()
+            .flat_map_iter(|i| {
+                let key = &keys[*i];
+                let pos = cuckoo::positions(&params.seed, key, params.bins);
+                (0..HASHES).flat_map(move |k| value(pos[k], &oprf_ref.eval(pos[k], &tagged(key, k))))
+            })
+            .collect()
+    });
+    ctx.channel.send_bytes(peer, "psi/kkrt/values", values).await.map_err(|e| ctx.link_error(e))?;
+    Ok(SenderOutput { perm, peer_count: oprf.len() })
+}
