@@ -3,7 +3,7 @@
 //! Exit status: 0 on success, 1 when the task failed (the error JSON is still printed), 2 on a usage error.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use party_runtime::context::{NoProgress, ProgressSink};
 use party_runtime::data::{DataPolicy, atomic_write};
+use party_runtime::link::grpc::TlsMaterial;
 use party_runtime::progress::TerminalProgress;
 use party_runtime::{RunOptions, run_request};
 use secretflow_crds::result::ExecStatus;
@@ -44,6 +45,15 @@ enum Command {
         /// No progress bars.
         #[arg(long, short)]
         quiet: bool,
+        /// Cluster mode: this party's TLS certificate (PEM); with --tls-key and --tls-ca, the link uses mutual TLS.
+        #[arg(long, env = "SF_LINK_TLS_CERT", requires_all = ["tls_key", "tls_ca"])]
+        tls_cert: Option<PathBuf>,
+        /// Its private key (PEM).
+        #[arg(long, env = "SF_LINK_TLS_KEY", requires_all = ["tls_cert", "tls_ca"])]
+        tls_key: Option<PathBuf>,
+        /// The CA certificate every party's certificate must chain to (PEM).
+        #[arg(long, env = "SF_LINK_TLS_CA", requires_all = ["tls_cert", "tls_key"])]
+        tls_ca: Option<PathBuf>,
     },
 }
 
@@ -62,7 +72,15 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<ExitCode> {
-    let Command::Run { request, party, data_roots, output, link_timeout, quiet } = Cli::parse().command;
+    let Command::Run { request, party, data_roots, output, link_timeout, quiet, tls_cert, tls_key, tls_ca } =
+        Cli::parse().command;
+    let tls = match (tls_cert, tls_key, tls_ca) {
+        (Some(cert), Some(key), Some(ca)) => match load_tls(&cert, &key, &ca) {
+            Ok(t) => Some(t),
+            Err(info) => return print_result(&ExecutionResult::failure(info), None),
+        },
+        _ => None,
+    };
     let terminal = (!quiet && std::io::stderr().is_terminal()).then(|| Arc::new(TerminalProgress::new()));
     let progress: Arc<dyn ProgressSink> = match &terminal {
         Some(t) => t.clone(),
@@ -73,6 +91,7 @@ fn run() -> anyhow::Result<ExitCode> {
         data: DataPolicy::new(data_roots),
         link_timeout: Duration::from_secs(link_timeout),
         progress,
+        tls,
     };
     let result = match std::fs::read_to_string(&request) {
         Ok(json) => {
@@ -91,7 +110,12 @@ fn run() -> anyhow::Result<ExitCode> {
     if let Some(t) = terminal {
         t.finish();
     }
-    let text = serde_json::to_string_pretty(&result)?;
+    print_result(&result, output)
+}
+
+/// Print the result JSON (and write it to `output`); the exit status follows the result.
+fn print_result(result: &ExecutionResult, output: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let text = serde_json::to_string_pretty(result)?;
     println!("{text}");
     if let Some(out) = output {
         atomic_write("-", &out, |f| {
@@ -100,4 +124,23 @@ fn run() -> anyhow::Result<ExitCode> {
         })?;
     }
     Ok(if result.status == ExecStatus::Success { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Read the TLS files; a missing or unreadable one is a FileNotFoundError / PermissionError naming it.
+fn load_tls(cert: &Path, key: &Path, ca: &Path) -> Result<TlsMaterial, ErrorInfo> {
+    let read = |p: &Path, flag: &str| {
+        std::fs::read(p).map_err(|e| {
+            let kind = if e.kind() == std::io::ErrorKind::NotFound {
+                ErrorType::FileNotFoundError
+            } else {
+                ErrorType::PermissionError
+            };
+            ErrorInfo::new(kind, format!("{flag} {}: {e}", p.display()))
+        })
+    };
+    Ok(TlsMaterial {
+        cert_pem: read(cert, "--tls-cert")?,
+        key_pem: read(key, "--tls-key")?,
+        ca_pem: read(ca, "--tls-ca")?,
+    })
 }

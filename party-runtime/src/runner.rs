@@ -20,7 +20,7 @@ use crate::context::{NoProgress, PartyContext, ProgressSink};
 use crate::data::{DataPolicy, atomic_write};
 use crate::error::{Error, Result};
 use crate::jobs::{self, JobOutput};
-use crate::link::grpc::{GrpcConfig, GrpcLink};
+use crate::link::grpc::{GrpcConfig, GrpcLink, TlsMaterial};
 use crate::link::memory::MemoryHub;
 use crate::link::{Channel, DEFAULT_TIMEOUT};
 use secretflow_crds::ValidationError;
@@ -36,6 +36,8 @@ pub struct RunOptions {
     pub link_timeout: Duration,
     /// Where progress goes.
     pub progress: Arc<dyn ProgressSink>,
+    /// Mutual TLS for the cluster-mode link.
+    pub tls: Option<TlsMaterial>,
 }
 
 impl Default for RunOptions {
@@ -45,6 +47,7 @@ impl Default for RunOptions {
             data: DataPolicy::default(),
             link_timeout: DEFAULT_TIMEOUT,
             progress: Arc::new(NoProgress),
+            tls: None,
         }
     }
 }
@@ -181,6 +184,7 @@ async fn contexts(req: &ValidRequest, opts: &RunOptions) -> Result<Vec<PartyCont
                     .map(|e| (e.party.clone(), e.address.clone()))
                     .collect(),
                 timeout: opts.link_timeout,
+                tls: opts.tls.clone(),
             };
             let link = GrpcLink::start(cfg).await.map_err(|source| Error::Link { party: me.clone(), source })?;
             link.connect_all().await.map_err(|source| Error::Link { party: me.clone(), source })?;

@@ -5,6 +5,9 @@
 //! another session are refused, so two tasks never mix. Connecting retries with backoff while peers start,
 //! up to the link timeout.
 //!
+//! With [`TlsMaterial`] the link runs over mutual TLS: each party presents its certificate and accepts only
+//! peers whose certificate chains to the given CA; the peer's certificate must name the host of its address.
+//!
 //! # Disconnection
 //! After connecting, each party holds a `Watch` stream open to every peer; HTTP/2 keep-alive pings run on it.
 //! When a peer's process dies the stream ends and the peer is marked departed: receives from it fail with
@@ -20,7 +23,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::sync::{Mutex as AsyncMutex, oneshot};
 use tokio_stream::Stream;
-use tonic::transport::{Channel as GrpcChannel, Endpoint, Server};
+use tonic::transport::{
+    Certificate, Channel as GrpcChannel, ClientTlsConfig, Endpoint, Identity, Server, ServerTlsConfig,
+};
 use tonic::{Request, Response, Status};
 
 use super::mailbox::Mailboxes;
@@ -39,6 +44,33 @@ use pb::party_link_server::{PartyLink, PartyLinkServer};
 pub const CHUNK: usize = 4 << 20;
 const MAX_MESSAGE: usize = CHUNK + (64 << 10);
 
+/// PEM material for mutual TLS on the link.
+#[derive(Clone)]
+pub struct TlsMaterial {
+    /// This party's certificate chain.
+    pub cert_pem: Vec<u8>,
+    /// Its private key.
+    pub key_pem: Vec<u8>,
+    /// The CA that signs every party's certificate.
+    pub ca_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsMaterial { .. }")
+    }
+}
+
+impl TlsMaterial {
+    fn identity(&self) -> Identity {
+        Identity::from_pem(&self.cert_pem, &self.key_pem)
+    }
+
+    fn ca(&self) -> Certificate {
+        Certificate::from_pem(&self.ca_pem)
+    }
+}
+
 /// How to start a party's gRPC link.
 #[derive(Clone, Debug)]
 pub struct GrpcConfig {
@@ -52,6 +84,8 @@ pub struct GrpcConfig {
     pub peers: Vec<(String, String)>,
     /// Receive and connect timeout.
     pub timeout: Duration,
+    /// Mutual TLS, when set.
+    pub tls: Option<TlsMaterial>,
 }
 
 /// A party's gRPC link.
@@ -63,6 +97,7 @@ pub struct GrpcLink {
     timeout: Duration,
     shutdown: Option<oneshot::Sender<()>>,
     watchers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    tls: Option<TlsMaterial>,
 }
 
 struct Peer {
@@ -98,10 +133,17 @@ impl GrpcLink {
             PartyLinkServer::new(service).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE);
         let (tx, rx) = oneshot::channel::<()>();
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let mut builder = Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(5)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)));
+        if let Some(t) = &cfg.tls {
+            builder =
+                builder.tls_config(ServerTlsConfig::new().identity(t.identity()).client_ca_root(t.ca())).map_err(
+                    |e| LinkError::Transport { peer: cfg.party.clone(), message: format!("TLS configuration: {e}") },
+                )?;
+        }
         tokio::spawn(async move {
-            let _ = Server::builder()
-                .http2_keepalive_interval(Some(Duration::from_secs(5)))
-                .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+            let _ = builder
                 .add_service(server)
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = rx.await;
@@ -118,6 +160,7 @@ impl GrpcLink {
             timeout: cfg.timeout,
             shutdown: Some(tx),
             watchers: Mutex::default(),
+            tls: cfg.tls,
         })
     }
 
@@ -129,12 +172,19 @@ impl GrpcLink {
             return Ok(c.clone());
         }
         let transport = |message: String| LinkError::Transport { peer: peer.into(), message };
-        let endpoint = Endpoint::from_shared(format!("http://{}", p.address))
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", p.address))
             .map_err(|e| transport(format!("bad address {}: {e}", p.address)))?
             .connect_timeout(Duration::from_secs(2))
             .http2_keep_alive_interval(Duration::from_secs(5))
             .keep_alive_timeout(Duration::from_secs(10))
             .keep_alive_while_idle(true);
+        if let Some(t) = &self.tls {
+            let host = p.address.rsplit_once(':').map_or(p.address.as_str(), |(h, _)| h);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let tls = ClientTlsConfig::new().ca_certificate(t.ca()).identity(t.identity()).domain_name(host);
+            endpoint = endpoint.tls_config(tls).map_err(|e| transport(format!("TLS configuration: {e}")))?;
+        }
         let deadline = Instant::now() + self.timeout;
         let mut backoff = Duration::from_millis(20);
         let channel = loop {

@@ -88,14 +88,14 @@ pub async fn receive(ctx: &PartyContext, peer: &str, keys: &[Vec<u8>]) -> Result
     let m1 = compute(|| blind_keys(keys, &a));
     ctx.channel.send_bytes(peer, "psi/ecdh/m1", m1).await.map_err(link)?;
     ctx.progress(0.3, "psi: peer blinds");
-    // recv_m2
+    // recv_m2: S's blinded set comes first; re-blind it while S re-blinds ours, then take ours back.
     let theirs = ctx.channel.recv_bytes(peer, "psi/ecdh/m2-theirs").await.map_err(link)?;
+    let theirs_ba = compute(|| reblind(&theirs, &a, TRUNC, me, peer))?;
     let mine_ab = ctx.channel.recv_bytes(peer, "psi/ecdh/m2-mine").await.map_err(link)?;
     if mine_ab.len() != keys.len() * TRUNC {
         return Err(bad(me, peer, format!("expected {} double-blinded keys, got {} bytes", keys.len(), mine_ab.len())));
     }
     ctx.progress(0.6, "psi: compare");
-    let theirs_ba = compute(|| reblind(&theirs, &a, TRUNC, me, peer))?;
     let index: HashMap<&[u8], usize> = theirs_ba.chunks(TRUNC).enumerate().map(|(j, c)| (c, j)).collect();
     let matches = mine_ab.chunks(TRUNC).enumerate().filter_map(|(i, c)| index.get(c).map(|j| (i, *j))).collect();
     Ok(ReceiverOutput { matches, peer_count: theirs.len() / POINT })
