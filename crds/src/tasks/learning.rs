@@ -136,57 +136,41 @@ impl Default for XgbParams {
     }
 }
 
-/// Fields `ss_lr` and `ss_xgb` share, checked the same way.
-#[allow(clippy::too_many_arguments)] // one argument per shared field, named at the two call sites
-fn check_common(
-    parties: &[String],
-    train_data: &PartyPaths,
-    features: &[String],
-    label: &str,
-    label_party: &str,
-    model_output: &PartyPaths,
-    test_data: &Option<PartyPaths>,
-    prediction_output: &Option<PartyPaths>,
-    prediction_receiver: &Option<String>,
-) -> Result<(), ValidationError> {
-    check::party_paths("train_data", train_data, parties)?;
-    check::columns("features", features)?;
-    check::non_empty("label", label)?;
-    if features.iter().any(|f| f == label) {
-        return Err(ValidationError::new("features", format!("the label `{label}` must not be listed as a feature")));
-    }
-    check::is_party("label_party", label_party, parties)?;
-    if !train_data.contains_key(label_party) {
-        return Err(ValidationError::new("label_party", format!("`{label_party}` has no entry in train_data")));
-    }
-    check::party_paths("model_output", model_output, parties)?;
-    check::same_parties("model_output", model_output, "train_data", train_data)?;
-    if let Some(t) = test_data {
-        check::party_paths("test_data", t, parties)?;
-        check::same_parties("test_data", t, "train_data", train_data)?;
-    }
-    if let Some(p) = prediction_output {
-        check::party_paths("prediction_output", p, parties)?;
-        if test_data.is_none() {
-            return Err(ValidationError::new("prediction_output", "given without test_data to predict on"));
-        }
-    }
-    if let Some(r) = prediction_receiver {
-        check::is_party("prediction_receiver", r, parties)?;
-        if prediction_output.as_ref().is_some_and(|p| !p.contains_key(r)) {
-            return Err(ValidationError::new(
-                "prediction_output",
-                format!("missing an entry for the prediction_receiver `{r}`"),
-            ));
-        }
-    }
-    Ok(())
+/// Training parameters that know how to check themselves.
+pub trait Params {
+    /// Range checks; the error's field is relative to `params`.
+    fn validate(&self) -> Result<(), ValidationError>;
 }
 
-/// The SS-LR configuration.
+impl Params for LrParams {
+    fn validate(&self) -> Result<(), ValidationError> {
+        check::in_range("epochs", self.epochs, 1, 100_000)?;
+        check::positive("learning_rate", self.learning_rate)?;
+        check::in_range("batch_size", self.batch_size, 1, u32::MAX)?;
+        check::non_negative("l2_norm", self.l2_norm)?;
+        check::non_negative("eps", self.eps)
+    }
+}
+
+impl Params for XgbParams {
+    fn validate(&self) -> Result<(), ValidationError> {
+        check::in_range("num_boost_round", self.num_boost_round, 1, 1024)?;
+        check::in_range("max_depth", self.max_depth, 1, 16)?;
+        check::positive("learning_rate", self.learning_rate)?;
+        check::non_negative("reg_lambda", self.reg_lambda)?;
+        check::fraction("subsample", self.subsample)?;
+        check::fraction("colsample_by_tree", self.colsample_by_tree)?;
+        if !self.base_score.is_finite() {
+            return Err(ValidationError::new("base_score", "must be a finite number"));
+        }
+        Ok(())
+    }
+}
+
+/// A vertical supervised-learning task (`ss_lr` with [`LrParams`], `ss_xgb` with [`XgbParams`]).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SsLrConfig {
+#[serde(deny_unknown_fields, bound(deserialize = "P: Deserialize<'de> + Default"))]
+pub struct Supervised<P> {
     /// Training CSV per party (vertically partitioned, rows aligned).
     pub train_data: PartyPaths,
     /// Feature columns, across all parties.
@@ -195,11 +179,11 @@ pub struct SsLrConfig {
     pub label: String,
     /// The party holding the label.
     pub label_party: String,
-    /// Where each party saves its model share.
+    /// Where each party saves its part (share) of the model.
     pub model_output: PartyPaths,
     /// Training parameters.
     #[serde(default)]
-    pub params: LrParams,
+    pub params: P,
     /// Test CSV per party.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_data: Option<PartyPaths>,
@@ -211,79 +195,50 @@ pub struct SsLrConfig {
     pub prediction_receiver: Option<String>,
 }
 
-impl SsLrConfig {
-    pub(crate) fn validate(&self, parties: &[String]) -> Result<(), ValidationError> {
-        check_common(
-            parties,
-            &self.train_data,
-            &self.features,
-            &self.label,
-            &self.label_party,
-            &self.model_output,
-            &self.test_data,
-            &self.prediction_output,
-            &self.prediction_receiver,
-        )?;
-        let p = &self.params;
-        check::in_range("params.epochs", p.epochs, 1, 100_000)?;
-        check::positive("params.learning_rate", p.learning_rate)?;
-        check::in_range("params.batch_size", p.batch_size, 1, u32::MAX)?;
-        check::non_negative("params.l2_norm", p.l2_norm)?;
-        check::non_negative("params.eps", p.eps)
-    }
-}
-
+/// The SS-LR configuration.
+pub type SsLrConfig = Supervised<LrParams>;
 /// The SS-XGB configuration.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SsXgbConfig {
-    /// Training CSV per party.
-    pub train_data: PartyPaths,
-    /// Feature columns, across all parties.
-    pub features: Vec<String>,
-    /// Label column.
-    pub label: String,
-    /// The party holding the label.
-    pub label_party: String,
-    /// Where each party saves its part of the model.
-    pub model_output: PartyPaths,
-    /// Training parameters.
-    #[serde(default)]
-    pub params: XgbParams,
-    /// Test CSV per party.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_data: Option<PartyPaths>,
-    /// Where predictions are written.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prediction_output: Option<PartyPaths>,
-    /// The party that receives predictions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prediction_receiver: Option<String>,
-}
+pub type SsXgbConfig = Supervised<XgbParams>;
 
-impl SsXgbConfig {
+impl<P: Params> Supervised<P> {
     pub(crate) fn validate(&self, parties: &[String]) -> Result<(), ValidationError> {
-        check_common(
-            parties,
-            &self.train_data,
-            &self.features,
-            &self.label,
-            &self.label_party,
-            &self.model_output,
-            &self.test_data,
-            &self.prediction_output,
-            &self.prediction_receiver,
-        )?;
-        let p = &self.params;
-        check::in_range("params.num_boost_round", p.num_boost_round, 1, 1024)?;
-        check::in_range("params.max_depth", p.max_depth, 1, 16)?;
-        check::positive("params.learning_rate", p.learning_rate)?;
-        check::non_negative("params.reg_lambda", p.reg_lambda)?;
-        check::fraction("params.subsample", p.subsample)?;
-        check::fraction("params.colsample_by_tree", p.colsample_by_tree)?;
-        if !p.base_score.is_finite() {
-            return Err(ValidationError::new("params.base_score", "must be a finite number"));
+        check::party_paths("train_data", &self.train_data, parties)?;
+        check::columns("features", &self.features)?;
+        check::non_empty("label", &self.label)?;
+        if self.features.contains(&self.label) {
+            return Err(ValidationError::new(
+                "features",
+                format!("the label `{}` must not be listed as a feature", self.label),
+            ));
         }
-        Ok(())
+        check::is_party("label_party", &self.label_party, parties)?;
+        if !self.train_data.contains_key(&self.label_party) {
+            return Err(ValidationError::new(
+                "label_party",
+                format!("`{}` has no entry in train_data", self.label_party),
+            ));
+        }
+        check::party_paths("model_output", &self.model_output, parties)?;
+        check::same_parties("model_output", &self.model_output, "train_data", &self.train_data)?;
+        if let Some(t) = &self.test_data {
+            check::party_paths("test_data", t, parties)?;
+            check::same_parties("test_data", t, "train_data", &self.train_data)?;
+        }
+        if let Some(p) = &self.prediction_output {
+            check::party_paths("prediction_output", p, parties)?;
+            if self.test_data.is_none() {
+                return Err(ValidationError::new("prediction_output", "given without test_data to predict on"));
+            }
+        }
+        if let Some(r) = &self.prediction_receiver {
+            check::is_party("prediction_receiver", r, parties)?;
+            if self.prediction_output.as_ref().is_some_and(|p| !p.contains_key(r)) {
+                return Err(ValidationError::new(
+                    "prediction_output",
+                    format!("missing an entry for the prediction_receiver `{r}`"),
+                ));
+            }
+        }
+        self.params.validate().map_err(|e| e.under("params"))
     }
 }

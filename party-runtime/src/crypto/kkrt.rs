@@ -107,9 +107,13 @@ pub struct OprfSender {
 }
 
 impl OprfSender {
-    /// The pre-hash value of `F(i, x)`.
-    pub fn eval(&self, i: usize, x: &[u8]) -> Row {
-        let c = code(&self.code_key, x);
+    /// The code word of `x` (compute once, evaluate at several rows with [`OprfSender::eval_code`]).
+    pub fn code(&self, x: &[u8]) -> Row {
+        code(&self.code_key, x)
+    }
+
+    /// The pre-hash value of `F(i, x)` given `c = C(x)`.
+    pub fn eval_code(&self, i: usize, c: &Row) -> Row {
         let mut out = self.q[i];
         for w in 0..WORDS {
             out[w] ^= c[w] & self.s[w];

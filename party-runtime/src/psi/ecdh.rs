@@ -117,3 +117,36 @@ pub async fn send(ctx: &PartyContext, peer: &str, keys: &[Vec<u8>]) -> Result<Se
     ctx.channel.send_bytes(peer, "psi/ecdh/m2-mine", ab).await.map_err(link)?;
     Ok(SenderOutput { perm, peer_count: m1.len() / POINT })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// Throughput of the two curve-heavy steps (run with `--ignored --nocapture`; not a timed assertion).
+    #[test]
+    #[ignore]
+    fn curve_throughput() {
+        let keys: Vec<Vec<u8>> = (0..20_000u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        let s = Scalar::from(7u64);
+        let t = Instant::now();
+        let blinded = blind_keys(&keys, &s);
+        eprintln!("hash+blind+compress: {:.0}/s", keys.len() as f64 / t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let again = reblind(&blinded, &s, TRUNC, "a", "b").unwrap();
+        eprintln!("decompress+blind+compress: {:.0}/s", keys.len() as f64 / t.elapsed().as_secs_f64());
+        assert_eq!(again.len(), keys.len() * TRUNC);
+        let p = hash_to_point(b"x");
+        let t = Instant::now();
+        let mut acc = p;
+        for _ in 0..5000 {
+            acc *= s;
+        }
+        eprintln!(
+            "variable-base mul alone: {:.0}/s ({:?})",
+            5000.0 / t.elapsed().as_secs_f64(),
+            acc.compress().as_bytes()[0]
+        );
+    }
+}

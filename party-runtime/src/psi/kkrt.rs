@@ -1,10 +1,11 @@
 //! KKRT-PSI (Kolesnikov, Kumaresan, Rosulek, Trieu, CCS 2016), semi-honest, two parties.
 //!
 //! The receiver R cuckoo-hashes its keys into `1.27 n + 16` bins with three hash functions and runs the
-//! batched OPRF ([`crate::crypto::kkrt`]) as OPRF receiver on `key || hash index` per occupied bin (a random
-//! dummy per empty bin). The sender S evaluates `F(h_k(y), y || k)` for each of its keys `y` and `k` in 0..3,
-//! in a secret random order of its keys, and sends the values truncated to [`VALUE_BYTES`]. R compares them
-//! with its own `F(i, r_i)`: a match at value `3 j + k` means S's shuffled key `j` is in the intersection.
+//! batched OPRF ([`crate::crypto::kkrt`]) as OPRF receiver on the key in each occupied bin (a random dummy per
+//! empty bin). The sender S evaluates `F(h_k(y), y)` for each of its keys `y` and `k` in 0..3 (one code word
+//! per key; the bin index inside `F` separates the three), in a secret random order of its keys, and sends
+//! the values truncated to [`VALUE_BYTES`]. R compares them with its own `F(i, r_i)`: a match at value `3 j + k`
+//! means S's shuffled key `j` is in the intersection. A key is never compared in a bin it does not hash to.
 //!
 //! What each party learns: R learns which of its rows are in the intersection and `|Y|`; S learns the number
 //! of bins (so `|X|` up to the 1.27 factor). The truncated values are pseudo-random to R except where they
@@ -45,13 +46,6 @@ fn value(bin: usize, row: &kkrt::Row) -> [u8; VALUE_BYTES] {
     out
 }
 
-fn tagged(key: &[u8], k: usize) -> Vec<u8> {
-    let mut v = Vec::with_capacity(key.len() + 1);
-    v.extend_from_slice(key);
-    v.push(k as u8);
-    v
-}
-
 /// Run as the receiver with `keys`.
 pub async fn receive(ctx: &PartyContext, peer: &str, keys: &[Vec<u8>]) -> Result<ReceiverOutput> {
     let mut rng = os_rng()?;
@@ -71,10 +65,9 @@ pub async fn receive(ctx: &PartyContext, peer: &str, keys: &[Vec<u8>]) -> Result
     let inputs: Vec<Vec<u8>> = table
         .iter()
         .map(|slot| match slot {
-            Some((i, k)) => tagged(&keys[*i as usize], *k as usize),
+            Some((i, _)) => keys[*i as usize].clone(),
             None => {
-                // A dummy no key can equal: one byte longer than any tagged key would be is not needed, it is
-                // random and 33 bytes with a marker that tagged keys (length-prefixed) never start with.
+                // A random dummy; encoded keys start with a 4-byte length, which this cannot match in practice.
                 let mut d = vec![0xff; 33];
                 rand_core::Rng::fill_bytes(&mut rng, &mut d[1..]);
                 d
@@ -136,7 +129,8 @@ pub async fn send(ctx: &PartyContext, peer: &str, keys: &[Vec<u8>]) -> Result<Se
             .flat_map_iter(|i| {
                 let key = &keys[*i];
                 let pos = cuckoo::positions(&params.seed, key, params.bins);
-                (0..HASHES).flat_map(move |k| value(pos[k], &oprf_ref.eval(pos[k], &tagged(key, k))))
+                let c = oprf_ref.code(key);
+                (0..HASHES).flat_map(move |k| value(pos[k], &oprf_ref.eval_code(pos[k], &c)))
             })
             .collect()
     });
