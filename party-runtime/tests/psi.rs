@@ -290,11 +290,17 @@ fn spawn(dir: &Path, name: &str, request: &str, extra: &[&str]) -> std::process:
 
 #[test]
 fn cluster_mode_two_processes_on_loopback() {
+    for protocol in ["KKRT_PSI_2PC", "ECDH_PSI_2PC"] {
+        cluster_case(protocol);
+    }
+}
+
+fn cluster_case(protocol: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (a, b): (Vec<u64>, Vec<u64>) = ((0..500).rev().collect(), (250..900).collect());
     write_party(&dir.path().join("a.csv"), KeyKind::Composite, &a, 1);
     write_party(&dir.path().join("b.csv"), KeyKind::Composite, &b, 2);
-    let (ra, rb) = cluster_requests(dir.path(), KeyKind::Composite, "KKRT_PSI_2PC");
+    let (ra, rb) = cluster_requests(dir.path(), KeyKind::Composite, protocol);
     let bob = spawn(dir.path(), "bob", &rb, &[]);
     let alice = spawn(dir.path(), "alice", &ra, &[]);
     let mut results = HashMap::new();
