@@ -64,6 +64,11 @@ impl PartyContext {
         self.progress.report(&self.party, fraction.clamp(0.0, 1.0), phase);
     }
 
+    /// A message from `peer` under `tag` that does not have the expected shape (checked length, encoding).
+    pub fn bad_message(&self, peer: &str, tag: &str, message: impl Into<String>) -> Error {
+        self.link_error(LinkError::Decode { peer: peer.into(), tag: tag.into(), message: message.into() })
+    }
+
     /// A link error seen by this party.
     pub fn link_error(&self, source: LinkError) -> Error {
         Error::Link { party: self.party.clone(), source }

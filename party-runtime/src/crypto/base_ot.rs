@@ -13,8 +13,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::Rng;
 
 use crate::context::{PartyContext, compute};
-use crate::error::{Error, Result};
-use crate::link::LinkError;
+use crate::error::Result;
 
 /// A 32-byte OT key.
 pub type Key = [u8; 32];
@@ -35,10 +34,7 @@ fn kdf(j: usize, a: &RistrettoPoint, b: &RistrettoPoint, shared: &RistrettoPoint
 }
 
 fn decode(ctx: &PartyContext, peer: &str, tag: &str, bytes: &[u8]) -> Result<Vec<RistrettoPoint>> {
-    let bad = |message: String| Error::Link {
-        party: ctx.party.clone(),
-        source: LinkError::Decode { peer: peer.into(), tag: tag.into(), message },
-    };
+    let bad = |message: String| ctx.bad_message(peer, tag, message);
     if !bytes.len().is_multiple_of(32) {
         return Err(bad(format!("{} bytes is not a whole number of points", bytes.len())));
     }
@@ -64,14 +60,7 @@ pub async fn send(ctx: &PartyContext, peer: &str, n: usize, rng: &mut ChaCha20Rn
     let bytes = ctx.channel.recv_bytes(peer, "ot/base/B").await.map_err(|e| ctx.link_error(e))?;
     let bs = decode(ctx, peer, "ot/base/B", &bytes)?;
     if bs.len() != n {
-        return Err(Error::Link {
-            party: ctx.party.clone(),
-            source: LinkError::Decode {
-                peer: peer.into(),
-                tag: "ot/base/B".into(),
-                message: format!("expected {n} points, got {}", bs.len()),
-            },
-        });
+        return Err(ctx.bad_message(peer, "ot/base/B", format!("expected {n} points, got {}", bs.len())));
     }
     Ok(compute(|| {
         bs.iter()
@@ -84,15 +73,10 @@ pub async fn send(ctx: &PartyContext, peer: &str, n: usize, rng: &mut ChaCha20Rn
 /// Receiver of base OTs with `choices`: returns the chosen keys.
 pub async fn receive(ctx: &PartyContext, peer: &str, choices: &[bool], rng: &mut ChaCha20Rng) -> Result<Vec<Key>> {
     let bytes = ctx.channel.recv_bytes(peer, "ot/base/A").await.map_err(|e| ctx.link_error(e))?;
-    let big_a =
-        decode(ctx, peer, "ot/base/A", &bytes)?.pop().filter(|_| bytes.len() == 32).ok_or_else(|| Error::Link {
-            party: ctx.party.clone(),
-            source: LinkError::Decode {
-                peer: peer.into(),
-                tag: "ot/base/A".into(),
-                message: "expected one point".into(),
-            },
-        })?;
+    let big_a = decode(ctx, peer, "ot/base/A", &bytes)?
+        .pop()
+        .filter(|_| bytes.len() == 32)
+        .ok_or_else(|| ctx.bad_message(peer, "ot/base/A", "expected one point"))?;
     let bs: Vec<Scalar> = choices.iter().map(|_| scalar(rng)).collect();
     let points: Vec<RistrettoPoint> = compute(|| {
         bs.iter()

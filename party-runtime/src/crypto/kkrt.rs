@@ -21,8 +21,7 @@ use rayon::prelude::*;
 use super::base_ot;
 use super::bits::{bytes, columns_to_rows, rows_to_columns, words};
 use crate::context::{PartyContext, compute};
-use crate::error::{Error, Result};
-use crate::link::LinkError;
+use crate::error::Result;
 
 /// Code width in bits (base OTs).
 pub const WIDTH: usize = 512;
@@ -65,14 +64,8 @@ pub async fn receive(ctx: &PartyContext, peer: &str, inputs: &[Vec<u8>], rng: &m
     let m = inputs.len();
     let col_words = m.div_ceil(64);
     let key_bytes = ctx.channel.recv_bytes(peer, "oprf/code-key").await.map_err(|e| ctx.link_error(e))?;
-    let key: [u8; 32] = key_bytes.as_slice().try_into().map_err(|_| Error::Link {
-        party: ctx.party.clone(),
-        source: LinkError::Decode {
-            peer: peer.into(),
-            tag: "oprf/code-key".into(),
-            message: "expected 32 bytes".into(),
-        },
-    })?;
+    let key: [u8; 32] =
+        key_bytes.as_slice().try_into().map_err(|_| ctx.bad_message(peer, "oprf/code-key", "expected 32 bytes"))?;
     let seeds = base_ot::send(ctx, peer, WIDTH, rng).await?;
     let (u, t) = compute(|| {
         let c_rows: Vec<u64> = inputs.par_iter().flat_map_iter(|x| code(&key, x)).collect();
@@ -146,14 +139,11 @@ pub async fn send(ctx: &PartyContext, peer: &str, m: usize, rng: &mut ChaCha20Rn
     let keys = base_ot::receive(ctx, peer, &choices, rng).await?;
     let u = ctx.channel.recv_bytes(peer, "oprf/u").await.map_err(|e| ctx.link_error(e))?;
     if u.len() != WIDTH * col_words * 8 {
-        return Err(Error::Link {
-            party: ctx.party.clone(),
-            source: LinkError::Decode {
-                peer: peer.into(),
-                tag: "oprf/u".into(),
-                message: format!("expected {} bytes for {m} rows, got {}", WIDTH * col_words * 8, u.len()),
-            },
-        });
+        return Err(ctx.bad_message(
+            peer,
+            "oprf/u",
+            format!("expected {} bytes for {m} rows, got {}", WIDTH * col_words * 8, u.len()),
+        ));
     }
     let q = compute(|| {
         let u = words(&u);

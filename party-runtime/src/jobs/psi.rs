@@ -83,14 +83,7 @@ pub async fn run(ctx: &PartyContext, c: &PsiConfig) -> Result<JobOutput> {
         };
         if c.broadcast_result {
             let order = ctx.channel.recv_bytes(peer, "psi/order").await.map_err(|e| ctx.link_error(e))?;
-            let bad = || Error::Link {
-                party: me.into(),
-                source: crate::link::LinkError::Decode {
-                    peer: peer.into(),
-                    tag: "psi/order".into(),
-                    message: "bad row positions".into(),
-                },
-            };
+            let bad = || ctx.bad_message(peer, "psi/order", "bad row positions");
             if !order.len().is_multiple_of(8) {
                 return Err(bad());
             }

@@ -21,7 +21,6 @@ use super::{ReceiverOutput, SenderOutput, shuffle};
 use crate::context::{PartyContext, compute};
 use crate::crypto::{kkrt, os_rng};
 use crate::error::{Error, Result};
-use crate::link::LinkError;
 
 /// Bytes of each compared OPRF value.
 pub const VALUE_BYTES: usize = 12;
@@ -82,14 +81,7 @@ pub async fn receive(ctx: &PartyContext, peer: &str, keys: &[Vec<u8>]) -> Result
     ctx.progress(0.6, "psi: compare");
     let theirs = ctx.channel.recv_bytes(peer, "psi/kkrt/values").await.map_err(|e| ctx.link_error(e))?;
     if !theirs.len().is_multiple_of(VALUE_BYTES * HASHES) {
-        return Err(Error::Link {
-            party: ctx.party.clone(),
-            source: LinkError::Decode {
-                peer: peer.into(),
-                tag: "psi/kkrt/values".into(),
-                message: format!("{} bytes", theirs.len()),
-            },
-        });
+        return Err(ctx.bad_message(peer, "psi/kkrt/values", format!("{} bytes", theirs.len())));
     }
     let mut matches: Vec<(usize, usize)> = theirs
         .chunks_exact(VALUE_BYTES)
@@ -109,14 +101,7 @@ pub async fn send(ctx: &PartyContext, peer: &str, keys: &[Vec<u8>]) -> Result<Se
     let mut rng = os_rng()?;
     let params: Params = ctx.channel.recv_json(peer, "psi/kkrt/params").await.map_err(|e| ctx.link_error(e))?;
     if params.bins == 0 || params.bins > (1 << 31) {
-        return Err(Error::Link {
-            party: ctx.party.clone(),
-            source: LinkError::Decode {
-                peer: peer.into(),
-                tag: "psi/kkrt/params".into(),
-                message: format!("{} bins", params.bins),
-            },
-        });
+        return Err(ctx.bad_message(peer, "psi/kkrt/params", format!("{} bins", params.bins)));
     }
     ctx.progress(0.2, "psi: oprf");
     let oprf = kkrt::send(ctx, peer, params.bins, &mut rng).await?;
