@@ -91,24 +91,6 @@ fn valid(task_type: &str) -> Value {
     v
 }
 
-const ALL: [&str; 15] = [
-    "psi",
-    "ss_lr",
-    "ss_xgb",
-    "standard_scaler",
-    "minmax_scaler",
-    "label_encoder",
-    "onehot_encoder",
-    "quantile_binning",
-    "equal_width_binning",
-    "fillna",
-    "table_statistics",
-    "pearson_correlation",
-    "vif",
-    "biclassification_eval",
-    "regression_eval",
-];
-
 /// Set `path` (dotted, inside task_config) to `value`, or remove it when `value` is None.
 fn with(task_type: &str, path: &str, value: Option<Value>) -> String {
     let mut req = base(valid(task_type));
@@ -129,7 +111,7 @@ fn with(task_type: &str, path: &str, value: Option<Value>) -> String {
 
 #[test]
 fn every_task_type_rejects_unknown_fields_and_bad_parties() {
-    for t in ALL {
+    for (_, t) in secretflow_crds::TaskType::ALL {
         assert_failure(
             &with(t, "colums", Some(json!(["x"]))),
             &[],
