@@ -34,8 +34,12 @@ struct Params {
     bins: usize,
 }
 
+/// The key of the value hash, derived once (deriving it per call re-hashes the context string every time).
+static VALUE_KEY: std::sync::LazyLock<[u8; 32]> =
+    std::sync::LazyLock::new(|| blake3::derive_key("secretflow-operator kkrt-psi value v1", &[]));
+
 fn value(bin: usize, row: &kkrt::Row) -> [u8; VALUE_BYTES] {
-    let mut h = blake3::Hasher::new_derive_key("secretflow-operator kkrt-psi value v1");
+    let mut h = blake3::Hasher::new_keyed(&VALUE_KEY);
     h.update(&(bin as u64).to_le_bytes());
     for w in row {
         h.update(&w.to_le_bytes());
