@@ -28,7 +28,7 @@ struct Prepared {
     table: Table,
     /// Encoded key per row.
     keys: Vec<Vec<u8>>,
-    /// Key values per row, for sorting.
+    /// Key values per row, for sorting (empty unless `sort`).
     values: Vec<Vec<Cat>>,
     output: PathBuf,
 }
@@ -164,27 +164,38 @@ fn prepare(ctx: &PartyContext, c: &PsiConfig) -> Result<Prepared> {
     }
     let n = table.height();
     let mut keys = Vec::with_capacity(n);
-    let mut values = Vec::with_capacity(n);
     for row in 0..n {
         let mut enc = Vec::new();
-        let mut vals = Vec::with_capacity(columns.len());
         for (col, name) in columns.iter().zip(&c.keys[me]) {
-            let v = col[row].clone().ok_or_else(|| {
+            let v = col[row].as_ref().ok_or_else(|| {
                 Error::bad_data(me, &field, format!("key column `{name}` is missing a value at row {}", row + 1))
             })?;
-            let text = v.label();
+            let label;
+            let text = match v {
+                Cat::Str(s) => s.as_str(),
+                other => {
+                    label = other.label();
+                    label.as_str()
+                }
+            };
             enc.extend_from_slice(&(text.len() as u32).to_le_bytes());
             enc.extend_from_slice(text.as_bytes());
-            vals.push(v);
         }
         keys.push(enc);
-        values.push(vals);
     }
+    // Key values per row, kept only when the output is sorted by them.
+    let values: Vec<Vec<Cat>> = if c.sort {
+        (0..n).map(|row| columns.iter().filter_map(|col| col[row].clone()).collect()).collect()
+    } else {
+        Vec::new()
+    };
     let mut seen: HashMap<&[u8], usize> = HashMap::with_capacity(n);
     let mut dups = Vec::new();
     for (row, k) in keys.iter().enumerate() {
         if seen.insert(k.as_slice(), row).is_some() && dups.len() < 3 {
-            dups.push(values[row].iter().map(Cat::label).collect::<Vec<_>>().join("|"));
+            let shown: Vec<String> =
+                columns.iter().map(|col| col[row].as_ref().map(Cat::label).unwrap_or_default()).collect();
+            dups.push(shown.join("|"));
         }
     }
     if !dups.is_empty() {
