@@ -38,14 +38,19 @@ struct Params {
 static VALUE_KEY: std::sync::LazyLock<[u8; 32]> =
     std::sync::LazyLock::new(|| blake3::derive_key("secretflow-operator kkrt-psi value v1", &[]));
 
+/// `H(bin, row)`: keyed BLAKE3 of the 64-byte row under the value key with the bin index folded in, one
+/// compression per value (a distinct key per bin gives an independent function per bin).
 fn value(bin: usize, row: &kkrt::Row) -> [u8; VALUE_BYTES] {
-    let mut h = blake3::Hasher::new_keyed(&VALUE_KEY);
-    h.update(&(bin as u64).to_le_bytes());
-    for w in row {
-        h.update(&w.to_le_bytes());
+    let mut key = *VALUE_KEY;
+    for (k, b) in key.iter_mut().zip((bin as u64).to_le_bytes()) {
+        *k ^= b;
+    }
+    let mut block = [0u8; 64];
+    for (chunk, w) in block.chunks_exact_mut(8).zip(row) {
+        chunk.copy_from_slice(&w.to_le_bytes());
     }
     let mut out = [0u8; VALUE_BYTES];
-    out.copy_from_slice(&h.finalize().as_bytes()[..VALUE_BYTES]);
+    out.copy_from_slice(&blake3::keyed_hash(&key, &block).as_bytes()[..VALUE_BYTES]);
     out
 }
 
