@@ -121,6 +121,17 @@ impl ColumnPlan {
     }
 }
 
+/// Split per-column pairs of fitted values into two column maps (same column order).
+pub(crate) fn unzip<A, B>(fitted: ColumnMap<(A, B)>) -> (ColumnMap<A>, ColumnMap<B>) {
+    let mut left = ColumnMap::with_capacity(fitted.len());
+    let mut right = ColumnMap::with_capacity(fitted.len());
+    for (name, (a, b)) in fitted {
+        left.insert(name.clone(), a);
+        right.insert(name, b);
+    }
+    (left, right)
+}
+
 /// The request fields of a per-party column job.
 pub(crate) struct ColumnJob<'a> {
     /// Short name, used as the tag prefix.

@@ -11,7 +11,7 @@ use secretflow_crds::outputs::{BinningResult, ColumnMap};
 use secretflow_crds::tasks::preprocessing::BinningConfig;
 
 use super::super::JobOutput;
-use super::super::columns::{ColumnJob, Want};
+use super::super::columns::{ColumnJob, Want, unzip};
 use crate::context::PartyContext;
 use crate::error::{Error, Result};
 use crate::numeric::{bin_index, linspace, present, quantile, sorted};
@@ -74,11 +74,12 @@ pub async fn run(ctx: &PartyContext, c: &BinningConfig, rule: Rule) -> Result<Jo
             Ok(out)
         })
         .await?;
+    let (bin_edges, bin_counts) = unzip(fitted);
     JobOutput::new(&BinningResult {
         output_paths: c.output_data.clone(),
         columns_binned: plan.names(),
-        bin_edges: fitted.iter().map(|(k, (e, _))| (k.clone(), e.clone())).collect(),
-        bin_counts: fitted.into_iter().map(|(k, (_, n))| (k, n)).collect(),
+        bin_edges,
+        bin_counts,
     })
 }
 

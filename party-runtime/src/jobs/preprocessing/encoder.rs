@@ -12,7 +12,7 @@ use secretflow_crds::tasks::preprocessing::{Drop, LabelEncoderConfig, OnehotEnco
 use serde_json::Value;
 
 use super::super::JobOutput;
-use super::super::columns::{ColumnJob, Want};
+use super::super::columns::{ColumnJob, Want, unzip};
 use crate::context::PartyContext;
 use crate::data::Cat;
 use crate::error::{Error, Result};
@@ -87,10 +87,11 @@ pub async fn onehot(ctx: &PartyContext, c: &OnehotEncoderConfig) -> Result<JobOu
             Ok(out)
         })
         .await?;
+    let (categories, output_columns) = unzip(fitted);
     JobOutput::new(&OnehotEncoderResult {
         output_paths: c.output_data.clone(),
         columns_encoded: plan.names(),
-        categories: fitted.iter().map(|(k, (cats, _))| (k.clone(), cats.clone())).collect(),
-        output_columns: fitted.into_iter().map(|(k, (_, names))| (k, names)).collect(),
+        categories,
+        output_columns,
     })
 }

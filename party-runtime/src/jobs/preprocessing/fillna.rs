@@ -13,7 +13,7 @@ use secretflow_crds::tasks::preprocessing::{FillMethod, FillnaConfig};
 use serde_json::Value;
 
 use super::super::JobOutput;
-use super::super::columns::{ColumnJob, Owned, Want};
+use super::super::columns::{ColumnJob, Owned, Want, unzip};
 use crate::context::PartyContext;
 use crate::data::{Cat, ColKind, Table};
 use crate::error::{Error, Result};
@@ -42,11 +42,12 @@ pub async fn run(ctx: &PartyContext, c: &FillnaConfig) -> Result<JobOutput> {
             Ok(out)
         })
         .await?;
+    let (fill_values, filled_counts) = unzip(fitted);
     JobOutput::new(&FillnaResult {
         output_paths: c.output_data.clone(),
         columns_filled: plan.names(),
-        fill_values: fitted.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect(),
-        filled_counts: fitted.into_iter().map(|(k, (_, n))| (k, n)).collect(),
+        fill_values,
+        filled_counts,
     })
 }
 

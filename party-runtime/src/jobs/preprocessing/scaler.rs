@@ -9,7 +9,7 @@ use secretflow_crds::outputs::{ColumnMap, MinmaxScalerResult, StandardScalerResu
 use secretflow_crds::tasks::preprocessing::{MinmaxScalerConfig, StandardScalerConfig};
 
 use super::super::JobOutput;
-use super::super::columns::{ColumnJob, Want};
+use super::super::columns::{ColumnJob, Want, unzip};
 use crate::context::PartyContext;
 use crate::error::Result;
 use crate::numeric::{mean, present, variance};
@@ -37,11 +37,12 @@ pub async fn standard(ctx: &PartyContext, c: &StandardScalerConfig) -> Result<Jo
             Ok(out)
         })
         .await?;
+    let (mean, scale) = unzip(fitted);
     JobOutput::new(&StandardScalerResult {
         output_paths: c.output_data.clone(),
         columns_scaled: plan.names(),
-        mean: fitted.iter().map(|(k, (m, _))| (k.clone(), *m)).collect(),
-        scale: fitted.iter().map(|(k, (_, s))| (k.clone(), *s)).collect(),
+        mean,
+        scale,
     })
 }
 
@@ -87,10 +88,11 @@ pub async fn minmax(ctx: &PartyContext, c: &MinmaxScalerConfig) -> Result<JobOut
             Ok(out)
         })
         .await?;
+    let (data_min, data_max) = unzip(fitted);
     JobOutput::new(&MinmaxScalerResult {
         output_paths: c.output_data.clone(),
         columns_scaled: plan.names(),
-        data_min: fitted.iter().map(|(k, (m, _))| (k.clone(), *m)).collect(),
-        data_max: fitted.iter().map(|(k, (_, m))| (k.clone(), *m)).collect(),
+        data_min,
+        data_max,
     })
 }
