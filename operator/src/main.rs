@@ -1,12 +1,14 @@
 //! `secretflow-operator controller | bridge | crd`.
 //!
 //! `crd` prints the SecretFlowTask CustomResourceDefinition generated from the types in `secretflow-crds`
-//! (the committed `crds/secretflowtask.yaml` is this output). The controller and the Celery bridge are built in
-//! their own issues; until then their subcommands exit with an error saying so.
+//! (the committed `crds/secretflowtask.yaml` is this output). `bridge` consumes the web container's Celery
+//! queue (see [`secretflow_operator::bridge`]). The controller is built in its own issue; until then its
+//! subcommand exits with an error saying so.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use secretflow_operator::bridge::{self, BridgeArgs};
 
 #[derive(Parser)]
 #[command(name = "secretflow-operator", version, about = "SecretFlowTask operator, Celery bridge and CRD generator")]
@@ -22,7 +24,7 @@ enum Command {
     /// Run the controller (reconciles SecretFlowTasks into party pods).
     Controller,
     /// Run the Celery bridge (Redis -> SecretFlowTasks or in-process runs).
-    Bridge,
+    Bridge(Box<BridgeArgs>),
 }
 
 fn main() -> ExitCode {
@@ -32,7 +34,32 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Controller => not_yet("the controller", "the operator issue"),
-        Command::Bridge => not_yet("the Celery bridge", "the Celery bridge issue"),
+        Command::Bridge(args) => run_bridge(*args),
+    }
+}
+
+fn run_bridge(args: BridgeArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,party_runtime=warn,redis=warn".into()),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("secretflow-operator: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(bridge::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("secretflow-operator bridge: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
