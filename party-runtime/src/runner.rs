@@ -223,9 +223,12 @@ async fn run_hosted(req: &ValidRequest, contexts: Vec<PartyContext>, clock: &mut
             (party, handle)
         })
         .collect();
+    // Dropping this future (a time limit, a revoke) must stop the parties too, not leave them running.
+    let mut handles = AbortOnDrop(handles);
     let mut comm = BTreeMap::new();
-    let mut results = Vec::with_capacity(handles.len());
-    for (party, h) in handles {
+    let mut results = Vec::with_capacity(handles.0.len());
+    for (party, h) in handles.0.iter_mut() {
+        let party = party.clone();
         match h.await {
             Ok((stats, out)) => {
                 comm.insert(party.clone(), stats);
@@ -239,6 +242,20 @@ async fn run_hosted(req: &ValidRequest, contexts: Vec<PartyContext>, clock: &mut
     }
     clock.algorithm = algorithm_start.elapsed().as_secs_f64();
     (pick(results), comm)
+}
+
+/// Party tasks that are aborted when the run is dropped before they finish.
+struct AbortOnDrop(Vec<(String, PartyTask)>);
+
+/// One hosted party's job: its link counters and its outcome.
+type PartyTask = tokio::task::JoinHandle<(CommStats, Result<JobOutput>)>;
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for (_, h) in &self.0 {
+            h.abort();
+        }
+    }
 }
 
 /// Every hosted party with a shared result must agree; otherwise report the root-cause error (not a peer's
