@@ -1,0 +1,393 @@
+//! Reconcile as a pure function: `(task, observed children, now) -> actions + status patch`. Everything the
+//! operator decides is here and unit-tested without a server; the kube glue only observes and applies.
+//!
+//! Behaviour (DESIGN.md "Kubernetes"): an invalid spec fails at once with the ValueError and no pods; otherwise
+//! the Service, the request ConfigMap and one Pod per local party for the current attempt are created; the
+//! phase follows the pods and the parties' own reports; one party failing fails the attempt (an MPC session
+//! cannot resume one side), `backoffLimit` re-runs the whole attempt with new pods, `activeDeadlineSeconds`
+//! ends an attempt as `DeadlineExceeded`, and `ttlSecondsAfterFinished` deletes the finished task. Failed pods
+//! are kept for their logs until then; pods of a failed attempt that still run are deleted.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use serde_json::{Map, Value, json};
+
+use secretflow_crds::crd::{PartyStatus, Progress, SecretFlowTask, TaskCondition, TaskPhase};
+use secretflow_crds::{ErrorInfo, ErrorType};
+
+use super::children::{self, Defaults};
+
+/// A pod's phase as the kubelet reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodPhase {
+    /// Not started (scheduling, pulling).
+    Pending,
+    /// Started.
+    Running,
+    /// Exited 0.
+    Succeeded,
+    /// Exited non-zero, or was killed.
+    Failed,
+    /// The node is not reporting.
+    Unknown,
+}
+
+/// One observed party pod.
+#[derive(Clone, Debug)]
+pub struct ObservedPod {
+    /// Pod name.
+    pub name: String,
+    /// The party it runs (`secretflow.io/party` label, a DNS label).
+    pub party: String,
+    /// Its attempt.
+    pub attempt: i32,
+    /// Its phase.
+    pub phase: PodPhase,
+    /// The container's exit code, once terminated.
+    pub exit_code: Option<i32>,
+    /// The termination message (its tail), once terminated.
+    pub message: Option<String>,
+    /// Being deleted.
+    pub deleting: bool,
+}
+
+/// A task's children as observed.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    /// The headless Service exists.
+    pub service: bool,
+    /// The request ConfigMap exists.
+    pub config_map: bool,
+    /// Its pods, all attempts.
+    pub pods: Vec<ObservedPod>,
+}
+
+/// Kubernetes event type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// Normal.
+    Normal,
+    /// Warning.
+    Warning,
+}
+
+/// What to do.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Create the headless Service.
+    CreateService(Box<Service>),
+    /// Create the request ConfigMap.
+    CreateConfigMap(Box<ConfigMap>),
+    /// Create a party pod.
+    CreatePod(Box<Pod>),
+    /// Delete a pod by name.
+    DeletePod(String),
+    /// Delete the task (TTL after finishing); children go with it by owner references.
+    DeleteTask,
+    /// Record a Kubernetes Event on the task.
+    Event {
+        /// Normal or Warning.
+        kind: EventKind,
+        /// CamelCase reason.
+        reason: String,
+        /// Detail.
+        message: String,
+    },
+}
+
+/// The outcome of one reconcile.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Actions, in order.
+    pub actions: Vec<Action>,
+    /// JSON merge patch for `status`, touching only what the operator owns (never a party's entry, except
+    /// to clear the entries of an attempt being replaced).
+    pub status_patch: Value,
+    /// Reconcile again after this long even if nothing changes (deadline, TTL).
+    pub requeue: Option<Duration>,
+}
+
+fn rfc3339(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn parse_time(s: &Option<String>) -> Option<Timestamp> {
+    s.as_deref().and_then(|s| s.parse().ok())
+}
+
+/// Accumulates the plan.
+struct Planner<'a> {
+    task: &'a SecretFlowTask,
+    now: Timestamp,
+    actions: Vec<Action>,
+    patch: Map<String, Value>,
+    conditions: Vec<TaskCondition>,
+    requeue: Option<Duration>,
+}
+
+impl Planner<'_> {
+    fn event(&mut self, kind: EventKind, reason: &str, message: impl Into<String>) {
+        self.actions.push(Action::Event { kind, reason: reason.into(), message: message.into() });
+    }
+
+    fn set(&mut self, key: &str, v: impl serde::Serialize) {
+        self.patch.insert(key.into(), serde_json::to_value(v).unwrap_or(Value::Null));
+    }
+
+    /// Set condition `type_` (keeping its transition time if the status does not change).
+    fn condition(&mut self, type_: &str, status: bool, reason: &str, message: &str) {
+        let status = if status { "True" } else { "False" };
+        let generation = self.task.metadata.generation;
+        let last = self.conditions.iter().position(|c| c.type_ == type_);
+        let time = match last.map(|i| &self.conditions[i]) {
+            Some(c) if c.status == status => c.last_transition_time.clone(),
+            _ => rfc3339(self.now),
+        };
+        let c = TaskCondition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+            last_transition_time: time,
+            observed_generation: generation,
+        };
+        match last {
+            Some(i) => self.conditions[i] = c,
+            None => self.conditions.push(c),
+        }
+    }
+
+    fn requeue_in(&mut self, d: Duration) {
+        self.requeue = Some(self.requeue.map_or(d, |r| r.min(d)));
+    }
+
+    fn finish(mut self) -> Plan {
+        let conditions = std::mem::take(&mut self.conditions);
+        if self.task.status.as_ref().map(|s| &s.conditions) != Some(&conditions) {
+            self.set("conditions", conditions);
+        }
+        self.set("observedGeneration", self.task.metadata.generation);
+        Plan { actions: self.actions, status_patch: Value::Object(self.patch), requeue: self.requeue }
+    }
+
+    /// End the task as failed.
+    fn fail(&mut self, reason: &str, error: ErrorInfo, live_pods: &[&ObservedPod]) {
+        for p in live_pods {
+            self.actions.push(Action::DeletePod(p.name.clone()));
+        }
+        self.event(EventKind::Warning, reason, error.message.clone());
+        self.condition("Complete", false, reason, &error.message);
+        self.condition("Failed", true, reason, &error.message);
+        self.set("phase", TaskPhase::Failed);
+        self.set("error", &error);
+        self.set("completionTime", rfc3339(self.now));
+        self.ttl_requeue();
+    }
+
+    fn ttl_requeue(&mut self) {
+        if let Some(ttl) = self.task.spec.ttl_seconds_after_finished {
+            self.requeue_in(Duration::from_secs(ttl.max(0) as u64));
+        }
+    }
+}
+
+/// Decide what to do for `task` given its observed children at `now`.
+pub fn reconcile(task: &SecretFlowTask, observed: &Observed, now: Timestamp, defaults: &Defaults) -> Plan {
+    let status = task.status.clone().unwrap_or_default();
+    let mut plan = Planner {
+        task,
+        now,
+        actions: Vec::new(),
+        patch: Map::new(),
+        conditions: status.conditions.clone(),
+        requeue: None,
+    };
+    let live = |attempt: Option<i32>| -> Vec<&ObservedPod> {
+        observed
+            .pods
+            .iter()
+            .filter(|p| attempt.is_none_or(|a| p.attempt == a))
+            .filter(|p| !p.deleting && matches!(p.phase, PodPhase::Pending | PodPhase::Running | PodPhase::Unknown))
+            .collect()
+    };
+
+    // Finished: stop what still runs, then wait for the TTL.
+    if matches!(status.phase, Some(TaskPhase::Succeeded | TaskPhase::Failed)) {
+        for p in live(None) {
+            plan.actions.push(Action::DeletePod(p.name.clone()));
+        }
+        if let Some(ttl) = task.spec.ttl_seconds_after_finished {
+            let done = parse_time(&status.completion_time).unwrap_or(now);
+            let left = done.as_second() + ttl - now.as_second();
+            if left <= 0 {
+                plan.actions.push(Action::DeleteTask);
+            } else {
+                plan.requeue_in(Duration::from_secs(left as u64));
+            }
+        }
+        return Plan { actions: plan.actions, status_patch: json!({}), requeue: plan.requeue };
+    }
+
+    let request = match children::request(task) {
+        Ok(r) => r,
+        Err(e) => {
+            plan.condition("Validated", false, "InvalidSpec", &e.to_string());
+            plan.fail("InvalidSpec", e.to_info(), &[]);
+            return plan.finish();
+        }
+    };
+    plan.condition("Validated", true, "Valid", "the request is valid");
+
+    let attempt = status.attempt.unwrap_or(1);
+    let start = parse_time(&status.start_time).unwrap_or(now);
+    if status.attempt.is_none() {
+        plan.set("attempt", attempt);
+    }
+    if status.start_time.is_none() {
+        plan.set("startTime", rfc3339(start));
+    }
+    if !observed.service {
+        plan.actions.push(Action::CreateService(Box::new(children::service(task))));
+    }
+    if !observed.config_map {
+        plan.actions.push(Action::CreateConfigMap(Box::new(children::config_map(task, &request))));
+    }
+
+    let (name, _) = children::name_ns(task);
+    let local: Vec<_> = task.spec.parties.iter().filter(|p| p.external.is_none()).collect();
+    let pod_of = |party: &str| {
+        let label = children::dns_label(party);
+        observed.pods.iter().find(|p| p.attempt == attempt && p.party == label)
+    };
+    let mut created = Vec::new();
+    for p in &local {
+        if pod_of(&p.name).is_none() {
+            plan.actions.push(Action::CreatePod(Box::new(children::pod(task, p, attempt, defaults))));
+            created.push(children::pod_name(&name, &p.name, attempt));
+        }
+    }
+    if !created.is_empty() {
+        plan.event(EventKind::Normal, "PodsCreated", format!("attempt {attempt}: created {}", created.join(", ")));
+        plan.condition("PodsCreated", true, "PodsCreated", &format!("attempt {attempt}"));
+    }
+
+    // Deadline of this attempt.
+    if let Some(deadline) = task.spec.active_deadline_seconds {
+        let left = start.as_second() + deadline - now.as_second();
+        if left <= 0 {
+            let msg = format!("attempt {attempt} ran longer than activeDeadlineSeconds ({deadline} s)");
+            plan.fail("DeadlineExceeded", ErrorInfo::new(ErrorType::TimeoutError, msg), &live(Some(attempt)));
+            return plan.finish();
+        }
+        plan.requeue_in(Duration::from_secs(left as u64));
+    }
+
+    // Outcome of each local party: its pod, and its own report.
+    let report = |party: &str| status.parties.get(party).cloned().unwrap_or_default();
+    let failure = local.iter().find_map(|p| {
+        let pod = pod_of(&p.name);
+        let rep: PartyStatus = report(&p.name);
+        let pod_failed = pod.is_some_and(|x| x.phase == PodPhase::Failed);
+        if !(pod_failed || rep.phase == Some(TaskPhase::Failed)) {
+            return None;
+        }
+        let detail = rep
+            .error
+            .as_ref()
+            .map(|e| e.to_string())
+            .or_else(|| pod.and_then(|x| x.message.clone()).filter(|m| !m.trim().is_empty()).map(|m| tail(&m)))
+            .or_else(|| pod.and_then(|x| x.exit_code).map(|c| format!("exited with code {c}")))
+            .unwrap_or_else(|| "failed".into());
+        let kind = rep.error.as_ref().map_or(ErrorType::RuntimeError, |e| e.kind);
+        Some((p.name.clone(), kind, detail))
+    });
+    if let Some((party, kind, detail)) = failure {
+        let backoff = task.spec.backoff_limit.unwrap_or(0);
+        let message = format!("party {party} failed in attempt {attempt}: {detail}");
+        if attempt <= backoff {
+            for p in live(Some(attempt)) {
+                plan.actions.push(Action::DeletePod(p.name.clone()));
+            }
+            plan.event(EventKind::Warning, "Retrying", format!("{message}; starting attempt {}", attempt + 1));
+            plan.condition("PodsCreated", false, "Retrying", &format!("attempt {} pending", attempt + 1));
+            plan.set("attempt", attempt + 1);
+            plan.set("startTime", rfc3339(now));
+            plan.set("phase", TaskPhase::Pending);
+            let cleared: Map<String, Value> = status.parties.keys().map(|k| (k.clone(), Value::Null)).collect();
+            if !cleared.is_empty() {
+                plan.set("parties", cleared);
+            }
+            plan.set("result", Value::Null);
+            plan.set("progress", Value::Null);
+            plan.requeue_in(Duration::from_secs(0));
+            return plan.finish();
+        }
+        plan.fail("PartyFailed", ErrorInfo::new(kind, message), &live(Some(attempt)));
+        return plan.finish();
+    }
+
+    let succeeded =
+        |p: &&&secretflow_crds::crd::PartySpec| pod_of(&p.name).is_some_and(|x| x.phase == PodPhase::Succeeded);
+    if !local.is_empty() && local.iter().all(|p| succeeded(&p)) {
+        plan.event(EventKind::Normal, "Succeeded", format!("every local party succeeded in attempt {attempt}"));
+        plan.condition("Complete", true, "Succeeded", "every local party succeeded");
+        plan.set("phase", TaskPhase::Succeeded);
+        plan.set("completionTime", rfc3339(now));
+        plan.set("progress", Progress { fraction: 1.0, phase: "done".into() });
+        if let Some(m) = aggregate_metrics(&status.parties) {
+            plan.set("performanceMetrics", m);
+        }
+        plan.ttl_requeue();
+        return plan.finish();
+    }
+
+    let running = local.iter().any(|p| pod_of(&p.name).is_some_and(|x| x.phase == PodPhase::Running));
+    let phase = if running { TaskPhase::Running } else { TaskPhase::Pending };
+    if status.phase != Some(phase) {
+        plan.set("phase", phase);
+        if phase == TaskPhase::Running {
+            plan.event(EventKind::Normal, "Running", format!("attempt {attempt} is running"));
+        }
+    }
+    let fractions: Vec<&Progress> =
+        local.iter().filter_map(|p| status.parties.get(&p.name)?.progress.as_ref()).collect();
+    if !fractions.is_empty() {
+        let slowest = fractions.iter().min_by(|a, b| a.fraction.total_cmp(&b.fraction)).copied();
+        let mean = fractions.iter().map(|p| p.fraction).sum::<f64>() / local.len() as f64;
+        if let Some(slowest) = slowest {
+            let progress = Progress { fraction: (mean * 1000.0).round() / 1000.0, phase: slowest.phase.clone() };
+            if status.progress.as_ref() != Some(&progress) {
+                plan.set("progress", progress);
+            }
+        }
+    }
+    plan.finish()
+}
+
+/// The last lines of a termination message (the kubelet keeps at most 4 KiB anyway).
+fn tail(message: &str) -> String {
+    let lines: Vec<&str> = message.trim_end().lines().collect();
+    lines[lines.len().saturating_sub(5)..].join("\n")
+}
+
+/// Task-level metrics from the parties' own: the longest party time, and communication summed.
+fn aggregate_metrics(parties: &std::collections::BTreeMap<String, PartyStatus>) -> Option<Value> {
+    let per: Vec<(&String, &Value)> = parties.iter().filter_map(|(k, v)| Some((k, v.metrics.as_ref()?))).collect();
+    if per.is_empty() {
+        return None;
+    }
+    let max = |k: &str| per.iter().filter_map(|(_, m)| m.get(k)?.as_f64()).fold(0.0, f64::max);
+    let sum = |k: &str| per.iter().filter_map(|(_, m)| m.get(k)?.as_u64()).sum::<u64>();
+    let mut out = json!({
+        "total_execution_time": max("total_execution_time"),
+        "cluster_init_time": max("cluster_init_time"),
+        "device_init_time": max("device_init_time"),
+        "algorithm_exec_time": max("algorithm_exec_time"),
+        "bytes_sent": sum("bytes_sent"),
+        "bytes_received": sum("bytes_received"),
+    });
+    out["parties"] = per.iter().map(|(k, m)| ((*k).clone(), (*m).clone())).collect::<Map<_, _>>().into();
+    Some(out)
+}
