@@ -2,13 +2,14 @@
 //!
 //! `crd` prints the SecretFlowTask CustomResourceDefinition generated from the types in `secretflow-crds`
 //! (the committed `crds/secretflowtask.yaml` is this output). `bridge` consumes the web container's Celery
-//! queue (see [`secretflow_operator::bridge`]). The controller is built in its own issue; until then its
-//! subcommand exits with an error saying so.
+//! queue (see [`secretflow_operator::bridge`]); `controller` reconciles SecretFlowTasks into party pods
+//! (see [`secretflow_operator::controller`]).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use secretflow_operator::bridge::{self, BridgeArgs};
+use secretflow_operator::controller::run::{self as controller, ControllerArgs};
 
 #[derive(Parser)]
 #[command(name = "secretflow-operator", version, about = "SecretFlowTask operator, Celery bridge and CRD generator")]
@@ -22,7 +23,7 @@ enum Command {
     /// Print the SecretFlowTask CRD as YAML.
     Crd,
     /// Run the controller (reconciles SecretFlowTasks into party pods).
-    Controller,
+    Controller(Box<ControllerArgs>),
     /// Run the Celery bridge (Redis -> SecretFlowTasks or in-process runs).
     Bridge(Box<BridgeArgs>),
 }
@@ -33,12 +34,13 @@ fn main() -> ExitCode {
             print!("{}", secretflow_crds::crd::crd_yaml());
             ExitCode::SUCCESS
         }
-        Command::Controller => not_yet("the controller", "the operator issue"),
-        Command::Bridge(args) => run_bridge(*args),
+        Command::Controller(args) => serve("controller", controller::run(*args)),
+        Command::Bridge(args) => serve("bridge", bridge::run(*args)),
     }
 }
 
-fn run_bridge(args: BridgeArgs) -> ExitCode {
+/// Run a long-lived subcommand on a multi-threaded runtime with logs on stderr.
+fn serve(what: &str, job: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -54,16 +56,11 @@ fn run_bridge(args: BridgeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(bridge::run(args)) {
+    match runtime.block_on(job) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("secretflow-operator bridge: {e:#}");
+            eprintln!("secretflow-operator {what}: {e:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-fn not_yet(what: &str, tracking: &str) -> ExitCode {
-    eprintln!("secretflow-operator: {what} is not implemented yet ({tracking})");
-    ExitCode::from(2)
 }

@@ -168,7 +168,10 @@ impl Planner<'_> {
         if self.task.status.as_ref().map(|s| &s.conditions) != Some(&conditions) {
             self.set("conditions", conditions);
         }
-        self.set("observedGeneration", self.task.metadata.generation);
+        let observed = self.task.status.as_ref().and_then(|s| s.observed_generation);
+        if observed != self.task.metadata.generation {
+            self.set("observedGeneration", self.task.metadata.generation);
+        }
         Plan { actions: self.actions, status_patch: Value::Object(self.patch), requeue: self.requeue }
     }
 
