@@ -14,6 +14,7 @@ pub mod link;
 pub mod numeric;
 pub mod progress;
 pub mod psi;
+pub mod report;
 pub mod runner;
 
 pub use error::{Error, Result};

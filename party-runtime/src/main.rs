@@ -13,6 +13,7 @@ use party_runtime::context::{NoProgress, ProgressSink};
 use party_runtime::data::{DataPolicy, atomic_write};
 use party_runtime::link::grpc::TlsMaterial;
 use party_runtime::progress::TerminalProgress;
+use party_runtime::report::{KubeReporter, result_holder};
 use party_runtime::{RunOptions, run_request};
 use secretflow_crds::result::ExecStatus;
 use secretflow_crds::{ErrorInfo, ErrorType, ExecutionResult};
@@ -81,10 +82,24 @@ fn run() -> anyhow::Result<ExitCode> {
         },
         _ => None,
     };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Inside a party pod: report into the SecretFlowTask status.
+    let reporter = match rt.block_on(KubeReporter::from_env()) {
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "no Kubernetes client; not reporting to the task status");
+            None
+        }
+        None => None,
+    };
     let terminal = (!quiet && std::io::stderr().is_terminal()).then(|| Arc::new(TerminalProgress::new()));
-    let progress: Arc<dyn ProgressSink> = match &terminal {
-        Some(t) => t.clone(),
-        None => Arc::new(NoProgress),
+    let progress: Arc<dyn ProgressSink> = match (&terminal, &reporter) {
+        (Some(t), _) => t.clone(),
+        (None, Some(r)) => {
+            let _guard = rt.enter();
+            r.progress()
+        }
+        (None, None) => Arc::new(NoProgress),
     };
     let opts = RunOptions {
         party,
@@ -94,10 +109,18 @@ fn run() -> anyhow::Result<ExitCode> {
         tls,
     };
     let result = match std::fs::read_to_string(&request) {
-        Ok(json) => {
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            rt.block_on(run_request(&json, &opts))
-        }
+        Ok(json) => rt.block_on(async {
+            if let Some(r) = &reporter {
+                r.started().await;
+            }
+            let result = run_request(&json, &opts).await;
+            if let Some(r) = &reporter {
+                let me = opts.party.clone().or_else(|| std::env::var("SF_PARTY").ok());
+                let holder = serde_json::from_str(&json).ok().and_then(|v| result_holder(&v));
+                r.finished(&result, holder.is_some() && holder == me).await;
+            }
+            result
+        }),
         Err(e) => {
             let kind = if e.kind() == std::io::ErrorKind::NotFound {
                 ErrorType::FileNotFoundError

@@ -64,9 +64,14 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
 }
 
-/// Run the controller until SIGTERM / SIGINT.
+/// Run the controller until SIGTERM / SIGINT, with the client from the environment (in-cluster service
+/// account or `KUBECONFIG`).
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
-    let client = Client::try_default().await?;
+    run_with_client(Client::try_default().await?, args).await
+}
+
+/// Run the controller with `client` until SIGTERM / SIGINT.
+pub async fn run_with_client(client: Client, args: ControllerArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let served = metrics.clone();
     let addr = args.metrics_addr;

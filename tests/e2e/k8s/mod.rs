@@ -1,0 +1,118 @@
+//! A stand-in for a Kubernetes cluster (there is none on the test machines): the API server of
+//! [`apiserver`], the pod runner of [`kubelet`], and the real controller loop of `secretflow-operator`
+//! running against them in-process.
+
+pub mod apiserver;
+pub mod kubelet;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use secretflow_operator::controller::run::{ControllerArgs, run_with_client};
+
+/// The SecretFlowTask resource path.
+pub const TASKS: &str = "apis/secretflow.io/v1alpha1/secretflowtasks";
+
+/// A running stand-in cluster; the controller stops when it is dropped.
+pub struct Cluster {
+    /// The API objects.
+    pub store: apiserver::Store,
+    /// The pods' processes.
+    pub processes: kubelet::Processes,
+    controller: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.controller.abort();
+    }
+}
+
+/// The `party-runtime` binary next to this test binary, built if missing.
+pub fn runtime_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("party-runtime");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = std::process::Command::new(cargo)
+            .args(["build", "-p", "party-runtime", "--bin", "party-runtime"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok && bin.exists(), "could not build party-runtime at {}", bin.display());
+    }
+    bin
+}
+
+impl Cluster {
+    /// Start the API server, the kubelet and the controller.
+    pub async fn start() -> Cluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = apiserver::Store::new();
+        let url = apiserver::serve(store.clone()).await;
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: test\n  cluster:\n    server: {url}\n\
+                 users:\n- name: test\n  user: {{}}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n"
+            ),
+        )
+        .expect("kubeconfig");
+        let processes = kubelet::start(store.clone(), runtime_binary(), kubeconfig, dir.path().join("pods"));
+        let config = kube::Config::new(url.parse().expect("url"));
+        let client = kube::Client::try_from(config).expect("client");
+        let args = ControllerArgs {
+            party_image: "party-runtime:test".into(),
+            party_service_account: "secretflow-party".into(),
+            party_data_root: "/app/data".into(),
+            namespace: None,
+            metrics_addr: "127.0.0.1:0".parse().expect("addr"),
+            leader_elect: false,
+            lease_namespace: "default".into(),
+        };
+        let controller = tokio::spawn(async move {
+            if let Err(e) = run_with_client(client, args).await {
+                panic!("controller failed: {e:#}");
+            }
+        });
+        Cluster { store, processes, controller, _dir: dir }
+    }
+
+    /// `kubectl apply` of a SecretFlowTask in namespace `ns`.
+    pub fn apply(&self, ns: &str, task: Value) {
+        self.store.create(TASKS, ns, task).expect("create the task");
+    }
+
+    /// The task as stored.
+    pub fn task(&self, ns: &str, name: &str) -> Option<Value> {
+        self.store.get(TASKS, ns, name)
+    }
+
+    /// Wait until `f(task)` holds; panics with the task's last state after `timeout`.
+    pub async fn wait_task(&self, ns: &str, name: &str, timeout: Duration, f: impl Fn(&Value) -> bool) -> Value {
+        let end = Instant::now() + timeout;
+        loop {
+            let t = self.task(ns, name);
+            if let Some(t) = &t
+                && f(t)
+            {
+                return t.clone();
+            }
+            assert!(
+                Instant::now() < end,
+                "timed out; the task is now: {}",
+                serde_json::to_string_pretty(&t).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Wait for a terminal phase.
+    pub async fn wait_done(&self, ns: &str, name: &str, timeout: Duration) -> Value {
+        self.wait_task(ns, name, timeout, |t| matches!(t["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
+            .await
+    }
+}

@@ -1,0 +1,190 @@
+//! The operator end to end: SecretFlowTasks applied to the stand-in cluster (tests/e2e/k8s) run as party
+//! pods (real `party-runtime` processes in cluster mode over the gRPC link) and reach the status the
+//! runtimes and the controller write.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use party_runtime::RunOptions;
+use party_runtime::data::DataPolicy;
+
+use crate::k8s::Cluster;
+use secretflow_e2e::repo_root;
+
+/// A data root holding a copy of the example data (requests use paths relative to it).
+fn data_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("examples/data");
+    std::fs::create_dir_all(&to).unwrap();
+    for f in std::fs::read_dir(repo_root().join("examples/data")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+    }
+    dir
+}
+
+/// The SecretFlowTask for a Worker-API request: same ids, parties and task_config.
+fn task_for(name: &str, req: &Value, root: &Path, extra: Value) -> Value {
+    let parties: Vec<Value> =
+        req["sf_init_config"]["parties"].as_array().unwrap().iter().map(|p| json!({"name": p})).collect();
+    let mut spec = json!({
+        "taskId": req["task_id"], "subtaskId": req["subtask_id"], "executionId": req["execution_id"],
+        "parties": parties,
+        "runtime": {"dataRoot": root.display().to_string(), "linkTimeoutSeconds": 10},
+        "taskConfig": req["task_config"],
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    json!({"apiVersion": "secretflow.io/v1alpha1", "kind": "SecretFlowTask", "metadata": {"name": name}, "spec": spec})
+}
+
+fn example(name: &str) -> Value {
+    let text = std::fs::read_to_string(repo_root().join(format!("examples/requests/{name}.json"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// `party-runtime run` on the same request (local mode) in its own copy of the data.
+async fn local_result(req: &Value) -> Value {
+    let root = data_root();
+    let opts = RunOptions { data: DataPolicy::new(vec![root.path().to_path_buf()]), ..RunOptions::default() };
+    let r = party_runtime::run_request(&req.to_string(), &opts).await;
+    serde_json::to_value(r).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn examples_reach_succeeded_with_the_same_result_as_party_runtime_run() {
+    let cluster = Cluster::start().await;
+    for (example_name, task_name) in [("psi", "psi-example"), ("standard_scaler", "scaler-example")] {
+        let root = data_root();
+        let req = example(example_name);
+        cluster.apply("team-a", task_for(task_name, &req, root.path(), json!({})));
+        let t = cluster.wait_done("team-a", task_name, Duration::from_secs(60)).await;
+        let status = &t["status"];
+        assert_eq!(status["phase"], "Succeeded", "{}", serde_json::to_string_pretty(status).unwrap());
+        let expected = local_result(&req).await;
+        assert_eq!(expected["status"], "success");
+        assert_eq!(status["result"]["status"], "success");
+        assert_eq!(
+            status["result"]["result"], expected["result"],
+            "{task_name}: CR result differs from party-runtime run"
+        );
+        for party in ["alice", "bob"] {
+            let p = &status["parties"][party];
+            assert_eq!(p["phase"], "Succeeded", "{party}: {p}");
+            assert!(p["metrics"]["bytes_sent"].as_u64().unwrap() > 0, "{party} reported its link counters");
+            assert_eq!(p["progress"]["fraction"], 1.0);
+        }
+        assert!(status["performanceMetrics"]["total_execution_time"].as_f64().unwrap() > 0.0);
+        assert_eq!(status["attempt"], 1);
+        let conditions = status["conditions"].as_array().unwrap();
+        assert!(conditions.iter().any(|c| c["type"] == "Complete" && c["status"] == "True"));
+        // Outputs land in the party's data root, as with the local run.
+        if example_name == "psi" {
+            assert!(root.path().join("examples/out/alice_psi_out.csv").exists());
+        }
+    }
+    // Kubernetes Events were recorded for the transitions.
+    let events = cluster.store.list("apis/events.k8s.io/v1/events", Some("team-a"));
+    let reasons: Vec<&str> = events.iter().filter_map(|e| e["reason"].as_str()).collect();
+    assert!(reasons.contains(&"PodsCreated") && reasons.contains(&"Succeeded"), "{reasons:?}");
+    // Deleting the task deletes its children (owner references).
+    cluster.store.delete(crate::k8s::TASKS, "team-a", "psi-example");
+    assert!(
+        cluster
+            .store
+            .list("api/v1/pods", Some("team-a"))
+            .iter()
+            .all(|p| p["metadata"]["labels"]["secretflow.io/task"] != "psi-example")
+    );
+    assert!(cluster.store.get("api/v1/services", "team-a", "psi-example").is_none());
+}
+
+/// A PSI slow enough to act on while it runs (ECDH over `n` generated rows per party).
+fn slow_psi(root: &Path, n: usize) -> Value {
+    for (party, offset) in [("alice", 0), ("bob", n / 2)] {
+        let mut csv = String::from("uid,x\n");
+        for i in offset..offset + n {
+            csv.push_str(&format!("user-{i},{i}\n"));
+        }
+        std::fs::write(root.join(format!("{party}_in.csv")), csv).unwrap();
+    }
+    json!({
+        "task_id": "dag-op", "subtask_id": "node-op", "execution_id": "exec-op",
+        "sf_init_config": {"parties": ["alice", "bob"], "address": "local"},
+        "task_config": {
+            "task_type": "psi", "protocol": "ECDH_PSI_2PC", "receiver": "alice",
+            "keys": {"alice": ["uid"], "bob": ["uid"]},
+            "input_paths": {"alice": "alice_in.csv", "bob": "bob_in.csv"},
+            "output_paths": {"alice": "alice_out.csv", "bob": "bob_out.csv"}
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_party_fails_the_task_naming_it_or_is_retried() {
+    let cluster = Cluster::start().await;
+    let root = data_root();
+    let req = slow_psi(root.path(), 30_000);
+    cluster.apply("ns", task_for("killed", &req, root.path(), json!({})));
+    let kill = |pod: &str| {
+        let pid = cluster.processes.pid(pod).expect("running pod");
+        std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+    };
+    cluster
+        .wait_task("ns", "killed", Duration::from_secs(30), |t| t["status"]["parties"]["alice"]["phase"] == "Running")
+        .await;
+    kill("killed-alice-1");
+    let t = cluster.wait_done("ns", "killed", Duration::from_secs(60)).await;
+    let status = &t["status"];
+    assert_eq!(status["phase"], "Failed");
+    let message = status["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("party alice failed in attempt 1"), "{message}");
+    assert!(
+        status["conditions"].as_array().unwrap().iter().any(|c| c["type"] == "Failed" && c["reason"] == "PartyFailed")
+    );
+
+    // With backoffLimit 1, the same kill is followed by a second attempt that succeeds.
+    let root = data_root();
+    let req = slow_psi(root.path(), 30_000);
+    cluster.apply("ns", task_for("retried", &req, root.path(), json!({"backoffLimit": 1})));
+    cluster
+        .wait_task("ns", "retried", Duration::from_secs(30), |t| t["status"]["parties"]["alice"]["phase"] == "Running")
+        .await;
+    kill("retried-alice-1");
+    let t = cluster.wait_done("ns", "retried", Duration::from_secs(120)).await;
+    assert_eq!(t["status"]["phase"], "Succeeded", "{}", serde_json::to_string_pretty(&t["status"]).unwrap());
+    assert_eq!(t["status"]["attempt"], 2);
+    assert_eq!(t["status"]["result"]["result"]["intersection_count"], 15_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exceeded_deadline_fails_with_deadline_exceeded() {
+    let cluster = Cluster::start().await;
+    let root = data_root();
+    let req = slow_psi(root.path(), 30_000);
+    cluster.apply("ns", task_for("late", &req, root.path(), json!({"activeDeadlineSeconds": 1})));
+    let t = cluster.wait_done("ns", "late", Duration::from_secs(30)).await;
+    let status = &t["status"];
+    assert_eq!(status["phase"], "Failed");
+    assert_eq!(status["error"]["type"], "TimeoutError");
+    assert!(status["conditions"].as_array().unwrap().iter().any(|c| c["reason"] == "DeadlineExceeded"));
+    // Its pods are stopped.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(cluster.processes.pid("late-alice-1").is_none() && cluster.processes.pid("late-bob-1").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_task_fails_without_pods() {
+    let cluster = Cluster::start().await;
+    let root = data_root();
+    let mut req = example("psi");
+    req["task_config"]["protocol"] = "RR99".into();
+    cluster.apply("ns", task_for("invalid", &req, root.path(), json!({})));
+    let t = cluster.wait_done("ns", "invalid", Duration::from_secs(20)).await;
+    assert_eq!(t["status"]["error"]["type"], "ValueError");
+    assert!(t["status"]["error"]["message"].as_str().unwrap().contains("protocol"));
+    assert!(cluster.store.list("api/v1/pods", Some("ns")).is_empty());
+}
