@@ -114,8 +114,8 @@ fn labels_match(obj: &Value, selector: &str) -> bool {
         let labels = &obj["metadata"]["labels"];
         if let Some((k, v)) = term.split_once("!=") {
             labels[k.trim()].as_str() != Some(v.trim())
-        } else if let Some((k, v)) = term.split_once('=') {
-            labels[k.trim().trim_end_matches('=')].as_str() == Some(v.trim())
+        } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+            labels[k.trim()].as_str() == Some(v.trim())
         } else {
             labels.get(term.trim()).is_some()
         }
