@@ -188,3 +188,33 @@ async fn an_invalid_task_fails_without_pods() {
     assert!(t["status"]["error"]["message"].as_str().unwrap().contains("protocol"));
     assert!(cluster.store.list("api/v1/pods", Some("ns")).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bridge_kubernetes_executor_runs_a_request_as_a_task_once() {
+    use secretflow_operator::bridge::executor::Executor;
+    use secretflow_operator::bridge::kubernetes::{KubernetesExecutor, task_name};
+    let cluster = Cluster::start().await;
+    let root = data_root();
+    let runtime = json!({"dataRoot": root.path().display().to_string(), "linkTimeoutSeconds": 10});
+    let executor = KubernetesExecutor::new(crate::k8s::client_for(&cluster.url), "bridge", runtime, None);
+    let req = example("psi");
+    let result = serde_json::to_value(executor.execute(&req).await).unwrap();
+    let expected = local_result(&req).await;
+    assert_eq!(result["status"], "success", "{result}");
+    assert_eq!(result["result"], expected["result"]);
+    // A redelivery of the same execution finds the finished task: same result, no new pods.
+    let again = serde_json::to_value(executor.execute(&req).await).unwrap();
+    assert_eq!(again["result"], expected["result"]);
+    let name = task_name("exec-psi-0001");
+    assert_eq!(cluster.store.list(crate::k8s::TASKS, Some("bridge")).len(), 1);
+    assert!(cluster.task("bridge", &name).is_some());
+    assert_eq!(cluster.store.list("api/v1/pods", Some("bridge")).len(), 2);
+    // A failing request comes back as the documented failure.
+    let mut bad = example("psi");
+    bad["execution_id"] = "exec-psi-missing".into();
+    bad["task_config"]["input_paths"]["bob"] = "examples/data/nope.csv".into();
+    let failed = serde_json::to_value(executor.execute(&bad).await).unwrap();
+    assert_eq!(failed["status"], "failure");
+    assert_eq!(failed["error"]["type"], "FileNotFoundError", "{failed}");
+    assert!(failed["error"]["message"].as_str().unwrap().contains("party bob"));
+}

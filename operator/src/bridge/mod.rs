@@ -12,6 +12,7 @@ pub mod broker;
 pub mod control;
 pub mod events;
 pub mod executor;
+pub mod kubernetes;
 pub mod message;
 pub mod worker;
 
@@ -75,6 +76,15 @@ pub struct BridgeArgs {
     /// Confine data paths to these folders (local executor; colon-separated in `SF_DATA_ROOTS`).
     #[arg(long = "data-root", env = "SF_DATA_ROOTS", value_delimiter = ':')]
     pub data_roots: Vec<PathBuf>,
+    /// Namespace of the SecretFlowTasks the kubernetes executor creates.
+    #[arg(long, env = "SF_BRIDGE_K8S_NAMESPACE", default_value = "default")]
+    pub k8s_namespace: String,
+    /// `spec.runtime` (JSON) of the tasks the kubernetes executor creates: image, data volume, data root.
+    #[arg(long, env = "SF_BRIDGE_K8S_RUNTIME")]
+    pub k8s_runtime: Option<String>,
+    /// `ttlSecondsAfterFinished` of the tasks the kubernetes executor creates.
+    #[arg(long, env = "SF_BRIDGE_K8S_TASK_TTL")]
+    pub k8s_task_ttl: Option<i64>,
     /// Seconds a party waits for a peer's message (local executor).
     #[arg(long, env = "SF_LINK_TIMEOUT", default_value_t = 60.0)]
     pub link_timeout: f64,
@@ -109,10 +119,15 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
             args.data_roots.clone(),
             Duration::from_secs_f64(args.link_timeout.max(0.1)),
         )),
-        ExecutorKind::Kubernetes => anyhow::bail!(
-            "--executor kubernetes is not implemented yet: it creates SecretFlowTasks, which needs the operator \
-             (the operator issue); use --executor local"
-        ),
+        ExecutorKind::Kubernetes => {
+            let runtime: serde_json::Value = match &args.k8s_runtime {
+                Some(text) => serde_json::from_str(text).context("--k8s-runtime must be a JSON spec.runtime object")?,
+                None => serde_json::json!({}),
+            };
+            let client =
+                kube::Client::try_default().await.context("--executor kubernetes needs a Kubernetes client")?;
+            Arc::new(kubernetes::KubernetesExecutor::new(client, &args.k8s_namespace, runtime, args.k8s_task_ttl))
+        }
     };
     let hostname = args.hostname.clone().unwrap_or_else(|| format!("bridge@{}", host_name()));
     let consumer = format!("{hostname}.{}.{}", std::process::id(), &uuid::Uuid::new_v4().to_string()[..8]);

@@ -109,6 +109,22 @@ fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// `labelSelector` (equality terms) and `fieldSelector` (`metadata.name`, `metadata.namespace`), joined by `&`.
+fn selected(obj: &Value, labels: &str, fields: &str) -> bool {
+    labels_match(obj, labels)
+        && fields.split(',').filter(|s| !s.is_empty()).all(|term| match term.split_once('=') {
+            Some((k, v)) => {
+                let v = v.trim_start_matches('=');
+                match k {
+                    "metadata.name" => obj["metadata"]["name"].as_str() == Some(v),
+                    "metadata.namespace" => obj["metadata"]["namespace"].as_str() == Some(v),
+                    _ => true,
+                }
+            }
+            None => true,
+        })
+}
+
 fn labels_match(obj: &Value, selector: &str) -> bool {
     selector.split(',').filter(|s| !s.is_empty()).all(|term| {
         let labels = &obj["metadata"]["labels"];
@@ -303,14 +319,15 @@ async fn handle(store: Store, method: Method, uri: Uri, headers: HeaderMap, body
     match (method, &t.name) {
         (Method::GET, None) => {
             let selector = query.get("labelSelector").cloned().unwrap_or_default();
+            let fields = query.get("fieldSelector").cloned().unwrap_or_default();
             if matches!(query.get("watch").map(String::as_str), Some("true" | "1")) {
                 let since: u64 = query.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
-                return watch(store, t.resource, t.namespace, selector, since);
+                return watch(store, t.resource, t.namespace, (selector, fields), since);
             }
             let items: Vec<Value> = store
                 .list(&t.resource, t.namespace.as_deref())
                 .into_iter()
-                .filter(|o| labels_match(o, &selector))
+                .filter(|o| selected(o, &selector, &fields))
                 .collect();
             let rv = store.lock().rv;
             axum::Json(json!({"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": rv.to_string()}, "items": items}))
@@ -404,13 +421,13 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// A watch stream: history after `since`, then live changes, as newline-delimited JSON events.
-fn watch(store: Store, resource: String, ns: Option<String>, selector: String, since: u64) -> Response {
+fn watch(store: Store, resource: String, ns: Option<String>, selector: (String, String), since: u64) -> Response {
     let mut live = store.subscribe();
     let past: Vec<Change> = store.lock().history.iter().filter(|c| c.rv > since).cloned().collect();
     let wanted = move |c: &Change| {
         c.resource == resource
             && ns.as_deref().is_none_or(|n| c.object["metadata"]["namespace"].as_str() == Some(n))
-            && labels_match(&c.object, &selector)
+            && selected(&c.object, &selector.0, &selector.1)
     };
     let stream = async_stream(move |tx| async move {
         let mut last = since;

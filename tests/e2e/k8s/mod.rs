@@ -21,6 +21,8 @@ pub struct Cluster {
     pub store: apiserver::Store,
     /// The pods' processes.
     pub processes: kubelet::Processes,
+    /// The API server's URL.
+    pub url: String,
     controller: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -46,6 +48,11 @@ pub fn runtime_binary() -> PathBuf {
     bin
 }
 
+/// A kube client for the API server at `url`.
+pub fn client_for(url: &str) -> kube::Client {
+    kube::Client::try_from(kube::Config::new(url.parse().expect("url"))).expect("client")
+}
+
 impl Cluster {
     /// Start the API server, the kubelet and the controller.
     pub async fn start() -> Cluster {
@@ -62,8 +69,7 @@ impl Cluster {
         )
         .expect("kubeconfig");
         let processes = kubelet::start(store.clone(), runtime_binary(), kubeconfig, dir.path().join("pods"));
-        let config = kube::Config::new(url.parse().expect("url"));
-        let client = kube::Client::try_from(config).expect("client");
+        let client = client_for(&url);
         let args = ControllerArgs {
             party_image: "party-runtime:test".into(),
             party_service_account: "secretflow-party".into(),
@@ -78,7 +84,7 @@ impl Cluster {
                 panic!("controller failed: {e:#}");
             }
         });
-        Cluster { store, processes, controller, _dir: dir }
+        Cluster { store, processes, url, controller, _dir: dir }
     }
 
     /// `kubectl apply` of a SecretFlowTask in namespace `ns`.
