@@ -6,8 +6,11 @@
 // Every example request runs and matches the committed pandas/sklearn reference results and tables.
 mod examples_reference;
 
-// A stand-in Kubernetes API server and kubelet for the operator tests.
-mod k8s;
-
 // SecretFlowTasks through the real controller loop, party pods as party-runtime processes.
 mod operator;
+
+// The SecretFlowTask examples in examples/k8s: current, and each runs to the local result.
+mod k8s_examples;
+
+// The Helm chart: CRD identical to the generated one, values consistent with the templates, least-privilege RBAC.
+mod chart;

@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 use party_runtime::RunOptions;
 use party_runtime::data::DataPolicy;
 
-use crate::k8s::Cluster;
+use secretflow_e2e::k8s::Cluster;
 use secretflow_e2e::repo_root;
 
 /// A data root holding a copy of the example data (requests use paths relative to it).
-fn data_root() -> tempfile::TempDir {
+pub fn data_root() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let to = dir.path().join("examples/data");
     std::fs::create_dir_all(&to).unwrap();
@@ -47,7 +47,7 @@ fn example(name: &str) -> Value {
 }
 
 /// `party-runtime run` on the same request (local mode) in its own copy of the data.
-async fn local_result(req: &Value) -> Value {
+pub async fn local_result(req: &Value) -> Value {
     let root = data_root();
     let opts = RunOptions { data: DataPolicy::new(vec![root.path().to_path_buf()]), ..RunOptions::default() };
     let r = party_runtime::run_request(&req.to_string(), &opts).await;
@@ -91,7 +91,7 @@ async fn examples_reach_succeeded_with_the_same_result_as_party_runtime_run() {
     let reasons: Vec<&str> = events.iter().filter_map(|e| e["reason"].as_str()).collect();
     assert!(reasons.contains(&"PodsCreated") && reasons.contains(&"Succeeded"), "{reasons:?}");
     // Deleting the task deletes its children (owner references).
-    cluster.store.delete(crate::k8s::TASKS, "team-a", "psi-example");
+    cluster.store.delete(secretflow_e2e::k8s::TASKS, "team-a", "psi-example");
     assert!(
         cluster
             .store
@@ -196,7 +196,7 @@ async fn the_bridge_kubernetes_executor_runs_a_request_as_a_task_once() {
     let cluster = Cluster::start().await;
     let root = data_root();
     let runtime = json!({"dataRoot": root.path().display().to_string(), "linkTimeoutSeconds": 10});
-    let executor = KubernetesExecutor::new(crate::k8s::client_for(&cluster.url), "bridge", runtime, None);
+    let executor = KubernetesExecutor::new(secretflow_e2e::k8s::client_for(&cluster.url), "bridge", runtime, None);
     let req = example("psi");
     let result = serde_json::to_value(executor.execute(&req).await).unwrap();
     let expected = local_result(&req).await;
@@ -206,7 +206,7 @@ async fn the_bridge_kubernetes_executor_runs_a_request_as_a_task_once() {
     let again = serde_json::to_value(executor.execute(&req).await).unwrap();
     assert_eq!(again["result"], expected["result"]);
     let name = task_name("exec-psi-0001");
-    assert_eq!(cluster.store.list(crate::k8s::TASKS, Some("bridge")).len(), 1);
+    assert_eq!(cluster.store.list(secretflow_e2e::k8s::TASKS, Some("bridge")).len(), 1);
     assert!(cluster.task("bridge", &name).is_some());
     assert_eq!(cluster.store.list("api/v1/pods", Some("bridge")).len(), 2);
     // A failing request comes back as the documented failure.

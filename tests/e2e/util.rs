@@ -8,6 +8,10 @@ use party_runtime::RunOptions;
 use party_runtime::data::DataPolicy;
 use serde_json::Value;
 
+/// The stand-in Kubernetes cluster (API server, kubelet, the real controller) for operator tests and benches.
+#[path = "k8s/mod.rs"]
+pub mod k8s;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()

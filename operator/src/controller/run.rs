@@ -186,25 +186,46 @@ async fn reconcile_task(task: Arc<SecretFlowTask>, ctx: Arc<Context>) -> Result<
     let services: Api<Service> = Api::namespaced(client.clone(), &ns);
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let tasks: Api<SecretFlowTask> = Api::namespaced(client.clone(), &ns);
-    let listed = pods.list(&ListParams::default().labels(&format!("{TASK_LABEL}={name}"))).await?;
+    // The three reads go out together: reconcile latency is round trips.
+    let selector = ListParams::default().labels(&format!("{TASK_LABEL}={name}"));
+    let map_name = format!("{name}-request");
+    let (listed, service, map) =
+        futures_util::try_join!(pods.list(&selector), services.get_opt(&name), maps.get_opt(&map_name))?;
     let observed = Observed {
-        service: services.get_opt(&name).await?.is_some(),
-        config_map: maps.get_opt(&format!("{name}-request")).await?.is_some(),
+        service: service.is_some(),
+        config_map: map.is_some(),
         pods: listed.items.iter().filter_map(observe_pod).collect(),
     };
     let now = Timestamp::now();
     let plan = reconcile(&task, &observed, now, &ctx.defaults);
     let reference = task.object_ref(&());
+    // Creates and deletes are independent of each other: issue them together, then the rest in order.
+    let mut writes: Vec<futures_util::future::BoxFuture<'static, Result<(), Error>>> = Vec::new();
     let mut pods_created = false;
+    let mut rest = Vec::new();
     for action in plan.actions {
+        let (svc, cm, pod) = (services.clone(), maps.clone(), pods.clone());
         match action {
-            Action::CreateService(s) => ignore_conflict(services.create(&PostParams::default(), &s).await)?,
-            Action::CreateConfigMap(c) => ignore_conflict(maps.create(&PostParams::default(), &c).await)?,
-            Action::CreatePod(p) => {
-                ignore_conflict(pods.create(&PostParams::default(), &p).await)?;
-                pods_created = true;
+            Action::CreateService(s) => {
+                writes.push(Box::pin(async move { ignore_conflict(svc.create(&PostParams::default(), &s).await) }))
             }
-            Action::DeletePod(n) => ignore_missing(pods.delete(&n, &DeleteParams::background()).await.map(|_| ()))?,
+            Action::CreateConfigMap(c) => {
+                writes.push(Box::pin(async move { ignore_conflict(cm.create(&PostParams::default(), &c).await) }))
+            }
+            Action::CreatePod(p) => {
+                pods_created = true;
+                writes.push(Box::pin(async move { ignore_conflict(pod.create(&PostParams::default(), &p).await) }));
+            }
+            Action::DeletePod(n) => writes.push(Box::pin(async move {
+                ignore_missing(pod.delete(&n, &DeleteParams::background()).await.map(|_| ()))
+            })),
+            other => rest.push(other),
+        }
+    }
+    futures_util::future::try_join_all(writes).await?;
+    for action in rest {
+        match action {
+            Action::CreateService(_) | Action::CreateConfigMap(_) | Action::CreatePod(_) | Action::DeletePod(_) => {}
             Action::DeleteTask => {
                 tracing::info!(task = %key, "TTL after finishing passed; deleting");
                 ignore_missing(tasks.delete(&name, &DeleteParams::background()).await.map(|_| ()))?;

@@ -219,12 +219,20 @@ impl Store {
 
     /// Objects of a resource (namespace `None`: all).
     pub fn list(&self, resource: &str, ns: Option<&str>) -> Vec<Value> {
-        self.lock()
+        self.list_at(resource, ns).0
+    }
+
+    /// Objects of a resource and the resourceVersion they are current at, read together (a watch from that
+    /// version then misses nothing).
+    pub fn list_at(&self, resource: &str, ns: Option<&str>) -> (Vec<Value>, u64) {
+        let s = self.lock();
+        let items = s
             .objects
             .iter()
             .filter(|((r, n, _), _)| r == resource && ns.is_none_or(|ns| ns == n))
             .map(|(_, v)| v.clone())
-            .collect()
+            .collect();
+        (items, s.rv)
     }
 
     /// Change an object with `f`; bumps resourceVersion (and generation when `spec` changed) only if it changed.
@@ -324,12 +332,8 @@ async fn handle(store: Store, method: Method, uri: Uri, headers: HeaderMap, body
                 let since: u64 = query.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
                 return watch(store, t.resource, t.namespace, (selector, fields), since);
             }
-            let items: Vec<Value> = store
-                .list(&t.resource, t.namespace.as_deref())
-                .into_iter()
-                .filter(|o| selected(o, &selector, &fields))
-                .collect();
-            let rv = store.lock().rv;
+            let (items, rv) = store.list_at(&t.resource, t.namespace.as_deref());
+            let items: Vec<Value> = items.into_iter().filter(|o| selected(o, &selector, &fields)).collect();
             axum::Json(json!({"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": rv.to_string()}, "items": items}))
                 .into_response()
         }

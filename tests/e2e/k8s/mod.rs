@@ -56,6 +56,12 @@ pub fn client_for(url: &str) -> kube::Client {
 impl Cluster {
     /// Start the API server, the kubelet and the controller.
     pub async fn start() -> Cluster {
+        Cluster::start_with(true).await
+    }
+
+    /// Start the API server and the controller, and the kubelet only if `kubelet` (without it, pods stay
+    /// Pending: the controller's own latency can be measured without 2 cores running the pods).
+    pub async fn start_with(kubelet: bool) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = apiserver::Store::new();
         let url = apiserver::serve(store.clone()).await;
@@ -68,7 +74,11 @@ impl Cluster {
             ),
         )
         .expect("kubeconfig");
-        let processes = kubelet::start(store.clone(), runtime_binary(), kubeconfig, dir.path().join("pods"));
+        let processes = if kubelet {
+            kubelet::start(store.clone(), runtime_binary(), kubeconfig, dir.path().join("pods"))
+        } else {
+            kubelet::Processes::default()
+        };
         let client = client_for(&url);
         let args = ControllerArgs {
             party_image: "party-runtime:test".into(),

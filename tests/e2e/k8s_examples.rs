@@ -1,0 +1,102 @@
+//! `examples/k8s/*.yaml`: one SecretFlowTask per example request (same ids, parties and task_config), kept
+//! current by this test (`UPDATE_EXAMPLES=1` rewrites them), and each run through the stand-in cluster to
+//! `Succeeded` with the same result as `party-runtime run` on the request.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use secretflow_e2e::k8s::Cluster;
+use secretflow_e2e::repo_root;
+
+const HEADER: &str = "# Generated from examples/requests by tests/e2e/k8s_examples.rs (UPDATE_EXAMPLES=1 to refresh).\n\
+# The paths in taskConfig are relative to each party's data root (/app/data): put the repository's examples/\n\
+# folder on the `secretflow-examples` volume, then `kubectl apply -f` this file.\n";
+
+fn requests() -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = std::fs::read_dir(repo_root().join("examples/requests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            let stem = p.file_stem().unwrap().to_string_lossy().to_string();
+            (stem, serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap())
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The SecretFlowTask for an example request.
+fn task(stem: &str, req: &Value) -> Value {
+    let parties: Vec<Value> =
+        req["sf_init_config"]["parties"].as_array().unwrap().iter().map(|p| json!({"name": p})).collect();
+    json!({
+        "apiVersion": "secretflow.io/v1alpha1",
+        "kind": "SecretFlowTask",
+        "metadata": {"name": format!("example-{}", stem.replace('_', "-"))},
+        "spec": {
+            "taskId": req["task_id"], "subtaskId": req["subtask_id"], "executionId": req["execution_id"],
+            "parties": parties,
+            "runtime": {"dataVolume": {"claimName": "secretflow-examples"}, "dataRoot": "/app/data"},
+            "taskConfig": req["task_config"],
+            "ttlSecondsAfterFinished": 86400,
+        }
+    })
+}
+
+fn path(stem: &str) -> PathBuf {
+    repo_root().join("examples/k8s").join(format!("{}.yaml", stem.replace('_', "-")))
+}
+
+#[test]
+fn committed_examples_are_current() {
+    for (stem, req) in requests() {
+        let generated = format!("{HEADER}{}", serde_saphyr::to_string(&task(&stem, &req)).unwrap());
+        if std::env::var_os("UPDATE_EXAMPLES").is_some() {
+            std::fs::create_dir_all(repo_root().join("examples/k8s")).unwrap();
+            std::fs::write(path(&stem), &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(path(&stem)).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{} is stale: UPDATE_EXAMPLES=1 cargo test -p secretflow-e2e k8s_examples",
+            path(&stem).display()
+        );
+        // And it is a valid SecretFlowTask.
+        let v: Value = serde_saphyr::from_str(&committed).unwrap();
+        let t: secretflow_crds::crd::SecretFlowTask = serde_json::from_value(v).unwrap();
+        assert_eq!(t.spec.task_config, req["task_config"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_task_succeeds_with_the_local_result() {
+    let cluster = Cluster::start().await;
+    let root = crate::operator::data_root();
+    let mut names = Vec::new();
+    for (stem, _) in requests() {
+        let text = std::fs::read_to_string(path(&stem)).unwrap();
+        let mut t: Value = serde_saphyr::from_str(&text).unwrap();
+        // The stand-in kubelet runs pods on this machine: the data root is a host folder.
+        t["spec"]["runtime"] = json!({"dataRoot": root.path().display().to_string()});
+        names.push((stem, t["metadata"]["name"].as_str().unwrap().to_string()));
+        cluster.apply("examples", t);
+    }
+    for (stem, name) in names {
+        let t = cluster.wait_done("examples", &name, Duration::from_secs(120)).await;
+        assert_eq!(
+            t["status"]["phase"],
+            "Succeeded",
+            "{stem}: {}",
+            serde_json::to_string_pretty(&t["status"]).unwrap()
+        );
+        let req: Value = serde_json::from_str(
+            &std::fs::read_to_string(repo_root().join(format!("examples/requests/{stem}.json"))).unwrap(),
+        )
+        .unwrap();
+        let expected = crate::operator::local_result(&req).await;
+        assert_eq!(t["status"]["result"]["result"], expected["result"], "{stem}");
+    }
+}
