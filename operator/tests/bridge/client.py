@@ -6,12 +6,14 @@ Usage: python client.py COMMAND < JSON, printing one JSON object.
   call    send then get in one process
   revoke  {"broker", "id", "terminate"?}              -> {}
   many    {"broker", "params": [..], "timeout"?}      -> {"results": [...], "ids": [...]} (send all, then get all)
+  events  {"broker", "seconds"}                      -> {"events": [...]} (what celery.events.Receiver sees)
 
 options: countdown, expires (seconds from now, may be negative), time_limit, soft_time_limit, priority,
 ignore_result, task_id.
 """
 import json
 import sys
+import threading
 
 from celery import Celery
 
@@ -54,6 +56,15 @@ def main():
     elif cmd == "revoke":
         app.control.revoke(req["id"], terminate=req.get("terminate", False))
         out = {}
+    elif cmd == "events":
+        seen = []
+        with app.connection() as conn:
+            recv = app.events.Receiver(conn, handlers={"*": lambda e: seen.append(e)})
+            stop = threading.Timer(req["seconds"], lambda: setattr(recv, "should_stop", True))
+            stop.start()
+            recv.capture(limit=None, timeout=None, wakeup=False)
+        keep = ("type", "hostname", "uuid", "freq", "sw_ident", "runtime", "result", "name", "exception")
+        out = {"events": [{k: e.get(k) for k in keep if k in e} for e in seen]}
     elif cmd == "many":
         ids = [send(app, dict(req, params=p)) for p in req["params"]]
         out = {"ids": ids, "results": [get(app, i, timeout) for i in ids]}

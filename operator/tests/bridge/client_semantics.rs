@@ -195,3 +195,48 @@ fn refused_bodies_and_duplicates() {
     assert_eq!(redis.cmd::<String>(&["GET", &key]), stored, "a finished result was overwritten");
     assert_eq!(redis.statuses("exec-bridge-dup"), ["RUNNING", "SUCCESS"]);
 }
+
+#[test]
+fn celery_events_reach_a_celery_event_receiver() {
+    let redis = Redis::start();
+    let out = tempfile::tempdir().unwrap();
+    // Listen the way Flower does (celery.events.Receiver) while the bridge starts and runs a task.
+    let listener = {
+        let url = redis.url();
+        std::thread::spawn(move || {
+            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bridge/client.py");
+            let mut child = std::process::Command::new(crate::harness::venv().join("bin/python"))
+                .arg(script)
+                .arg("events")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            let input = json!({"broker": url, "seconds": 8});
+            child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+            let output = child.wait_with_output().unwrap();
+            serde_json::from_slice::<Value>(&output.stdout).unwrap()
+        })
+    };
+    wait_for("the event receiver to subscribe", Duration::from_secs(20), || {
+        let patterns: i64 = redis.cmd(&["PUBSUB", "NUMPAT"]);
+        let channels: Vec<String> = redis.cmd(&["PUBSUB", "CHANNELS", "*celeryev*"]);
+        (patterns > 0 || !channels.is_empty()).then_some(())
+    });
+    let _bridge = Bridge::start(&redis, &[]);
+    let req = example("table_statistics", out.path(), "exec-bridge-events");
+    let answer = call(&redis, &req, json!({}), 30);
+    let events = listener.join().unwrap();
+    let events = events["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    for kind in ["worker-online", "worker-heartbeat", "task-received", "task-started", "task-succeeded"] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    let succeeded = events.iter().find(|e| e["type"] == "task-succeeded").unwrap();
+    assert_eq!(succeeded["uuid"], answer["id"]);
+    assert!(succeeded["runtime"].as_f64().unwrap() > 0.0);
+    let online = events.iter().find(|e| e["type"] == "worker-online").unwrap();
+    assert!(online["hostname"].as_str().unwrap().starts_with("bridge@"));
+    assert_eq!(online["freq"], 2.0);
+}
