@@ -100,6 +100,13 @@ pub struct Broker {
     alive: String,
 }
 
+/// Take `key` for `ms` milliseconds unless someone holds it (`SET key token NX PX ms`); true when taken.
+pub async fn try_lock(conn: &mut ConnectionManager, key: &str, token: &str, ms: u64) -> redis::RedisResult<bool> {
+    let got: Option<String> =
+        redis::cmd("SET").arg(key).arg(token).arg("NX").arg("PX").arg(ms).query_async(conn).await?;
+    Ok(got.is_some())
+}
+
 /// Seconds since the epoch as a float, kombu's `unacked_index` score.
 pub fn unix_now() -> f64 {
     jiff::Timestamp::now().as_microsecond() as f64 / 1e6
@@ -257,15 +264,7 @@ impl Broker {
     pub async fn restore_visible(&self, visibility: Duration) -> redis::RedisResult<usize> {
         let mut conn = self.conn.clone();
         let token = uuid::Uuid::new_v4().to_string();
-        let got: Option<String> = redis::cmd("SET")
-            .arg(UNACKED_MUTEX)
-            .arg(&token)
-            .arg("NX")
-            .arg("PX")
-            .arg(MUTEX_EXPIRE_MS)
-            .query_async(&mut conn)
-            .await?;
-        if got.is_none() {
+        if !try_lock(&mut conn, UNACKED_MUTEX, &token, MUTEX_EXPIRE_MS).await? {
             return Ok(0);
         }
         let ceil = unix_now() - visibility.as_secs_f64();

@@ -15,7 +15,7 @@ use secretflow_crds::result::ExecStatus;
 use secretflow_crds::{ErrorInfo, ErrorType, ExecutionResult};
 
 use super::backend::{Backend, State, find_kombu_typed, is_terminal, set_worker};
-use super::broker::Broker;
+use super::broker::{Broker, try_lock};
 use super::control::Revokes;
 use super::events::{Events, StatusData};
 use super::executor::Executor;
@@ -223,15 +223,7 @@ impl Shared {
         let mut conn = self.conn.clone();
         let mut logged = false;
         loop {
-            let got: Option<String> = redis::cmd("SET")
-                .arg(&key)
-                .arg(&msg.id)
-                .arg("NX")
-                .arg("PX")
-                .arg(self.settings.lock_ttl.as_millis() as u64)
-                .query_async(&mut conn)
-                .await?;
-            if got.is_some() {
+            if try_lock(&mut conn, &key, &msg.id, self.settings.lock_ttl.as_millis() as u64).await? {
                 self.inflight().insert(msg.delivery_tag.clone(), Some(key));
                 return Ok(true);
             }
