@@ -81,7 +81,10 @@ async fn run(mode: &str, n: usize, kubelet: bool) {
             let name = t["metadata"]["name"].as_str().unwrap_or("").to_string();
             let phase = t["status"]["phase"].as_str().unwrap_or("");
             if matches!(phase, "Succeeded" | "Failed") && !done_at.contains_key(&name) {
-                failed += usize::from(phase == "Failed");
+                if phase == "Failed" {
+                    failed += 1;
+                    eprintln!("{name} failed: {}", t["status"]["error"]);
+                }
                 done_at.insert(name.clone(), created[&name].elapsed().as_secs_f64());
             }
         }

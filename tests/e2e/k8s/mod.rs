@@ -33,14 +33,19 @@ impl Drop for Cluster {
     }
 }
 
-/// The `party-runtime` binary next to this test binary, built if missing.
+/// The `party-runtime` binary: `SF_PARTY_RUNTIME_BIN`, or the one next to this test binary (built if missing).
 pub fn runtime_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("SF_PARTY_RUNTIME_BIN") {
+        return PathBuf::from(bin);
+    }
     let exe = std::env::current_exe().expect("test binary path");
     let bin = exe.parent().and_then(Path::parent).expect("target dir").join("party-runtime");
     if !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let release = bin.parent().and_then(Path::file_name).is_some_and(|d| d == "release");
         let ok = std::process::Command::new(cargo)
             .args(["build", "-p", "party-runtime", "--bin", "party-runtime"])
+            .args(release.then_some("--release"))
             .status()
             .is_ok_and(|s| s.success());
         assert!(ok && bin.exists(), "could not build party-runtime at {}", bin.display());
