@@ -200,8 +200,9 @@ impl PodRun {
         Ok((args, env))
     }
 
+    /// Like a kubelet, wait for a volume's ConfigMap to exist (the controller creates it beside the pods).
     async fn config_map(&self, ns: &str, name: &str) -> Result<Value, String> {
-        for _ in 0..100 {
+        for _ in 0..1200 {
             if let Some(cm) = self.store.get(CONFIG_MAPS, ns, name) {
                 return Ok(cm["data"].clone());
             }
