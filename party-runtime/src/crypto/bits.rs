@@ -70,7 +70,11 @@ pub fn words(bytes: &[u8]) -> Vec<u64> {
 
 /// Words to little-endian bytes.
 pub fn bytes(words: &[u64]) -> Vec<u8> {
-    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    let mut out = vec![0u8; words.len() * 8];
+    for (c, w) in out.chunks_exact_mut(8).zip(words) {
+        c.copy_from_slice(&w.to_le_bytes());
+    }
+    out
 }
 
 #[cfg(test)]

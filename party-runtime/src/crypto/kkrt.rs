@@ -41,12 +41,12 @@ pub fn code(key: &[u8; 32], x: &[u8]) -> Row {
     row
 }
 
-/// `G(seed)`: `n` pseudo-random words.
-fn prg(seed: &[u8; 32], n: usize) -> Vec<u64> {
+/// `G(seed)`, written into `out` (little-endian words of the ChaCha20 stream).
+fn prg_into(seed: &[u8; 32], out: &mut [u64]) {
     let mut rng = ChaCha20Rng::from_seed(*seed);
-    let mut buf = vec![0u8; n * 8];
-    rng.fill_bytes(&mut buf);
-    words(&buf)
+    for w in out.iter_mut() {
+        *w = rng.next_u64();
+    }
 }
 
 fn to_rows(flat: Vec<u64>) -> Vec<Row> {
@@ -68,24 +68,21 @@ pub async fn receive(ctx: &PartyContext, peer: &str, inputs: &[Vec<u8>], rng: &m
         key_bytes.as_slice().try_into().map_err(|_| ctx.bad_message(peer, "oprf/code-key", "expected 32 bytes"))?;
     let seeds = base_ot::send(ctx, peer, WIDTH, rng).await?;
     let (u, t) = compute(|| {
-        let c_rows: Vec<u64> = inputs.par_iter().flat_map_iter(|x| code(&key, x)).collect();
+        // Written in place, row by row and column by column: no per-element iterator flattening or copies.
+        let mut c_rows = vec![0u64; m * WORDS];
+        c_rows.par_chunks_mut(WORDS).zip(inputs.par_iter()).for_each(|(dst, x)| dst.copy_from_slice(&code(&key, x)));
         let c_cols = rows_to_columns(&c_rows, m, WIDTH);
-        let cols: Vec<(Vec<u64>, Vec<u64>)> = (0..WIDTH)
-            .into_par_iter()
-            .map(|j| {
-                let t = prg(&seeds[j][0], col_words);
-                let g1 = prg(&seeds[j][1], col_words);
-                let c = &c_cols[j * col_words..(j + 1) * col_words];
-                let u = t.iter().zip(&g1).zip(c).map(|((t, g), c)| t ^ g ^ c).collect();
-                (u, t)
-            })
-            .collect();
-        let mut u = Vec::with_capacity(WIDTH * col_words);
-        let mut t = Vec::with_capacity(WIDTH * col_words);
-        for (uj, tj) in cols {
-            u.extend(uj);
-            t.extend(tj);
-        }
+        drop(c_rows);
+        let mut u = vec![0u64; WIDTH * col_words];
+        let mut t = vec![0u64; WIDTH * col_words];
+        u.par_chunks_mut(col_words).zip(t.par_chunks_mut(col_words)).enumerate().for_each(|(j, (uj, tj))| {
+            prg_into(&seeds[j][0], tj);
+            prg_into(&seeds[j][1], uj);
+            let c = &c_cols[j * col_words..(j + 1) * col_words];
+            for ((u, t), c) in uj.iter_mut().zip(tj.iter()).zip(c) {
+                *u ^= t ^ c;
+            }
+        });
         (bytes(&u), columns_to_rows(&t, WIDTH, col_words, m))
     });
     ctx.channel.send_bytes(peer, "oprf/u", u).await.map_err(|e| ctx.link_error(e))?;
@@ -147,15 +144,15 @@ pub async fn send(ctx: &PartyContext, peer: &str, m: usize, rng: &mut ChaCha20Rn
     }
     let q = compute(|| {
         let u = words(&u);
-        let q: Vec<u64> = (0..WIDTH)
-            .into_par_iter()
-            .flat_map_iter(|j| {
-                let g = prg(&keys[j], col_words);
-                let uj = &u[j * col_words..(j + 1) * col_words];
-                let on = choices[j];
-                g.into_iter().zip(uj).map(move |(g, u)| if on { g ^ u } else { g })
-            })
-            .collect();
+        let mut q = vec![0u64; WIDTH * col_words];
+        q.par_chunks_mut(col_words).enumerate().for_each(|(j, qj)| {
+            prg_into(&keys[j], qj);
+            if choices[j] {
+                for (q, u) in qj.iter_mut().zip(&u[j * col_words..(j + 1) * col_words]) {
+                    *q ^= u;
+                }
+            }
+        });
         to_rows(columns_to_rows(&q, WIDTH, col_words, m))
     });
     Ok(OprfSender { q, s, code_key })

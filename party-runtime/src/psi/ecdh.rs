@@ -15,8 +15,6 @@
 //! the job's business, not this protocol's. Collision probability of the truncated comparison is at most
 //! `|X| |Y| / 2^(8 TRUNC)`, below 2^-80 at 10^6 x 10^6.
 
-use std::collections::HashMap;
-
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use rand_core::Rng;
@@ -96,7 +94,7 @@ pub async fn receive(ctx: &PartyContext, peer: &str, keys: &[Vec<u8>]) -> Result
         return Err(bad(me, peer, format!("expected {} double-blinded keys, got {} bytes", keys.len(), mine_ab.len())));
     }
     ctx.progress(0.6, "psi: compare");
-    let index: HashMap<&[u8], usize> = theirs_ba.chunks(TRUNC).enumerate().map(|(j, c)| (c, j)).collect();
+    let index: rustc_hash::FxHashMap<&[u8], usize> = theirs_ba.chunks(TRUNC).enumerate().map(|(j, c)| (c, j)).collect();
     let matches = mine_ab.chunks(TRUNC).enumerate().filter_map(|(i, c)| index.get(c).map(|j| (i, *j))).collect();
     Ok(ReceiverOutput { matches, peer_count: theirs.len() / POINT })
 }
