@@ -109,6 +109,9 @@ pub struct Plan {
     pub requeue: Option<Duration>,
 }
 
+/// How long a failure that blames a still-running peer waits for that peer's own report.
+const ROOT_CAUSE_GRACE_SECS: i64 = 5;
+
 fn rfc3339(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
@@ -289,23 +292,46 @@ pub fn reconcile(task: &SecretFlowTask, observed: &Observed, now: Timestamp, def
 
     // Outcome of each local party: its pod, and its own report.
     let report = |party: &str| status.parties.get(party).cloned().unwrap_or_default();
-    let failure = local.iter().find_map(|p| {
-        let pod = pod_of(&p.name);
-        let rep: PartyStatus = report(&p.name);
-        let pod_failed = pod.is_some_and(|x| x.phase == PodPhase::Failed);
-        if !(pod_failed || rep.phase == Some(TaskPhase::Failed)) {
-            return None;
-        }
-        let detail = rep
-            .error
-            .as_ref()
-            .map(|e| e.to_string())
-            .or_else(|| pod.and_then(|x| x.message.clone()).filter(|m| !m.trim().is_empty()).map(|m| tail(&m)))
-            .or_else(|| pod.and_then(|x| x.exit_code).map(|c| format!("exited with code {c}")))
-            .unwrap_or_else(|| "failed".into());
-        let kind = rep.error.as_ref().map_or(ErrorType::RuntimeError, |e| e.kind);
-        Some((p.name.clone(), kind, detail))
+    let failures: Vec<(String, ErrorType, String)> = local
+        .iter()
+        .filter_map(|p| {
+            let pod = pod_of(&p.name);
+            let rep: PartyStatus = report(&p.name);
+            let pod_failed = pod.is_some_and(|x| x.phase == PodPhase::Failed);
+            if !(pod_failed || rep.phase == Some(TaskPhase::Failed)) {
+                return None;
+            }
+            let detail = rep
+                .error
+                .as_ref()
+                .map(|e| e.to_string())
+                .or_else(|| pod.and_then(|x| x.message.clone()).filter(|m| !m.trim().is_empty()).map(|m| tail(&m)))
+                .or_else(|| pod.and_then(|x| x.exit_code).map(|c| format!("exited with code {c}")))
+                .unwrap_or_else(|| "failed".into());
+            let kind = rep.error.as_ref().map_or(ErrorType::RuntimeError, |e| e.kind);
+            Some((p.name.clone(), kind, detail))
+        })
+        .collect();
+    // A party that lost its link to a peer usually fails because of that peer: name the root cause. While
+    // the only failures blame a local peer that is still running, give it a moment to report its own error.
+    // The runtime's two shapes: a lost link ("link to peer `bob` failed") and a relayed error ("peer bob failed").
+    let blames = |detail: &str, other: &str| {
+        detail.contains(&format!("peer `{other}`")) || detail.contains(&format!("peer {other} failed"))
+    };
+    let root = failures.iter().find(|(p, _, d)| !failures.iter().any(|(o, _, _)| o != p && blames(d, o)));
+    let blamed_alive = failures.iter().all(|(_, _, d)| {
+        local.iter().any(|q| {
+            blames(d, &q.name)
+                && pod_of(&q.name).is_some_and(|x| !matches!(x.phase, PodPhase::Failed | PodPhase::Succeeded))
+        })
     });
+    let first_failed_at =
+        failures.iter().filter_map(|(p, _, _)| parse_time(&status.parties.get(p)?.finished_at)).min().unwrap_or(now);
+    if !failures.is_empty() && blamed_alive && now.as_second() - first_failed_at.as_second() < ROOT_CAUSE_GRACE_SECS {
+        plan.requeue_in(Duration::from_secs(1));
+        return plan.finish();
+    }
+    let failure = root.or(failures.first()).cloned();
     if let Some((party, kind, detail)) = failure {
         let backoff = task.spec.backoff_limit.unwrap_or(0);
         let message = format!("party {party} failed in attempt {attempt}: {detail}");

@@ -240,3 +240,15 @@ fn celery_events_reach_a_celery_event_receiver() {
     assert!(online["hostname"].as_str().unwrap().starts_with("bridge@"));
     assert_eq!(online["freq"], 2.0);
 }
+
+#[test]
+fn rediss_with_tls_end_to_end() {
+    let redis = Redis::start_tls();
+    let bridge = Bridge::start(&redis, &[]);
+    let out = tempfile::tempdir().unwrap();
+    let req = example("table_statistics", out.path(), "exec-bridge-tls");
+    let answer = call(&redis, &req, json!({}), 30);
+    assert_eq!(answer["value"]["result"]["status"], "success", "{answer}\n{}", bridge.log());
+    // The plain port shows what went over TLS: the stored result and the status stream.
+    assert_eq!(redis.statuses("exec-bridge-tls"), ["RUNNING", "SUCCESS"]);
+}

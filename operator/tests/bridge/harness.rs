@@ -33,24 +33,65 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
 /// A private redis-server, stopped on drop.
 pub struct Redis {
     child: Child,
-    /// Its port.
+    /// Its plain port (the tests' own assertions use it).
     pub port: u16,
+    /// With TLS: the TLS port and the CA that signed the server certificate.
+    tls: Option<(u16, PathBuf)>,
     _dir: tempfile::TempDir,
+}
+
+/// A CA and a `localhost` / 127.0.0.1 server certificate signed by it, written into `dir`: (ca, cert, key).
+fn server_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // Distinct names: OpenSSL (the Python client) takes a leaf whose issuer equals its subject as self-signed.
+    ca_params.distinguished_name.push(DnType::CommonName, "bridge test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("CA");
+    let key = KeyPair::generate().expect("key");
+    let mut leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("params");
+    leaf.distinguished_name.push(DnType::CommonName, "localhost");
+    let cert = leaf.signed_by(&key, &*ca).expect("certificate");
+    let paths = (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"));
+    std::fs::write(&paths.0, ca.pem()).expect("write");
+    std::fs::write(&paths.1, cert.pem()).expect("write");
+    std::fs::write(&paths.2, key.serialize_pem()).expect("write");
+    paths
 }
 
 impl Redis {
     /// Start one and wait until it answers PING.
     pub fn start() -> Redis {
+        Redis::launch(false)
+    }
+
+    /// Start one that also serves TLS (`rediss://`) on a second port, with a certificate from a test CA.
+    pub fn start_tls() -> Redis {
+        Redis::launch(true)
+    }
+
+    fn launch(tls: bool) -> Redis {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is not installed: run tests/install-deps.sh");
-        let redis = Redis { child, port, _dir: dir };
+            .stdout(Stdio::null());
+        let tls = tls.then(|| {
+            let (ca, cert, key) = server_pki(dir.path());
+            let tls_port = free_port();
+            cmd.args(["--tls-port", &tls_port.to_string(), "--tls-auth-clients", "no"])
+                .arg("--tls-cert-file")
+                .arg(&cert)
+                .arg("--tls-key-file")
+                .arg(&key)
+                .arg("--tls-ca-cert-file")
+                .arg(&ca);
+            (tls_port, ca)
+        });
+        let child = cmd.spawn().expect("redis-server is not installed: run tests/install-deps.sh");
+        let redis = Redis { child, port, tls, _dir: dir };
         wait_for("redis-server to answer", Duration::from_secs(10), || {
             redis.conn_opt().and_then(|mut c| redis::cmd("PING").query::<String>(&mut c).ok())
         });
@@ -60,6 +101,27 @@ impl Redis {
     /// `redis://127.0.0.1:<port>/0`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// What the bridge is given: the TLS URL when serving TLS, else [`Redis::url`].
+    pub fn broker_url(&self) -> String {
+        match &self.tls {
+            Some((port, _)) => format!("rediss://localhost:{port}/0"),
+            None => self.url(),
+        }
+    }
+
+    /// What the Python client is given (kombu and the Celery backend take the CA in the query).
+    pub fn client_url(&self) -> String {
+        match &self.tls {
+            Some((_, ca)) => format!("{}?ssl_cert_reqs=required&ssl_ca_certs={}", self.broker_url(), ca.display()),
+            None => self.url(),
+        }
+    }
+
+    /// The CA to trust, when serving TLS.
+    pub fn ca(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|(_, ca)| ca.as_path())
     }
 
     fn conn_opt(&self) -> Option<redis::Connection> {
@@ -117,9 +179,14 @@ impl Bridge {
     pub fn start(redis: &Redis, args: &[&str]) -> Bridge {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("bridge.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_secretflow-operator"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_secretflow-operator"));
+        if let Some(ca) = redis.ca() {
+            // rustls-native-certs reads SSL_CERT_FILE: the bridge trusts the test CA like a system CA.
+            cmd.env("SSL_CERT_FILE", ca);
+        }
+        let child = cmd
             .arg("bridge")
-            .args(["--broker", &redis.url()])
+            .args(["--broker", &redis.broker_url()])
             .args(args)
             .current_dir(repo_root())
             .env("RUST_LOG", "info,party_runtime=warn,redis=warn")
@@ -177,7 +244,7 @@ pub fn venv() -> PathBuf {
 
 /// Run `client.py COMMAND` with `input` (plus the broker) and return its JSON answer.
 pub fn client(redis: &Redis, command: &str, mut input: Value) -> Value {
-    input["broker"] = redis.url().into();
+    input["broker"] = redis.client_url().into();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bridge/client.py");
     let mut child = Command::new(venv().join("bin/python"))
         .arg(script)

@@ -249,6 +249,10 @@ impl PodRun {
         };
         let kill = Arc::new(Notify::new());
         self.procs.lock().insert(name.to_string(), (child.id().unwrap_or(0), kill.clone()));
+        if self.store.get(PODS, ns, name).is_none() {
+            // Deleted while it was being prepared: the DELETED event found no process to kill.
+            kill.notify_one();
+        }
         let started = now();
         self.set_status(ns, name, json!({"phase": "Running", "startTime": started, "containerStatuses": [
             {"name": "party-runtime", "ready": true, "restartCount": 0, "state": {"running": {"startedAt": started}}}]}));
