@@ -51,6 +51,8 @@ pub struct ObservedPod {
     pub message: Option<String>,
     /// Being deleted.
     pub deleting: bool,
+    /// When the container terminated.
+    pub finished_at: Option<Timestamp>,
 }
 
 /// A task's children as observed.
@@ -327,7 +329,17 @@ pub fn reconcile(task: &SecretFlowTask, observed: &Observed, now: Timestamp, def
     });
     let first_failed_at =
         failures.iter().filter_map(|(p, _, _)| parse_time(&status.parties.get(p)?.finished_at)).min().unwrap_or(now);
-    if !failures.is_empty() && blamed_alive && now.as_second() - first_failed_at.as_second() < ROOT_CAUSE_GRACE_SECS {
+    // A pod that failed before its runtime's own report is visible here (the report is written just before
+    // the process exits, but this view of the task may be older than the pod list): wait for it briefly.
+    let report_pending = local.iter().any(|p| {
+        let failed_pod = pod_of(&p.name).filter(|x| x.phase == PodPhase::Failed);
+        let reported = status.parties.get(&p.name).is_some_and(|r| r.phase == Some(TaskPhase::Failed));
+        failed_pod.is_some_and(|x| {
+            !reported && x.finished_at.is_some_and(|f| now.as_second() - f.as_second() < ROOT_CAUSE_GRACE_SECS)
+        })
+    });
+    let waiting = blamed_alive && now.as_second() - first_failed_at.as_second() < ROOT_CAUSE_GRACE_SECS;
+    if !failures.is_empty() && (waiting || report_pending) {
         plan.requeue_in(Duration::from_secs(1));
         return plan.finish();
     }

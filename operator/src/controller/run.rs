@@ -170,6 +170,7 @@ pub fn observe_pod(pod: &Pod) -> Option<ObservedPod> {
         exit_code: terminated.map(|t| t.exit_code),
         message: terminated.and_then(|t| t.message.clone()),
         deleting: pod.metadata.deletion_timestamp.is_some(),
+        finished_at: terminated.and_then(|t| t.finished_at.as_ref()).map(|t| t.0),
     })
 }
 

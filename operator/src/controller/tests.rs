@@ -53,6 +53,7 @@ fn pod(party: &str, attempt: i32, phase: PodPhase) -> ObservedPod {
         exit_code,
         message: None,
         deleting: false,
+        finished_at: None,
     }
 }
 
@@ -384,5 +385,30 @@ fn the_root_cause_is_named_not_the_peer_that_lost_its_link() {
         at(11),
         &Defaults::default(),
     );
+    assert_eq!(plan.status_patch["phase"], "Failed");
+}
+
+#[test]
+fn a_failed_pod_waits_briefly_for_its_own_report() {
+    let mut t = task(json!({}));
+    step(&mut t, &Observed::default(), now());
+    let mut failed = pod("bob", 1, PodPhase::Failed);
+    failed.finished_at = Some(at(4));
+    let observed = created(vec![pod("alice", 1, PodPhase::Running), failed]);
+    let plan = reconcile(&t, &observed, at(5), &Defaults::default());
+    assert!(plan.status_patch.get("phase").is_none() && plan.requeue == Some(std::time::Duration::from_secs(1)));
+    // The report arrives: decided with it.
+    t.status.as_mut().unwrap().parties.insert(
+        "bob".into(),
+        serde_json::from_value(json!({"phase": "Failed",
+        "error": {"type": "FileNotFoundError", "message": "party bob: b.csv not found", "traceback": ""}}))
+        .unwrap(),
+    );
+    let plan = reconcile(&t, &observed, at(6), &Defaults::default());
+    assert_eq!(plan.status_patch["error"]["type"], "FileNotFoundError");
+    // No report ever (a killed process): decided after the grace period.
+    let mut t2 = task(json!({}));
+    step(&mut t2, &Observed::default(), now());
+    let plan = reconcile(&t2, &observed, at(10), &Defaults::default());
     assert_eq!(plan.status_patch["phase"], "Failed");
 }

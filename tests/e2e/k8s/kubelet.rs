@@ -235,12 +235,16 @@ impl PodRun {
     async fn execute(&self, name: &str, ns: &str, args: Vec<String>, env: Vec<(String, String)>) {
         let _ = std::fs::create_dir_all(&self.dir);
         let log = self.dir.join("container.log");
+        // The container log is stdout and stderr together, as the termination message's log fallback reads it.
+        let file = std::fs::File::create(&log).ok();
+        let out = file.as_ref().and_then(|f| f.try_clone().ok()).map(Stdio::from).unwrap_or(Stdio::null());
+        let err = file.map(Stdio::from).unwrap_or(Stdio::null());
         let spawned = tokio::process::Command::new(&self.binary)
             .args(&args)
             .envs(env)
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).map(Stdio::from).unwrap_or(Stdio::null()))
+            .stdout(out)
+            .stderr(err)
             .kill_on_drop(true)
             .spawn();
         let mut child = match spawned {
