@@ -221,3 +221,91 @@ async fn the_bridge_kubernetes_executor_runs_a_request_as_a_task_once() {
     assert_eq!(failed["error"]["type"], "FileNotFoundError", "{failed}");
     assert!(failed["error"]["message"].as_str().unwrap().contains("party bob"));
 }
+
+/// A redis-server on a free port, killed on drop.
+struct RedisServer(std::process::Child, u16);
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_celery_message_runs_as_a_secretflow_task_through_the_bridge() {
+    use base64::Engine;
+    let cluster = Cluster::start().await;
+    let root = data_root();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let redis_dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer(
+        std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(redis_dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (tests/install-deps.sh)"),
+        port,
+    );
+    let url = format!("redis://127.0.0.1:{}/0", redis.1);
+    let runtime = json!({"dataRoot": root.path().display().to_string(), "linkTimeoutSeconds": 10}).to_string();
+    let mut bridge =
+        std::process::Command::new(secretflow_e2e::k8s::workspace_binary("secretflow-operator", "secretflow-operator"))
+            .args(["bridge", "--broker", &url, "--executor", "kubernetes", "--k8s-namespace", "celery"])
+            .args(["--k8s-runtime", &runtime])
+            .env("KUBECONFIG", &cluster.kubeconfig)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = None;
+    for _ in 0..200 {
+        if let Ok(mut c) = client.get_connection() {
+            let alive: Vec<String> =
+                redis::cmd("KEYS").arg("secretflow-bridge:alive:*").query(&mut c).unwrap_or_default();
+            if !alive.is_empty() {
+                conn = Some(c);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut conn = conn.expect("the bridge did not come up");
+    // The web container's message, as the captured sample, carrying the example PSI request.
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("operator/tests/celery-samples/01_task_message.json")).unwrap(),
+    )
+    .unwrap();
+    let req = example("psi");
+    let body = json!([[req], {}, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]);
+    let mut env = sample["envelope"].clone();
+    env["body"] = base64::engine::general_purpose::STANDARD.encode(body.to_string()).into();
+    env["headers"]["id"] = "celery-k8s-1".into();
+    env["properties"]["delivery_tag"] = "tag-k8s-1".into();
+    redis::cmd("LPUSH").arg("secretflow_queue").arg(env.to_string()).query::<i64>(&mut conn).unwrap();
+    let mut meta = Value::Null;
+    for _ in 0..600 {
+        let raw: Option<String> = redis::cmd("GET").arg("celery-task-meta-celery-k8s-1").query(&mut conn).unwrap();
+        if let Some(raw) = raw {
+            meta = serde_json::from_str(&raw).unwrap();
+            if meta["status"] == "SUCCESS" {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = bridge.kill();
+    let _ = bridge.wait();
+    assert_eq!(meta["status"], "SUCCESS", "{meta}");
+    let inner = &meta["result"]["result"];
+    assert_eq!(inner["status"], "success", "{meta}");
+    assert_eq!(inner["result"], local_result(&req).await["result"]);
+    assert_eq!(inner["celery_metadata"]["celery_task_id"], "celery-k8s-1");
+    assert_eq!(meta["result"]["execution_id"], "exec-psi-0001");
+    // It ran as a SecretFlowTask in the bridge's namespace, through the operator's pods.
+    let name = secretflow_operator::bridge::kubernetes::task_name("exec-psi-0001");
+    assert_eq!(cluster.task("celery", &name).unwrap()["status"]["phase"], "Succeeded");
+    assert_eq!(cluster.store.list("api/v1/pods", Some("celery")).len(), 2);
+}

@@ -23,6 +23,8 @@ pub struct Cluster {
     pub processes: kubelet::Processes,
     /// The API server's URL.
     pub url: String,
+    /// A kubeconfig for it (what a process outside the test reads through `KUBECONFIG`).
+    pub kubeconfig: PathBuf,
     controller: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -38,17 +40,22 @@ pub fn runtime_binary() -> PathBuf {
     if let Some(bin) = std::env::var_os("SF_PARTY_RUNTIME_BIN") {
         return PathBuf::from(bin);
     }
+    workspace_binary("party-runtime", "party-runtime")
+}
+
+/// A workspace binary next to this test binary, built if missing.
+pub fn workspace_binary(package: &str, name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let bin = exe.parent().and_then(Path::parent).expect("target dir").join("party-runtime");
+    let bin = exe.parent().and_then(Path::parent).expect("target dir").join(name);
     if !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let release = bin.parent().and_then(Path::file_name).is_some_and(|d| d == "release");
         let ok = std::process::Command::new(cargo)
-            .args(["build", "-p", "party-runtime", "--bin", "party-runtime"])
+            .args(["build", "-p", package, "--bin", name])
             .args(release.then_some("--release"))
             .status()
             .is_ok_and(|s| s.success());
-        assert!(ok && bin.exists(), "could not build party-runtime at {}", bin.display());
+        assert!(ok && bin.exists(), "could not build {name} at {}", bin.display());
     }
     bin
 }
@@ -80,7 +87,7 @@ impl Cluster {
         )
         .expect("kubeconfig");
         let processes = if kubelet {
-            kubelet::start(store.clone(), runtime_binary(), kubeconfig, dir.path().join("pods"))
+            kubelet::start(store.clone(), runtime_binary(), kubeconfig.clone(), dir.path().join("pods"))
         } else {
             kubelet::Processes::default()
         };
@@ -99,7 +106,7 @@ impl Cluster {
                 panic!("controller failed: {e:#}");
             }
         });
-        Cluster { store, processes, url, controller, _dir: dir }
+        Cluster { store, processes, url, kubeconfig, controller, _dir: dir }
     }
 
     /// `kubectl apply` of a SecretFlowTask in namespace `ns`.
