@@ -213,6 +213,27 @@ pub struct RuntimeConfig {
     /// Fixed-point fraction bits (SPU's `fxp_fraction_bits`); defaults to 18 on FM64 and 26 on FM128.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fxp_fraction_bits: Option<u32>,
+    /// Where multiplication correlations come from (`ot`, the default, or the insecure `trusted_first_party`).
+    #[serde(default, skip_serializing_if = "Beaver::is_default")]
+    pub beaver: Beaver,
+}
+
+/// The source of the correlated randomness behind secure products.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Beaver {
+    /// Oblivious transfer between the two parties: no single party can decrypt anything (the default).
+    #[default]
+    Ot,
+    /// SPU's "trusted first party": the first node draws every triple and can therefore decrypt every
+    /// intermediate value. Insecure; only for like-for-like comparison with SPU's default, and labelled so.
+    TrustedFirstParty,
+}
+
+impl Beaver {
+    fn is_default(&self) -> bool {
+        *self == Beaver::Ot
+    }
 }
 
 /// MPC protocols the Worker API names. Only SEMI2K is implemented.
@@ -247,6 +268,8 @@ pub struct SpuRuntime {
     pub fraction_bits: u32,
     /// `(party, address)` per node, in order.
     pub nodes: Vec<(String, String)>,
+    /// Where products' correlated randomness comes from.
+    pub beaver: Beaver,
 }
 
 /// A request that passed validation.
@@ -462,6 +485,6 @@ impl SpuConfig {
                 ));
             }
         }
-        Ok(SpuRuntime { protocol: rc.protocol, field: rc.field, fraction_bits, nodes })
+        Ok(SpuRuntime { protocol: rc.protocol, field: rc.field, fraction_bits, nodes, beaver: rc.beaver })
     }
 }

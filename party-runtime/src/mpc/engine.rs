@@ -1,0 +1,433 @@
+//! The two-party SEMI2K device: additive shares over `Z_2^k`, fixed point, secure products and truncation.
+//!
+//! A shared value is this party's `Vec<R>`; the two parties' vectors add up (mod `2^k`) to the value. Linear
+//! operations are local. Products take their correlated randomness from OT between the two parties (the
+//! default, [`Beaver::Ot`]): a product with a party's *plaintext* matrix is one Gilboa product in one direction
+//! (the matrix owner sends, the other party chooses with the bits of its share), a product of two shared values
+//! is two of them, one per direction, run concurrently. With the insecure [`Beaver::TrustedFirstParty`] (SPU's
+//! default, for like-for-like comparison only) the first node deals Beaver triples from a seed it shares.
+//!
+//! Truncation by `f` bits is exact up to one unit in the last place for any `|x| < 2^(k-2)`: adding `2^(k-2)`
+//! makes the value's top bit zero, so the shares wrap around `2^k` exactly when either share's top bit is set;
+//! the product of the two top bits costs one OT with an `f`-bit message. No probabilistic failure, however many
+//! products are truncated (SecureML's local truncation fails with probability about `|x| / 2^k` per product).
+
+use std::marker::PhantomData;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use secretflow_crds::request::{Beaver, SpuRuntime};
+
+use super::ot::{self, OtReceiver, OtSender};
+use super::ring::Ring;
+use crate::context::{PartyContext, compute};
+use crate::crypto::os_rng;
+use crate::error::{Error, Result};
+
+/// At most this many (OT x message element) pairs go into one round, bounding memory.
+const CHUNK: usize = 1 << 21;
+
+/// One party's end of the device.
+pub struct Mpc<'a, R: Ring> {
+    ctx: &'a PartyContext,
+    nodes: [String; 2],
+    me: usize,
+    frac: u32,
+    sender: OtSender,
+    receiver: OtReceiver,
+    rng: ChaCha20Rng,
+    beaver: Beaver,
+    _ring: PhantomData<R>,
+}
+
+/// `m x p` times `p x q`, row-major, mod `2^k`.
+pub fn matmul_local<R: Ring>(a: &[R], b: &[R], m: usize, p: usize, q: usize) -> Vec<R> {
+    let mut out = vec![R::ZERO; m * q];
+    for (i, row) in out.chunks_exact_mut(q).enumerate() {
+        for k in 0..p {
+            let x = a[i * p + k];
+            for (o, y) in row.iter_mut().zip(&b[k * q..(k + 1) * q]) {
+                *o = o.add(x.mul(*y));
+            }
+        }
+    }
+    out
+}
+
+/// `x + y` elementwise.
+pub fn add<R: Ring>(x: &[R], y: &[R]) -> Vec<R> {
+    x.iter().zip(y).map(|(a, b)| a.add(*b)).collect()
+}
+
+/// `x - y` elementwise.
+pub fn sub<R: Ring>(x: &[R], y: &[R]) -> Vec<R> {
+    x.iter().zip(y).map(|(a, b)| a.sub(*b)).collect()
+}
+
+/// `x * c` for a public ring constant (no truncation).
+pub fn scale<R: Ring>(x: &[R], c: R) -> Vec<R> {
+    x.iter().map(|a| a.mul(c)).collect()
+}
+
+fn transpose<R: Ring>(a: &[R], rows: usize, cols: usize) -> Vec<R> {
+    let mut out = vec![R::ZERO; a.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = a[r * cols + c];
+        }
+    }
+    out
+}
+
+/// `n` ring elements from the ChaCha20 stream of `seed`.
+fn expand<R: Ring>(seed: [u8; 32], n: usize) -> Vec<R> {
+    let mut rng = ChaCha20Rng::from_seed(seed);
+    random(&mut rng, n)
+}
+
+fn random<R: Ring>(rng: &mut ChaCha20Rng, n: usize) -> Vec<R> {
+    (0..n)
+        .map(|_| {
+            let lo = rng.next_u64() as u128;
+            if R::BITS > 64 { R::from_u128(lo | (rng.next_u64() as u128) << 64) } else { R::from_u128(lo) }
+        })
+        .collect()
+}
+
+fn ring_bytes<R: Ring>(x: &[R]) -> Vec<u8> {
+    let w = (R::BITS / 8) as usize;
+    let mut out = Vec::with_capacity(x.len() * w);
+    for v in x {
+        out.extend_from_slice(&v.to_u128().to_le_bytes()[..w]);
+    }
+    out
+}
+
+impl<'a, R: Ring> Mpc<'a, R> {
+    /// Join the device as `ctx.party`, one of the two SPU nodes, and run the base OTs.
+    pub async fn new(ctx: &'a PartyContext, spu: &SpuRuntime) -> Result<Self> {
+        if spu.nodes.len() != 2 {
+            return Err(Error::Internal(format!("SEMI2K needs exactly 2 nodes, got {}", spu.nodes.len())));
+        }
+        let nodes = [spu.nodes[0].0.clone(), spu.nodes[1].0.clone()];
+        let me = nodes.iter().position(|p| *p == ctx.party).ok_or_else(|| {
+            Error::Internal(format!("party `{}` is not an SPU node ({})", ctx.party, nodes.join(", ")))
+        })?;
+        let mut rng = os_rng()?;
+        let peer = nodes[1 - me].clone();
+        let (sender, receiver) = ot::setup(ctx, &peer, me == 0, &mut rng).await?;
+        Ok(Mpc {
+            ctx,
+            nodes,
+            me,
+            frac: spu.fraction_bits,
+            sender,
+            receiver,
+            rng,
+            beaver: spu.beaver,
+            _ring: PhantomData,
+        })
+    }
+
+    /// This party's node index (0 or 1).
+    pub fn me(&self) -> usize {
+        self.me
+    }
+
+    /// Node `i`'s party name.
+    pub fn party(&self, i: usize) -> &str {
+        &self.nodes[i]
+    }
+
+    /// The node index of `party`, if it is a node.
+    pub fn index_of(&self, party: &str) -> Option<usize> {
+        self.nodes.iter().position(|p| p == party)
+    }
+
+    /// Fixed-point fraction bits.
+    pub fn frac(&self) -> u32 {
+        self.frac
+    }
+
+    /// The triple source in use.
+    pub fn beaver(&self) -> Beaver {
+        self.beaver
+    }
+
+    fn peer(&self) -> &str {
+        &self.nodes[1 - self.me]
+    }
+
+    /// Fixed-point encoding.
+    pub fn encode(&self, xs: &[f64]) -> Vec<R> {
+        xs.iter().map(|x| R::encode(*x, self.frac)).collect()
+    }
+
+    /// Fixed-point decoding.
+    pub fn decode(&self, xs: &[R]) -> Vec<f64> {
+        xs.iter().map(|x| x.decode(self.frac)).collect()
+    }
+
+    /// The public constant `c` as a share (node 0 holds it, node 1 zero).
+    pub fn constant(&self, c: R, n: usize) -> Vec<R> {
+        vec![if self.me == 0 { c } else { R::ZERO }; n]
+    }
+
+    /// `x + c` for a public constant.
+    pub fn add_public(&self, x: &[R], c: R) -> Vec<R> {
+        if self.me == 0 { x.iter().map(|v| v.add(c)).collect() } else { x.to_vec() }
+    }
+
+    async fn send(&self, tag: &str, bytes: Vec<u8>) -> Result<()> {
+        self.ctx.channel.send_bytes(self.peer(), tag, bytes).await.map_err(|e| self.ctx.link_error(e))
+    }
+
+    async fn recv(&self, tag: &str, n: usize) -> Result<Vec<u8>> {
+        let bytes = self.ctx.channel.recv_bytes(self.peer(), tag).await.map_err(|e| self.ctx.link_error(e))?;
+        if bytes.len() != n {
+            return Err(self.ctx.bad_message(self.peer(), tag, format!("expected {n} bytes, got {}", bytes.len())));
+        }
+        Ok(bytes)
+    }
+
+    async fn recv_ring(&self, tag: &str, n: usize) -> Result<Vec<R>> {
+        let w = (R::BITS / 8) as usize;
+        let bytes = self.recv(tag, n * w).await?;
+        Ok(bytes
+            .chunks_exact(w)
+            .map(|c| {
+                let mut b = [0u8; 16];
+                b[..w].copy_from_slice(c);
+                R::from_u128(u128::from_le_bytes(b))
+            })
+            .collect())
+    }
+
+    async fn seed_from(&mut self, owner: usize, tag: &str) -> Result<[u8; 32]> {
+        if self.me == owner {
+            let mut seed = [0u8; 32];
+            self.rng.fill_bytes(&mut seed);
+            self.send(tag, seed.to_vec()).await?;
+            Ok(seed)
+        } else {
+            let bytes = self.recv(tag, 32).await?;
+            let mut seed = [0u8; 32];
+            seed.copy_from_slice(&bytes);
+            Ok(seed)
+        }
+    }
+
+    /// Secret-share `n` ring values held by node `owner` (`values` is `Some` there): the owner sends a 32-byte
+    /// seed; the other node's share is its stream, the owner's the values minus it.
+    pub async fn input(&mut self, owner: usize, values: Option<&[R]>, n: usize) -> Result<Vec<R>> {
+        let seed = self.seed_from(owner, "mpc/input").await?;
+        let mask: Vec<R> = compute(|| expand(seed, n));
+        match (self.me == owner, values) {
+            (true, Some(v)) if v.len() == n => Ok(sub(v, &mask)),
+            (true, _) => Err(Error::Internal("input: the owner must pass its n values".into())),
+            (false, _) => Ok(mask),
+        }
+    }
+
+    /// Open `x` to node `to` (both when `None`); returns the values where they are opened.
+    pub async fn reveal(&mut self, x: &[R], to: Option<usize>) -> Result<Option<Vec<R>>> {
+        let other = 1 - self.me;
+        if to.is_none() || to == Some(other) {
+            self.send("mpc/reveal", ring_bytes(x)).await?;
+        }
+        if to.is_none() || to == Some(self.me) {
+            let theirs = self.recv_ring("mpc/reveal", x.len()).await?;
+            return Ok(Some(add(x, &theirs)));
+        }
+        Ok(None)
+    }
+
+    /// Reveal to both and decode.
+    pub async fn reveal_f64(&mut self, x: &[R]) -> Result<Vec<f64>> {
+        let v = self.reveal(x, None).await?.unwrap_or_default();
+        Ok(self.decode(&v))
+    }
+
+    /// Divide by `2^f` (floor, at most one unit off), for any shared `|x| < 2^(k-2)`.
+    pub async fn trunc(&mut self, x: &[R], f: u32) -> Result<Vec<R>> {
+        let k = R::BITS;
+        let me = self.me;
+        let y: Vec<R> = self.add_public(x, R::ONE.shl(k - 2));
+        let m: Vec<R> = y.iter().map(|v| if v.msb() { R::ONE } else { R::ZERO }).collect();
+        // Shares of m0 * m1 mod 2^f; node 0 chooses with its bit, node 1 sends its own.
+        let s = if me == 0 {
+            self.chunked_recv("mpc/trunc", &m, 1, 1, f).await?
+        } else {
+            self.chunked_send("mpc/trunc", &m, 1, 1, f).await?
+        };
+        let top = k - f;
+        let offset = R::ONE.shl(k - 2 - f);
+        Ok(compute(|| {
+            y.iter()
+                .zip(&m)
+                .zip(&s)
+                .map(|((y, m), s)| {
+                    let z = y.shr(f).sub(m.shl(top)).add(s.shl(top));
+                    if me == 0 { z.sub(offset) } else { z }
+                })
+                .collect()
+        }))
+    }
+
+    /// Gilboa products as the receiver, split into rounds of at most [`CHUNK`] pairs.
+    pub(super) async fn chunked_recv(&mut self, tag: &str, a: &[R], per: usize, bits: u32, out: u32) -> Result<Vec<R>> {
+        let step = (CHUNK / (bits.min(out) as usize * per).max(1)).max(1);
+        let mut res = Vec::with_capacity(a.len() * per);
+        for chunk in a.chunks(step) {
+            res.extend(self.receiver.gilboa(self.ctx, tag, chunk, per, bits, out).await?);
+        }
+        Ok(res)
+    }
+
+    /// Gilboa products as the sender (`v` has `per` elements per item), matching [`Mpc::chunked_recv`].
+    pub(super) async fn chunked_send(&mut self, tag: &str, v: &[R], per: usize, bits: u32, out: u32) -> Result<Vec<R>> {
+        let step = (CHUNK / (bits.min(out) as usize * per).max(1)).max(1);
+        let mut res = Vec::with_capacity(v.len());
+        for chunk in v.chunks(step * per) {
+            res.extend(self.sender.gilboa(self.ctx, tag, chunk, per, bits, out).await?);
+        }
+        Ok(res)
+    }
+
+    /// Both directions at once: this party sends `v` and chooses with `a` (same item count and shape).
+    pub(super) async fn gilboa_both(
+        &mut self,
+        tag: &str,
+        (v, a): (&[R], &[R]),
+        per: usize,
+        bits: u32,
+        out: u32,
+    ) -> Result<(Vec<R>, Vec<R>)> {
+        let ctx = self.ctx;
+        let step = (CHUNK / (bits.min(out) as usize * per).max(1)).max(1);
+        let (mut s, mut r) = (Vec::with_capacity(v.len()), Vec::with_capacity(a.len() * per));
+        for (vc, ac) in v.chunks(step * per).zip(a.chunks(step)) {
+            let (sc, rc) = tokio::try_join!(
+                self.sender.gilboa(ctx, tag, vc, per, bits, out),
+                self.receiver.gilboa(ctx, tag, ac, per, bits, out)
+            )?;
+            s.extend(sc);
+            r.extend(rc);
+        }
+        Ok((s, r))
+    }
+
+    /// Elementwise product of two shared vectors, not truncated (scale adds up).
+    pub async fn mul_raw(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
+        if self.beaver == Beaver::TrustedFirstParty {
+            let prod = |a: &[R], b: &[R]| a.iter().zip(b).map(|(a, b)| a.mul(*b)).collect::<Vec<R>>();
+            return self.beaver_dealt(x, y, [x.len(), y.len(), x.len()], prod).await;
+        }
+        let k = R::BITS;
+        let (s, r) = self.gilboa_both("mpc/mul", (y, x), 1, k, k).await?;
+        Ok(compute(|| {
+            x.iter().zip(y).zip(s.iter().zip(&r)).map(|((x, y), (s, r))| x.mul(*y).add(*s).add(*r)).collect()
+        }))
+    }
+
+    /// Elementwise fixed-point product.
+    pub async fn mul(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
+        let raw = self.mul_raw(x, y).await?;
+        self.trunc(&raw, self.frac).await
+    }
+
+    /// Shared `m x p` times shared `p x q`, not truncated.
+    pub async fn matmul_raw(&mut self, a: &[R], b: &[R], m: usize, p: usize, q: usize) -> Result<Vec<R>> {
+        if self.beaver == Beaver::TrustedFirstParty {
+            let prod = move |x: &[R], y: &[R]| matmul_local(x, y, m, p, q);
+            return self.beaver_dealt(a, b, [m * p, p * q, m * q], prod).await;
+        }
+        // Item (r, c) of B carries column r of A: the products sum into column c of the result.
+        let at = transpose(a, m, p);
+        let v: Vec<R> = (0..p * q).flat_map(|i| at[(i / q) * m..(i / q + 1) * m].iter().copied()).collect();
+        let k = R::BITS;
+        let (s, r) = self.gilboa_both("mpc/matmul", (&v, b), m, k, k).await?;
+        let mut out = matmul_local(a, b, m, p, q);
+        accumulate(&mut out, &s, m, q);
+        accumulate(&mut out, &r, m, q);
+        Ok(out)
+    }
+
+    /// Node `owner`'s plaintext `m x p` matrix (`a` is `Some` there) times a shared `p x q`, not truncated.
+    /// With OT this is one Gilboa product, the other node choosing with the low `bits` of its share of `b`
+    /// (pass `R::BITS` unless that share is known to be a small non-negative integer).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn matmul_plain_raw(
+        &mut self,
+        owner: usize,
+        a: Option<&[R]>,
+        b: &[R],
+        (m, p, q): (usize, usize, usize),
+        bits: u32,
+    ) -> Result<Vec<R>> {
+        if self.beaver == Beaver::TrustedFirstParty {
+            let a = self.input(owner, a, m * p).await?;
+            return self.matmul_raw(&a, b, m, p, q).await;
+        }
+        let k = R::BITS;
+        if self.me == owner {
+            let a = a.ok_or_else(|| Error::Internal("matmul_plain_raw: the owner must pass its matrix".into()))?;
+            let at = transpose(a, m, p);
+            let v: Vec<R> = (0..p * q).flat_map(|i| at[(i / q) * m..(i / q + 1) * m].iter().copied()).collect();
+            let s = self.chunked_send("mpc/matmul-plain", &v, m, bits, k).await?;
+            let mut out = matmul_local(a, b, m, p, q);
+            accumulate(&mut out, &s, m, q);
+            Ok(out)
+        } else {
+            let r = self.chunked_recv("mpc/matmul-plain", b, m, bits, k).await?;
+            let mut out = vec![R::ZERO; m * q];
+            accumulate(&mut out, &r, m, q);
+            Ok(out)
+        }
+    }
+
+    /// Beaver multiplication with a triple dealt by node 0 (insecure: node 0 knows the triple, so it can
+    /// decrypt the opened differences). `sizes` are the lengths of x, y and the product.
+    async fn beaver_dealt(
+        &mut self,
+        x: &[R],
+        y: &[R],
+        sizes: [usize; 3],
+        prod: impl Fn(&[R], &[R]) -> Vec<R>,
+    ) -> Result<Vec<R>> {
+        let seed = self.seed_from(0, "mpc/tfp-seed").await?;
+        let [nx, ny, nz] = sizes;
+        let dealt: Vec<R> = expand(seed, nx + ny + nz);
+        let (u1, rest) = dealt.split_at(nx);
+        let (v1, w1) = rest.split_at(ny);
+        let (u, v, w) = if self.me == 0 {
+            let u0: Vec<R> = random(&mut self.rng, nx);
+            let v0: Vec<R> = random(&mut self.rng, ny);
+            let w = prod(&add(&u0, u1), &add(&v0, v1));
+            let w0 = sub(&w, w1);
+            (u0, v0, w0)
+        } else {
+            (u1.to_vec(), v1.to_vec(), w1.to_vec())
+        };
+        let mut mine = sub(x, &u);
+        mine.extend(sub(y, &v));
+        let opened = self.reveal(&mine, None).await?.unwrap_or_default();
+        let (e, f) = opened.split_at(nx);
+        let mut z = add(&w, &add(&prod(e, &v), &prod(&u, f)));
+        if self.me == 0 {
+            z = add(&z, &prod(e, f));
+        }
+        Ok(z)
+    }
+}
+
+/// Sum per-item product vectors (`m` elements for item `(r, c)`, item index `r * q + c`) into column `c`.
+fn accumulate<R: Ring>(out: &mut [R], parts: &[R], m: usize, q: usize) {
+    for (i, part) in parts.chunks_exact(m).enumerate() {
+        let c = i % q;
+        for (row, v) in part.iter().enumerate() {
+            let o = &mut out[row * q + c];
+            *o = o.add(*v);
+        }
+    }
+}

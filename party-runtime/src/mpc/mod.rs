@@ -1,0 +1,14 @@
+//! The MPC device (`spu_config`): two-party SEMI2K over `Z_2^64` / `Z_2^128` with correlated randomness from
+//! OT between the parties, so no single party can decrypt anything (SPU's default "trusted first party" is
+//! available only as an explicitly insecure option). See docs/SECURITY.md for what each task reveals.
+
+pub mod engine;
+mod nonlinear;
+pub mod ot;
+pub mod ring;
+
+pub use engine::Mpc;
+pub use ring::Ring;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,347 @@
+//! Comparison and the functions built on it: the sign bit of a shared value, `<`, select, `max`, `clip`,
+//! `abs`, reciprocal, inverse square root, `exp`, and SecretFlow's sigmoid approximations.
+//!
+//! The sign bit of `v` with `|v| < 2^L` is the complement of bit `L` of `w = v + 2^L`; with shares `w0 + w1`,
+//! that bit is `w0_L ^ w1_L ^ carry`, where `carry = [low_L(w0) + low_L(w1) >= 2^L]` compares node 0's `low_L(w0)` with
+//! node 1's `2^L - 1 - low_L(w1)`. The comparison is the usual greater-than circuit over XOR-shared bits (leaf
+//! `g_j = a_j AND NOT b_j`, `e_j = NOT(a_j XOR b_j)`, combined pairwise in `log L` rounds), every AND of the two
+//! parties' bits an OT with a one-bit message. The resulting bit is converted to an arithmetic share with one
+//! more OT per element.
+
+use secretflow_crds::tasks::learning::SigType;
+
+use super::engine::{Mpc, add, scale, sub};
+use super::ring::Ring;
+use crate::error::Result;
+
+/// Magnitude bound (bits above the fraction) of differences compared by `less`, `max`, `clip` and the sigmoids:
+/// `|x - y| < 2^24`, so operands below `2^23` always work.
+const INT_BITS: u32 = 24;
+
+impl<R: Ring> Mpc<'_, R> {
+    /// XOR shares of `x AND y` for XOR-shared bit vectors (values 0/1 in the low bit).
+    async fn and_bits(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
+        let (s, r) = self.gilboa_both("mpc/and", (y, x), 1, 1, 1).await?;
+        Ok(x.iter().zip(y).zip(s.iter().zip(&r)).map(|((x, y), (s, r))| x.mul(*y).add(*s).add(*r).low(1)).collect())
+    }
+
+    /// Arithmetic shares of XOR-shared bits: `b0 + b1 - 2 b0 b1`.
+    async fn bits_to_arith(&mut self, b: &[R]) -> Result<Vec<R>> {
+        let k = R::BITS;
+        let prod = if self.me() == 0 {
+            self.chunked_recv("mpc/b2a", b, 1, 1, k).await?
+        } else {
+            self.chunked_send("mpc/b2a", b, 1, 1, k).await?
+        };
+        Ok(b.iter().zip(&prod).map(|(b, p)| b.sub(p.shl(1))).collect())
+    }
+
+    /// Arithmetic shares of the sign bit (1 when negative) of each `x`, assuming `|x| < 2^bound` (raw units).
+    pub async fn msb(&mut self, x: &[R], bound: u32) -> Result<Vec<R>> {
+        let l = bound.min(R::BITS - 1);
+        let me = self.me();
+        let w = self.add_public(x, R::ONE.shl(l));
+        let mask = R::ONE.shl(l).sub(R::ONE);
+        // Node 0 compares a = low_l(w0) against node 1's c = 2^l - 1 - low_l(w1): carry = [a > c].
+        let mine: Vec<R> = w.iter().map(|v| if me == 0 { v.low(l) } else { mask.sub(v.low(l)) }).collect();
+        let n = x.len();
+        let lb = l as usize;
+        let bits: Vec<R> =
+            (0..n * lb).map(|i| if mine[i / lb].bit((i % lb) as u32) { R::ONE } else { R::ZERO }).collect();
+        // g_j = a_j AND NOT c_j: node 0 chooses with a_j, node 1 sends NOT c_j.
+        let g = if me == 0 {
+            self.chunked_recv("mpc/cmp-leaf", &bits, 1, 1, 1).await?
+        } else {
+            let not_c: Vec<R> = bits.iter().map(|b| R::ONE.sub(*b)).collect();
+            self.chunked_send("mpc/cmp-leaf", &not_c, 1, 1, 1).await?
+        };
+        let mut g: Vec<R> = g.iter().map(|v| v.low(1)).collect();
+        let mut e: Vec<R> = if me == 0 { bits } else { bits.iter().map(|b| R::ONE.sub(*b)).collect() };
+        let mut width = lb;
+        while width > 1 {
+            let pairs = width / 2;
+            let next = width.div_ceil(2);
+            let (mut xs, mut ys) = (Vec::with_capacity(2 * n * pairs), Vec::with_capacity(2 * n * pairs));
+            for i in 0..n {
+                for p in 0..pairs {
+                    let (lo, hi) = (i * width + 2 * p, i * width + 2 * p + 1);
+                    xs.push(e[hi]);
+                    ys.push(g[lo]);
+                    xs.push(e[hi]);
+                    ys.push(e[lo]);
+                }
+            }
+            let ands = self.and_bits(&xs, &ys).await?;
+            let (mut g2, mut e2) = (Vec::with_capacity(n * next), Vec::with_capacity(n * next));
+            for i in 0..n {
+                for p in 0..pairs {
+                    let hi = i * width + 2 * p + 1;
+                    let a = &ands[(i * pairs + p) * 2..(i * pairs + p) * 2 + 2];
+                    g2.push(g[hi].add(a[0]).low(1));
+                    e2.push(a[1]);
+                }
+                if width % 2 == 1 {
+                    g2.push(g[i * width + width - 1]);
+                    e2.push(e[i * width + width - 1]);
+                }
+            }
+            (g, e, width) = (g2, e2, next);
+        }
+        // v < 0 exactly when bit l of w is clear: sign = 1 ^ w0_l ^ w1_l ^ carry (node 0 adds the 1).
+        let flip = if me == 0 { R::ONE } else { R::ZERO };
+        let sign: Vec<R> =
+            g.iter().zip(&w).map(|(c, v)| c.add(flip).add(if v.bit(l) { R::ONE } else { R::ZERO }).low(1)).collect();
+        self.bits_to_arith(&sign).await
+    }
+
+    /// `x < y` as arithmetic 0/1 shares, for fixed-point values within the comparison bound.
+    pub async fn less(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
+        let bound = self.frac() + INT_BITS;
+        self.msb(&sub(x, y), bound).await
+    }
+
+    /// `b ? x : y` for arithmetic 0/1 shares `b`.
+    pub async fn select(&mut self, b: &[R], x: &[R], y: &[R]) -> Result<Vec<R>> {
+        let d = self.mul_raw(b, &sub(x, y)).await?;
+        Ok(add(y, &d))
+    }
+
+    /// Elementwise maximum.
+    pub async fn max(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
+        let lt = self.less(x, y).await?;
+        self.select(&lt, y, x).await
+    }
+
+    /// `v` where `lo <= c <= hi`, the public `v_lo` where `c < lo` and `v_hi` where `c > hi` (both comparisons in
+    /// one batch); SecretFlow's `select([c < lo, c > hi], [v_lo, v_hi], v)`.
+    pub async fn saturate(
+        &mut self,
+        c: &[R],
+        (lo, hi): (f64, f64),
+        v: &[R],
+        (v_lo, v_hi): (f64, f64),
+    ) -> Result<Vec<R>> {
+        let n = c.len();
+        let f = self.frac();
+        let mut a = self.add_public(c, R::encode(lo, f).neg());
+        a.extend(self.constant(R::encode(hi, f), n).iter().zip(c).map(|(h, x)| h.sub(*x)));
+        let flags = self.msb(&a, f + INT_BITS).await?;
+        let mut targets: Vec<R> = v.iter().map(|x| self.constant(R::encode(v_lo, f), 1)[0].sub(*x)).collect();
+        targets.extend(v.iter().map(|x| self.constant(R::encode(v_hi, f), 1)[0].sub(*x)));
+        let d = self.mul_raw(&flags, &targets).await?;
+        // Never both (lo <= hi): v + [c < lo](v_lo - v) + [c > hi](v_hi - v).
+        Ok(add(v, &add(&d[..n], &d[n..])))
+    }
+
+    /// Clamp to `[lo, hi]` (public bounds).
+    pub async fn clip(&mut self, x: &[R], lo: f64, hi: f64) -> Result<Vec<R>> {
+        self.saturate(x, (lo, hi), x, (lo, hi)).await
+    }
+
+    /// `|x|`.
+    pub async fn abs(&mut self, x: &[R]) -> Result<Vec<R>> {
+        let bound = self.frac() + INT_BITS;
+        let neg = self.msb(x, bound).await?;
+        let twice = self.mul_raw(&neg, &scale(x, R::ONE.shl(1))).await?;
+        Ok(sub(x, &twice))
+    }
+
+    /// One-hot shares of `j` with `2^j <= x < 2^(j+1)`, `j` in `0..span`, for `1 <= x < 2^span`.
+    async fn octave(&mut self, x: &[R], span: u32) -> Result<Vec<R>> {
+        let n = x.len();
+        let f = self.frac();
+        let mut diffs = Vec::with_capacity(n * span as usize);
+        for j in 1..=span {
+            diffs.extend(self.add_public(x, R::encode((j as f64).exp2(), f).neg()));
+        }
+        let below = self.msb(&diffs, f + span + 1).await?;
+        // ge_j = 1 - below_j for j >= 1, ge_0 = 1, ge_span = 0 by the precondition.
+        let one = self.constant(R::ONE, 1)[0];
+        let ge = |j: u32, i: usize| -> R { if j == 0 { one } else { one.sub(below[(j as usize - 1) * n + i]) } };
+        let mut onehot = Vec::with_capacity(n * span as usize);
+        for i in 0..n {
+            for j in 0..span {
+                let next = if j + 1 >= span { R::ZERO } else { ge(j + 1, i) };
+                onehot.push(ge(j, i).sub(next));
+            }
+        }
+        Ok(onehot)
+    }
+
+    /// `1 / x` for `1 <= x < 2^span`, `span <= f - 2` (beyond, `1 / x` is below the fixed-point resolution
+    /// and Newton's iteration would not converge): a power-of-two first guess from the octave, then Newton.
+    pub async fn reciprocal(&mut self, x: &[R], span: u32) -> Result<Vec<R>> {
+        let f = self.frac();
+        let n = x.len();
+        let onehot = self.octave(x, span).await?;
+        let y: Vec<R> = (0..n)
+            .map(|i| {
+                (0..span as usize).fold(R::ZERO, |acc, j| {
+                    acc.add(onehot[i * span as usize + j].mul(R::encode(0.75 / (j as f64).exp2(), f)))
+                })
+            })
+            .collect();
+        self.newton_reciprocal(x, y, 6).await
+    }
+
+    /// Newton's `y <- y (2 - x y)` from a first guess with `|1 - x y| <= 1/2`.
+    async fn newton_reciprocal(&mut self, x: &[R], mut y: Vec<R>, rounds: usize) -> Result<Vec<R>> {
+        let two = self.constant(R::encode(2.0, self.frac()), 1)[0];
+        for _ in 0..rounds {
+            let xy = self.mul(x, &y).await?;
+            let t: Vec<R> = xy.iter().map(|v| two.sub(*v)).collect();
+            y = self.mul(&y, &t).await?;
+        }
+        Ok(y)
+    }
+
+    /// `1 / sqrt(x)` for `1 <= x < 2^span`.
+    pub async fn rsqrt(&mut self, x: &[R], span: u32) -> Result<Vec<R>> {
+        let f = self.frac();
+        let n = x.len();
+        let onehot = self.octave(x, span).await?;
+        let mut y: Vec<R> = (0..n)
+            .map(|i| {
+                (0..span as usize).fold(R::ZERO, |acc, j| {
+                    acc.add(onehot[i * span as usize + j].mul(R::encode(0.85 / (j as f64 / 2.0).exp2(), f)))
+                })
+            })
+            .collect();
+        let three = R::encode(3.0, f);
+        for _ in 0..7 {
+            let yy = self.mul(&y, &y).await?;
+            let xyy = self.mul(x, &yy).await?;
+            let three = self.constant(three, 1)[0];
+            let t: Vec<R> = xyy.iter().map(|v| three.sub(*v)).collect();
+            let yt = self.mul(&y, &t).await?;
+            y = self.trunc(&yt, 1).await?;
+        }
+        Ok(y)
+    }
+
+    /// `e^x` for `|x| <= 16`: degree-6 Taylor at `x / 32`, squared five times.
+    pub async fn exp(&mut self, x: &[R]) -> Result<Vec<R>> {
+        let f = self.frac();
+        let y = self.trunc(x, 5).await?;
+        // Horner: 1 + y(1 + y/2(1 + y/3(...)))
+        let mut acc = self.constant(R::encode(1.0, f), x.len());
+        for d in (1..=6).rev() {
+            let t = self.mul(&y, &acc).await?;
+            let t = self.mul_public(&t, 1.0 / d as f64).await?;
+            acc = self.add_public(&t, R::encode(1.0, f));
+        }
+        for _ in 0..5 {
+            acc = self.mul(&acc, &acc).await?;
+        }
+        Ok(acc)
+    }
+
+    /// `x * c` for a public real `c`: `c` is encoded with enough fraction bits to keep about 20 significant
+    /// bits (at least `f`), then the product is truncated by as many.
+    pub async fn mul_public(&mut self, x: &[R], c: f64) -> Result<Vec<R>> {
+        let f = self.frac() as i32;
+        let s = if c == 0.0 { f } else { (19 - c.abs().log2().floor() as i32).clamp(f, R::BITS as i32 / 2 + 8) };
+        let raw = scale(x, R::encode(c, s as u32));
+        self.trunc(&raw, s as u32).await
+    }
+
+    /// A polynomial `sum c_i x^i` with public coefficients: the powers of `x` by secure products, each term
+    /// by a precise public product (Horner would multiply the coefficients' rounding by powers of `x`).
+    pub async fn poly(&mut self, x: &[R], coeffs: &[f64]) -> Result<Vec<R>> {
+        let f = self.frac();
+        let mut acc = self.constant(R::encode(coeffs.first().copied().unwrap_or(0.0), f), x.len());
+        let mut power = x.to_vec();
+        for (i, c) in coeffs.iter().enumerate().skip(1) {
+            if i > 1 {
+                power = self.mul(&power, x).await?;
+            }
+            if *c != 0.0 {
+                acc = add(&acc, &self.mul_public(&power, *c).await?);
+            }
+        }
+        Ok(acc)
+    }
+
+    /// SecretFlow's sigmoid approximation `sig` (same definitions, including t1/t3/t5's limits).
+    pub async fn sigmoid(&mut self, x: &[R], sig: SigType) -> Result<Vec<R>> {
+        let f = self.frac();
+        let n = x.len();
+        let half = R::encode(0.5, f);
+        match sig {
+            SigType::T1 => {
+                let quarter = self.trunc(x, 2).await?;
+                let t = self.add_public(&quarter, half);
+                self.clip(&t, 0.0, 1.0).await
+            }
+            SigType::T3 => {
+                let t = self.poly(x, &[0.5, 0.25, 0.0, -1.0 / 48.0]).await?;
+                self.saturate(x, (-2.0, 2.0), &t, (0.0, 1.0)).await
+            }
+            SigType::T5 => {
+                let t = self.poly(x, &[0.5, 0.25, 0.0, -1.0 / 48.0, 0.0, 1.0 / 480.0]).await?;
+                self.clip(&t, 0.0, 1.0).await
+            }
+            SigType::Df => {
+                // 1 + |x| stays inside the reciprocal's range; past 2^(f-3) the value is 1 within 2^(3-f).
+                let limit = ((f - 3) as f64).exp2();
+                let c = self.clip(x, -limit, limit).await?;
+                let a = self.abs(&c).await?;
+                let d = self.add_public(&a, R::encode(1.0, f));
+                let r = self.reciprocal(&d, f - 2).await?;
+                let q = self.mul(&c, &r).await?;
+                let q = self.trunc(&q, 1).await?;
+                Ok(self.add_public(&q, half))
+            }
+            SigType::Sr => self.sr(x).await,
+            SigType::Mix => {
+                let ls7 = self
+                    .poly(
+                        x,
+                        &[
+                            5.00052959e-01,
+                            2.35176260e-01,
+                            -3.97212202e-05,
+                            -1.23407424e-02,
+                            4.04588962e-06,
+                            3.94330487e-04,
+                            -9.74060972e-08,
+                            -4.74674505e-06,
+                        ],
+                    )
+                    .await?;
+                let sr = self.sr(x).await?;
+                let a = self.abs(x).await?;
+                let four = self.constant(R::encode(4.0, f), n);
+                let outside = self.less(&four, &a).await?;
+                self.select(&outside, &sr, &ls7).await
+            }
+            SigType::Real => {
+                // s = 1 / (1 + e^-|x|) with 1 + e^-|x| in (1, 2], then 1 - s where x < 0.
+                let neg = self.msb(x, f + INT_BITS).await?;
+                let twice = self.mul_raw(&neg, &scale(x, R::ONE.shl(1))).await?;
+                let a = sub(x, &twice);
+                let a = self.clip(&a, 0.0, 16.0).await?;
+                let minus: Vec<R> = a.iter().map(|v| v.neg()).collect();
+                let e = self.exp(&minus).await?;
+                let d = self.add_public(&e, R::encode(1.0, f));
+                let s = self.newton_reciprocal(&d, self.constant(R::encode(0.75, f), n), 5).await?;
+                let flip: Vec<R> = s.iter().map(|v| half.add(half).sub(v.shl(1))).collect();
+                let flip = if self.me() == 0 { flip } else { s.iter().map(|v| v.shl(1).neg()).collect() };
+                let d = self.mul_raw(&neg, &flip).await?;
+                Ok(add(&s, &d))
+            }
+        }
+    }
+
+    async fn sr(&mut self, x: &[R]) -> Result<Vec<R>> {
+        let f = self.frac();
+        // Beyond |x| = 2^10 the value is 0 or 1 to within 2^-21; clipping keeps 1 + x^2 inside the octave range.
+        let c = self.clip(x, -1024.0, 1024.0).await?;
+        let sq = self.mul(&c, &c).await?;
+        let d = self.add_public(&sq, R::encode(1.0, f));
+        let r = self.rsqrt(&d, 21).await?;
+        let q = self.mul(&c, &r).await?;
+        let q = self.trunc(&q, 1).await?;
+        Ok(self.add_public(&q, R::encode(0.5, f)))
+    }
+}

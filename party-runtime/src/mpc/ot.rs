@@ -1,0 +1,272 @@
+//! Correlated OT extension and arithmetic OT, the source of every secure product in the engine.
+//!
+//! Extension is IKNP (Ishai, Kilian, Nissim, Petrank, CRYPTO 2003) with [`KAPPA`] = 128 base OTs (Chou-Orlandi,
+//! [`crate::crypto::base_ot`]) run once per direction per session. The extension *receiver* picks its choice
+//! bits `c_i` freely; the sender holds a secret `Δ` and afterwards row `i` satisfies `q_i = t_i ^ c_i Δ`. The
+//! column generators are ChaCha20 streams that continue across calls, so one base-OT set serves the session.
+//!
+//! Arithmetic OT (Gilboa, CRYPTO 1999, with vector messages as in SecureML's OT-based triples): the sender has a
+//! vector `x_i` per OT, the receiver its choice `c_i`; the sender keeps `s_i = -H(q_i)` and sends
+//! `τ_i = H(q_i) - H(q_i ^ Δ) + x_i`, the receiver computes `r_i = H(t_i) + c_i τ_i`, so `s_i + r_i = c_i x_i`.
+//! Each message element is sent in only the bits its use needs (`width`). `H` is the tweakable
+//! correlation-robust hash `π(π(x) ^ tweak) ^ π(x)` of Guo, Katz, Wang, Yu (S&P 2020) over fixed-key AES, the
+//! tweak being the OT's global index and the output block number.
+//!
+//! Semi-honest security: the sender sees `u_j = G(k0_j) ^ G(k1_j) ^ c` only through its chosen key, which is
+//! pseudo-random; the receiver sees `τ_i`, masked by `H(q_i ^ Δ)` (for `c_i = 0`) or `H(q_i)` (for `c_i = 1`),
+//! values it cannot compute without `Δ`.
+
+use aes::Aes128;
+use aes::cipher::{BlockCipherEncrypt, KeyInit};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use rayon::prelude::*;
+
+use super::ring::{BitReader, BitWriter, Ring};
+use crate::context::{PartyContext, compute};
+use crate::crypto::base_ot;
+use crate::crypto::bits::{bytes, columns_to_rows, words};
+use crate::error::Result;
+
+/// Base OTs per direction (the computational security parameter).
+pub const KAPPA: usize = 128;
+
+/// The fixed AES key of the hash (any public constant works; this is the first 16 bytes of pi's fraction).
+const HASH_KEY: [u8; 16] = *b"\x24\x3f\x6a\x88\x85\xa3\x08\xd3\x13\x19\x8a\x2e\x03\x70\x73\x44";
+
+fn fixed_aes() -> Aes128 {
+    Aes128::new(&HASH_KEY.into())
+}
+
+/// `H(index_i, x_i)` expanded to `blocks` 128-bit outputs per input, written consecutively.
+fn hash_expand(aes: &Aes128, xs: &[u128], first_index: u64, blocks: usize) -> Vec<u128> {
+    const CHUNK: usize = 1024;
+    let mut out = vec![0u128; xs.len() * blocks];
+    out.par_chunks_mut(CHUNK * blocks).zip(xs.par_chunks(CHUNK)).enumerate().for_each(|(ci, (dst, xs))| {
+        let mut pi: Vec<aes::Block> = xs.iter().map(|x| x.to_le_bytes().into()).collect();
+        aes.encrypt_blocks(&mut pi);
+        let pi: Vec<u128> = pi.iter().map(|b| u128::from_le_bytes((*b).into())).collect();
+        let mut buf: Vec<aes::Block> = Vec::with_capacity(dst.len());
+        for (i, p) in pi.iter().enumerate() {
+            let index = first_index + (ci * CHUNK + i) as u64;
+            for c in 0..blocks {
+                let tweak = ((index as u128) << 64) | c as u128;
+                buf.push((p ^ tweak).to_le_bytes().into());
+            }
+        }
+        aes.encrypt_blocks(&mut buf);
+        for (i, p) in pi.iter().enumerate() {
+            for c in 0..blocks {
+                dst[i * blocks + c] = u128::from_le_bytes(buf[i * blocks + c].into()) ^ p;
+            }
+        }
+    });
+    out
+}
+
+/// Ring elements from hash blocks: `per` elements for each input.
+fn elements<R: Ring>(blocks: &[u128], per: usize) -> impl Iterator<Item = R> + '_ {
+    let per_block = (128 / R::BITS) as usize;
+    let nblocks = per.div_ceil(per_block);
+    blocks.chunks(nblocks.max(1)).flat_map(move |bs| {
+        (0..per).map(move |e| R::from_u128(bs[e / per_block] >> ((e % per_block) as u32 * R::BITS)))
+    })
+}
+
+fn blocks_for<R: Ring>(per: usize) -> usize {
+    per.div_ceil((128 / R::BITS) as usize)
+}
+
+fn column_bits(rngs: &mut [ChaCha20Rng], col_words: usize) -> Vec<u64> {
+    let mut out = vec![0u64; rngs.len() * col_words];
+    out.par_chunks_mut(col_words).zip(rngs.par_iter_mut()).for_each(|(dst, rng)| {
+        for w in dst.iter_mut() {
+            *w = rng.next_u64();
+        }
+    });
+    out
+}
+
+fn rows128(flat: &[u64]) -> Vec<u128> {
+    flat.chunks_exact(2).map(|w| w[0] as u128 | (w[1] as u128) << 64).collect()
+}
+
+/// The extension sender towards the peer: `Δ` and the column generators of the keys it chose.
+pub struct OtSender {
+    peer: String,
+    aes: Aes128,
+    delta: u128,
+    cols: Vec<ChaCha20Rng>,
+    index: u64,
+}
+
+/// The extension receiver from the peer: the column generators of both keys.
+pub struct OtReceiver {
+    peer: String,
+    aes: Aes128,
+    cols: Vec<[ChaCha20Rng; 2]>,
+    index: u64,
+}
+
+/// Run the base OTs in both directions (the party with `first` set acts as base-OT sender first).
+pub async fn setup(
+    ctx: &PartyContext,
+    peer: &str,
+    first: bool,
+    rng: &mut ChaCha20Rng,
+) -> Result<(OtSender, OtReceiver)> {
+    let delta = ((rng.next_u64() as u128) << 64) | rng.next_u64() as u128;
+    let choices: Vec<bool> = (0..KAPPA).map(|j| (delta >> j) & 1 == 1).collect();
+    let (pairs, chosen) = if first {
+        let pairs = base_ot::send(ctx, peer, KAPPA, rng).await?;
+        (pairs, base_ot::receive(ctx, peer, &choices, rng).await?)
+    } else {
+        let chosen = base_ot::receive(ctx, peer, &choices, rng).await?;
+        (base_ot::send(ctx, peer, KAPPA, rng).await?, chosen)
+    };
+    let sender = OtSender {
+        peer: peer.to_string(),
+        aes: fixed_aes(),
+        delta,
+        cols: chosen.iter().map(|k| ChaCha20Rng::from_seed(*k)).collect(),
+        index: 0,
+    };
+    let receiver = OtReceiver {
+        peer: peer.to_string(),
+        aes: fixed_aes(),
+        cols: pairs.iter().map(|[a, b]| [ChaCha20Rng::from_seed(*a), ChaCha20Rng::from_seed(*b)]).collect(),
+        index: 0,
+    };
+    Ok((sender, receiver))
+}
+
+/// How many OTs a Gilboa product needs per item: one per choice bit below the output width.
+fn ots_per_item(choice_bits: u32, out_bits: u32) -> usize {
+    choice_bits.min(out_bits) as usize
+}
+
+impl OtSender {
+    /// Sender's side of Gilboa products `a_i * v_i mod 2^out_bits` for every item `i`: the receiver holds `a_i`
+    /// (its low `choice_bits` bits), this party the vectors `v` (`per` elements per item, item after item).
+    /// One OT per item and choice bit `t`, carrying `v_i` in `out_bits - t` bits. Returns this party's shares.
+    pub async fn gilboa<R: Ring>(
+        &mut self,
+        ctx: &PartyContext,
+        tag: &str,
+        v: &[R],
+        per: usize,
+        choice_bits: u32,
+        out_bits: u32,
+    ) -> Result<Vec<R>> {
+        let items = v.len().checked_div(per).unwrap_or(0);
+        let tb = ots_per_item(choice_bits, out_bits);
+        let n = items * tb;
+        let col_words = n.div_ceil(64);
+        let utag = format!("{tag}/u");
+        let u = ctx.channel.recv_bytes(&self.peer, &utag).await.map_err(|e| ctx.link_error(e))?;
+        if u.len() != KAPPA * col_words * 8 {
+            let msg = format!("expected {} bytes for {n} OTs, got {}", KAPPA * col_words * 8, u.len());
+            return Err(ctx.bad_message(&self.peer, &utag, msg));
+        }
+        let first = self.index;
+        self.index += n as u64;
+        let delta = self.delta;
+        let (shares, tau) = compute(|| {
+            let u = words(&u);
+            let mut q = column_bits(&mut self.cols, col_words);
+            q.par_chunks_mut(col_words).enumerate().for_each(|(j, qj)| {
+                if (delta >> j) & 1 == 1 {
+                    for (q, u) in qj.iter_mut().zip(&u[j * col_words..(j + 1) * col_words]) {
+                        *q ^= u;
+                    }
+                }
+            });
+            let q = rows128(&columns_to_rows(&q, KAPPA, col_words, n));
+            let q1: Vec<u128> = q.iter().map(|r| r ^ delta).collect();
+            let blocks = blocks_for::<R>(per);
+            let h0 = hash_expand(&self.aes, &q, first, blocks);
+            let h1 = hash_expand(&self.aes, &q1, first, blocks);
+            let bits: usize = (0..tb).map(|t| (out_bits as usize - t) * per).sum::<usize>() * items;
+            let mut out = BitWriter::with_capacity(bits);
+            let mut shares = vec![R::ZERO; items * per];
+            let mut h0e = elements::<R>(&h0, per);
+            let mut h1e = elements::<R>(&h1, per);
+            for (vi, si) in v.chunks_exact(per).zip(shares.chunks_exact_mut(per)) {
+                for t in 0..tb as u32 {
+                    for (x, s) in vi.iter().zip(si.iter_mut()) {
+                        let (a, b) = (h0e.next().unwrap_or(R::ZERO), h1e.next().unwrap_or(R::ZERO));
+                        *s = s.sub(a.shl(t));
+                        out.put(a.sub(b).add(*x).to_u128(), out_bits - t);
+                    }
+                }
+            }
+            (shares, out.finish())
+        });
+        ctx.channel.send_bytes(&self.peer, &format!("{tag}/tau"), tau).await.map_err(|e| ctx.link_error(e))?;
+        Ok(shares)
+    }
+}
+
+impl OtReceiver {
+    /// Receiver's side of [`OtSender::gilboa`] with this party's values `a`: returns its shares.
+    pub async fn gilboa<R: Ring>(
+        &mut self,
+        ctx: &PartyContext,
+        tag: &str,
+        a: &[R],
+        per: usize,
+        choice_bits: u32,
+        out_bits: u32,
+    ) -> Result<Vec<R>> {
+        let tb = ots_per_item(choice_bits, out_bits);
+        let n = a.len() * tb;
+        let col_words = n.div_ceil(64);
+        let first = self.index;
+        self.index += n as u64;
+        let (u, t) = compute(|| {
+            let mut c_words = vec![0u64; col_words];
+            for (i, x) in a.iter().enumerate() {
+                for t in 0..tb {
+                    let j = i * tb + t;
+                    c_words[j / 64] |= (x.bit(t as u32) as u64) << (j % 64);
+                }
+            }
+            let (mut k0, mut k1): (Vec<ChaCha20Rng>, Vec<ChaCha20Rng>) =
+                std::mem::take(&mut self.cols).into_iter().map(|[a, b]| (a, b)).unzip();
+            let t = column_bits(&mut k0, col_words);
+            let mut u = column_bits(&mut k1, col_words);
+            self.cols = k0.into_iter().zip(k1).map(|(a, b)| [a, b]).collect();
+            u.par_chunks_mut(col_words).zip(t.par_chunks(col_words)).for_each(|(uj, tj)| {
+                for ((u, t), c) in uj.iter_mut().zip(tj).zip(&c_words) {
+                    *u ^= t ^ c;
+                }
+            });
+            (bytes(&u), rows128(&columns_to_rows(&t, KAPPA, col_words, n)))
+        });
+        ctx.channel.send_bytes(&self.peer, &format!("{tag}/u"), u).await.map_err(|e| ctx.link_error(e))?;
+        let ttag = format!("{tag}/tau");
+        let tau = ctx.channel.recv_bytes(&self.peer, &ttag).await.map_err(|e| ctx.link_error(e))?;
+        let expected = ((0..tb).map(|t| (out_bits as usize - t) * per).sum::<usize>() * a.len()).div_ceil(8);
+        if tau.len() != expected {
+            return Err(ctx.bad_message(&self.peer, &ttag, format!("expected {expected} bytes, got {}", tau.len())));
+        }
+        Ok(compute(|| {
+            let h = hash_expand(&self.aes, &t, first, blocks_for::<R>(per));
+            let mut he = elements::<R>(&h, per);
+            let mut reader = BitReader::new(&tau);
+            let mut out = vec![R::ZERO; a.len() * per];
+            for (x, oi) in a.iter().zip(out.chunks_exact_mut(per)) {
+                for t in 0..tb as u32 {
+                    let c = x.bit(t);
+                    for o in oi.iter_mut() {
+                        let hv = he.next().unwrap_or(R::ZERO);
+                        let tv = R::from_u128(reader.get(out_bits - t).unwrap_or(0));
+                        let r = if c { hv.add(tv) } else { hv };
+                        *o = o.add(r.shl(t));
+                    }
+                }
+            }
+            out
+        }))
+    }
+}

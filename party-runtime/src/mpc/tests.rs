@@ -1,0 +1,282 @@
+//! The engine against plaintext on both rings and both triple sources: every operation on random values,
+//! a million truncations at large magnitudes, comparisons at the edges, and what crosses the link.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use secretflow_crds::request::{Beaver, Field, Protocol, SpuRuntime};
+use secretflow_crds::tasks::learning::SigType;
+
+use super::engine::{Mpc, add, matmul_local};
+use super::ring::Ring;
+use crate::context::{NoProgress, PartyContext};
+use crate::data::DataPolicy;
+use crate::link::memory::MemoryHub;
+use crate::link::{Channel, Link, LinkError};
+
+/// Records what a party sends.
+struct Recording<L> {
+    inner: L,
+    sent: Arc<Mutex<Vec<u8>>>,
+}
+
+#[async_trait]
+impl<L: Link> Link for Recording<L> {
+    fn party(&self) -> &str {
+        self.inner.party()
+    }
+    async fn send(&self, peer: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
+        self.sent.lock().expect("lock").extend_from_slice(&bytes);
+        self.inner.send(peer, tag, bytes).await
+    }
+    async fn recv(&self, peer: &str, tag: &str) -> Result<Vec<u8>, LinkError> {
+        self.inner.recv(peer, tag).await
+    }
+}
+
+type Pair<R> = (Mpc<'static, R>, Mpc<'static, R>, [Arc<Mutex<Vec<u8>>>; 2]);
+
+/// Two engines over an in-memory link (contexts leaked: tests only), plus what each sent.
+async fn pair<R: Ring>(beaver: Beaver, frac: u32) -> Pair<R> {
+    let parties: Vec<String> = vec!["alice".into(), "bob".into()];
+    let hub = MemoryHub::new(&parties, Duration::from_secs(30));
+    let logs = [Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new()))];
+    let ctx = |i: usize| -> &'static PartyContext {
+        let link = Recording { inner: hub.link(&parties[i]), sent: logs[i].clone() };
+        let c = PartyContext::new(
+            &parties[i],
+            parties.clone(),
+            Channel::new(Arc::new(link)),
+            DataPolicy::default(),
+            Arc::new(NoProgress),
+        );
+        Box::leak(Box::new(c))
+    };
+    let spu = SpuRuntime {
+        protocol: Protocol::SEMI2K,
+        field: if R::BITS == 64 { Field::FM64 } else { Field::FM128 },
+        fraction_bits: frac,
+        nodes: vec![("alice".into(), "a:1".into()), ("bob".into(), "b:1".into())],
+        beaver,
+    };
+    let (ca, cb) = (ctx(0), ctx(1));
+    let (a, b) = tokio::join!(Mpc::<R>::new(ca, &spu), Mpc::<R>::new(cb, &spu));
+    (a.expect("alice"), b.expect("bob"), logs)
+}
+
+fn rng() -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(7)
+}
+
+fn uniform<R: Ring>(rng: &mut ChaCha20Rng) -> R {
+    R::from_u128((rng.next_u64() as u128) | (rng.next_u64() as u128) << 64)
+}
+
+/// Random additive shares of `v`.
+fn split<R: Ring>(v: &[R], rng: &mut ChaCha20Rng) -> (Vec<R>, Vec<R>) {
+    let r: Vec<R> = v.iter().map(|_| uniform(rng)).collect();
+    (v.iter().zip(&r).map(|(v, r)| v.sub(*r)).collect(), r)
+}
+
+fn reals(n: usize, range: f64, rng: &mut ChaCha20Rng) -> Vec<f64> {
+    (0..n).map(|_| (rng.next_u64() as f64 / u64::MAX as f64 * 2.0 - 1.0) * range).collect()
+}
+
+fn open<R: Ring>(a: &[R], b: &[R], f: u32) -> Vec<f64> {
+    add(a, b).iter().map(|v| v.decode(f)).collect()
+}
+
+async fn products<R: Ring>(beaver: Beaver, f: u32) {
+    let (mut a, mut b, _) = pair::<R>(beaver, f).await;
+    let mut rng = rng();
+    let n = 2000;
+    let (x, y) = (reals(n, 1000.0, &mut rng), reals(n, 1000.0, &mut rng));
+    let (xa, xb) = split(&a.encode(&x), &mut rng);
+    let (ya, yb) = split(&a.encode(&y), &mut rng);
+    let (za, zb) = tokio::join!(a.mul(&xa, &ya), b.mul(&xb, &yb));
+    let z = add(&za.expect("a"), &zb.expect("b"));
+    for i in 0..n {
+        // floor(x y / 2^f), or one unit below it.
+        let exact = R::encode(x[i], f).mul(R::encode(y[i], f)).sar(f);
+        let err = z[i].sub(exact);
+        assert!(err == R::ZERO || err == R::ONE.neg(), "{} * {}: {:?} vs {:?}", x[i], y[i], z[i], exact);
+    }
+    // A 3x4 shared times 4x2 shared matrix, and alice's plaintext 5x4 times it.
+    let (m, p, q) = (3, 4, 2);
+    let (am, bm) = (reals(m * p, 10.0, &mut rng), reals(p * q, 10.0, &mut rng));
+    let (ea, eb) = (a.encode(&am), a.encode(&bm));
+    let (a0, a1) = split(&ea, &mut rng);
+    let (b0, b1) = split(&eb, &mut rng);
+    let (r0, r1) = tokio::join!(a.matmul_raw(&a0, &b0, m, p, q), b.matmul_raw(&a1, &b1, m, p, q));
+    assert_eq!(add(&r0.expect("a"), &r1.expect("b")), matmul_local(&ea, &eb, m, p, q));
+    let plain = a.encode(&reals(5 * p, 10.0, &mut rng));
+    let (r0, r1) = tokio::join!(
+        a.matmul_plain_raw(0, Some(&plain), &b0, (5, p, q), R::BITS),
+        b.matmul_plain_raw(0, None, &b1, (5, p, q), R::BITS)
+    );
+    assert_eq!(add(&r0.expect("a"), &r1.expect("b")), matmul_local(&plain, &eb, 5, p, q));
+    // Reveal to one party only.
+    let (o0, o1) = tokio::join!(a.reveal(&xa, Some(1)), b.reveal(&xb, Some(1)));
+    assert_eq!(o0.expect("a"), None);
+    assert_eq!(o1.expect("b"), Some(a.encode(&x)));
+}
+
+#[tokio::test]
+async fn products_match_plaintext_on_both_rings_and_triple_sources() {
+    products::<u64>(Beaver::Ot, 18).await;
+    products::<u128>(Beaver::Ot, 26).await;
+    products::<u64>(Beaver::TrustedFirstParty, 18).await;
+    products::<u128>(Beaver::TrustedFirstParty, 26).await;
+}
+
+async fn truncation<R: Ring>(n: usize, f: u32) {
+    let (mut a, mut b, _) = pair::<R>(Beaver::Ot, f).await;
+    let mut rng = rng();
+    // Raw values up to 2^(k-3) in magnitude: local (SecureML) truncation would fail on about 1 in 8 of them.
+    let span = 1u128 << (R::BITS - 3);
+    let x: Vec<R> = (0..n)
+        .map(|_| {
+            let m = R::from_u128(uniform::<R>(&mut rng).to_u128() % span);
+            if rng.next_u64() & 1 == 1 { m.neg() } else { m }
+        })
+        .collect();
+    let (xa, xb) = split(&x, &mut rng);
+    let (za, zb) = tokio::join!(a.trunc(&xa, f), b.trunc(&xb, f));
+    let z = add(&za.expect("a"), &zb.expect("b"));
+    for (x, z) in x.iter().zip(&z) {
+        let err = z.sub(x.sar(f));
+        assert!(err == R::ZERO || err == R::ONE.neg(), "trunc({x:?}) = {z:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_million_truncations_are_each_within_one_unit() {
+    truncation::<u64>(1 << 20, 18).await;
+    truncation::<u128>(1 << 16, 26).await;
+}
+
+async fn comparisons<R: Ring>(f: u32) {
+    let (mut a, mut b, _) = pair::<R>(Beaver::Ot, f).await;
+    let mut rng = rng();
+    let ulp = (-(f as f64)).exp2();
+    // The documented domain: operands below 2^23 in magnitude, so differences stay below 2^24.
+    let max = (23f64).exp2() - ulp;
+    let mut x = vec![0.0, ulp, -ulp, max, -max, 1.0, -1.0, 0.5];
+    x.extend(reals(200, 100.0, &mut rng));
+    let mut y = vec![0.0, 0.0, 0.0, 0.0, 0.0, -max, max, 0.5];
+    y.extend(reals(200, 100.0, &mut rng));
+    let (xa, xb) = split(&a.encode(&x), &mut rng);
+    let (ya, yb) = split(&a.encode(&y), &mut rng);
+    let (la, lb) = tokio::join!(a.less(&xa, &ya), b.less(&xb, &yb));
+    let lt = add(&la.expect("a"), &lb.expect("b"));
+    for i in 0..x.len() {
+        assert_eq!(lt[i], if x[i] < y[i] { R::ONE } else { R::ZERO }, "{} < {}", x[i], y[i]);
+    }
+    let (ma, mb) = tokio::join!(a.max(&xa, &ya), b.max(&xb, &yb));
+    let mx = open(&ma.expect("a"), &mb.expect("b"), f);
+    let (ca, cb) = tokio::join!(a.clip(&xa, -2.0, 3.0), b.clip(&xb, -2.0, 3.0));
+    let cl = open(&ca.expect("a"), &cb.expect("b"), f);
+    let (aa, ab) = tokio::join!(a.abs(&xa), b.abs(&xb));
+    let ab = open(&aa.expect("a"), &ab.expect("b"), f);
+    for i in 0..x.len() {
+        let (xi, yi) = (R::encode(x[i], f).decode(f), R::encode(y[i], f).decode(f));
+        assert_eq!(mx[i], xi.max(yi));
+        assert_eq!(cl[i], xi.clamp(-2.0, 3.0));
+        assert_eq!(ab[i], xi.abs());
+    }
+}
+
+#[tokio::test]
+async fn comparisons_hold_at_the_edges() {
+    comparisons::<u64>(18).await;
+    comparisons::<u128>(26).await;
+}
+
+fn sig_plain(x: f64, sig: SigType) -> f64 {
+    let t1 = 0.5 + x / 4.0;
+    let t3 = t1 - x.powi(3) / 48.0;
+    let sr = 0.5 * x / (1.0 + x * x).sqrt() + 0.5;
+    match sig {
+        SigType::T1 => t1.clamp(0.0, 1.0),
+        SigType::T3 if x < -2.0 => 0.0,
+        SigType::T3 if x > 2.0 => 1.0,
+        SigType::T3 => t3,
+        SigType::T5 => (t3 + x.powi(5) / 480.0).clamp(0.0, 1.0),
+        SigType::Df => 0.5 * x / (1.0 + x.abs()) + 0.5,
+        SigType::Sr => sr,
+        SigType::Mix if x.abs() > 4.0 => sr,
+        SigType::Mix => {
+            let c = [
+                5.00052959e-01,
+                2.35176260e-01,
+                -3.97212202e-05,
+                -1.23407424e-02,
+                4.04588962e-06,
+                3.94330487e-04,
+                -9.74060972e-08,
+                -4.74674505e-06,
+            ];
+            c.iter().rev().fold(0.0, |acc, c| acc * x + c)
+        }
+        SigType::Real => 1.0 / (1.0 + (-x).exp()),
+    }
+}
+
+async fn functions<R: Ring>(f: u32, tol: f64) {
+    let (mut a, mut b, _) = pair::<R>(Beaver::Ot, f).await;
+    let mut rng = rng();
+    let mut x = vec![0.0, 1.0, -1.0, 2.0, -2.0, 4.5, -4.5, 20.0, -20.0];
+    x.extend(reals(40, 8.0, &mut rng));
+    let (xa, xb) = split(&a.encode(&x), &mut rng);
+    for sig in [SigType::T1, SigType::T3, SigType::T5, SigType::Df, SigType::Sr, SigType::Mix, SigType::Real] {
+        let (sa, sb) = tokio::join!(a.sigmoid(&xa, sig), b.sigmoid(&xb, sig));
+        let s = open(&sa.expect("a"), &sb.expect("b"), f);
+        for (x, s) in x.iter().zip(&s) {
+            let want = sig_plain(*x, sig);
+            // The exact sigmoid goes through exp (Taylor, 5 squarings) and a reciprocal.
+            let t = if sig == SigType::Real { tol.max(5e-4) } else { tol };
+            assert!((s - want).abs() < t, "{sig:?}({x}) = {want}, got {s}");
+        }
+    }
+    let d: Vec<f64> = reals(50, 1000.0, &mut rng).iter().map(|v| v.abs() + 1.0).collect();
+    let (da, db) = split(&a.encode(&d), &mut rng);
+    let (ra, rb) = tokio::join!(a.reciprocal(&da, 12), b.reciprocal(&db, 12));
+    let r = open(&ra.expect("a"), &rb.expect("b"), f);
+    let (qa, qb) = tokio::join!(a.rsqrt(&da, 12), b.rsqrt(&db, 12));
+    let q = open(&qa.expect("a"), &qb.expect("b"), f);
+    for i in 0..d.len() {
+        assert!((r[i] - 1.0 / d[i]).abs() < tol, "1/{} = {}", d[i], r[i]);
+        assert!((q[i] - 1.0 / d[i].sqrt()).abs() < tol, "1/sqrt({}) = {}", d[i], q[i]);
+    }
+}
+
+#[tokio::test]
+async fn sigmoids_reciprocal_and_rsqrt_match_plaintext() {
+    functions::<u64>(18, 1e-3).await;
+    functions::<u128>(26, 1e-5).await;
+}
+
+#[tokio::test]
+async fn neither_view_contains_the_other_partys_inputs() {
+    let (mut a, mut b, logs) = pair::<u64>(Beaver::Ot, 18).await;
+    let mut rng = rng();
+    // Alice's and bob's private values as trivial shares (value, 0) and (0, value): the OT inputs are the
+    // values themselves, the worst case for leakage.
+    let x: Vec<u64> = (0..500).map(|_| rng.next_u64() | 1 << 40).collect();
+    let y: Vec<u64> = (0..500).map(|_| rng.next_u64() | 1 << 41).collect();
+    let zero = vec![0u64; 500];
+    let (za, zb) = tokio::join!(a.mul_raw(&x, &zero), b.mul_raw(&zero, &y));
+    let z = add(&za.expect("a"), &zb.expect("b"));
+    assert_eq!(z, x.iter().zip(&y).map(|(x, y)| x.wrapping_mul(*y)).collect::<Vec<_>>());
+    let (to_bob, to_alice) = (logs[0].lock().expect("lock").clone(), logs[1].lock().expect("lock").clone());
+    assert!(to_bob.len() > 500 * 64 * 16, "the OTs ran ({} bytes)", to_bob.len());
+    for (secret, view) in [(&x, &to_bob), (&y, &to_alice)] {
+        for v in secret.iter() {
+            let b = v.to_le_bytes();
+            assert!(!view.windows(8).any(|w| w == b), "{v:#x} crossed the link");
+        }
+    }
+}
