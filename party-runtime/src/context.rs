@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use secretflow_crds::ErrorInfo;
+use secretflow_crds::request::SpuRuntime;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -43,6 +44,8 @@ pub struct PartyContext {
     pub channel: Channel,
     /// Where this party may read and write.
     pub data: DataPolicy,
+    /// The MPC device, when the request configures one.
+    pub spu: Option<SpuRuntime>,
     progress: Arc<dyn ProgressSink>,
 }
 
@@ -55,7 +58,13 @@ impl PartyContext {
         data: DataPolicy,
         progress: Arc<dyn ProgressSink>,
     ) -> Self {
-        PartyContext { party: party.to_string(), parties, channel, data, progress }
+        PartyContext { party: party.to_string(), parties, channel, data, spu: None, progress }
+    }
+
+    /// The same context with the MPC device configured.
+    pub fn with_spu(mut self, spu: Option<SpuRuntime>) -> Self {
+        self.spu = spu;
+        self
     }
 
     /// Report progress.

@@ -158,6 +158,7 @@ fn failure(error: ErrorInfo, metrics: PerformanceMetrics, metadata: TaskMetadata
 async fn contexts(req: &ValidRequest, opts: &RunOptions) -> Result<Vec<PartyContext>> {
     let context = |p: &str, link: Arc<dyn crate::link::Link>| {
         PartyContext::new(p, req.parties.clone(), Channel::new(link), opts.data.clone(), opts.progress.clone())
+            .with_spu(req.spu.clone())
     };
     match &req.mode {
         ClusterMode::Local | ClusterMode::Ray { .. } => {

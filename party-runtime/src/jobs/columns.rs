@@ -47,7 +47,17 @@ impl ColumnPlan {
         requested: Option<&[String]>,
         want: Want,
     ) -> Result<Self> {
-        let field = "task_config.columns";
+        Self::resolve_field(me, headers, requested, want, "task_config.columns")
+    }
+
+    /// [`ColumnPlan::resolve`] for a request field other than `columns` (errors name `field`).
+    pub fn resolve_field(
+        me: &str,
+        headers: &[(String, Option<Header>)],
+        requested: Option<&[String]>,
+        want: Want,
+        field: &str,
+    ) -> Result<Self> {
         let holders = |name: &str| -> Vec<(&str, ColKind)> {
             headers.iter().filter_map(|(p, h)| h.as_ref().and_then(|h| h.kind(name)).map(|k| (p.as_str(), k))).collect()
         };

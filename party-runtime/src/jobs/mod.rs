@@ -7,9 +7,11 @@
 
 mod columns;
 pub mod evaluation;
+pub mod learning;
 pub mod preprocessing;
 pub mod psi;
 pub mod stats;
+mod vertical;
 
 use secretflow_crds::TaskConfig;
 use serde::Serialize;
@@ -60,9 +62,8 @@ pub async fn run(ctx: &PartyContext, task: &TaskConfig) -> Result<JobOutput> {
         TaskConfig::BiclassificationEval(c) => evaluation::biclassification::run(ctx, c).await,
         TaskConfig::RegressionEval(c) => evaluation::regression::run(ctx, c).await,
         TaskConfig::Psi(c) => psi::run(ctx, c).await,
-        TaskConfig::SsLr(_) | TaskConfig::PearsonCorrelation(_) | TaskConfig::Vif(_) => {
-            Err(not_implemented(task, "the SEMI2K engine issue"))
-        }
+        TaskConfig::SsLr(c) => learning::ss_lr::run(ctx, c).await,
+        TaskConfig::PearsonCorrelation(_) | TaskConfig::Vif(_) => Err(not_implemented(task, "the SEMI2K engine issue")),
         TaskConfig::SsXgb(_) => Err(not_implemented(task, "SS-XGB follows the SEMI2K engine")),
     }
 }

@@ -36,8 +36,24 @@ impl<R: Ring> Mpc<'_, R> {
         Ok(b.iter().zip(&prod).map(|(b, p)| b.sub(p.shl(1))).collect())
     }
 
+    /// `b * x` for XOR-shared bits `b` and shared `x`, two OTs per element (CrypTFlow2's multiplexer): with
+    /// `b = b0 ^ b1 = b0 + b1 - 2 b0 b1`, each party multiplies its own share locally and, for the peer's bit,
+    /// sends `(1 - 2 b_i) x_i` as the correlation of an OT the peer chooses with `b_j`.
+    pub async fn mul_bit(&mut self, b: &[R], x: &[R]) -> Result<Vec<R>> {
+        let k = R::BITS;
+        let v: Vec<R> = b.iter().zip(x).map(|(b, x)| R::ONE.sub(b.shl(1)).mul(*x)).collect();
+        let (s, r) = self.gilboa_both("mpc/mux", (&v, b), 1, 1, k).await?;
+        Ok(b.iter().zip(x).zip(s.iter().zip(&r)).map(|((b, x), (s, r))| b.mul(*x).add(*s).add(*r)).collect())
+    }
+
     /// Arithmetic shares of the sign bit (1 when negative) of each `x`, assuming `|x| < 2^bound` (raw units).
     pub async fn msb(&mut self, x: &[R], bound: u32) -> Result<Vec<R>> {
+        let bits = self.msb_bits(x, bound).await?;
+        self.bits_to_arith(&bits).await
+    }
+
+    /// XOR shares of the sign bit of each `x`, assuming `|x| < 2^bound` (raw units).
+    pub async fn msb_bits(&mut self, x: &[R], bound: u32) -> Result<Vec<R>> {
         let l = bound.min(R::BITS - 1);
         let me = self.me();
         let w = self.add_public(x, R::ONE.shl(l));
@@ -89,27 +105,57 @@ impl<R: Ring> Mpc<'_, R> {
         }
         // v < 0 exactly when bit l of w is clear: sign = 1 ^ w0_l ^ w1_l ^ carry (node 0 adds the 1).
         let flip = if me == 0 { R::ONE } else { R::ZERO };
-        let sign: Vec<R> =
-            g.iter().zip(&w).map(|(c, v)| c.add(flip).add(if v.bit(l) { R::ONE } else { R::ZERO }).low(1)).collect();
-        self.bits_to_arith(&sign).await
+        Ok(g.iter().zip(&w).map(|(c, v)| c.add(flip).add(if v.bit(l) { R::ONE } else { R::ZERO }).low(1)).collect())
+    }
+
+    /// Whether every `|x_i| < eps`, revealed to both as one bit (nothing else is opened).
+    pub async fn all_below(&mut self, x: &[R], eps: f64) -> Result<bool> {
+        let n = x.len();
+        if n == 0 {
+            return Ok(true);
+        }
+        let e = R::encode(eps, self.frac());
+        let mut d = self.add_public(x, e);
+        d.extend(self.constant(e, n).iter().zip(x).map(|(e, x)| e.sub(*x)));
+        let neg = self.msb_bits(&d, self.frac() + INT_BITS).await?;
+        // inside_i = NOT neg(x + eps) AND NOT neg(eps - x); node 0 flips the shared bits.
+        let flip = |b: &R| if self.me() == 0 { R::ONE.sub(*b).low(1) } else { *b };
+        let (lo, hi): (Vec<R>, Vec<R>) = (neg[..n].iter().map(flip).collect(), neg[n..].iter().map(flip).collect());
+        let mut acc = self.and_bits(&lo, &hi).await?;
+        while acc.len() > 1 {
+            let half = acc.len() / 2;
+            let mut next = self.and_bits(&acc[..half], &acc[half..2 * half]).await?;
+            if acc.len() % 2 == 1 {
+                next.push(acc[acc.len() - 1]);
+            }
+            acc = next;
+        }
+        let opened = self.reveal(&acc, None).await?.unwrap_or_default();
+        Ok(opened.first().is_some_and(|b| b.low(1) == R::ONE))
     }
 
     /// `x < y` as arithmetic 0/1 shares, for fixed-point values within the comparison bound.
     pub async fn less(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
-        let bound = self.frac() + INT_BITS;
-        self.msb(&sub(x, y), bound).await
+        let bits = self.less_bits(x, y).await?;
+        self.bits_to_arith(&bits).await
     }
 
-    /// `b ? x : y` for arithmetic 0/1 shares `b`.
-    pub async fn select(&mut self, b: &[R], x: &[R], y: &[R]) -> Result<Vec<R>> {
-        let d = self.mul_raw(b, &sub(x, y)).await?;
+    /// `x < y` as XOR-shared bits.
+    async fn less_bits(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
+        let bound = self.frac() + INT_BITS;
+        self.msb_bits(&sub(x, y), bound).await
+    }
+
+    /// `b ? x : y` for XOR-shared bits `b`.
+    async fn select_bits(&mut self, b: &[R], x: &[R], y: &[R]) -> Result<Vec<R>> {
+        let d = self.mul_bit(b, &sub(x, y)).await?;
         Ok(add(y, &d))
     }
 
     /// Elementwise maximum.
     pub async fn max(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
-        let lt = self.less(x, y).await?;
-        self.select(&lt, y, x).await
+        let lt = self.less_bits(x, y).await?;
+        self.select_bits(&lt, y, x).await
     }
 
     /// `v` where `lo <= c <= hi`, the public `v_lo` where `c < lo` and `v_hi` where `c > hi` (both comparisons in
@@ -125,10 +171,10 @@ impl<R: Ring> Mpc<'_, R> {
         let f = self.frac();
         let mut a = self.add_public(c, R::encode(lo, f).neg());
         a.extend(self.constant(R::encode(hi, f), n).iter().zip(c).map(|(h, x)| h.sub(*x)));
-        let flags = self.msb(&a, f + INT_BITS).await?;
+        let flags = self.msb_bits(&a, f + INT_BITS).await?;
         let mut targets: Vec<R> = v.iter().map(|x| self.constant(R::encode(v_lo, f), 1)[0].sub(*x)).collect();
         targets.extend(v.iter().map(|x| self.constant(R::encode(v_hi, f), 1)[0].sub(*x)));
-        let d = self.mul_raw(&flags, &targets).await?;
+        let d = self.mul_bit(&flags, &targets).await?;
         // Never both (lo <= hi): v + [c < lo](v_lo - v) + [c > hi](v_hi - v).
         Ok(add(v, &add(&d[..n], &d[n..])))
     }
@@ -141,8 +187,8 @@ impl<R: Ring> Mpc<'_, R> {
     /// `|x|`.
     pub async fn abs(&mut self, x: &[R]) -> Result<Vec<R>> {
         let bound = self.frac() + INT_BITS;
-        let neg = self.msb(x, bound).await?;
-        let twice = self.mul_raw(&neg, &scale(x, R::ONE.shl(1))).await?;
+        let neg = self.msb_bits(x, bound).await?;
+        let twice = self.mul_bit(&neg, &scale(x, R::ONE.shl(1))).await?;
         Ok(sub(x, &twice))
     }
 
@@ -312,13 +358,13 @@ impl<R: Ring> Mpc<'_, R> {
                 let sr = self.sr(x).await?;
                 let a = self.abs(x).await?;
                 let four = self.constant(R::encode(4.0, f), n);
-                let outside = self.less(&four, &a).await?;
-                self.select(&outside, &sr, &ls7).await
+                let outside = self.less_bits(&four, &a).await?;
+                self.select_bits(&outside, &sr, &ls7).await
             }
             SigType::Real => {
                 // s = 1 / (1 + e^-|x|) with 1 + e^-|x| in (1, 2], then 1 - s where x < 0.
-                let neg = self.msb(x, f + INT_BITS).await?;
-                let twice = self.mul_raw(&neg, &scale(x, R::ONE.shl(1))).await?;
+                let neg = self.msb_bits(x, f + INT_BITS).await?;
+                let twice = self.mul_bit(&neg, &scale(x, R::ONE.shl(1))).await?;
                 let a = sub(x, &twice);
                 let a = self.clip(&a, 0.0, 16.0).await?;
                 let minus: Vec<R> = a.iter().map(|v| v.neg()).collect();
@@ -327,7 +373,7 @@ impl<R: Ring> Mpc<'_, R> {
                 let s = self.newton_reciprocal(&d, self.constant(R::encode(0.75, f), n), 5).await?;
                 let flip: Vec<R> = s.iter().map(|v| half.add(half).sub(v.shl(1))).collect();
                 let flip = if self.me() == 0 { flip } else { s.iter().map(|v| v.shl(1).neg()).collect() };
-                let d = self.mul_raw(&neg, &flip).await?;
+                let d = self.mul_bit(&neg, &flip).await?;
                 Ok(add(&s, &d))
             }
         }

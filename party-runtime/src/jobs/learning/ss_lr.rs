@@ -1,0 +1,313 @@
+//! `ss_lr` (spec section 2): vertical logistic / linear regression by mini-batch SGD on the SEMI2K device,
+//! SecretFlow's SS-SGD schedule (rows in file order, batches of `batch_size`, `w -= lr * (X^T (p - y) / b +
+//! penalty)`), with the weights secret-shared from start to end.
+//!
+//! Each feature block stays with its owner in plaintext and is multiplied with the shared weights by
+//! [`Mpc::matmul_plain_raw`] (one OT-based product per block and direction; the label party's block carries
+//! the intercept column). The label is shared once. Only three things are ever opened: one bit per epoch for
+//! the `eps` early stop (whether every weight moved less than `eps`), the scalar `final_loss`, and the test
+//! logits to the `prediction_receiver`. Each party's `model_output` holds its share of every weight.
+
+use secretflow_crds::outputs::ModelResult;
+use secretflow_crds::request::{Field, SpuRuntime};
+use secretflow_crds::tasks::learning::{Penalty, RegType, SsLrConfig};
+use serde_json::json;
+
+use super::super::JobOutput;
+use super::super::vertical::{self, Spec, Vertical};
+use super::model::{self, LrModel};
+use crate::context::PartyContext;
+use crate::error::{Error, Result};
+use crate::mpc::engine::{add, sub};
+use crate::mpc::{Mpc, Ring};
+
+/// Train (and predict) as `ctx.party`.
+pub async fn run(ctx: &PartyContext, c: &SsLrConfig) -> Result<JobOutput> {
+    let spu = ctx.spu.clone().ok_or_else(|| Error::Internal("ss_lr needs the SPU device".into()))?;
+    match spu.field {
+        Field::FM64 => train::<u64>(ctx, c, &spu).await,
+        Field::FM128 => train::<u128>(ctx, c, &spu).await,
+    }
+}
+
+/// One node's feature block: its columns (plus the intercept at the label node).
+struct Block {
+    names: Vec<String>,
+    bias: bool,
+}
+
+impl Block {
+    fn width(&self) -> usize {
+        self.names.len() + self.bias as usize
+    }
+}
+
+/// This party's plaintext block, encoded, `rows x width`.
+fn encode_block<R: Ring>(mpc: &Mpc<'_, R>, data: &Vertical, bias: bool) -> Vec<R> {
+    let d = data.own.len();
+    let mut out = Vec::with_capacity(data.rows * (d + bias as usize));
+    for row in data.x.chunks(d.max(1)).take(data.rows) {
+        out.extend(mpc.encode(&row[..d]));
+        if bias {
+            out.push(R::encode(1.0, mpc.frac()));
+        }
+    }
+    if d == 0 && bias {
+        out = vec![R::encode(1.0, mpc.frac()); data.rows];
+    }
+    out
+}
+
+/// `X w` for the rows `range`, truncated: one plaintext-times-shared product per block.
+async fn forward<R: Ring>(
+    mpc: &mut Mpc<'_, R>,
+    blocks: &[Block],
+    x: &[R],
+    w: &[Vec<R>],
+    range: std::ops::Range<usize>,
+) -> Result<Vec<R>> {
+    let b = range.len();
+    let mut z = vec![R::ZERO; b];
+    for (i, block) in blocks.iter().enumerate() {
+        let d = block.width();
+        if d == 0 {
+            continue;
+        }
+        let mine = (mpc.me() == i).then(|| &x[range.start * d..range.end * d]);
+        let part = mpc.matmul_plain_raw(i, mine, &w[i], (b, d, 1), R::BITS).await?;
+        z = add(&z, &part);
+    }
+    mpc.trunc(&z, mpc.frac()).await
+}
+
+fn transpose_rows<R: Ring>(x: &[R], rows: std::ops::Range<usize>, d: usize) -> Vec<R> {
+    let b = rows.len();
+    let mut out = vec![R::ZERO; d * b];
+    for (r, row) in x[rows.start * d..rows.end * d].chunks_exact(d).enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            out[j * b + r] = *v;
+        }
+    }
+    out
+}
+
+async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) -> Result<JobOutput> {
+    let me = ctx.party.as_str();
+    let p = &c.params;
+    // Every output path is checked at its party before any work, and every party learns the outcome.
+    let (model_path, checked) = match model::check_outputs(ctx, c) {
+        Ok(path) => (path, Ok(())),
+        Err(e) => (None, Err(e)),
+    };
+    ctx.exchange("ss_lr/outputs", checked).await?;
+    ctx.progress(0.0, "load training data");
+    let train_spec = Spec {
+        tag: "ss_lr/train",
+        paths: &c.train_data,
+        paths_field: "task_config.train_data",
+        columns: Some(&c.features),
+        columns_field: "task_config.features",
+        label: Some((&c.label, &c.label_party)),
+        optional_label: None,
+    };
+    let data = vertical::load(ctx, &train_spec).await?;
+    let mut holders: Vec<&str> = data.columns.iter().map(|(_, p)| p.as_str()).collect();
+    holders.push(&c.label_party);
+    vertical::require_nodes(me, spu, &holders)?;
+    ctx.progress(0.05, "set up the MPC device");
+    let mut mpc = Mpc::<R>::new(ctx, spu).await?;
+    let f = mpc.frac();
+    let label_node = mpc.index_of(&c.label_party).ok_or_else(|| Error::Internal("label party is no node".into()))?;
+    let blocks: Vec<Block> = (0..2).map(|i| Block { names: data.of(mpc.party(i)), bias: i == label_node }).collect();
+    let mine = mpc.me();
+    let x = encode_block(&mpc, &data, blocks[mine].bias);
+    let n = data.rows;
+    let y_plain = data.label.as_ref().map(|y| mpc.encode(y));
+    let y = mpc.input(label_node, y_plain.as_deref(), n).await?;
+    let mut w: Vec<Vec<R>> = blocks.iter().map(|b| vec![R::ZERO; b.width()]).collect();
+    let batch = (p.batch_size as usize).clamp(1, n.max(1));
+    let mut epochs_run = 0;
+    for epoch in 0..p.epochs {
+        let before = w.concat();
+        for start in (0..n).step_by(batch) {
+            let range = start..(start + batch).min(n);
+            let b = range.len();
+            let z = forward(&mut mpc, &blocks, &x, &w, range.clone()).await?;
+            let pred = match p.reg_type {
+                RegType::Logistic => mpc.sigmoid(&z, p.sig_type).await?,
+                RegType::Linear => z,
+            };
+            let e = sub(&pred, &y[range.clone()]);
+            for (i, block) in blocks.iter().enumerate() {
+                let d = block.width();
+                if d == 0 {
+                    continue;
+                }
+                let xt = (mine == i).then(|| transpose_rows(&x, range.clone(), d));
+                let g = mpc.matmul_plain_raw(i, xt.as_deref(), &e, (d, b, 1), R::BITS).await?;
+                let g = mpc.trunc(&g, f).await?;
+                let mut step = mpc.mul_public(&g, p.learning_rate / b as f64).await?;
+                if let Some(reg) = penalty(&mut mpc, &w[i], block.bias, p.penalty, p.learning_rate * p.l2_norm).await? {
+                    step = add(&step, &reg);
+                }
+                w[i] = sub(&w[i], &step);
+            }
+        }
+        epochs_run = epoch + 1;
+        ctx.progress(0.1 + 0.75 * epochs_run as f64 / p.epochs as f64, &format!("epoch {epochs_run}"));
+        if p.eps > 0.0 && mpc.all_below(&sub(&before, &w.concat()), p.eps).await? {
+            break;
+        }
+    }
+    ctx.progress(0.85, "final loss");
+    let z = forward(&mut mpc, &blocks, &x, &w, 0..n).await?;
+    let final_loss = loss(&mut mpc, &z, &y, data.label.as_deref(), label_node, p.reg_type).await?;
+    let names: Vec<(String, String)> = data.columns.clone();
+    let lr_model = LrModel::new(&mpc, spu, c, &names, &w, label_node);
+    if let Some(path) = &model_path {
+        model::save(me, path, &lr_model)?;
+    }
+    let prediction_output = match &c.test_data {
+        Some(_) => Some(predict(ctx, &mut mpc, c, &blocks, &w, prediction_path_of(c)).await?),
+        None => None,
+    };
+    ctx.progress(1.0, "done");
+    let metrics = json!({ "epochs": epochs_run, "final_loss": final_loss });
+    JobOutput::new(&ModelResult {
+        model_saved: true,
+        model_paths: c.model_output.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        training_metrics: metrics,
+        prediction_output,
+    })
+}
+
+/// The prediction receiver and its output path.
+fn prediction_path_of(c: &SsLrConfig) -> (String, Option<String>) {
+    let receiver = c.prediction_receiver.clone().unwrap_or_else(|| c.label_party.clone());
+    let path = c.prediction_output.as_ref().and_then(|o| o.get(&receiver)).cloned();
+    (receiver, path)
+}
+
+/// The penalty's step for one block (`lr * l2_norm * w` or `lr * l2_norm * sign(w)`), the intercept exempt.
+async fn penalty<R: Ring>(
+    mpc: &mut Mpc<'_, R>,
+    w: &[R],
+    bias: bool,
+    kind: Penalty,
+    strength: f64,
+) -> Result<Option<Vec<R>>> {
+    let mut reg = match kind {
+        Penalty::None => return Ok(None),
+        Penalty::L2 => mpc.mul_public(w, strength).await?,
+        Penalty::L1 => {
+            let f = mpc.frac();
+            let neg = mpc.msb_bits(w, f + 24).await?;
+            let two = mpc.constant(R::encode(2.0 * strength, f), w.len());
+            let twice = mpc.mul_bit(&neg, &two).await?;
+            sub(&mpc.constant(R::encode(strength, f), w.len()), &twice)
+        }
+    };
+    if bias && let Some(last) = reg.last_mut() {
+        *last = R::ZERO;
+    }
+    Ok(Some(reg))
+}
+
+/// The training loss, opened as one scalar: mean squared error (linear) or the second-order Taylor expansion
+/// of the log loss around 0, `log 2 + (1/2 - y) z + z^2 / 8` (logistic; what SecretFlow's t1 model fits).
+async fn loss<R: Ring>(
+    mpc: &mut Mpc<'_, R>,
+    z: &[R],
+    y: &[R],
+    y_plain: Option<&[f64]>,
+    label_node: usize,
+    reg: RegType,
+) -> Result<f64> {
+    let n = z.len();
+    let f = mpc.frac();
+    // On FM64 the sum of n squares at scale 2f could overflow: square at scale f instead (half the bits).
+    let shift = if R::BITS == 64 { f / 2 } else { 0 };
+    let base = match reg {
+        RegType::Linear => sub(z, y),
+        RegType::Logistic => z.to_vec(),
+    };
+    let v = if shift > 0 { mpc.trunc(&base, shift).await? } else { base };
+    let scale_bits = 2 * (f - shift);
+    // sum v^2 = sum v_me^2 (local) + 2 sum v0 v1 (node 0's plaintext share times node 1's).
+    let own: R = v.iter().fold(R::ZERO, |acc, x| acc.add(x.mul(*x)));
+    let other: Vec<R> = if mpc.me() == 1 { v.clone() } else { vec![R::ZERO; n] };
+    let mine = (mpc.me() == 0).then_some(v.as_slice());
+    let cross = mpc.matmul_plain_raw(0, mine, &other, (1, n, 1), R::BITS).await?;
+    let sumsq = own.add(cross[0].shl(1));
+    let total = match reg {
+        RegType::Linear => sumsq,
+        RegType::Logistic => {
+            // (1/2 - y)^T z at the label node's plaintext, then everything at scale 2(f - shift).
+            let coeffs = y_plain.map(|y| mpc.encode(&y.iter().map(|y| 0.5 - y).collect::<Vec<_>>()));
+            let zs = if shift > 0 { v.clone() } else { z.to_vec() };
+            let lin = mpc.matmul_plain_raw(label_node, coeffs.as_deref(), &zs, (1, n, 1), R::BITS).await?;
+            // lin has scale f + (f - shift); bring it to z^2's 2 (f - shift).
+            let lin = if shift > 0 { mpc.trunc(&lin, shift).await?[0] } else { lin[0] };
+            let sq8 = mpc.trunc(&[sumsq], 3).await?[0];
+            lin.add(sq8)
+        }
+    };
+    let opened = mpc.reveal(&[total], None).await?.unwrap_or_default();
+    let sum = opened.first().map_or(0.0, |v| v.decode(scale_bits));
+    let n = n.max(1) as f64;
+    Ok(match reg {
+        RegType::Linear => sum / n,
+        RegType::Logistic => std::f64::consts::LN_2 + sum / n,
+    })
+}
+
+/// Predict on `test_data`; the logits are opened to the receiver only, which writes the CSV.
+async fn predict<R: Ring>(
+    ctx: &PartyContext,
+    mpc: &mut Mpc<'_, R>,
+    c: &SsLrConfig,
+    blocks: &[Block],
+    w: &[Vec<R>],
+    (receiver, path): (String, Option<String>),
+) -> Result<String> {
+    let me = ctx.party.as_str();
+    ctx.progress(0.9, "predict");
+    let spec = Spec {
+        tag: "ss_lr/test",
+        paths: c.test_data.as_ref().ok_or_else(|| Error::Internal("no test data".into()))?,
+        paths_field: "task_config.test_data",
+        columns: Some(&c.features),
+        columns_field: "task_config.features",
+        label: None,
+        optional_label: Some(&c.label),
+    };
+    let test = vertical::load(ctx, &spec).await?;
+    for (i, block) in blocks.iter().enumerate() {
+        if test.of(mpc.party(i)) != block.names {
+            return Err(Error::bad_data(
+                me,
+                "task_config.test_data",
+                format!("{} holds different features in the test data than in the training data", mpc.party(i)),
+            ));
+        }
+    }
+    let recv_node = mpc.index_of(&receiver).ok_or_else(|| {
+        Error::bad_data(me, "task_config.prediction_receiver", format!("`{receiver}` is not an SPU node"))
+    })?;
+    let path = path.ok_or_else(|| {
+        Error::bad_data(me, "task_config.prediction_output", format!("missing an entry for `{receiver}`"))
+    })?;
+    let x = encode_block(mpc, &test, blocks[mpc.me()].bias);
+    let z = forward(mpc, blocks, &x, w, 0..test.rows).await?;
+    if let Some(z) = mpc.reveal(&z, Some(recv_node)).await? {
+        let logits: Vec<f64> = mpc.decode(&z);
+        model::write_predictions(
+            ctx,
+            &path,
+            &logits,
+            c.params.reg_type,
+            test.label.as_deref().map(|y| (&*c.label, y)),
+        )?;
+    }
+    Ok(path)
+}

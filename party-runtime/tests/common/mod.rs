@@ -1,0 +1,267 @@
+//! Shared by the MPC job tests: synthetic vertical datasets, plaintext references (SGD with SecretFlow's
+//! schedule and sigmoids, AUC, R2), and running requests in local mode.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::Path;
+
+use party_runtime::{RunOptions, run_request};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// A vertical dataset: alice holds `xa` and the label, bob `xb`; row-major.
+pub struct Dataset {
+    pub da: usize,
+    pub db: usize,
+    pub xa: Vec<f64>,
+    pub xb: Vec<f64>,
+    pub y: Vec<f64>,
+    pub xa_test: Vec<f64>,
+    pub xb_test: Vec<f64>,
+    pub y_test: Vec<f64>,
+}
+
+impl Dataset {
+    /// Row `i` of the training features, alice's then bob's.
+    pub fn row(&self, i: usize) -> Vec<f64> {
+        let mut r = self.xa[i * self.da..(i + 1) * self.da].to_vec();
+        r.extend_from_slice(&self.xb[i * self.db..(i + 1) * self.db]);
+        r
+    }
+
+    /// `X_test w + b`.
+    pub fn test_logits(&self, w: &[f64], b: f64) -> Vec<f64> {
+        (0..self.y_test.len())
+            .map(|i| {
+                let a = &self.xa_test[i * self.da..(i + 1) * self.da];
+                let c = &self.xb_test[i * self.db..(i + 1) * self.db];
+                a.iter().chain(c).zip(w).map(|(x, w)| x * w).sum::<f64>() + b
+            })
+            .collect()
+    }
+}
+
+pub fn normal(rng: &mut ChaCha20Rng) -> f64 {
+    let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let v = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    (-2.0 * (u.max(1e-300)).ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+}
+
+/// Standard-normal features, correlated a little; a logistic (Bernoulli) or linear (noisy) label.
+pub fn synthetic(n: usize, n_test: usize, (da, db): (usize, usize), logistic: bool, seed: u64) -> Dataset {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let d = da + db;
+    let w: Vec<f64> = (0..d).map(|j| if j % 2 == 0 { 0.8 } else { -0.5 } * (1.0 + j as f64 / d as f64)).collect();
+    let mut draw = |rows: usize| {
+        let (mut xa, mut xb, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rows {
+            let common = normal(&mut rng);
+            let x: Vec<f64> = (0..d).map(|_| normal(&mut rng) + 0.3 * common).collect();
+            let z: f64 = x.iter().zip(&w).map(|(x, w)| x * w).sum::<f64>() + 0.2;
+            let label = if logistic {
+                let p = 1.0 / (1.0 + (-z).exp());
+                f64::from((rng.next_u64() as f64 / u64::MAX as f64) < p)
+            } else {
+                z + 0.5 * normal(&mut rng)
+            };
+            xa.extend_from_slice(&x[..da]);
+            xb.extend_from_slice(&x[da..]);
+            y.push(label);
+        }
+        (xa, xb, y)
+    };
+    let (xa, xb, y) = draw(n);
+    let (xa_test, xb_test, y_test) = draw(n_test);
+    Dataset { da, db, xa, xb, y, xa_test, xb_test, y_test }
+}
+
+/// SecretFlow's sigmoids in plaintext (with t1/t3's limits).
+pub fn sigmoid(x: f64, sig: &str) -> f64 {
+    let t1 = 0.5 + x / 4.0;
+    match sig {
+        "t1" => t1.clamp(0.0, 1.0),
+        "t3" if x < -2.0 => 0.0,
+        "t3" if x > 2.0 => 1.0,
+        "t3" => t1 - x.powi(3) / 48.0,
+        "df" => 0.5 * x / (1.0 + x.abs()) + 0.5,
+        "sr" => 0.5 * x / (1.0 + x * x).sqrt() + 0.5,
+        _ => 1.0 / (1.0 + (-x).exp()),
+    }
+}
+
+/// Plaintext mini-batch SGD with SS-LR's schedule: returns (weights, intercept, final loss as SS-LR reports it).
+#[allow(clippy::too_many_arguments)]
+pub fn plain_sgd(
+    data: &Dataset,
+    epochs: usize,
+    lr: f64,
+    batch: usize,
+    sig: &str,
+    logistic: bool,
+    l2: f64,
+    penalty: &str,
+) -> (Vec<f64>, f64, f64) {
+    let n = data.y.len();
+    let d = data.da + data.db;
+    let (mut w, mut b) = (vec![0.0; d], 0.0);
+    for _ in 0..epochs {
+        for start in (0..n).step_by(batch) {
+            let end = (start + batch).min(n);
+            let (mut g, mut gb) = (vec![0.0; d], 0.0);
+            for i in start..end {
+                let x = data.row(i);
+                let z: f64 = x.iter().zip(&w).map(|(x, w)| x * w).sum::<f64>() + b;
+                let p = if logistic { sigmoid(z, sig) } else { z };
+                let e = p - data.y[i];
+                for (g, x) in g.iter_mut().zip(&x) {
+                    *g += e * x;
+                }
+                gb += e;
+            }
+            let m = (end - start) as f64;
+            for (w, g) in w.iter_mut().zip(&g) {
+                let reg = match penalty {
+                    "l2" => l2 * *w,
+                    "l1" => l2 * w.signum(),
+                    _ => 0.0,
+                };
+                *w -= lr * (g / m + reg);
+            }
+            b -= lr * gb / m;
+        }
+    }
+    let mut loss = 0.0;
+    for i in 0..n {
+        let z: f64 = data.row(i).iter().zip(&w).map(|(x, w)| x * w).sum::<f64>() + b;
+        loss += if logistic {
+            std::f64::consts::LN_2 + (0.5 - data.y[i]) * z + z * z / 8.0
+        } else {
+            (z - data.y[i]).powi(2)
+        };
+    }
+    (w, b, loss / n as f64)
+}
+
+/// ROC AUC (ties counted half).
+pub fn auc(scores: &[f64], y: &[f64]) -> f64 {
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_by(|a, b| scores[*a].total_cmp(&scores[*b]));
+    let (mut rank_sum, mut i) = (0.0, 0);
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        for k in i..=j {
+            if y[idx[k]] > 0.5 {
+                rank_sum += avg;
+            }
+        }
+        i = j + 1;
+    }
+    let pos = y.iter().filter(|v| **v > 0.5).count() as f64;
+    let neg = y.len() as f64 - pos;
+    (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
+}
+
+/// Coefficient of determination.
+pub fn r2(pred: &[f64], y: &[f64]) -> f64 {
+    let mean = y.iter().sum::<f64>() / y.len() as f64;
+    let ss_res: f64 = pred.iter().zip(y).map(|(p, y)| (y - p).powi(2)).sum();
+    let ss_tot: f64 = y.iter().map(|y| (y - mean).powi(2)).sum();
+    1.0 - ss_res / ss_tot
+}
+
+fn write_csv(path: &Path, names: &[String], rows: usize, cols: &[&[f64]], widths: &[usize]) {
+    let mut text = names.join(",") + "\n";
+    for i in 0..rows {
+        let mut fields = Vec::new();
+        for (c, w) in cols.iter().zip(widths) {
+            for j in 0..*w {
+                fields.push(format!("{}", c[i * w + j]));
+            }
+        }
+        text.push_str(&fields.join(","));
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Write the four CSVs and build the SS-LR request.
+pub fn request(dir: &TempDir, data: &Dataset, field: &str, params: Value, dealer: bool) -> Value {
+    let p = |name: &str| dir.path().join(name).display().to_string();
+    let a_names: Vec<String> = (0..data.da).map(|j| format!("a{j}")).collect();
+    let b_names: Vec<String> = (0..data.db).map(|j| format!("b{j}")).collect();
+    let mut a_label = a_names.clone();
+    a_label.push("y".into());
+    for (suffix, xa, xb, y) in
+        [("train", &data.xa, &data.xb, &data.y), ("test", &data.xa_test, &data.xb_test, &data.y_test)]
+    {
+        write_csv(&dir.path().join(format!("alice_{suffix}.csv")), &a_label, y.len(), &[xa, y], &[data.da, 1]);
+        write_csv(&dir.path().join(format!("bob_{suffix}.csv")), &b_names, y.len(), &[xb], &[data.db]);
+    }
+    let mut features = a_names;
+    features.extend(b_names);
+    let mut runtime = json!({"protocol": "SEMI2K", "field": field});
+    if dealer {
+        runtime["beaver"] = json!("trusted_first_party");
+    }
+    json!({
+        "task_id": "t", "subtask_id": "s", "execution_id": "e",
+        "sf_init_config": {"parties": ["alice", "bob"], "address": "local"},
+        "spu_config": {"cluster_def": {"nodes": [{"party": "alice", "address": "127.0.0.1:1"},
+                                                 {"party": "bob", "address": "127.0.0.1:2"}],
+                                       "runtime_config": runtime}},
+        "task_config": {
+            "task_type": "ss_lr",
+            "train_data": {"alice": p("alice_train.csv"), "bob": p("bob_train.csv")},
+            "features": features, "label": "y", "label_party": "alice",
+            "model_output": {"alice": p("alice_model.json"), "bob": p("bob_model.json")},
+            "params": params,
+            "test_data": {"alice": p("alice_test.csv"), "bob": p("bob_test.csv")},
+            "prediction_output": {"alice": p("alice_pred.csv")},
+            "prediction_receiver": "alice"
+        }
+    })
+}
+
+pub async fn run_json(_dir: &TempDir, req: &Value) -> Value {
+    serde_json::to_value(run_request(&req.to_string(), &RunOptions::default()).await).unwrap()
+}
+
+pub async fn run(dir: &TempDir, data: &Dataset, field: &str, params: Value, dealer: bool) -> Value {
+    run_json(dir, &request(dir, data, field, params, dealer)).await
+}
+
+/// The model: both share files summed (alice's features, bob's, then the intercept).
+pub fn model_weights(dir: &TempDir) -> (Vec<f64>, f64) {
+    let read =
+        |p: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(dir.path().join(p)).unwrap()).unwrap() };
+    let (a, b) = (read("alice_model.json"), read("bob_model.json"));
+    let bits = if a["field"] == "FM64" { 64 } else { 128 };
+    let frac = a["fraction_bits"].as_u64().unwrap() as i32;
+    let (wa, wb) = (a["weights"].as_array().unwrap(), b["weights"].as_array().unwrap());
+    assert_eq!(wa.len(), wb.len());
+    let mut out = Vec::new();
+    let mut intercept = 0.0;
+    for (x, y) in wa.iter().zip(wb) {
+        assert_eq!(x["name"], y["name"]);
+        let s = |v: &Value| v["share"].as_str().unwrap().parse::<u128>().unwrap();
+        let sum = s(x).wrapping_add(s(y));
+        let signed = if bits == 64 { sum as u64 as i64 as f64 } else { sum as i128 as f64 };
+        let v = signed / 2f64.powi(frac);
+        if x["name"] == "_intercept" { intercept = v } else { out.push(v) }
+    }
+    (out, intercept)
+}
+
+/// A column of the prediction CSV.
+pub fn predictions(dir: &TempDir, column: &str) -> Vec<f64> {
+    let text = std::fs::read_to_string(dir.path().join("alice_pred.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == column).unwrap();
+    lines.map(|l| l.split(',').nth(at).unwrap().parse().unwrap()).collect()
+}

@@ -1,0 +1,111 @@
+//! SS-LR end to end through `run_request` (local mode, both parties in this process) against a plaintext
+//! SGD with the same schedule and sigmoid, on a synthetic vertical dataset; plus the documented errors.
+
+mod common;
+
+use common::{auc, plain_sgd, r2, request, run, synthetic};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logistic_t1_matches_plaintext_sgd_on_fm64() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synthetic(5000, 1000, (4, 4), true, 11);
+    let params = json!({"epochs": 3, "learning_rate": 0.1, "batch_size": 128, "eps": 0.0});
+    let out = run(&dir, &data, "FM64", params.clone(), false).await;
+    assert_eq!(out["status"], "success", "{out:#}");
+    let result = &out["result"];
+    assert_eq!(result["model_saved"], true);
+    assert_eq!(result["training_metrics"]["epochs"], 3);
+    let (w, b) = common::model_weights(&dir);
+    let (pw, pb, loss) = plain_sgd(&data, 3, 0.1, 128, "t1", true, 0.0, "none");
+    for (s, p) in w.iter().zip(&pw) {
+        assert!((s - p).abs() < 5e-3, "weights {w:?} vs plaintext {pw:?}");
+    }
+    assert!((b - pb).abs() < 5e-3, "intercept {b} vs {pb}");
+    let secure_loss = result["training_metrics"]["final_loss"].as_f64().unwrap();
+    assert!((secure_loss - loss).abs() < 2e-3, "loss {secure_loss} vs {loss}");
+    let preds = common::predictions(&dir, "pred_prob");
+    let plain: Vec<f64> = data.test_logits(&pw, pb);
+    let (a_secure, a_plain) = (auc(&preds, &data.y_test), auc(&plain, &data.y_test));
+    assert!((a_secure - a_plain).abs() < 0.002, "AUC {a_secure} vs plaintext {a_plain}");
+    assert!(a_plain > 0.75, "the synthetic task is learnable ({a_plain})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linear_regression_on_fm128_matches_plaintext_r2() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synthetic(3000, 800, (3, 2), false, 5);
+    let params = json!({"epochs": 2, "learning_rate": 0.05, "batch_size": 64, "reg_type": "linear",
+                        "penalty": "l2", "l2_norm": 0.1, "eps": 0.0});
+    let out = run(&dir, &data, "FM128", params, false).await;
+    assert_eq!(out["status"], "success", "{out:#}");
+    let (pw, pb, loss) = plain_sgd(&data, 2, 0.05, 64, "t1", false, 0.1, "l2");
+    let secure_loss = out["result"]["training_metrics"]["final_loss"].as_f64().unwrap();
+    assert!((secure_loss - loss).abs() < 1e-3 * loss.max(1.0), "mse {secure_loss} vs {loss}");
+    let preds = common::predictions(&dir, "pred");
+    let plain = data.test_logits(&pw, pb);
+    let (r_secure, r_plain) = (r2(&preds, &data.y_test), r2(&plain, &data.y_test));
+    assert!((r_secure - r_plain).abs() < 0.002, "R2 {r_secure} vs plaintext {r_plain}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_sigmoids_and_the_dealer_mode_train() {
+    for (sig, field, dealer) in [("t3", "FM128", false), ("df", "FM64", false), ("t1", "FM64", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = synthetic(600, 300, (2, 2), true, 3);
+        let params = json!({"epochs": 2, "learning_rate": 0.1, "batch_size": 100, "sig_type": sig, "eps": 0.0});
+        let out = run(&dir, &data, field, params, dealer).await;
+        assert_eq!(out["status"], "success", "{sig} {field}: {out:#}");
+        let (pw, pb, _) = plain_sgd(&data, 2, 0.1, 100, sig, true, 0.0, "none");
+        let (w, b) = common::model_weights(&dir);
+        for (s, p) in w.iter().chain([&b]).zip(pw.iter().chain([&pb])) {
+            assert!((s - p).abs() < 1e-2, "{sig}: weights {w:?} {b} vs plaintext {pw:?} {pb}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn early_stop_opens_one_bit_per_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synthetic(400, 100, (2, 2), true, 9);
+    let params = json!({"epochs": 50, "learning_rate": 0.1, "batch_size": 400, "eps": 0.01});
+    let out = run(&dir, &data, "FM64", params, false).await;
+    let epochs = out["result"]["training_metrics"]["epochs"].as_u64().unwrap();
+    // The plaintext run stops at the first epoch whose largest weight change is below eps.
+    let mut expected = 50;
+    let mut prev = plain_sgd(&data, 1, 0.1, 400, "t1", true, 0.0, "none");
+    for e in 2..=50 {
+        let next = plain_sgd(&data, e, 0.1, 400, "t1", true, 0.0, "none");
+        let moved = next.0.iter().chain([&next.1]).zip(prev.0.iter().chain([&prev.1])).map(|(a, b)| (a - b).abs());
+        if moved.fold(0.0, f64::max) < 0.01 {
+            expected = e;
+            break;
+        }
+        prev = next;
+    }
+    assert!(expected < 50, "the reference converges");
+    assert!((epochs as i64 - expected as i64).abs() <= 1, "stopped after {epochs}, plaintext after {expected}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misaligned_rows_and_unsupported_protocols_are_value_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synthetic(100, 10, (2, 2), true, 1);
+    let mut req = request(&dir, &data, "FM64", json!({"epochs": 1}), false);
+    // Bob loses a row.
+    let bob = dir.path().join("bob_train.csv");
+    let text = std::fs::read_to_string(&bob).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    std::fs::write(&bob, lines[..lines.len() - 1].join("\n") + "\n").unwrap();
+    let out = common::run_json(&dir, &req).await;
+    assert_eq!(out["status"], "failure");
+    assert_eq!(out["error"]["type"], "ValueError", "{out:#}");
+    let msg = out["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("row counts differ") && msg.contains("train_data"), "{msg}");
+    for protocol in ["ABY3", "CHEETAH"] {
+        req["spu_config"]["cluster_def"]["runtime_config"]["protocol"] = json!(protocol);
+        let out = common::run_json(&dir, &req).await;
+        assert_eq!(out["error"]["type"], "ValueError");
+        assert!(out["error"]["message"].as_str().unwrap().contains("SEMI2K"), "{out:#}");
+    }
+}
