@@ -63,7 +63,8 @@ pub async fn run(ctx: &PartyContext, task: &TaskConfig) -> Result<JobOutput> {
         TaskConfig::RegressionEval(c) => evaluation::regression::run(ctx, c).await,
         TaskConfig::Psi(c) => psi::run(ctx, c).await,
         TaskConfig::SsLr(c) => learning::ss_lr::run(ctx, c).await,
-        TaskConfig::PearsonCorrelation(_) | TaskConfig::Vif(_) => Err(not_implemented(task, "the SEMI2K engine issue")),
+        TaskConfig::PearsonCorrelation(c) => stats::pearson::run(ctx, c).await,
+        TaskConfig::Vif(c) => stats::vif::run(ctx, c).await,
         TaskConfig::SsXgb(_) => Err(not_implemented(task, "SS-XGB follows the SEMI2K engine")),
     }
 }
