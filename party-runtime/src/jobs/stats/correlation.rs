@@ -46,7 +46,7 @@ pub(crate) async fn load(ctx: &PartyContext, c: &StatsConfig, tag: &str, spu: &S
         let col = || (0..n).map(|i| data.x[i * d + j]);
         let mean = col().sum::<f64>() / n.max(1) as f64;
         let sd = (col().map(|v| (v - mean).powi(2)).sum::<f64>() / n.max(1) as f64).sqrt();
-        if !(sd > 0.0) {
+        if sd.is_nan() || sd <= 0.0 {
             problem = Err(Error::bad_data(
                 me,
                 "task_config.columns",
