@@ -1,5 +1,6 @@
 //! `pearson_correlation` and `vif` end to end (local mode) against plaintext numpy / statsmodels-style values.
 
+#![allow(clippy::unwrap_used, clippy::needless_range_loop)]
 mod common;
 
 use common::{Dataset, run_json, synthetic};
