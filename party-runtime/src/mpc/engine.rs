@@ -386,6 +386,62 @@ impl<'a, R: Ring> Mpc<'a, R> {
         }
     }
 
+    /// [`Mpc::matmul_plain_raw`] for a shared `b` known to satisfy `|b| < 2^(l-2)` (raw units): the chooser
+    /// uses only the low `l` bits of its share plus one bit, instead of all `k`.
+    ///
+    /// With `b' = b + 2^(l-2)` in `[0, 2^(l-1))` and `lo_i = b'_i mod 2^l`, `b' = lo_0 + lo_1 - c 2^l` where the
+    /// carry `c` is the OR of the two `lo_i`'s top bits (the same argument as [`Mpc::trunc`]). So
+    /// `A b' = A lo_0 + A lo_1 - 2^l (A m_o + A (1 - m_o) m_x)`: the owner's terms are local, the other party's
+    /// `lo_x` and `m_x` are Gilboa choices (`l` and 1 OTs per element of `b`).
+    pub async fn matmul_plain_bounded(
+        &mut self,
+        owner: usize,
+        a: Option<&[R]>,
+        b: &[R],
+        (m, p, q): (usize, usize, usize),
+        l: u32,
+    ) -> Result<Vec<R>> {
+        let k = R::BITS;
+        if self.beaver == Beaver::TrustedFirstParty || l + 2 >= k {
+            return self.matmul_plain_raw(owner, a, b, (m, p, q), k).await;
+        }
+        let shifted = self.add_public(b, R::ONE.shl(l - 2));
+        let lo: Vec<R> = shifted.iter().map(|v| v.low(l)).collect();
+        let top: Vec<R> = lo.iter().map(|v| if v.bit(l - 1) { R::ONE } else { R::ZERO }).collect();
+        if self.me == owner {
+            let a = a.ok_or_else(|| Error::Internal("matmul_plain_bounded: the owner must pass its matrix".into()))?;
+            let at = transpose(a, m, p);
+            let column = |i: usize| &at[(i / q) * m..(i / q + 1) * m];
+            let v: Vec<R> = (0..p * q).flat_map(|i| column(i).iter().copied()).collect();
+            let s = self.chunked_send("mpc/bounded-lo", &v, m, l, k).await?;
+            // Item (r, c) carries -(1 - m_o) A[:, r] for the carry term (mod 2^(k - l), shifted by l below).
+            let w: Vec<R> = (0..p * q)
+                .flat_map(|i| {
+                    let keep = R::ONE.sub(top[i]);
+                    column(i).iter().map(move |x| x.mul(keep).neg())
+                })
+                .collect();
+            let t = self.chunked_send("mpc/bounded-carry", &w, m, 1, k - l).await?;
+            // Local: A lo_o - 2^l A m_o - 2^(l-2) A 1 (the offset, which node 0 added to b).
+            let local_b: Vec<R> = lo.iter().zip(&top).map(|(lo, t)| lo.sub(t.shl(l))).collect();
+            let mut out = matmul_local(a, &local_b, m, p, q);
+            let ones = vec![R::ONE.shl(l - 2); p * q];
+            out = sub(&out, &matmul_local(a, &ones, m, p, q));
+            accumulate(&mut out, &s, m, q);
+            let t: Vec<R> = t.iter().map(|v| v.shl(l)).collect();
+            accumulate(&mut out, &t, m, q);
+            Ok(out)
+        } else {
+            let r = self.chunked_recv("mpc/bounded-lo", &lo, m, l, k).await?;
+            let t = self.chunked_recv("mpc/bounded-carry", &top, m, 1, k - l).await?;
+            let mut out = vec![R::ZERO; m * q];
+            accumulate(&mut out, &r, m, q);
+            let t: Vec<R> = t.iter().map(|v| v.shl(l)).collect();
+            accumulate(&mut out, &t, m, q);
+            Ok(out)
+        }
+    }
+
     /// Beaver multiplication with a triple dealt by node 0 (insecure: node 0 knows the triple, so it can
     /// decrypt the opened differences). `sizes` are the lengths of x, y and the product.
     async fn beaver_dealt(

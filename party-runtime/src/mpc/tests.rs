@@ -118,6 +118,17 @@ async fn products<R: Ring>(beaver: Beaver, f: u32) {
         b.matmul_plain_raw(0, None, &b1, (5, p, q), R::BITS)
     );
     assert_eq!(add(&r0.expect("a"), &r1.expect("b")), matmul_local(&plain, &eb, 5, p, q));
+    // The bounded variant: |b| < 4 with l = f + 4, for each node as the owner.
+    let small = a.encode(&reals(p * q, 3.99, &mut rng));
+    let (s0, s1) = split(&small, &mut rng);
+    for owner in [0, 1] {
+        let (pa, pb) = if owner == 0 { (Some(plain.as_slice()), None) } else { (None, Some(plain.as_slice())) };
+        let (r0, r1) = tokio::join!(
+            a.matmul_plain_bounded(owner, pa, &s0, (5, p, q), f + 4),
+            b.matmul_plain_bounded(owner, pb, &s1, (5, p, q), f + 4)
+        );
+        assert_eq!(add(&r0.expect("a"), &r1.expect("b")), matmul_local(&plain, &small, 5, p, q), "owner {owner}");
+    }
     // Reveal to one party only.
     let (o0, o1) = tokio::join!(a.reveal(&xa, Some(1)), b.reveal(&xb, Some(1)));
     assert_eq!(o0.expect("a"), None);

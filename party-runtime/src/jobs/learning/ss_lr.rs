@@ -144,7 +144,11 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
                     continue;
                 }
                 let xt = (mine == i).then(|| transpose_rows(&x, range.clone(), d));
-                let g = mpc.matmul_plain_raw(i, xt.as_deref(), &e, (d, b, 1), R::BITS).await?;
+                // For logistic regression |e| = |p - y| <= 1: the chooser needs only f + 3 bits of its share.
+                let g = match p.reg_type {
+                    RegType::Logistic => mpc.matmul_plain_bounded(i, xt.as_deref(), &e, (d, b, 1), f + 3).await?,
+                    RegType::Linear => mpc.matmul_plain_raw(i, xt.as_deref(), &e, (d, b, 1), R::BITS).await?,
+                };
                 let g = mpc.trunc(&g, f).await?;
                 let mut step = mpc.mul_public(&g, p.learning_rate / b as f64).await?;
                 if let Some(reg) = penalty(&mut mpc, &w[i], block.bias, p.penalty, p.learning_rate * p.l2_norm).await? {

@@ -1,0 +1,201 @@
+//! MPC benchmarks, two processes over loopback (gRPC link), one JSON line per case:
+//!
+//! - `mul`: an elementwise product of two shared vectors of `SF_BENCH_MUL_N` (default 10^6) fixed-point
+//!   values, truncation included, on FM64 and FM128, with OT triples (the default) and with the insecure
+//!   trusted-first-party dealer (SPU's default, for like-for-like comparison). Times exclude the one-off
+//!   base OTs, reported separately as `setup_s`.
+//! - `ss_lr`: `party-runtime run` on a synthetic 100,000 x 20 vertical dataset (10 + 10 features, label at
+//!   alice), batch 1024, 5 epochs, t1 sigmoid, both parties as separate processes in cluster mode; the AUC of
+//!   the receiver's predictions on a 20,000-row holdout is reported with the plaintext SGD's.
+//!
+//! `cargo bench -p party-runtime --bench mpc` (`SF_BENCH_MPC=mul` or `ss_lr` for one of them).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use party_runtime::context::{NoProgress, PartyContext};
+use party_runtime::data::DataPolicy;
+use party_runtime::link::Channel;
+use party_runtime::link::grpc::{GrpcConfig, GrpcLink};
+use party_runtime::mpc::{Mpc, Ring};
+use secretflow_crds::request::{Beaver, Field, Protocol, SpuRuntime};
+use serde_json::{Value, json};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One party of the `mul` case (run in a child process).
+async fn mul_party<R: Ring>(me: &str, ports: (u16, u16), n: usize, beaver: Beaver) -> Value {
+    let (mine, peer, peer_port) = if me == "alice" { (ports.0, "bob", ports.1) } else { (ports.1, "alice", ports.0) };
+    let link = GrpcLink::start(GrpcConfig {
+        party: me.into(),
+        session: "bench-mul".into(),
+        listen: format!("127.0.0.1:{mine}"),
+        peers: vec![(peer.into(), format!("127.0.0.1:{peer_port}"))],
+        timeout: Duration::from_secs(120),
+        tls: None,
+    })
+    .await
+    .unwrap();
+    link.connect_all().await.unwrap();
+    let parties = vec!["alice".to_string(), "bob".to_string()];
+    let ctx = PartyContext::new(me, parties, Channel::new(Arc::new(link)), DataPolicy::default(), Arc::new(NoProgress));
+    let spu = SpuRuntime {
+        protocol: Protocol::SEMI2K,
+        field: if R::BITS == 64 { Field::FM64 } else { Field::FM128 },
+        fraction_bits: if R::BITS == 64 { 18 } else { 26 },
+        nodes: vec![("alice".into(), String::new()), ("bob".into(), String::new())],
+        beaver,
+    };
+    let start = Instant::now();
+    let mut mpc = Mpc::<R>::new(&ctx, &spu).await.unwrap();
+    let setup = start.elapsed().as_secs_f64();
+    let before = ctx.channel.stats();
+    let x: Vec<R> = (0..n).map(|i| R::encode((i % 1000) as f64 / 7.0, mpc.frac())).collect();
+    let y: Vec<R> = (0..n).map(|i| R::encode((i % 997) as f64 / -3.0, mpc.frac())).collect();
+    let start = Instant::now();
+    let z = mpc.mul(&x, &y).await.unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    let after = ctx.channel.stats();
+    // The peer's shares are the same values: z is 2x * 2y elementwise = 4xy. Check a few by opening.
+    let opened = mpc.reveal(&z[..16], None).await.unwrap().unwrap();
+    let got = mpc.decode(&opened);
+    for (i, g) in got.iter().enumerate() {
+        let want = 4.0 * ((i % 1000) as f64 / 7.0) * ((i % 997) as f64 / -3.0);
+        assert!((g - want).abs() < 1e-3, "{g} vs {want}");
+    }
+    json!({"party": me, "seconds": secs, "setup_s": setup,
+           "bytes_sent": after.bytes_sent - before.bytes_sent, "rounds": after.rounds - before.rounds})
+}
+
+fn spawn_pair(args: &[String]) -> (Value, Value) {
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = ["bob", "alice"]
+        .iter()
+        .map(|p| Command::new(&exe).arg("--party").arg(p).args(args).stdout(Stdio::piped()).spawn().unwrap())
+        .collect();
+    let mut outs: Vec<Value> = children
+        .into_iter()
+        .map(|c| {
+            let o = c.wait_with_output().unwrap();
+            serde_json::from_slice(&o.stdout).unwrap()
+        })
+        .collect();
+    let alice = outs.pop().unwrap();
+    (alice, outs.pop().unwrap())
+}
+
+fn bench_mul() {
+    let n: usize = std::env::var("SF_BENCH_MUL_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    for field in ["FM64", "FM128"] {
+        for beaver in ["ot", "trusted_first_party"] {
+            let ports = (free_port(), free_port());
+            let args: Vec<String> = vec![
+                "mul".into(),
+                field.into(),
+                beaver.into(),
+                n.to_string(),
+                ports.0.to_string(),
+                ports.1.to_string(),
+            ];
+            let (a, b) = spawn_pair(&args);
+            println!(
+                "{}",
+                json!({"bench": "mpc_mul", "field": field, "beaver": beaver, "n": n,
+                       "seconds": a["seconds"].as_f64().unwrap().max(b["seconds"].as_f64().unwrap()),
+                       "setup_s": a["setup_s"], "alice_bytes_sent": a["bytes_sent"], "bob_bytes_sent": b["bytes_sent"],
+                       "rounds": a["rounds"],
+                       "insecure": beaver == "trusted_first_party"})
+            );
+        }
+    }
+}
+
+fn child(args: &[String]) {
+    let me = args[1].clone();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let out = match args[2].as_str() {
+        "mul" => {
+            let beaver = if args[4] == "ot" { Beaver::Ot } else { Beaver::TrustedFirstParty };
+            let n: usize = args[5].parse().unwrap();
+            let ports = (args[6].parse().unwrap(), args[7].parse().unwrap());
+            if args[3] == "FM64" {
+                rt.block_on(mul_party::<u64>(&me, ports, n, beaver))
+            } else {
+                rt.block_on(mul_party::<u128>(&me, ports, n, beaver))
+            }
+        }
+        other => panic!("unknown case {other}"),
+    };
+    println!("{out}");
+}
+
+fn bench_ss_lr() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::synthetic(100_000, 20_000, (10, 10), true, 2024);
+    for (label, beaver) in [("ot", false), ("trusted_first_party", true)] {
+        let params = json!({"epochs": 5, "learning_rate": 0.1, "batch_size": 1024, "sig_type": "t1", "eps": 0.0});
+        let mut req = common::request(&dir, &data, "FM64", params, beaver);
+        let (pa, pb) = (free_port(), free_port());
+        req["sf_init_config"] = json!({"parties": {
+            "alice": {"address": format!("127.0.0.1:{pa}"), "listen_addr": format!("127.0.0.1:{pa}")},
+            "bob": {"address": format!("127.0.0.1:{pb}"), "listen_addr": format!("127.0.0.1:{pb}")}}});
+        let children: Vec<_> = ["bob", "alice"]
+            .iter()
+            .map(|p| {
+                req["sf_init_config"]["self_party"] = json!(p);
+                let file = dir.path().join(format!("{p}.json"));
+                std::fs::write(&file, req.to_string()).unwrap();
+                Command::new(env!("CARGO_BIN_EXE_party-runtime"))
+                    .arg("run")
+                    .arg(&file)
+                    .arg("-q")
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<Value> = children
+            .into_iter()
+            .map(|c| serde_json::from_slice(&c.wait_with_output().unwrap().stdout).unwrap())
+            .collect();
+        let (bob, alice) = (&outs[0], &outs[1]);
+        assert_eq!(alice["status"], "success", "{alice:#}");
+        let preds = common::predictions(&dir, "pred_prob");
+        let (pw, pb_, _) = common::plain_sgd(&data, 5, 0.1, 1024, "t1", true, 0.0, "none");
+        let plain = data.test_logits(&pw, pb_);
+        let total = |v: &Value| v["performance_metrics"]["total_execution_time"].as_f64().unwrap();
+        let algo = |v: &Value| v["performance_metrics"]["algorithm_exec_time"].as_f64().unwrap();
+        let sent = |v: &Value| v["performance_metrics"]["bytes_sent"].as_f64().unwrap();
+        println!(
+            "{}",
+            json!({"bench": "ss_lr", "rows": 100_000, "features": 20, "batch_size": 1024, "epochs": 5,
+                   "sig_type": "t1", "field": "FM64", "beaver": label, "insecure": beaver,
+                   "alice_total_s": total(alice), "bob_total_s": total(bob),
+                   "alice_algorithm_s": algo(alice), "bob_algorithm_s": algo(bob),
+                   "alice_bytes_sent": sent(alice), "bob_bytes_sent": sent(bob),
+                   "auc": common::auc(&preds, &data.y_test), "plaintext_auc": common::auc(&plain, &data.y_test),
+                   "final_loss": alice["result"]["training_metrics"]["final_loss"]})
+        );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--party") {
+        return child(&args);
+    }
+    let which = std::env::var("SF_BENCH_MPC").unwrap_or_default();
+    if which.is_empty() || which == "mul" {
+        bench_mul();
+    }
+    if which.is_empty() || which == "ss_lr" {
+        bench_ss_lr();
+    }
+}
