@@ -64,17 +64,21 @@ fn hash_expand(aes: &Aes128, xs: &[u128], first_index: u64, blocks: usize) -> Ve
     out
 }
 
-/// Ring elements from hash blocks: `per` elements for each input.
-fn elements<R: Ring>(blocks: &[u128], per: usize) -> impl Iterator<Item = R> + '_ {
+/// `H(index_i, x_i)` as `per` ring elements per input, laid out input after input.
+fn hash_elements<R: Ring>(aes: &Aes128, xs: &[u128], first_index: u64, per: usize) -> Vec<R> {
     let per_block = (128 / R::BITS) as usize;
     let nblocks = per.div_ceil(per_block);
-    blocks.chunks(nblocks.max(1)).flat_map(move |bs| {
-        (0..per).map(move |e| R::from_u128(bs[e / per_block] >> ((e % per_block) as u32 * R::BITS)))
-    })
-}
-
-fn blocks_for<R: Ring>(per: usize) -> usize {
-    per.div_ceil((128 / R::BITS) as usize)
+    let blocks = hash_expand(aes, xs, first_index, nblocks);
+    let mut out = vec![R::ZERO; xs.len() * per];
+    if per == 0 {
+        return out;
+    }
+    out.par_chunks_mut(per).zip(blocks.par_chunks(nblocks)).for_each(|(dst, bs)| {
+        for (e, d) in dst.iter_mut().enumerate() {
+            *d = R::from_u128(bs[e / per_block] >> ((e % per_block) as u32 * R::BITS));
+        }
+    });
+    out
 }
 
 fn column_bits(rngs: &mut [ChaCha20Rng], col_words: usize) -> Vec<u64> {
@@ -183,20 +187,26 @@ impl OtSender {
             });
             let q = rows128(&columns_to_rows(&q, KAPPA, col_words, n));
             let q1: Vec<u128> = q.iter().map(|r| r ^ delta).collect();
-            let blocks = blocks_for::<R>(per);
-            let h0 = hash_expand(&self.aes, &q, first, blocks);
-            let h1 = hash_expand(&self.aes, &q1, first, blocks);
+            let h0: Vec<R> = hash_elements(&self.aes, &q, first, per);
+            let h1: Vec<R> = hash_elements(&self.aes, &q1, first, per);
+            // Shares in parallel; then tau = H(q) - H(q ^ Δ) + v, packed (OT j = item * tb + t).
+            let mut shares = vec![R::ZERO; items * per];
+            let span = tb * per;
+            shares.par_chunks_mut(per.max(1)).zip(h0.par_chunks(span.max(1))).for_each(|(si, hi)| {
+                for (t, ht) in hi.chunks_exact(per).enumerate() {
+                    for (s, a) in si.iter_mut().zip(ht) {
+                        *s = s.sub(a.shl(t as u32));
+                    }
+                }
+            });
             let bits: usize = (0..tb).map(|t| (out_bits as usize - t) * per).sum::<usize>() * items;
             let mut out = BitWriter::with_capacity(bits);
-            let mut shares = vec![R::ZERO; items * per];
-            let mut h0e = elements::<R>(&h0, per);
-            let mut h1e = elements::<R>(&h1, per);
-            for (vi, si) in v.chunks_exact(per).zip(shares.chunks_exact_mut(per)) {
-                for t in 0..tb as u32 {
-                    for (x, s) in vi.iter().zip(si.iter_mut()) {
-                        let (a, b) = (h0e.next().unwrap_or(R::ZERO), h1e.next().unwrap_or(R::ZERO));
-                        *s = s.sub(a.shl(t));
-                        out.put(a.sub(b).add(*x).to_u128(), out_bits - t);
+            for (i, vi) in v.chunks_exact(per.max(1)).enumerate() {
+                for t in 0..tb {
+                    let w = out_bits - t as u32;
+                    let at = (i * tb + t) * per;
+                    for ((x, a), b) in vi.iter().zip(&h0[at..at + per]).zip(&h1[at..at + per]) {
+                        out.put(a.sub(*b).add(*x).to_u128(), w);
                     }
                 }
             }
@@ -251,17 +261,16 @@ impl OtReceiver {
             return Err(ctx.bad_message(&self.peer, &ttag, format!("expected {expected} bytes, got {}", tau.len())));
         }
         Ok(compute(|| {
-            let h = hash_expand(&self.aes, &t, first, blocks_for::<R>(per));
-            let mut he = elements::<R>(&h, per);
+            let h: Vec<R> = hash_elements(&self.aes, &t, first, per);
             let mut reader = BitReader::new(&tau);
             let mut out = vec![R::ZERO; a.len() * per];
-            for (x, oi) in a.iter().zip(out.chunks_exact_mut(per)) {
+            for (i, (x, oi)) in a.iter().zip(out.chunks_exact_mut(per.max(1))).enumerate() {
                 for t in 0..tb as u32 {
-                    let c = x.bit(t);
-                    for o in oi.iter_mut() {
-                        let hv = he.next().unwrap_or(R::ZERO);
-                        let tv = R::from_u128(reader.get(out_bits - t).unwrap_or(0));
-                        let r = if c { hv.add(tv) } else { hv };
+                    let (c, w) = (x.bit(t), out_bits - t);
+                    let at = (i * tb + t as usize) * per;
+                    for (o, hv) in oi.iter_mut().zip(&h[at..at + per]) {
+                        let tv = R::from_u128(reader.get(w).unwrap_or(0));
+                        let r = if c { hv.add(tv) } else { *hv };
                         *o = o.add(r.shl(t));
                     }
                 }

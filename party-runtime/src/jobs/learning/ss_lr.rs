@@ -16,6 +16,7 @@ use serde_json::json;
 use super::super::JobOutput;
 use super::super::vertical::{self, Spec, Vertical};
 use super::model::{self, LrModel};
+use super::phases::Meter;
 use crate::context::PartyContext;
 use crate::error::{Error, Result};
 use crate::mpc::engine::{add, sub};
@@ -115,7 +116,9 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
     holders.push(&c.label_party);
     vertical::require_nodes(me, spu, &holders)?;
     ctx.progress(0.05, "set up the MPC device");
+    let mut meter = Meter::new(ctx);
     let mut mpc = Mpc::<R>::new(ctx, spu).await?;
+    meter.lap("device setup (base OTs)");
     let f = mpc.frac();
     let label_node = mpc.index_of(&c.label_party).ok_or_else(|| Error::Internal("label party is no node".into()))?;
     let blocks: Vec<Block> = (0..2).map(|i| Block { names: data.of(mpc.party(i)), bias: i == label_node }).collect();
@@ -124,6 +127,7 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
     let n = data.rows;
     let y_plain = data.label.as_ref().map(|y| mpc.encode(y));
     let y = mpc.input(label_node, y_plain.as_deref(), n).await?;
+    meter.lap("share the label");
     let mut w: Vec<Vec<R>> = blocks.iter().map(|b| vec![R::ZERO; b.width()]).collect();
     let batch = (p.batch_size as usize).clamp(1, n.max(1));
     let mut epochs_run = 0;
@@ -133,10 +137,12 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
             let range = start..(start + batch).min(n);
             let b = range.len();
             let z = forward(&mut mpc, &blocks, &x, &w, range.clone()).await?;
+            meter.lap("forward X w");
             let pred = match p.reg_type {
                 RegType::Logistic => mpc.sigmoid(&z, p.sig_type).await?,
                 RegType::Linear => z,
             };
+            meter.lap("sigmoid");
             let e = sub(&pred, &y[range.clone()]);
             for (i, block) in blocks.iter().enumerate() {
                 let d = block.width();
@@ -156,16 +162,20 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
                 }
                 w[i] = sub(&w[i], &step);
             }
+            meter.lap("backward X^T e and update");
         }
         epochs_run = epoch + 1;
         ctx.progress(0.1 + 0.75 * epochs_run as f64 / p.epochs as f64, &format!("epoch {epochs_run}"));
-        if p.eps > 0.0 && mpc.all_below(&sub(&before, &w.concat()), p.eps).await? {
+        let stop = p.eps > 0.0 && mpc.all_below(&sub(&before, &w.concat()), p.eps).await?;
+        meter.lap("early-stop check");
+        if stop {
             break;
         }
     }
     ctx.progress(0.85, "final loss");
     let z = forward(&mut mpc, &blocks, &x, &w, 0..n).await?;
     let final_loss = loss(&mut mpc, &z, &y, data.label.as_deref(), label_node, p.reg_type).await?;
+    meter.lap("final loss");
     let names: Vec<(String, String)> = data.columns.clone();
     let lr_model = LrModel::new(&mpc, spu, c, &names, &w, label_node);
     if let Some(path) = &model_path {
@@ -175,8 +185,12 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
         Some(_) => Some(predict(ctx, &mut mpc, c, &blocks, &w, prediction_path_of(c)).await?),
         None => None,
     };
+    meter.lap("predict");
+    let phases = ctx.exchange("ss_lr/phases", Ok(meter.finish())).await?;
+    let phases: serde_json::Map<String, serde_json::Value> =
+        phases.into_iter().map(|(p, v)| (p, serde_json::to_value(v).unwrap_or_default())).collect();
     ctx.progress(1.0, "done");
-    let metrics = json!({ "epochs": epochs_run, "final_loss": final_loss });
+    let metrics = json!({ "epochs": epochs_run, "final_loss": final_loss, "phases": phases });
     JobOutput::new(&ModelResult {
         model_saved: true,
         model_paths: c.model_output.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -241,6 +255,7 @@ async fn loss<R: Ring>(
     let own: R = v.iter().fold(R::ZERO, |acc, x| acc.add(x.mul(*x)));
     let other: Vec<R> = if mpc.me() == 1 { v.clone() } else { vec![R::ZERO; n] };
     let mine = (mpc.me() == 0).then_some(v.as_slice());
+    // (Node 1's share is uniform, so this product needs all k bits.)
     let cross = mpc.matmul_plain_raw(0, mine, &other, (1, n, 1), R::BITS).await?;
     let sumsq = own.add(cross[0].shl(1));
     let total = match reg {
@@ -249,7 +264,10 @@ async fn loss<R: Ring>(
             // (1/2 - y)^T z at the label node's plaintext, then everything at scale 2(f - shift).
             let coeffs = y_plain.map(|y| mpc.encode(&y.iter().map(|y| 0.5 - y).collect::<Vec<_>>()));
             let zs = if shift > 0 { v.clone() } else { z.to_vec() };
-            let lin = mpc.matmul_plain_raw(label_node, coeffs.as_deref(), &zs, (1, n, 1), R::BITS).await?;
+            // Logits are taken to stay below 2^16 in magnitude (as the sigmoids' coarse comparisons do): the
+            // chooser needs only the low f - shift + 18 bits of its share of z.
+            let l = f - shift + 18;
+            let lin = mpc.matmul_plain_bounded(label_node, coeffs.as_deref(), &zs, (1, n, 1), l).await?;
             // lin has scale f + (f - shift); bring it to z^2's 2 (f - shift).
             let lin = if shift > 0 { mpc.trunc(&lin, shift).await?[0] } else { lin[0] };
             let sq8 = mpc.trunc(&[sumsq], 3).await?[0];
