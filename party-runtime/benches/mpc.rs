@@ -181,7 +181,8 @@ fn bench_ss_lr() {
                    "alice_algorithm_s": algo(alice), "bob_algorithm_s": algo(bob),
                    "alice_bytes_sent": sent(alice), "bob_bytes_sent": sent(bob),
                    "auc": common::auc(&preds, &data.y_test), "plaintext_auc": common::auc(&plain, &data.y_test),
-                   "final_loss": alice["result"]["training_metrics"]["final_loss"]})
+                   "final_loss": alice["result"]["training_metrics"]["final_loss"],
+                   "phases": alice["result"]["training_metrics"]["phases"]})
         );
     }
 }
