@@ -11,11 +11,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use party_runtime::context::{NoProgress, PartyContext};
 use party_runtime::data::DataPolicy;
 use party_runtime::link::memory::MemoryHub;
-use party_runtime::link::{Channel, Link, LinkError};
+use party_runtime::link::{Channel, Recording};
 use party_runtime::{RunOptions, run_request};
 use secretflow_crds::{TaskConfig, WorkerRequest};
 use serde_json::{Value, json};
@@ -194,25 +193,6 @@ async fn duplicate_and_missing_keys_are_value_errors_naming_the_party() {
 }
 
 /// A link that records every byte this party sends.
-struct Recording<L> {
-    inner: L,
-    sent: Arc<Mutex<Vec<u8>>>,
-}
-
-#[async_trait]
-impl<L: Link> Link for Recording<L> {
-    fn party(&self) -> &str {
-        self.inner.party()
-    }
-    async fn send(&self, peer: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
-        self.sent.lock().unwrap().extend_from_slice(&bytes);
-        self.inner.send(peer, tag, bytes).await
-    }
-    async fn recv(&self, peer: &str, tag: &str) -> Result<Vec<u8>, LinkError> {
-        self.inner.recv(peer, tag).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_key_appears_in_the_link_transcript() {
     for protocol in ["KKRT_PSI_2PC", "ECDH_PSI_2PC"] {
@@ -234,7 +214,7 @@ async fn transcript_case(protocol: &str) {
     let transcript = Arc::new(Mutex::new(Vec::new()));
     let mut handles = Vec::new();
     for p in ["alice", "bob"] {
-        let link = Recording { inner: hub.link(p), sent: transcript.clone() };
+        let link = Recording::new(hub.link(p), transcript.clone());
         let ctx = PartyContext::new(
             p,
             req.parties.clone(),

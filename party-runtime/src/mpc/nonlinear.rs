@@ -18,6 +18,18 @@ use crate::error::Result;
 /// `|x - y| < 2^24`, so operands below `2^23` always work.
 const INT_BITS: u32 = 24;
 
+/// SecretFlow's `ls7` polynomial fit of the sigmoid (the `mix` approximation's inner part), lowest degree first.
+pub(crate) const LS7: [f64; 8] = [
+    5.00052959e-01,
+    2.35176260e-01,
+    -3.97212202e-05,
+    -1.23407424e-02,
+    4.04588962e-06,
+    3.94330487e-04,
+    -9.74060972e-08,
+    -4.74674505e-06,
+];
+
 /// Fraction bits kept by the sigmoids' coarse comparisons.
 const COARSE_FRAC: u32 = 12;
 /// Magnitude bound of the sigmoids' coarse comparisons: `|x| < 2^16` (logits beyond are not meaningful).
@@ -369,21 +381,7 @@ impl<R: Ring> Mpc<'_, R> {
             }
             SigType::Sr => self.sr(x).await,
             SigType::Mix => {
-                let ls7 = self
-                    .poly(
-                        x,
-                        &[
-                            5.00052959e-01,
-                            2.35176260e-01,
-                            -3.97212202e-05,
-                            -1.23407424e-02,
-                            4.04588962e-06,
-                            3.94330487e-04,
-                            -9.74060972e-08,
-                            -4.74674505e-06,
-                        ],
-                    )
-                    .await?;
+                let ls7 = self.poly(x, &LS7).await?;
                 let sr = self.sr(x).await?;
                 let a = self.abs(x).await?;
                 let four = self.constant(R::encode(4.0, f), n);

@@ -4,38 +4,18 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use secretflow_crds::request::{Beaver, Field, Protocol, SpuRuntime};
 use secretflow_crds::tasks::learning::SigType;
 
 use super::engine::{Mpc, add, matmul_local};
+use super::nonlinear::LS7;
 use super::ring::Ring;
 use crate::context::{NoProgress, PartyContext};
 use crate::data::DataPolicy;
 use crate::link::memory::MemoryHub;
-use crate::link::{Channel, Link, LinkError};
-
-/// Records what a party sends.
-struct Recording<L> {
-    inner: L,
-    sent: Arc<Mutex<Vec<u8>>>,
-}
-
-#[async_trait]
-impl<L: Link> Link for Recording<L> {
-    fn party(&self) -> &str {
-        self.inner.party()
-    }
-    async fn send(&self, peer: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
-        self.sent.lock().expect("lock").extend_from_slice(&bytes);
-        self.inner.send(peer, tag, bytes).await
-    }
-    async fn recv(&self, peer: &str, tag: &str) -> Result<Vec<u8>, LinkError> {
-        self.inner.recv(peer, tag).await
-    }
-}
+use crate::link::{Channel, Recording};
 
 type Pair<R> = (Mpc<'static, R>, Mpc<'static, R>, [Arc<Mutex<Vec<u8>>>; 2]);
 
@@ -45,7 +25,7 @@ async fn pair<R: Ring>(beaver: Beaver, frac: u32) -> Pair<R> {
     let hub = MemoryHub::new(&parties, Duration::from_secs(30));
     let logs = [Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new()))];
     let ctx = |i: usize| -> &'static PartyContext {
-        let link = Recording { inner: hub.link(&parties[i]), sent: logs[i].clone() };
+        let link = Recording::new(hub.link(&parties[i]), logs[i].clone());
         let c = PartyContext::new(
             &parties[i],
             parties.clone(),
@@ -219,19 +199,7 @@ fn sig_plain(x: f64, sig: SigType) -> f64 {
         SigType::Df => 0.5 * x / (1.0 + x.abs()) + 0.5,
         SigType::Sr => sr,
         SigType::Mix if x.abs() > 4.0 => sr,
-        SigType::Mix => {
-            let c = [
-                5.00052959e-01,
-                2.35176260e-01,
-                -3.97212202e-05,
-                -1.23407424e-02,
-                4.04588962e-06,
-                3.94330487e-04,
-                -9.74060972e-08,
-                -4.74674505e-06,
-            ];
-            c.iter().rev().fold(0.0, |acc, c| acc * x + c)
-        }
+        SigType::Mix => LS7.iter().rev().fold(0.0, |acc, c| acc * x + c),
         SigType::Real => 1.0 / (1.0 + (-x).exp()),
     }
 }
