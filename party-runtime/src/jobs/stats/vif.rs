@@ -5,7 +5,8 @@
 //! party's share is zero), the cross block comes from [`correlation::cross_block`], and the inverse is
 //! computed by Newton-Schulz iteration `X <- X (2I - R X)` from `X0 = I / d` (converges for any symmetric
 //! positive definite `R` with eigenvalues in `(0, d]`). Opened: the VIF values, and one bit saying whether
-//! `R X` reached the identity (when it did not, the columns are collinear and the task fails).
+//! `R X` reached the identity (when it did not, or a VIF exceeds `2^(f/2 + 4)`, the columns are collinear and
+//! the task fails).
 
 use secretflow_crds::outputs::{ColumnMap, VifResult};
 use secretflow_crds::request::{Field, SpuRuntime};
@@ -86,6 +87,16 @@ async fn compute<R: Ring>(ctx: &PartyContext, c: &StatsConfig, spu: &SpuRuntime)
     }
     let diag: Vec<R> = (0..d).map(|i| x[i * d + i]).collect();
     let opened = mpc.reveal(&diag, None).await?.unwrap_or_default();
+    // Near-singular matrices converge too, to values fixed point cannot resolve (an eigenvalue near 2^-f):
+    // beyond 2^(f/2 + 4) the columns are treated as collinear, as a failed convergence is.
+    let limit = ((f / 2 + 4) as f64).exp2();
+    if let Some(v) = mpc.decode(&opened).iter().find(|v| !(0.99..=limit).contains(*v)) {
+        return Err(Error::bad_data(
+            me,
+            "task_config.columns",
+            format!("the columns are (nearly) collinear: a VIF of {v:.0} is beyond what {f} fraction bits resolve"),
+        ));
+    }
     let vif_values: ColumnMap<f64> =
         columns.iter().zip(mpc.decode(&opened)).map(|((name, _), v)| (name.clone(), v)).collect();
     ctx.progress(1.0, "done");
