@@ -109,3 +109,53 @@ async fn misaligned_rows_and_unsupported_protocols_are_value_errors() {
         assert!(out["error"]["message"].as_str().unwrap().contains("SEMI2K"), "{out:#}");
     }
 }
+
+/// `examples/data/{alice,bob}_lr_{train,test}.csv`: the penguin tables split vertically (alice: bill length and
+/// depth and the label; bob: flipper length, body mass, year), complete rows, standardized.
+fn penguins() -> common::Dataset {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data");
+    let read = |name: &str| -> Vec<Vec<f64>> {
+        let text = std::fs::read_to_string(root.join(name)).unwrap();
+        text.lines().skip(1).map(|l| l.split(',').skip(1).map(|v| v.parse().unwrap()).collect()).collect()
+    };
+    let split = |rows: Vec<Vec<f64>>| -> (Vec<f64>, Vec<f64>) {
+        (rows.iter().map(|r| r[0]).collect(), rows.iter().flat_map(|r| r[1..].to_vec()).collect())
+    };
+    let (y, xa) = split(read("alice_lr_train.csv"));
+    let (y_test, xa_test) = split(read("alice_lr_test.csv"));
+    let xb: Vec<f64> = read("bob_lr_train.csv").concat();
+    let xb_test: Vec<f64> = read("bob_lr_test.csv").concat();
+    common::Dataset { da: 2, db: 3, xa, xb, y, xa_test, xb_test, y_test }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_table_split_vertically_matches_plaintext_sgd() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = penguins();
+    let params = json!({"epochs": 10, "learning_rate": 0.1, "batch_size": 32, "penalty": "l2", "l2_norm": 0.1,
+                        "eps": 0.0});
+    for field in ["FM64", "FM128"] {
+        let out = run(&dir, &data, field, params.clone(), false).await;
+        assert_eq!(out["status"], "success", "{out:#}");
+        let (pw, pb, _) = plain_sgd(&data, 10, 0.1, 32, "t1", true, 0.1, "l2");
+        let preds = common::predictions(&dir, "pred_prob");
+        let (a_secure, a_plain) = (auc(&preds, &data.y_test), auc(&data.test_logits(&pw, pb), &data.y_test));
+        assert!((a_secure - a_plain).abs() < 0.002, "{field}: AUC {a_secure} vs plaintext {a_plain}");
+        assert!(a_plain > 0.9, "penguins are separable ({a_plain})");
+    }
+}
+
+/// Writes the benchmark's synthetic dataset (100,000 x 20 and its 20,000-row holdout, the same seed as
+/// `benches/mpc.rs`) to `$SF_DUMP_DIR` for the scikit-learn baseline (`benches/sklearn_lr.py --synthetic DIR`).
+#[test]
+#[ignore = "writes files for an external baseline"]
+fn dump_benchmark_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synthetic(100_000, 20_000, (10, 10), true, 2024);
+    request(&dir, &data, "FM64", json!({}), false);
+    let to = std::path::PathBuf::from(std::env::var("SF_DUMP_DIR").unwrap());
+    std::fs::create_dir_all(&to).unwrap();
+    for f in ["alice_train.csv", "bob_train.csv", "alice_test.csv", "bob_test.csv"] {
+        std::fs::copy(dir.path().join(f), to.join(f)).unwrap();
+    }
+}
