@@ -1,5 +1,6 @@
 //! SS-LR end to end through `run_request` (local mode, both parties in this process) against a plaintext
 //! SGD with the same schedule and sigmoid, on a synthetic vertical dataset; plus the documented errors.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
