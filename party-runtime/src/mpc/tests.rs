@@ -21,8 +21,12 @@ type Pair<R> = (Mpc<'static, R>, Mpc<'static, R>, [Arc<Mutex<Vec<u8>>>; 2]);
 
 /// Two engines over an in-memory link (contexts leaked: tests only), plus what each sent.
 async fn pair<R: Ring>(beaver: Beaver, frac: u32) -> Pair<R> {
+    pair_with_timeout(beaver, frac, Duration::from_secs(30)).await
+}
+
+async fn pair_with_timeout<R: Ring>(beaver: Beaver, frac: u32, timeout: Duration) -> Pair<R> {
     let parties: Vec<String> = vec!["alice".into(), "bob".into()];
-    let hub = MemoryHub::new(&parties, Duration::from_secs(30));
+    let hub = MemoryHub::new(&parties, timeout);
     let logs = [Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new()))];
     let ctx = |i: usize| -> &'static PartyContext {
         let link = Recording::new(hub.link(&parties[i]), logs[i].clone());
@@ -258,4 +262,16 @@ async fn neither_view_contains_the_other_partys_inputs() {
             assert!(!view.windows(8).any(|w| w == b), "{v:#x} crossed the link");
         }
     }
+}
+
+#[tokio::test]
+async fn a_peer_that_stops_answering_fails_the_product_naming_it() {
+    let (mut a, _b, _) = pair_with_timeout::<u64>(Beaver::Ot, 18, Duration::from_secs(2)).await;
+    let x = a.encode(&[1.0, 2.0, 3.0]);
+    let started = std::time::Instant::now();
+    // Bob set up the device and then went silent: alice's product must fail, not hang.
+    let err = a.mul(&x, &x).await.expect_err("bob never answers");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let text = err.to_string();
+    assert!(text.contains("bob") && text.contains("timed out"), "{text}");
 }
