@@ -69,6 +69,13 @@ pub fn scale<R: Ring>(x: &[R], c: R) -> Vec<R> {
     x.iter().map(|a| a.mul(c)).collect()
 }
 
+/// The Gilboa sender's vectors for `A (m x p)` times a `p x q` chooser matrix: item `(r, c)` of the chooser's
+/// matrix (index `r q + c`) carries column `r` of `A`.
+fn item_vectors<R: Ring>(a: &[R], m: usize, p: usize, q: usize) -> Vec<R> {
+    let at = transpose(a, m, p);
+    (0..p * q).flat_map(|i| at[(i / q) * m..(i / q + 1) * m].iter().copied()).collect()
+}
+
 fn transpose<R: Ring>(a: &[R], rows: usize, cols: usize) -> Vec<R> {
     let mut out = vec![R::ZERO; a.len()];
     for r in 0..rows {
@@ -348,8 +355,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
             return self.beaver_dealt(a, b, [m * p, p * q, m * q], prod).await;
         }
         // Item (r, c) of B carries column r of A: the products sum into column c of the result.
-        let at = transpose(a, m, p);
-        let v: Vec<R> = (0..p * q).flat_map(|i| at[(i / q) * m..(i / q + 1) * m].iter().copied()).collect();
+        let v = item_vectors(a, m, p, q);
         let k = R::BITS;
         let (s, r) = self.gilboa_both("mpc/matmul", (&v, b), m, k, k).await?;
         let mut out = matmul_local(a, b, m, p, q);
@@ -377,8 +383,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
         let k = R::BITS;
         if self.me == owner {
             let a = a.ok_or_else(|| Error::Internal("matmul_plain_raw: the owner must pass its matrix".into()))?;
-            let at = transpose(a, m, p);
-            let v: Vec<R> = (0..p * q).flat_map(|i| at[(i / q) * m..(i / q + 1) * m].iter().copied()).collect();
+            let v = item_vectors(a, m, p, q);
             let s = self.chunked_send("mpc/matmul-plain", &v, m, bits, k).await?;
             let mut out = matmul_local(a, b, m, p, q);
             accumulate(&mut out, &s, m, q);
@@ -415,15 +420,15 @@ impl<'a, R: Ring> Mpc<'a, R> {
         let top: Vec<R> = lo.iter().map(|v| if v.bit(l - 1) { R::ONE } else { R::ZERO }).collect();
         if self.me == owner {
             let a = a.ok_or_else(|| Error::Internal("matmul_plain_bounded: the owner must pass its matrix".into()))?;
-            let at = transpose(a, m, p);
-            let column = |i: usize| &at[(i / q) * m..(i / q + 1) * m];
-            let v: Vec<R> = (0..p * q).flat_map(|i| column(i).iter().copied()).collect();
+            let v = item_vectors(a, m, p, q);
             let s = self.chunked_send("mpc/bounded-lo", &v, m, l, k).await?;
-            // Item (r, c) carries -(1 - m_o) A[:, r] for the carry term (mod 2^(k - l), shifted by l below).
-            let w: Vec<R> = (0..p * q)
-                .flat_map(|i| {
-                    let keep = R::ONE.sub(top[i]);
-                    column(i).iter().map(move |x| x.mul(keep).neg())
+            // Item i carries -(1 - m_o) A[:, r] for the carry term (mod 2^(k - l), shifted by l below).
+            let w: Vec<R> = v
+                .chunks_exact(m.max(1))
+                .zip(&top)
+                .flat_map(|(col, t)| {
+                    let keep = R::ONE.sub(*t);
+                    col.iter().map(move |x| x.mul(keep).neg())
                 })
                 .collect();
             let t = self.chunked_send("mpc/bounded-carry", &w, m, 1, k - l).await?;

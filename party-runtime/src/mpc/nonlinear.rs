@@ -254,19 +254,21 @@ impl<R: Ring> Mpc<'_, R> {
         Ok(onehot)
     }
 
+    /// `sum_j onehot_j * guess(j)` over `x`'s octave `j` (a first guess for Newton's iterations).
+    async fn octave_guess(&mut self, x: &[R], span: u32, guess: impl Fn(u32) -> f64) -> Result<Vec<R>> {
+        let f = self.frac();
+        let onehot = self.octave(x, span).await?;
+        let consts: Vec<R> = (0..span).map(|j| R::encode(guess(j), f)).collect();
+        Ok(onehot
+            .chunks_exact(span as usize)
+            .map(|h| h.iter().zip(&consts).fold(R::ZERO, |acc, (b, c)| acc.add(b.mul(*c))))
+            .collect())
+    }
+
     /// `1 / x` for `1 <= x < 2^span`, `span <= f - 2` (beyond, `1 / x` is below the fixed-point resolution
     /// and Newton's iteration would not converge): a power-of-two first guess from the octave, then Newton.
     pub async fn reciprocal(&mut self, x: &[R], span: u32) -> Result<Vec<R>> {
-        let f = self.frac();
-        let n = x.len();
-        let onehot = self.octave(x, span).await?;
-        let y: Vec<R> = (0..n)
-            .map(|i| {
-                (0..span as usize).fold(R::ZERO, |acc, j| {
-                    acc.add(onehot[i * span as usize + j].mul(R::encode(0.75 / (j as f64).exp2(), f)))
-                })
-            })
-            .collect();
+        let y = self.octave_guess(x, span, |j| 0.75 / (j as f64).exp2()).await?;
         self.newton_reciprocal(x, y, 6).await
     }
 
@@ -284,20 +286,11 @@ impl<R: Ring> Mpc<'_, R> {
     /// `1 / sqrt(x)` for `1 <= x < 2^span`.
     pub async fn rsqrt(&mut self, x: &[R], span: u32) -> Result<Vec<R>> {
         let f = self.frac();
-        let n = x.len();
-        let onehot = self.octave(x, span).await?;
-        let mut y: Vec<R> = (0..n)
-            .map(|i| {
-                (0..span as usize).fold(R::ZERO, |acc, j| {
-                    acc.add(onehot[i * span as usize + j].mul(R::encode(0.85 / (j as f64 / 2.0).exp2(), f)))
-                })
-            })
-            .collect();
-        let three = R::encode(3.0, f);
+        let mut y = self.octave_guess(x, span, |j| 0.85 / (j as f64 / 2.0).exp2()).await?;
+        let three = self.constant(R::encode(3.0, f), 1)[0];
         for _ in 0..7 {
             let yy = self.mul(&y, &y).await?;
             let xyy = self.mul(x, &yy).await?;
-            let three = self.constant(three, 1)[0];
             let t: Vec<R> = xyy.iter().map(|v| three.sub(*v)).collect();
             let yt = self.mul(&y, &t).await?;
             y = self.trunc(&yt, 1).await?;

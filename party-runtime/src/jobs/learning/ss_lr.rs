@@ -263,11 +263,10 @@ async fn loss<R: Ring>(
         RegType::Logistic => {
             // (1/2 - y)^T z at the label node's plaintext, then everything at scale 2(f - shift).
             let coeffs = y_plain.map(|y| mpc.encode(&y.iter().map(|y| 0.5 - y).collect::<Vec<_>>()));
-            let zs = if shift > 0 { v.clone() } else { z.to_vec() };
             // Logits are taken to stay below 2^16 in magnitude (as the sigmoids' coarse comparisons do): the
             // chooser needs only the low f - shift + 18 bits of its share of z.
             let l = f - shift + 18;
-            let lin = mpc.matmul_plain_bounded(label_node, coeffs.as_deref(), &zs, (1, n, 1), l).await?;
+            let lin = mpc.matmul_plain_bounded(label_node, coeffs.as_deref(), &v, (1, n, 1), l).await?;
             // lin has scale f + (f - shift); bring it to z^2's 2 (f - shift).
             let lin = if shift > 0 { mpc.trunc(&lin, shift).await?[0] } else { lin[0] };
             let sq8 = mpc.trunc(&[sumsq], 3).await?[0];
