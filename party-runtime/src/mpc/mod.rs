@@ -6,6 +6,7 @@ pub mod engine;
 mod nonlinear;
 pub mod ot;
 pub mod ring;
+pub mod softspoken;
 
 pub use engine::Mpc;
 pub use ring::Ring;

@@ -1,9 +1,10 @@
 //! Correlated OT extension and arithmetic OT, the source of every secure product in the engine.
 //!
-//! Extension is IKNP (Ishai, Kilian, Nissim, Petrank, CRYPTO 2003) with [`KAPPA`] = 128 base OTs (Chou-Orlandi,
+//! Extension is SoftSpokenOT ([`super::softspoken`]) on [`KAPPA`] = 128 base OTs (Chou-Orlandi,
 //! [`crate::crypto::base_ot`]) run once per direction per session. The extension *receiver* picks its choice
-//! bits `c_i` freely; the sender holds a secret `Δ` and afterwards row `i` satisfies `q_i = t_i ^ c_i Δ`. The
-//! column generators are ChaCha20 streams that continue across calls, so one base-OT set serves the session.
+//! bits `c_i` freely; the sender holds a secret `Δ` and afterwards row `i` satisfies `q_i = t_i ^ c_i Δ` (IKNP's
+//! correlation, at a quarter of IKNP's traffic). The leaf streams continue across calls, so one base-OT set serves
+//! the session.
 //!
 //! Arithmetic OT (Gilboa, CRYPTO 1999, with vector messages as in SecureML's OT-based triples): the sender has a
 //! vector `x_i` per OT, the receiver its choice `c_i`; the sender keeps `s_i = -H(q_i)` and sends
@@ -12,17 +13,18 @@
 //! correlation-robust hash `π(π(x) ^ tweak) ^ π(x)` of Guo, Katz, Wang, Yu (S&P 2020) over fixed-key AES, the
 //! tweak being the OT's global index and the output block number.
 //!
-//! Semi-honest security: the sender sees `u_j = G(k0_j) ^ G(k1_j) ^ c` only through its chosen key, which is
-//! pseudo-random; the receiver sees `τ_i`, masked by `H(q_i ^ Δ)` (for `c_i = 0`) or `H(q_i)` (for `c_i = 1`),
+//! Semi-honest security: the sender sees the corrections `u_j ^ c`, masked by the stream of the leaf it lacks;
+//! the receiver sees `τ_i`, masked by `H(q_i ^ Δ)` (for `c_i = 0`) or `H(q_i)` (for `c_i = 1`),
 //! values it cannot compute without `Δ`.
 
 use aes::Aes128;
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use rand_chacha::ChaCha20Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::Rng;
 use rayon::prelude::*;
 
 use super::ring::{BitReader, BitWriter, Ring};
+use super::softspoken::{Prover, Verifier};
 use crate::context::{PartyContext, compute};
 use crate::crypto::base_ot;
 use crate::crypto::bits::{bytes, columns_to_rows, words};
@@ -81,16 +83,6 @@ fn hash_elements<R: Ring>(aes: &Aes128, xs: &[u128], first_index: u64, per: usiz
     out
 }
 
-fn column_bits(rngs: &mut [ChaCha20Rng], col_words: usize) -> Vec<u64> {
-    let mut out = vec![0u64; rngs.len() * col_words];
-    out.par_chunks_mut(col_words).zip(rngs.par_iter_mut()).for_each(|(dst, rng)| {
-        for w in dst.iter_mut() {
-            *w = rng.next_u64();
-        }
-    });
-    out
-}
-
 fn rows128(flat: &[u64]) -> Vec<u128> {
     flat.chunks_exact(2).map(|w| w[0] as u128 | (w[1] as u128) << 64).collect()
 }
@@ -99,8 +91,7 @@ fn rows128(flat: &[u64]) -> Vec<u128> {
 pub struct OtSender {
     peer: String,
     aes: Aes128,
-    delta: u128,
-    cols: Vec<ChaCha20Rng>,
+    vole: Verifier,
     index: u64,
 }
 
@@ -108,11 +99,12 @@ pub struct OtSender {
 pub struct OtReceiver {
     peer: String,
     aes: Aes128,
-    cols: Vec<[ChaCha20Rng; 2]>,
+    vole: Prover,
     index: u64,
 }
 
-/// Run the base OTs in both directions (the party with `first` set acts as base-OT sender first).
+/// Run the base OTs in both directions (the party with `first` set acts as base-OT sender first) and exchange
+/// the punctured trees built on them.
 pub async fn setup(
     ctx: &PartyContext,
     peer: &str,
@@ -128,19 +120,12 @@ pub async fn setup(
         let chosen = base_ot::receive(ctx, peer, &choices, rng).await?;
         (base_ot::send(ctx, peer, KAPPA, rng).await?, chosen)
     };
-    let sender = OtSender {
-        peer: peer.to_string(),
-        aes: fixed_aes(),
-        delta,
-        cols: chosen.iter().map(|k| ChaCha20Rng::from_seed(*k)).collect(),
-        index: 0,
-    };
-    let receiver = OtReceiver {
-        peer: peer.to_string(),
-        aes: fixed_aes(),
-        cols: pairs.iter().map(|[a, b]| [ChaCha20Rng::from_seed(*a), ChaCha20Rng::from_seed(*b)]).collect(),
-        index: 0,
-    };
+    let (prover, tree) = Prover::deal(&pairs, rng);
+    ctx.channel.send_bytes(peer, "ot/tree", tree).await.map_err(|e| ctx.link_error(e))?;
+    let tree = ctx.channel.recv_bytes(peer, "ot/tree").await.map_err(|e| ctx.link_error(e))?;
+    let verifier = Verifier::punctured(delta, &chosen, &tree).map_err(|m| ctx.bad_message(peer, "ot/tree", m))?;
+    let sender = OtSender { peer: peer.to_string(), aes: fixed_aes(), vole: verifier, index: 0 };
+    let receiver = OtReceiver { peer: peer.to_string(), aes: fixed_aes(), vole: prover, index: 0 };
     Ok((sender, receiver))
 }
 
@@ -168,23 +153,16 @@ impl OtSender {
         let col_words = n.div_ceil(64);
         let utag = format!("{tag}/u");
         let u = ctx.channel.recv_bytes(&self.peer, &utag).await.map_err(|e| ctx.link_error(e))?;
-        if u.len() != KAPPA * col_words * 8 {
-            let msg = format!("expected {} bytes for {n} OTs, got {}", KAPPA * col_words * 8, u.len());
+        let expected = Verifier::correction_words(col_words) * 8;
+        if u.len() != expected {
+            let msg = format!("expected {expected} bytes for {n} OTs, got {}", u.len());
             return Err(ctx.bad_message(&self.peer, &utag, msg));
         }
         let first = self.index;
         self.index += n as u64;
-        let delta = self.delta;
+        let delta = self.vole.delta();
         let (shares, tau) = compute(|| {
-            let u = words(&u);
-            let mut q = column_bits(&mut self.cols, col_words);
-            q.par_chunks_mut(col_words).enumerate().for_each(|(j, qj)| {
-                if (delta >> j) & 1 == 1 {
-                    for (q, u) in qj.iter_mut().zip(&u[j * col_words..(j + 1) * col_words]) {
-                        *q ^= u;
-                    }
-                }
-            });
+            let q = self.vole.extend(&words(&u), col_words);
             let q = rows128(&columns_to_rows(&q, KAPPA, col_words, n));
             let q1: Vec<u128> = q.iter().map(|r| r ^ delta).collect();
             let h0: Vec<R> = hash_elements(&self.aes, &q, first, per);
@@ -241,17 +219,8 @@ impl OtReceiver {
                     c_words[j / 64] |= (x.bit(t as u32) as u64) << (j % 64);
                 }
             }
-            let (mut k0, mut k1): (Vec<ChaCha20Rng>, Vec<ChaCha20Rng>) =
-                std::mem::take(&mut self.cols).into_iter().map(|[a, b]| (a, b)).unzip();
-            let t = column_bits(&mut k0, col_words);
-            let mut u = column_bits(&mut k1, col_words);
-            self.cols = k0.into_iter().zip(k1).map(|(a, b)| [a, b]).collect();
-            u.par_chunks_mut(col_words).zip(t.par_chunks(col_words)).for_each(|(uj, tj)| {
-                for ((u, t), c) in uj.iter_mut().zip(tj).zip(&c_words) {
-                    *u ^= t ^ c;
-                }
-            });
-            (bytes(&u), rows128(&columns_to_rows(&t, KAPPA, col_words, n)))
+            let (corrections, t) = self.vole.extend(&c_words);
+            (bytes(&corrections), rows128(&columns_to_rows(&t, KAPPA, col_words, n)))
         });
         ctx.channel.send_bytes(&self.peer, &format!("{tag}/u"), u).await.map_err(|e| ctx.link_error(e))?;
         let ttag = format!("{tag}/tau");
