@@ -29,14 +29,14 @@ const CHUNK: usize = 1 << 21;
 
 /// One party's end of the device.
 pub struct Mpc<'a, R: Ring> {
-    ctx: &'a PartyContext,
+    pub(super) ctx: &'a PartyContext,
     nodes: [String; 2],
-    me: usize,
+    pub(super) me: usize,
     frac: u32,
-    sender: OtSender,
-    receiver: OtReceiver,
+    pub(super) sender: OtSender,
+    pub(super) receiver: OtReceiver,
     rng: ChaCha20Rng,
-    beaver: Beaver,
+    pub(super) beaver: Beaver,
     _ring: PhantomData<R>,
 }
 
@@ -71,7 +71,7 @@ pub fn scale<R: Ring>(x: &[R], c: R) -> Vec<R> {
 
 /// The Gilboa sender's vectors for `A (m x p)` times a `p x q` chooser matrix: item `(r, c)` of the chooser's
 /// matrix (index `r q + c`) carries column `r` of `A`.
-fn item_vectors<R: Ring>(a: &[R], m: usize, p: usize, q: usize) -> Vec<R> {
+pub(super) fn item_vectors<R: Ring>(a: &[R], m: usize, p: usize, q: usize) -> Vec<R> {
     let at = transpose(a, m, p);
     (0..p * q).flat_map(|i| at[(i / q) * m..(i / q + 1) * m].iter().copied()).collect()
 }
@@ -257,23 +257,30 @@ impl<'a, R: Ring> Mpc<'a, R> {
 
     /// Divide by `2^f` (floor, at most one unit off), for any shared `|x| < 2^(k-2)`.
     pub async fn trunc(&mut self, x: &[R], f: u32) -> Result<Vec<R>> {
+        self.trunc_from(x, R::BITS, f).await
+    }
+
+    /// Divide by `2^f` a value shared mod `2^l` (only the low `l` bits of the shares count), for any
+    /// `|x| < 2^(l-2)`; the result is shared mod `2^k` (floor, at most one unit off). With `y = x + 2^(l-2)` in
+    /// `[0, 2^(l-1))`, the low `l` bits of the two shares wrap around `2^l` exactly when either top bit is set.
+    pub async fn trunc_from(&mut self, x: &[R], l: u32, f: u32) -> Result<Vec<R>> {
         let k = R::BITS;
         let me = self.me;
-        let y: Vec<R> = self.add_public(x, R::ONE.shl(k - 2));
-        let m: Vec<R> = y.iter().map(|v| if v.msb() { R::ONE } else { R::ZERO }).collect();
-        // Shares of m0 * m1 mod 2^f; node 0 chooses with its bit, node 1 sends its own. With the (insecure)
-        // dealer, a dealt triple on the trivially shared bits does the same without OT.
+        let y: Vec<R> = self.add_public(x, R::ONE.shl(l - 2)).iter().map(|v| v.low(l)).collect();
+        let m: Vec<R> = y.iter().map(|v| if v.bit(l - 1) { R::ONE } else { R::ZERO }).collect();
+        // Shares of m0 * m1 mod 2^(k - l + f); node 0 chooses with its bit, node 1 sends its own. With the
+        // (insecure) dealer, a dealt triple on the trivially shared bits does the same without OT.
+        let top = l - f;
         let s = if self.beaver == Beaver::TrustedFirstParty {
             let zero = vec![R::ZERO; m.len()];
             let (x, y) = if me == 0 { (&m, &zero) } else { (&zero, &m) };
             self.mul_raw(x, y).await?
         } else if me == 0 {
-            self.chunked_recv("mpc/trunc", &m, 1, 1, f).await?
+            self.chunked_recv("mpc/trunc", &m, 1, 1, k - top).await?
         } else {
-            self.chunked_send("mpc/trunc", &m, 1, 1, f).await?
+            self.chunked_send("mpc/trunc", &m, 1, 1, k - top).await?
         };
-        let top = k - f;
-        let offset = R::ONE.shl(k - 2 - f);
+        let offset = R::ONE.shl(l - 2 - f);
         Ok(compute(|| {
             y.iter()
                 .zip(&m)
@@ -288,45 +295,29 @@ impl<'a, R: Ring> Mpc<'a, R> {
 
     /// Gilboa products as the receiver, split into rounds of at most [`CHUNK`] pairs.
     pub(super) async fn chunked_recv(&mut self, tag: &str, a: &[R], per: usize, bits: u32, out: u32) -> Result<Vec<R>> {
-        let step = (CHUNK / (bits.min(out) as usize * per).max(1)).max(1);
-        let mut res = Vec::with_capacity(a.len() * per);
-        for chunk in a.chunks(step) {
-            res.extend(self.receiver.gilboa(self.ctx, tag, chunk, per, bits, out).await?);
-        }
-        Ok(res)
+        recv_chunks(&mut self.receiver, self.ctx, tag, a, per, bits, out).await
     }
 
     /// Gilboa products as the sender (`v` has `per` elements per item), matching [`Mpc::chunked_recv`].
     pub(super) async fn chunked_send(&mut self, tag: &str, v: &[R], per: usize, bits: u32, out: u32) -> Result<Vec<R>> {
-        let step = (CHUNK / (bits.min(out) as usize * per).max(1)).max(1);
-        let mut res = Vec::with_capacity(v.len());
-        for chunk in v.chunks(step * per) {
-            res.extend(self.sender.gilboa(self.ctx, tag, chunk, per, bits, out).await?);
-        }
-        Ok(res)
+        send_chunks(&mut self.sender, self.ctx, tag, v, per, bits, out).await
     }
 
-    /// Both directions at once: this party sends `v` and chooses with `a` (same item count and shape).
+    /// Both directions at once, so both halves of the link work: this party sends `v` (`per.0` elements per
+    /// item) and chooses with `a` (the peer sending `per.1` per item). Returns (sent, chosen) shares.
     pub(super) async fn gilboa_both(
         &mut self,
         tag: &str,
         (v, a): (&[R], &[R]),
-        per: usize,
+        per: (usize, usize),
         bits: u32,
         out: u32,
     ) -> Result<(Vec<R>, Vec<R>)> {
         let ctx = self.ctx;
-        let step = (CHUNK / (bits.min(out) as usize * per).max(1)).max(1);
-        let (mut s, mut r) = (Vec::with_capacity(v.len()), Vec::with_capacity(a.len() * per));
-        for (vc, ac) in v.chunks(step * per).zip(a.chunks(step)) {
-            let (sc, rc) = tokio::try_join!(
-                self.sender.gilboa(ctx, tag, vc, per, bits, out),
-                self.receiver.gilboa(ctx, tag, ac, per, bits, out)
-            )?;
-            s.extend(sc);
-            r.extend(rc);
-        }
-        Ok((s, r))
+        tokio::try_join!(
+            send_chunks(&mut self.sender, ctx, tag, v, per.0, bits, out),
+            recv_chunks(&mut self.receiver, ctx, tag, a, per.1, bits, out)
+        )
     }
 
     /// Elementwise product of two shared vectors, not truncated (scale adds up).
@@ -336,7 +327,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
             return self.beaver_dealt(x, y, [x.len(), y.len(), x.len()], prod).await;
         }
         let k = R::BITS;
-        let (s, r) = self.gilboa_both("mpc/mul", (y, x), 1, k, k).await?;
+        let (s, r) = self.gilboa_both("mpc/mul", (y, x), (1, 1), k, k).await?;
         Ok(compute(|| {
             x.iter().zip(y).zip(s.iter().zip(&r)).map(|((x, y), (s, r))| x.mul(*y).add(*s).add(*r)).collect()
         }))
@@ -357,99 +348,11 @@ impl<'a, R: Ring> Mpc<'a, R> {
         // Item (r, c) of B carries column r of A: the products sum into column c of the result.
         let v = item_vectors(a, m, p, q);
         let k = R::BITS;
-        let (s, r) = self.gilboa_both("mpc/matmul", (&v, b), m, k, k).await?;
+        let (s, r) = self.gilboa_both("mpc/matmul", (&v, b), (m, m), k, k).await?;
         let mut out = matmul_local(a, b, m, p, q);
         accumulate(&mut out, &s, m, q);
         accumulate(&mut out, &r, m, q);
         Ok(out)
-    }
-
-    /// Node `owner`'s plaintext `m x p` matrix (`a` is `Some` there) times a shared `p x q`, not truncated.
-    /// With OT this is one Gilboa product, the other node choosing with the low `bits` of its share of `b`
-    /// (pass `R::BITS` unless that share is known to be a small non-negative integer).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn matmul_plain_raw(
-        &mut self,
-        owner: usize,
-        a: Option<&[R]>,
-        b: &[R],
-        (m, p, q): (usize, usize, usize),
-        bits: u32,
-    ) -> Result<Vec<R>> {
-        if self.beaver == Beaver::TrustedFirstParty {
-            let a = self.input(owner, a, m * p).await?;
-            return self.matmul_raw(&a, b, m, p, q).await;
-        }
-        let k = R::BITS;
-        if self.me == owner {
-            let a = a.ok_or_else(|| Error::Internal("matmul_plain_raw: the owner must pass its matrix".into()))?;
-            let v = item_vectors(a, m, p, q);
-            let s = self.chunked_send("mpc/matmul-plain", &v, m, bits, k).await?;
-            let mut out = matmul_local(a, b, m, p, q);
-            accumulate(&mut out, &s, m, q);
-            Ok(out)
-        } else {
-            let r = self.chunked_recv("mpc/matmul-plain", b, m, bits, k).await?;
-            let mut out = vec![R::ZERO; m * q];
-            accumulate(&mut out, &r, m, q);
-            Ok(out)
-        }
-    }
-
-    /// [`Mpc::matmul_plain_raw`] for a shared `b` known to satisfy `|b| < 2^(l-2)` (raw units): the chooser
-    /// uses only the low `l` bits of its share plus one bit, instead of all `k`.
-    ///
-    /// With `b' = b + 2^(l-2)` in `[0, 2^(l-1))` and `lo_i = b'_i mod 2^l`, `b' = lo_0 + lo_1 - c 2^l` where the
-    /// carry `c` is the OR of the two `lo_i`'s top bits (the same argument as [`Mpc::trunc`]). So
-    /// `A b' = A lo_0 + A lo_1 - 2^l (A m_o + A (1 - m_o) m_x)`: the owner's terms are local, the other party's
-    /// `lo_x` and `m_x` are Gilboa choices (`l` and 1 OTs per element of `b`).
-    pub async fn matmul_plain_bounded(
-        &mut self,
-        owner: usize,
-        a: Option<&[R]>,
-        b: &[R],
-        (m, p, q): (usize, usize, usize),
-        l: u32,
-    ) -> Result<Vec<R>> {
-        let k = R::BITS;
-        if self.beaver == Beaver::TrustedFirstParty || l + 2 >= k {
-            return self.matmul_plain_raw(owner, a, b, (m, p, q), k).await;
-        }
-        let shifted = self.add_public(b, R::ONE.shl(l - 2));
-        let lo: Vec<R> = shifted.iter().map(|v| v.low(l)).collect();
-        let top: Vec<R> = lo.iter().map(|v| if v.bit(l - 1) { R::ONE } else { R::ZERO }).collect();
-        if self.me == owner {
-            let a = a.ok_or_else(|| Error::Internal("matmul_plain_bounded: the owner must pass its matrix".into()))?;
-            let v = item_vectors(a, m, p, q);
-            let s = self.chunked_send("mpc/bounded-lo", &v, m, l, k).await?;
-            // Item i carries -(1 - m_o) A[:, r] for the carry term (mod 2^(k - l), shifted by l below).
-            let w: Vec<R> = v
-                .chunks_exact(m.max(1))
-                .zip(&top)
-                .flat_map(|(col, t)| {
-                    let keep = R::ONE.sub(*t);
-                    col.iter().map(move |x| x.mul(keep).neg())
-                })
-                .collect();
-            let t = self.chunked_send("mpc/bounded-carry", &w, m, 1, k - l).await?;
-            // Local: A lo_o - 2^l A m_o - 2^(l-2) A 1 (the offset, which node 0 added to b).
-            let local_b: Vec<R> = lo.iter().zip(&top).map(|(lo, t)| lo.sub(t.shl(l))).collect();
-            let mut out = matmul_local(a, &local_b, m, p, q);
-            let ones = vec![R::ONE.shl(l - 2); p * q];
-            out = sub(&out, &matmul_local(a, &ones, m, p, q));
-            accumulate(&mut out, &s, m, q);
-            let t: Vec<R> = t.iter().map(|v| v.shl(l)).collect();
-            accumulate(&mut out, &t, m, q);
-            Ok(out)
-        } else {
-            let r = self.chunked_recv("mpc/bounded-lo", &lo, m, l, k).await?;
-            let t = self.chunked_recv("mpc/bounded-carry", &top, m, 1, k - l).await?;
-            let mut out = vec![R::ZERO; m * q];
-            accumulate(&mut out, &r, m, q);
-            let t: Vec<R> = t.iter().map(|v| v.shl(l)).collect();
-            accumulate(&mut out, &t, m, q);
-            Ok(out)
-        }
     }
 
     /// Beaver multiplication with a triple dealt by node 0 (insecure: node 0 knows the triple, so it can
@@ -487,8 +390,44 @@ impl<'a, R: Ring> Mpc<'a, R> {
     }
 }
 
+/// Gilboa products as the receiver, split into rounds of at most [`CHUNK`] pairs.
+pub(super) async fn recv_chunks<R: Ring>(
+    receiver: &mut OtReceiver,
+    ctx: &PartyContext,
+    tag: &str,
+    a: &[R],
+    per: usize,
+    bits: u32,
+    out: u32,
+) -> Result<Vec<R>> {
+    let step = (CHUNK / (bits.min(out) as usize * per).max(1)).max(1);
+    let mut res = Vec::with_capacity(a.len() * per);
+    for chunk in a.chunks(step) {
+        res.extend(receiver.gilboa(ctx, tag, chunk, per, bits, out).await?);
+    }
+    Ok(res)
+}
+
+/// Gilboa products as the sender (`v` has `per` elements per item), matching [`recv_chunks`].
+pub(super) async fn send_chunks<R: Ring>(
+    sender: &mut OtSender,
+    ctx: &PartyContext,
+    tag: &str,
+    v: &[R],
+    per: usize,
+    bits: u32,
+    out: u32,
+) -> Result<Vec<R>> {
+    let step = (CHUNK / (bits.min(out) as usize * per).max(1)).max(1);
+    let mut res = Vec::with_capacity(v.len());
+    for chunk in v.chunks(step * per) {
+        res.extend(sender.gilboa(ctx, tag, chunk, per, bits, out).await?);
+    }
+    Ok(res)
+}
+
 /// Sum per-item product vectors (`m` elements for item `(r, c)`, item index `r * q + c`) into column `c`.
-fn accumulate<R: Ring>(out: &mut [R], parts: &[R], m: usize, q: usize) {
+pub(super) fn accumulate<R: Ring>(out: &mut [R], parts: &[R], m: usize, q: usize) {
     for (i, part) in parts.chunks_exact(m).enumerate() {
         let c = i % q;
         for (row, v) in part.iter().enumerate() {

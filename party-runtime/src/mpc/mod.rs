@@ -5,6 +5,7 @@
 pub mod engine;
 mod nonlinear;
 pub mod ot;
+mod plain;
 pub mod ring;
 pub mod softspoken;
 

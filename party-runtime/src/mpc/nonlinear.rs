@@ -38,7 +38,7 @@ const COARSE_INT: u32 = 16;
 impl<R: Ring> Mpc<'_, R> {
     /// XOR shares of `x AND y` for XOR-shared bit vectors (values 0/1 in the low bit).
     async fn and_bits(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
-        let (s, r) = self.gilboa_both("mpc/and", (y, x), 1, 1, 1).await?;
+        let (s, r) = self.gilboa_both("mpc/and", (y, x), (1, 1), 1, 1).await?;
         Ok(x.iter().zip(y).zip(s.iter().zip(&r)).map(|((x, y), (s, r))| x.mul(*y).add(*s).add(*r).low(1)).collect())
     }
 
@@ -59,7 +59,7 @@ impl<R: Ring> Mpc<'_, R> {
     pub async fn mul_bit(&mut self, b: &[R], x: &[R]) -> Result<Vec<R>> {
         let k = R::BITS;
         let v: Vec<R> = b.iter().zip(x).map(|(b, x)| R::ONE.sub(b.shl(1)).mul(*x)).collect();
-        let (s, r) = self.gilboa_both("mpc/mux", (&v, b), 1, 1, k).await?;
+        let (s, r) = self.gilboa_both("mpc/mux", (&v, b), (1, 1), 1, k).await?;
         Ok(b.iter().zip(x).zip(s.iter().zip(&r)).map(|((b, x), (s, r))| b.mul(*x).add(*s).add(*r)).collect())
     }
 

@@ -3,10 +3,10 @@
 //! penalty)`), with the weights secret-shared from start to end.
 //!
 //! Each feature block stays with its owner in plaintext and is multiplied with the shared weights by
-//! [`Mpc::matmul_plain_raw`] (one OT-based product per block and direction; the label party's block carries
-//! the intercept column). The label is shared once. Only three things are ever opened: one bit per epoch for
-//! the `eps` early stop (whether every weight moved less than `eps`), the scalar `final_loss`, and the test
-//! logits to the `prediction_receiver`. Each party's `model_output` holds its share of every weight.
+//! [`Mpc::matmul_plain_pair`] (one OT-based product per block, both blocks' at once in opposite directions; the
+//! label party's block carries the intercept column). The label is shared once. Only three things are ever
+//! opened: one bit per epoch for the `eps` early stop (whether every weight moved less than `eps`), the scalar
+//! `final_loss`, and the test logits to the `prediction_receiver`. Each party's `model_output` holds its share of every weight.
 
 use secretflow_crds::outputs::ModelResult;
 use secretflow_crds::request::{Field, SpuRuntime};
@@ -59,7 +59,9 @@ fn encode_block<R: Ring>(mpc: &Mpc<'_, R>, data: &Vertical, bias: bool) -> Vec<R
     out
 }
 
-/// `X w` for the rows `range`, truncated: one plaintext-times-shared product per block.
+/// `X w` for the rows `range`, truncated: both blocks' plaintext-times-shared products at once, in the ring
+/// `Z_2^l` with `l = 2f + 18` (enough for `|X w| < 2^16`, the logit range the loss already assumes), which
+/// costs about `(l / k)^2` of the full ring's OT traffic; the truncation lifts the result back to `Z_2^k`.
 async fn forward<R: Ring>(
     mpc: &mut Mpc<'_, R>,
     blocks: &[Block],
@@ -68,17 +70,11 @@ async fn forward<R: Ring>(
     range: std::ops::Range<usize>,
 ) -> Result<Vec<R>> {
     let b = range.len();
-    let mut z = vec![R::ZERO; b];
-    for (i, block) in blocks.iter().enumerate() {
-        let d = block.width();
-        if d == 0 {
-            continue;
-        }
-        let mine = (mpc.me() == i).then(|| &x[range.start * d..range.end * d]);
-        let part = mpc.matmul_plain_raw(i, mine, &w[i], (b, d, 1), R::BITS).await?;
-        z = add(&z, &part);
-    }
-    mpc.trunc(&z, mpc.frac()).await
+    let d = [blocks[0].width(), blocks[1].width()];
+    let mine = &x[range.start * d[mpc.me()]..range.end * d[mpc.me()]];
+    let l = (2 * mpc.frac() + 18).min(R::BITS);
+    let [z0, z1] = mpc.matmul_plain_pair(mine, [&w[0], &w[1]], [(b, d[0], 1), (b, d[1], 1)], l).await?;
+    mpc.trunc_from(&add(&z0, &z1), l, mpc.frac()).await
 }
 
 fn transpose_rows<R: Ring>(x: &[R], rows: std::ops::Range<usize>, d: usize) -> Vec<R> {
@@ -144,20 +140,23 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
             };
             meter.lap("sigmoid");
             let e = sub(&pred, &y[range.clone()]);
-            for (i, block) in blocks.iter().enumerate() {
-                let d = block.width();
-                if d == 0 {
+            let xt = transpose_rows(&x, range.clone(), blocks[mine].width());
+            let dims = [0, 1].map(|i| (blocks[i].width(), b, 1));
+            // For logistic regression |e| = |p - y| <= 1: the chooser needs only f + 3 bits of its share.
+            let [g0, g1] = match p.reg_type {
+                RegType::Logistic => mpc.matmul_plain_bounded_pair(&xt, &e, dims, f + 3).await?,
+                RegType::Linear => mpc.matmul_plain_pair(&xt, [&e, &e], dims, R::BITS).await?,
+            };
+            let g = mpc.trunc(&[g0, g1].concat(), f).await?;
+            let step = mpc.mul_public(&g, p.learning_rate / b as f64).await?;
+            let (step0, step1) = step.split_at(dims[0].0);
+            for (i, mut step) in [step0.to_vec(), step1.to_vec()].into_iter().enumerate() {
+                if w[i].is_empty() {
                     continue;
                 }
-                let xt = (mine == i).then(|| transpose_rows(&x, range.clone(), d));
-                // For logistic regression |e| = |p - y| <= 1: the chooser needs only f + 3 bits of its share.
-                let g = match p.reg_type {
-                    RegType::Logistic => mpc.matmul_plain_bounded(i, xt.as_deref(), &e, (d, b, 1), f + 3).await?,
-                    RegType::Linear => mpc.matmul_plain_raw(i, xt.as_deref(), &e, (d, b, 1), R::BITS).await?,
-                };
-                let g = mpc.trunc(&g, f).await?;
-                let mut step = mpc.mul_public(&g, p.learning_rate / b as f64).await?;
-                if let Some(reg) = penalty(&mut mpc, &w[i], block.bias, p.penalty, p.learning_rate * p.l2_norm).await? {
+                if let Some(reg) =
+                    penalty(&mut mpc, &w[i], blocks[i].bias, p.penalty, p.learning_rate * p.l2_norm).await?
+                {
                     step = add(&step, &reg);
                 }
                 w[i] = sub(&w[i], &step);

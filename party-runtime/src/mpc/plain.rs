@@ -1,0 +1,189 @@
+//! Products of a party's *plaintext* matrix with a shared matrix: the shape of vertical learning, where each
+//! party multiplies its own feature block with shared weights or residuals.
+//!
+//! With OT each is one Gilboa product in one direction: the matrix owner sends, the other node chooses with the
+//! bits of its share. The `_pair` forms run both nodes' products at once, one per direction, so both halves of
+//! the link and both parties' cores work at the same time.
+
+use secretflow_crds::request::Beaver;
+
+use super::engine::{Mpc, accumulate, item_vectors, matmul_local, recv_chunks, send_chunks, sub};
+use super::ot::{OtReceiver, OtSender};
+use super::ring::Ring;
+use crate::context::PartyContext;
+use crate::error::{Error, Result};
+
+impl<R: Ring> Mpc<'_, R> {
+    /// Node `owner`'s plaintext `m x p` matrix (`a` is `Some` there) times a shared `p x q`, not truncated.
+    /// With OT this is one Gilboa product, the other node choosing with the low `bits` of its share of `b`
+    /// (pass `R::BITS` unless that share is known to be a small non-negative integer).
+    pub async fn matmul_plain_raw(
+        &mut self,
+        owner: usize,
+        a: Option<&[R]>,
+        b: &[R],
+        (m, p, q): (usize, usize, usize),
+        bits: u32,
+    ) -> Result<Vec<R>> {
+        if self.beaver == Beaver::TrustedFirstParty {
+            let a = self.input(owner, a, m * p).await?;
+            return self.matmul_raw(&a, b, m, p, q).await;
+        }
+        let k = R::BITS;
+        if self.me == owner {
+            let a = a.ok_or_else(|| Error::Internal("matmul_plain_raw: the owner must pass its matrix".into()))?;
+            let v = item_vectors(a, m, p, q);
+            let s = self.chunked_send("mpc/matmul-plain", &v, m, bits, k).await?;
+            let mut out = matmul_local(a, b, m, p, q);
+            accumulate(&mut out, &s, m, q);
+            Ok(out)
+        } else {
+            let r = self.chunked_recv("mpc/matmul-plain", b, m, bits, k).await?;
+            let mut out = vec![R::ZERO; m * q];
+            accumulate(&mut out, &r, m, q);
+            Ok(out)
+        }
+    }
+
+    /// Both nodes' plaintext matrices times shared matrices at once: node `i` holds `A_i` (`m x p` by
+    /// `dims[i]`; this party's is `mine`), `B_i` (`p x q`) is shared. Returns shares of `A_0 B_0` and `A_1 B_1`,
+    /// valid mod `2^l` (above that the shares' bits are meaningless): the chooser uses the low `l` bits of its
+    /// share.
+    pub async fn matmul_plain_pair(
+        &mut self,
+        mine: &[R],
+        b: [&[R]; 2],
+        dims: [(usize, usize, usize); 2],
+        l: u32,
+    ) -> Result<[Vec<R>; 2]> {
+        let me = self.me;
+        if self.beaver == Beaver::TrustedFirstParty {
+            let mut out = [Vec::new(), Vec::new()];
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = self.matmul_plain_raw(i, (i == me).then_some(mine), b[i], dims[i], R::BITS).await?;
+            }
+            return Ok(out);
+        }
+        let ((m, p, q), (mo, _, qo)) = (dims[me], dims[1 - me]);
+        let v = item_vectors(mine, m, p, q);
+        let (s, r) = self.gilboa_both("mpc/matmul-plain", (&v, b[1 - me]), (m, mo), l, l).await?;
+        let mut own = matmul_local(mine, b[me], m, p, q);
+        accumulate(&mut own, &s, m, q);
+        let mut other = vec![R::ZERO; mo * qo];
+        accumulate(&mut other, &r, mo, qo);
+        Ok(if me == 0 { [own, other] } else { [other, own] })
+    }
+
+    /// [`Mpc::matmul_plain_raw`] for a shared `b` known to satisfy `|b| < 2^(l-2)` (raw units): the chooser
+    /// uses only the low `l` bits of its share plus one bit, instead of all `k`.
+    ///
+    /// With `b' = b + 2^(l-2)` in `[0, 2^(l-1))` and `lo_i = b'_i mod 2^l`, `b' = lo_0 + lo_1 - c 2^l` where the
+    /// carry `c` is the OR of the two `lo_i`'s top bits (the same argument as [`Mpc::trunc`]). So
+    /// `A b' = A lo_0 + A lo_1 - 2^l (A m_o + A (1 - m_o) m_x)`: the owner's terms are local, the other party's
+    /// `lo_x` and `m_x` are Gilboa choices (`l` and 1 OTs per element of `b`).
+    pub async fn matmul_plain_bounded(
+        &mut self,
+        owner: usize,
+        a: Option<&[R]>,
+        b: &[R],
+        (m, p, q): (usize, usize, usize),
+        l: u32,
+    ) -> Result<Vec<R>> {
+        if self.beaver == Beaver::TrustedFirstParty || l + 2 >= R::BITS {
+            return self.matmul_plain_raw(owner, a, b, (m, p, q), R::BITS).await;
+        }
+        let split = Split::new(self, b, l);
+        if self.me == owner {
+            let a = a.ok_or_else(|| Error::Internal("matmul_plain_bounded: the owner must pass its matrix".into()))?;
+            bounded_owner(&mut self.sender, self.ctx, a, &split, (m, p, q)).await
+        } else {
+            bounded_chooser(&mut self.receiver, self.ctx, &split, (m, p, q)).await
+        }
+    }
+
+    /// [`Mpc::matmul_plain_bounded`] for both nodes' matrices at once (node `i`'s by `dims[i]`, this party's
+    /// `mine`) with the same shared `b`: returns shares of `A_0 b` and `A_1 b`.
+    pub async fn matmul_plain_bounded_pair(
+        &mut self,
+        mine: &[R],
+        b: &[R],
+        dims: [(usize, usize, usize); 2],
+        l: u32,
+    ) -> Result<[Vec<R>; 2]> {
+        if self.beaver == Beaver::TrustedFirstParty || l + 2 >= R::BITS {
+            return self.matmul_plain_pair(mine, [b, b], dims, R::BITS).await;
+        }
+        let me = self.me;
+        let split = Split::new(self, b, l);
+        let ctx = self.ctx;
+        let (own, other) = tokio::try_join!(
+            bounded_owner(&mut self.sender, ctx, mine, &split, dims[me]),
+            bounded_chooser(&mut self.receiver, ctx, &split, dims[1 - me])
+        )?;
+        Ok(if me == 0 { [own, other] } else { [other, own] })
+    }
+}
+
+/// A bounded shared `b` split as in [`Mpc::matmul_plain_bounded`]: this party's `lo` and its top bit `m`.
+struct Split<R> {
+    lo: Vec<R>,
+    top: Vec<R>,
+    l: u32,
+}
+
+impl<R: Ring> Split<R> {
+    fn new(mpc: &Mpc<'_, R>, b: &[R], l: u32) -> Split<R> {
+        let lo: Vec<R> = mpc.add_public(b, R::ONE.shl(l - 2)).iter().map(|v| v.low(l)).collect();
+        let top = lo.iter().map(|v| if v.bit(l - 1) { R::ONE } else { R::ZERO }).collect();
+        Split { lo, top, l }
+    }
+}
+
+/// The owner's side of a bounded product: Gilboa sender for `A lo_x` and the carry term, plus its local terms.
+async fn bounded_owner<R: Ring>(
+    sender: &mut OtSender,
+    ctx: &PartyContext,
+    a: &[R],
+    split: &Split<R>,
+    (m, p, q): (usize, usize, usize),
+) -> Result<Vec<R>> {
+    let (k, l) = (R::BITS, split.l);
+    let v = item_vectors(a, m, p, q);
+    let s = send_chunks(sender, ctx, "mpc/bounded-lo", &v, m, l, k).await?;
+    // Item i carries -(1 - m_o) A[:, r] for the carry term (mod 2^(k - l), shifted by l below).
+    let w: Vec<R> = v
+        .chunks_exact(m.max(1))
+        .zip(&split.top)
+        .flat_map(|(col, t)| {
+            let keep = R::ONE.sub(*t);
+            col.iter().map(move |x| x.mul(keep).neg())
+        })
+        .collect();
+    let t = send_chunks(sender, ctx, "mpc/bounded-carry", &w, m, 1, k - l).await?;
+    // Local: A lo_o - 2^l A m_o - 2^(l-2) A 1 (the offset, which node 0 added to b).
+    let local_b: Vec<R> = split.lo.iter().zip(&split.top).map(|(lo, t)| lo.sub(t.shl(l))).collect();
+    let mut out = matmul_local(a, &local_b, m, p, q);
+    let ones = vec![R::ONE.shl(l - 2); p * q];
+    out = sub(&out, &matmul_local(a, &ones, m, p, q));
+    accumulate(&mut out, &s, m, q);
+    let t: Vec<R> = t.iter().map(|v| v.shl(l)).collect();
+    accumulate(&mut out, &t, m, q);
+    Ok(out)
+}
+
+/// The chooser's side of a bounded product: its `lo` and top bit as Gilboa choices.
+async fn bounded_chooser<R: Ring>(
+    receiver: &mut OtReceiver,
+    ctx: &PartyContext,
+    split: &Split<R>,
+    (m, _, q): (usize, usize, usize),
+) -> Result<Vec<R>> {
+    let (k, l) = (R::BITS, split.l);
+    let r = recv_chunks(receiver, ctx, "mpc/bounded-lo", &split.lo, m, l, k).await?;
+    let t = recv_chunks(receiver, ctx, "mpc/bounded-carry", &split.top, m, 1, k - l).await?;
+    let mut out = vec![R::ZERO; m * q];
+    accumulate(&mut out, &r, m, q);
+    let t: Vec<R> = t.iter().map(|v| v.shl(l)).collect();
+    accumulate(&mut out, &t, m, q);
+    Ok(out)
+}
