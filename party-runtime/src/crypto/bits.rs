@@ -2,6 +2,8 @@
 //! `(w >> b) & 1`, words serialised little-endian), so rows of 512 bits and columns of `m` bits convert in
 //! O(m) word operations.
 
+use rayon::prelude::*;
+
 /// Transpose a 64 x 64 bit block in place: afterwards bit `k` of `a[b]` is what bit `b` of `a[k]` was.
 pub fn transpose64(a: &mut [u64; 64]) {
     let mut j = 32;
@@ -19,26 +21,29 @@ pub fn transpose64(a: &mut [u64; 64]) {
     }
 }
 
+/// Row blocks (of 64 rows each) handed to one rayon task by the transposes.
+const BLOCKS_PER_TASK: usize = 16;
+
 /// Columns (`cols` of them, each `words` u64 long, column-major) to rows of `cols / 64` words each.
 /// `cols` must be a multiple of 64; rows beyond `rows` are dropped.
 pub fn columns_to_rows(columns: &[u64], cols: usize, words: usize, rows: usize) -> Vec<u64> {
     let row_words = cols / 64;
     let mut out = vec![0u64; rows * row_words];
-    let mut block = [0u64; 64];
-    for rb in 0..words {
-        for cw in 0..row_words {
-            for (b, slot) in block.iter_mut().enumerate() {
-                *slot = columns[(cw * 64 + b) * words + rb];
-            }
-            transpose64(&mut block);
-            for (k, w) in block.iter().enumerate() {
-                let r = rb * 64 + k;
-                if r < rows {
-                    out[r * row_words + cw] = *w;
+    out.par_chunks_mut(64 * row_words * BLOCKS_PER_TASK).enumerate().for_each(|(task, dst)| {
+        let mut block = [0u64; 64];
+        for (i, dst) in dst.chunks_mut(64 * row_words).enumerate() {
+            let rb = task * BLOCKS_PER_TASK + i;
+            for cw in 0..row_words {
+                for (b, slot) in block.iter_mut().enumerate() {
+                    *slot = columns[(cw * 64 + b) * words + rb];
+                }
+                transpose64(&mut block);
+                for (row, w) in dst.chunks_exact_mut(row_words).zip(&block) {
+                    row[cw] = *w;
                 }
             }
         }
-    }
+    });
     out
 }
 
