@@ -94,14 +94,19 @@ impl<R: Ring> Mpc<'_, R> {
         while width > 1 {
             let pairs = width / 2;
             let next = width.div_ceil(2);
-            let (mut xs, mut ys) = (Vec::with_capacity(2 * n * pairs), Vec::with_capacity(2 * n * pairs));
+            // The lowest group's e only ever feeds its own e at the next level, never a g: it is skipped, so
+            // each element needs 2 pairs - 1 ANDs per level.
+            let per = 2 * pairs - 1;
+            let (mut xs, mut ys) = (Vec::with_capacity(n * per), Vec::with_capacity(n * per));
             for i in 0..n {
                 for p in 0..pairs {
                     let (lo, hi) = (i * width + 2 * p, i * width + 2 * p + 1);
                     xs.push(e[hi]);
                     ys.push(g[lo]);
-                    xs.push(e[hi]);
-                    ys.push(e[lo]);
+                    if p > 0 {
+                        xs.push(e[hi]);
+                        ys.push(e[lo]);
+                    }
                 }
             }
             let ands = self.and_bits(&xs, &ys).await?;
@@ -109,9 +114,10 @@ impl<R: Ring> Mpc<'_, R> {
             for i in 0..n {
                 for p in 0..pairs {
                     let hi = i * width + 2 * p + 1;
-                    let a = &ands[(i * pairs + p) * 2..(i * pairs + p) * 2 + 2];
-                    g2.push(g[hi].add(a[0]).low(1));
-                    e2.push(a[1]);
+                    let at = i * per + (2 * p).saturating_sub(1);
+                    let (and_g, and_e) = if p == 0 { (ands[at], R::ZERO) } else { (ands[at], ands[at + 1]) };
+                    g2.push(g[hi].add(and_g).low(1));
+                    e2.push(and_e);
                 }
                 if width % 2 == 1 {
                     g2.push(g[i * width + width - 1]);
