@@ -8,7 +8,10 @@
 //!   alice), batch 1024, 5 epochs, t1 sigmoid, both parties as separate processes in cluster mode; the AUC of
 //!   the receiver's predictions on a 20,000-row holdout is reported with the plaintext SGD's.
 //!
-//! `cargo bench -p party-runtime --bench mpc` (`SF_BENCH_MPC=mul` or `ss_lr` for one of them).
+//! - `link`: round trips of messages of several sizes between two gRPC links on loopback (what each MPC round
+//!   costs before any computation).
+//!
+//! `cargo bench -p party-runtime --bench mpc` (`SF_BENCH_MPC=mul`, `ss_lr` or `link` for one of them).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 #[path = "../tests/common/mod.rs"]
@@ -20,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use party_runtime::context::{NoProgress, PartyContext};
 use party_runtime::data::DataPolicy;
-use party_runtime::link::Channel;
 use party_runtime::link::grpc::{GrpcConfig, GrpcLink};
+use party_runtime::link::{Channel, Link};
 use party_runtime::mpc::{Mpc, Ring};
 use secretflow_crds::request::{Beaver, Field, Protocol, SpuRuntime};
 use serde_json::{Value, json};
@@ -187,6 +190,49 @@ fn bench_ss_lr() {
     }
 }
 
+/// The link alone: message round trips between two gRPC links on loopback (one process, two tasks).
+fn bench_link() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let (pa, pb) = (free_port(), free_port());
+        let config = |me: &str, peer: &str, mine: u16, theirs: u16| GrpcConfig {
+            party: me.into(),
+            session: "bench-link".into(),
+            listen: format!("127.0.0.1:{mine}"),
+            peers: vec![(peer.into(), format!("127.0.0.1:{theirs}"))],
+            timeout: Duration::from_secs(60),
+            tls: None,
+        };
+        let a = GrpcLink::start(config("alice", "bob", pa, pb)).await.unwrap();
+        let b = GrpcLink::start(config("bob", "alice", pb, pa)).await.unwrap();
+        let (ra, rb) = tokio::join!(a.connect_all(), b.connect_all());
+        ra.unwrap();
+        rb.unwrap();
+        for (size, n) in [(100usize, 1000), (10_000, 1000), (1_000_000, 100), (16_000_000, 10)] {
+            let start = Instant::now();
+            let ping = async {
+                for i in 0..n {
+                    a.send("bob", &format!("ping{i}"), vec![1; size]).await.unwrap();
+                    a.recv("bob", &format!("pong{i}")).await.unwrap();
+                }
+            };
+            let pong = async {
+                for i in 0..n {
+                    b.recv("alice", &format!("ping{i}")).await.unwrap();
+                    b.send("alice", &format!("pong{i}"), vec![1; size]).await.unwrap();
+                }
+            };
+            tokio::join!(ping, pong);
+            let secs = start.elapsed().as_secs_f64() / n as f64;
+            println!(
+                "{}",
+                json!({"bench": "link_round_trip", "bytes_each_way": size, "micros": secs * 1e6,
+                       "mb_per_s_each_way": size as f64 / secs / 1e6})
+            );
+        }
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--party") {
@@ -198,5 +244,8 @@ fn main() {
     }
     if which.is_empty() || which == "ss_lr" {
         bench_ss_lr();
+    }
+    if which.is_empty() || which == "link" {
+        bench_link();
     }
 }
