@@ -40,44 +40,42 @@ fn fixed_aes() -> Aes128 {
     Aes128::new(&HASH_KEY.into())
 }
 
-/// `H(index_i, x_i)` expanded to `blocks` 128-bit outputs per input, written consecutively.
-fn hash_expand(aes: &Aes128, xs: &[u128], first_index: u64, blocks: usize) -> Vec<u128> {
-    const CHUNK: usize = 1024;
-    let mut out = vec![0u128; xs.len() * blocks];
-    out.par_chunks_mut(CHUNK * blocks).zip(xs.par_chunks(CHUNK)).enumerate().for_each(|(ci, (dst, xs))| {
-        let mut pi: Vec<aes::Block> = xs.iter().map(|x| x.to_le_bytes().into()).collect();
-        aes.encrypt_blocks(&mut pi);
-        let pi: Vec<u128> = pi.iter().map(|b| u128::from_le_bytes((*b).into())).collect();
-        let mut buf: Vec<aes::Block> = Vec::with_capacity(dst.len());
-        for (i, p) in pi.iter().enumerate() {
-            let index = first_index + (ci * CHUNK + i) as u64;
-            for c in 0..blocks {
-                let tweak = ((index as u128) << 64) | c as u128;
-                buf.push((p ^ tweak).to_le_bytes().into());
-            }
-        }
-        aes.encrypt_blocks(&mut buf);
-        for (i, p) in pi.iter().enumerate() {
-            for c in 0..blocks {
-                dst[i * blocks + c] = u128::from_le_bytes(buf[i * blocks + c].into()) ^ p;
-            }
-        }
-    });
-    out
-}
+/// Output blocks hashed per rayon task (inputs are grouped to about this many).
+const HASH_TASK_BLOCKS: usize = 4096;
+/// Output blocks encrypted per AES call (a small buffer that stays in cache).
+const HASH_BATCH: usize = 64;
 
-/// `H(index_i, x_i)` as `per` ring elements per input, laid out input after input.
+/// `H(index_i, x_i)` as `per` ring elements per input, laid out input after input: output block `c` of input
+/// `i` is `π(π(x_i) ^ (index_i, c)) ^ π(x_i)`, split into ring elements from the low bits up.
 fn hash_elements<R: Ring>(aes: &Aes128, xs: &[u128], first_index: u64, per: usize) -> Vec<R> {
     let per_block = (128 / R::BITS) as usize;
     let nblocks = per.div_ceil(per_block);
-    let blocks = hash_expand(aes, xs, first_index, nblocks);
     let mut out = vec![R::ZERO; xs.len() * per];
     if per == 0 {
         return out;
     }
-    out.par_chunks_mut(per).zip(blocks.par_chunks(nblocks)).for_each(|(dst, bs)| {
-        for (e, d) in dst.iter_mut().enumerate() {
-            *d = R::from_u128(bs[e / per_block] >> ((e % per_block) as u32 * R::BITS));
+    let inputs = (HASH_TASK_BLOCKS / nblocks).max(1);
+    out.par_chunks_mut(per * inputs).zip(xs.par_chunks(inputs)).enumerate().for_each(|(task, (dst, xs))| {
+        let mut pis: Vec<aes::Block> = xs.iter().map(|x| x.to_le_bytes().into()).collect();
+        aes.encrypt_blocks(&mut pis);
+        let mut buf = [aes::Block::default(); HASH_BATCH];
+        for (i, (pi, dst)) in pis.iter().zip(dst.chunks_mut(per)).enumerate() {
+            let pi = u128::from_le_bytes((*pi).into());
+            let index = ((first_index + (task * inputs + i) as u64) as u128) << 64;
+            for c0 in (0..nblocks).step_by(HASH_BATCH) {
+                let m = (nblocks - c0).min(HASH_BATCH);
+                for (c, b) in buf[..m].iter_mut().enumerate() {
+                    *b = (pi ^ index ^ (c0 + c) as u128).to_le_bytes().into();
+                }
+                aes.encrypt_blocks(&mut buf[..m]);
+                let dst = &mut dst[c0 * per_block..per.min((c0 + m) * per_block)];
+                for (d, chunk) in dst.chunks_mut(per_block).zip(&buf[..m]) {
+                    let h = u128::from_le_bytes((*chunk).into()) ^ pi;
+                    for (e, v) in d.iter_mut().enumerate() {
+                        *v = R::from_u128(h >> (e as u32 * R::BITS));
+                    }
+                }
+            }
         }
     });
     out

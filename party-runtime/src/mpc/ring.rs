@@ -187,11 +187,18 @@ impl<'a> BitReader<'a> {
     #[inline]
     fn get64(&mut self, w: u32) -> u64 {
         if self.n < w {
-            let mut word = [0u8; 8];
-            let end = (self.next + 8).min(self.bytes.len());
-            word[..end - self.next].copy_from_slice(&self.bytes[self.next..end]);
-            self.next = end;
-            self.acc |= (u64::from_le_bytes(word) as u128) << self.n;
+            let word = match self.bytes.get(self.next..self.next + 8) {
+                Some(b) => u64::from_le_bytes(b.try_into().unwrap_or([0; 8])),
+                None => {
+                    // The last, partial word.
+                    let mut word = [0u8; 8];
+                    let tail = &self.bytes[self.next.min(self.bytes.len())..];
+                    word[..tail.len()].copy_from_slice(tail);
+                    u64::from_le_bytes(word)
+                }
+            };
+            self.next += 8;
+            self.acc |= (word as u128) << self.n;
             self.n += 64;
         }
         let v = if w == 64 { self.acc as u64 } else { (self.acc as u64) & ((1u64 << w) - 1) };
