@@ -40,10 +40,8 @@ fn fixed_aes() -> Aes128 {
     Aes128::new(&HASH_KEY.into())
 }
 
-/// Output blocks hashed per rayon task (inputs are grouped to about this many).
+/// Output blocks hashed per rayon task (inputs are grouped to about this many, encrypted in one call).
 const HASH_TASK_BLOCKS: usize = 4096;
-/// Output blocks encrypted per AES call (a small buffer that stays in cache).
-const HASH_BATCH: usize = 64;
 
 /// `H(index_i, x_i)` as `per` ring elements per input, laid out input after input: output block `c` of input
 /// `i` is `π(π(x_i) ^ (index_i, c)) ^ π(x_i)`, split into ring elements from the low bits up.
@@ -58,22 +56,18 @@ fn hash_elements<R: Ring>(aes: &Aes128, xs: &[u128], first_index: u64, per: usiz
     out.par_chunks_mut(per * inputs).zip(xs.par_chunks(inputs)).enumerate().for_each(|(task, (dst, xs))| {
         let mut pis: Vec<aes::Block> = xs.iter().map(|x| x.to_le_bytes().into()).collect();
         aes.encrypt_blocks(&mut pis);
-        let mut buf = [aes::Block::default(); HASH_BATCH];
-        for (i, (pi, dst)) in pis.iter().zip(dst.chunks_mut(per)).enumerate() {
-            let pi = u128::from_le_bytes((*pi).into());
+        let pis: Vec<u128> = pis.iter().map(|b| u128::from_le_bytes((*b).into())).collect();
+        let mut buf: Vec<aes::Block> = Vec::with_capacity(xs.len() * nblocks);
+        for (i, pi) in pis.iter().enumerate() {
             let index = ((first_index + (task * inputs + i) as u64) as u128) << 64;
-            for c0 in (0..nblocks).step_by(HASH_BATCH) {
-                let m = (nblocks - c0).min(HASH_BATCH);
-                for (c, b) in buf[..m].iter_mut().enumerate() {
-                    *b = (pi ^ index ^ (c0 + c) as u128).to_le_bytes().into();
-                }
-                aes.encrypt_blocks(&mut buf[..m]);
-                let dst = &mut dst[c0 * per_block..per.min((c0 + m) * per_block)];
-                for (d, chunk) in dst.chunks_mut(per_block).zip(&buf[..m]) {
-                    let h = u128::from_le_bytes((*chunk).into()) ^ pi;
-                    for (e, v) in d.iter_mut().enumerate() {
-                        *v = R::from_u128(h >> (e as u32 * R::BITS));
-                    }
+            buf.extend((0..nblocks).map(|c| aes::Block::from((pi ^ index ^ c as u128).to_le_bytes())));
+        }
+        aes.encrypt_blocks(&mut buf);
+        for ((pi, dst), hs) in pis.iter().zip(dst.chunks_mut(per)).zip(buf.chunks(nblocks)) {
+            for (d, h) in dst.chunks_mut(per_block).zip(hs) {
+                let h = u128::from_le_bytes((*h).into()) ^ pi;
+                for (e, v) in d.iter_mut().enumerate() {
+                    *v = R::from_u128(h >> (e as u32 * R::BITS));
                 }
             }
         }
