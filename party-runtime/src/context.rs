@@ -2,6 +2,7 @@
 //! A job never opens sockets or talks to Kubernetes; everything crosses the link through this context.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use secretflow_crds::ErrorInfo;
 use secretflow_crds::request::SpuRuntime;
@@ -11,6 +12,9 @@ use serde::de::DeserializeOwned;
 use crate::data::DataPolicy;
 use crate::error::{Error, Result};
 use crate::link::{Channel, LinkError};
+
+/// How long [`PartyContext::close`] waits for each peer's goodbye.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// Receives progress reports (fraction done and a phase name) from running jobs.
 pub trait ProgressSink: Send + Sync {
@@ -76,6 +80,20 @@ impl PartyContext {
     /// A message from `peer` under `tag` that does not have the expected shape (checked length, encoding).
     pub fn bad_message(&self, peer: &str, tag: &str, message: impl Into<String>) -> Error {
         self.link_error(LinkError::Decode { peer: peer.into(), tag: tag.into(), message: message.into() })
+    }
+
+    /// End of the session: tell every peer this party is done, then wait (at most [`CLOSE_WAIT`]) for theirs.
+    /// A gRPC peer that exits right after receiving a message can drop the sender's acknowledgement, failing a
+    /// send that did arrive; after this handshake only the goodbye itself can be caught that way, and its
+    /// errors are ignored.
+    pub async fn close(&self) {
+        let peers: Vec<&String> = self.parties.iter().filter(|p| **p != self.party).collect();
+        for peer in &peers {
+            let _ = self.channel.send_bytes(peer, "link/bye", Vec::new()).await;
+        }
+        for peer in &peers {
+            let _ = tokio::time::timeout(CLOSE_WAIT, self.channel.recv_bytes(peer, "link/bye")).await;
+        }
     }
 
     /// A link error seen by this party.

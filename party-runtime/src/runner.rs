@@ -219,7 +219,9 @@ async fn run_hosted(req: &ValidRequest, contexts: Vec<PartyContext>, clock: &mut
             let party = ctx.party.clone();
             let handle = tokio::spawn(async move {
                 let out = jobs::run(&ctx, &task).await;
-                (ctx.channel.stats(), out)
+                let stats = ctx.channel.stats();
+                ctx.close().await;
+                (stats, out)
             });
             (party, handle)
         })
