@@ -153,8 +153,8 @@ async fn a_million_truncations_are_each_within_one_unit() {
     truncation::<u128>(1 << 16, 26).await;
 }
 
-async fn comparisons<R: Ring>(f: u32) {
-    let (mut a, mut b, _) = pair::<R>(Beaver::Ot, f).await;
+async fn comparisons<R: Ring>(f: u32, beaver: Beaver) {
+    let (mut a, mut b, _) = pair::<R>(beaver, f).await;
     let mut rng = rng();
     let ulp = (-(f as f64)).exp2();
     // The documented domain: operands below 2^23 in magnitude, so differences stay below 2^24.
@@ -186,8 +186,11 @@ async fn comparisons<R: Ring>(f: u32) {
 
 #[tokio::test]
 async fn comparisons_hold_at_the_edges() {
-    comparisons::<u64>(18).await;
-    comparisons::<u128>(26).await;
+    comparisons::<u64>(18, Beaver::Ot).await;
+    comparisons::<u128>(26, Beaver::Ot).await;
+    // The insecure dealer mode's comparisons take dealt AND triples instead of OT.
+    comparisons::<u64>(18, Beaver::TrustedFirstParty).await;
+    comparisons::<u128>(26, Beaver::TrustedFirstParty).await;
 }
 
 fn sig_plain(x: f64, sig: SigType) -> f64 {
