@@ -59,10 +59,11 @@ impl Leaf {
     }
 }
 
-/// The sums of one block's present leaves over the next `words` words of their streams: entry `i < K` sums the
-/// leaves `x` with bit `i` of `x ^ offset` set, entry `K` sums them all.
-fn block_sums(leaves: &mut [Option<Leaf>], offset: usize, words: usize) -> Vec<Vec<u64>> {
-    let mut out = vec![vec![0u64; words]; K + 1];
+/// Sum one block's present leaves over the next `words` words of their streams into `columns` (`K` columns of
+/// `words` words, zeroed): column `i` sums the leaves `x` with bit `i` of `x ^ offset` set. With `all`, it also
+/// receives the sum of every present leaf.
+fn block_sums(leaves: &mut [Option<Leaf>], offset: usize, columns: &mut [u64], mut all: Option<&mut [u64]>) {
+    let words = columns.len() / K;
     let mut tile = vec![0u64; TILE];
     let mut buf = vec![aes::Block::default(); TILE / 2];
     for start in (0..words).step_by(TILE) {
@@ -72,16 +73,16 @@ fn block_sums(leaves: &mut [Option<Leaf>], offset: usize, words: usize) -> Vec<V
             let Some(leaf) = leaf else { continue };
             leaf.fill(tile, &mut buf);
             let sel = x ^ offset;
-            for (i, o) in out.iter_mut().enumerate() {
-                if i == K || (sel >> i) & 1 == 1 {
-                    for (o, t) in o[start..end].iter_mut().zip(tile.iter()) {
-                        *o ^= t;
-                    }
+            let selected = columns.chunks_mut(words).enumerate().filter(|(i, _)| (sel >> i) & 1 == 1);
+            let targets =
+                selected.map(|(_, c)| &mut c[start..end]).chain(all.as_deref_mut().map(|a| &mut a[start..end]));
+            for o in targets {
+                for (o, t) in o.iter_mut().zip(tile.iter()) {
+                    *o ^= t;
                 }
             }
         }
     }
-    out
 }
 
 fn xor32(a: &Key, b: &Key) -> Key {
@@ -142,15 +143,20 @@ impl Prover {
     /// for every block) and the columns of `t` (`KAPPA` columns of `choices.len()` words).
     pub fn extend(&mut self, choices: &[u64]) -> (Vec<u64>, Vec<u64>) {
         let words = choices.len();
-        let sums: Vec<Vec<Vec<u64>>> = self.leaves.par_chunks_mut(LEAVES).map(|l| block_sums(l, 0, words)).collect();
-        let mut corrections = Vec::with_capacity(BLOCKS * words);
-        let mut t = Vec::with_capacity(KAPPA * words);
-        for s in &sums {
-            corrections.extend(s[K].iter().zip(choices).map(|(u, c)| u ^ c));
-            for column in &s[..K] {
-                t.extend_from_slice(column);
-            }
+        let mut corrections = vec![0u64; BLOCKS * words];
+        let mut t = vec![0u64; KAPPA * words];
+        if words == 0 {
+            return (corrections, t);
         }
+        t.par_chunks_mut(K * words)
+            .zip(corrections.par_chunks_mut(words))
+            .zip(self.leaves.par_chunks_mut(LEAVES))
+            .for_each(|((t, u), leaves)| {
+                block_sums(leaves, 0, t, Some(&mut *u));
+                for (u, c) in u.iter_mut().zip(choices) {
+                    *u ^= c;
+                }
+            });
         (corrections, t)
     }
 }
@@ -192,26 +198,23 @@ impl Verifier {
     /// The columns of `q = t ^ c Δ` for the prover's `corrections` (`words` words per column).
     pub fn extend(&mut self, corrections: &[u64], words: usize) -> Vec<u64> {
         let delta = self.delta;
-        let columns: Vec<Vec<u64>> = self
-            .leaves
-            .par_chunks_mut(LEAVES)
-            .enumerate()
-            .flat_map_iter(|(j, l)| {
-                let d = ((delta >> (j * K)) as usize) & (LEAVES - 1);
-                let mut sums = block_sums(l, d, words);
-                sums.truncate(K);
-                let correction = &corrections[j * words..(j + 1) * words];
-                for (i, column) in sums.iter_mut().enumerate() {
-                    if (d >> i) & 1 == 1 {
-                        for (q, c) in column.iter_mut().zip(correction) {
-                            *q ^= c;
-                        }
+        let mut q = vec![0u64; KAPPA * words];
+        if words == 0 {
+            return q;
+        }
+        q.par_chunks_mut(K * words).zip(self.leaves.par_chunks_mut(LEAVES)).enumerate().for_each(|(j, (q, leaves))| {
+            let d = ((delta >> (j * K)) as usize) & (LEAVES - 1);
+            block_sums(leaves, d, q, None);
+            let correction = &corrections[j * words..(j + 1) * words];
+            for (i, column) in q.chunks_mut(words).enumerate() {
+                if (d >> i) & 1 == 1 {
+                    for (q, c) in column.iter_mut().zip(correction) {
+                        *q ^= c;
                     }
                 }
-                sums
-            })
-            .collect();
-        columns.concat()
+            }
+        });
+        q
     }
 
     /// Words of corrections expected for `words`-word columns.
