@@ -44,8 +44,8 @@ use pb::party_link_server::{PartyLink, PartyLinkServer};
 /// Largest chunk pushed in one call.
 pub const CHUNK: usize = 4 << 20;
 const MAX_MESSAGE: usize = CHUNK + (64 << 10);
-/// HTTP/2 flow-control windows: a whole chunk per stream, a few per connection. The 64 KiB default makes the
-/// sender wait for a window update every 64 KiB, which on MPC's multi-megabyte messages halves the throughput.
+/// HTTP/2 flow-control windows: a whole chunk per stream, a few per connection. With the 64 KiB default the
+/// sender of a multi-megabyte MPC message waits for a window update every 64 KiB.
 const STREAM_WINDOW: u32 = CHUNK as u32 + (64 << 10);
 const CONNECTION_WINDOW: u32 = 4 * STREAM_WINDOW;
 

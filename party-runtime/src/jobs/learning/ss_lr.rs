@@ -6,7 +6,8 @@
 //! [`Mpc::matmul_plain_pair`] (one OT-based product per block, both blocks' at once in opposite directions; the
 //! label party's block carries the intercept column). The label is shared once. Only three things are ever
 //! opened: one bit per epoch for the `eps` early stop (whether every weight moved less than `eps`), the scalar
-//! `final_loss`, and the test logits to the `prediction_receiver`. Each party's `model_output` holds its share of every weight.
+//! `final_loss`, and the test logits to the `prediction_receiver`. Each party's `model_output` holds its share
+//! of every weight.
 
 use secretflow_crds::outputs::ModelResult;
 use secretflow_crds::request::{Field, SpuRuntime};
@@ -150,16 +151,16 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
             let g = mpc.trunc(&[g0, g1].concat(), f).await?;
             let step = mpc.mul_public(&g, p.learning_rate / b as f64).await?;
             let (step0, step1) = step.split_at(dims[0].0);
-            for (i, mut step) in [step0.to_vec(), step1.to_vec()].into_iter().enumerate() {
+            for (i, step) in [step0, step1].into_iter().enumerate() {
                 if w[i].is_empty() {
                     continue;
                 }
-                if let Some(reg) =
-                    penalty(&mut mpc, &w[i], blocks[i].bias, p.penalty, p.learning_rate * p.l2_norm).await?
-                {
-                    step = add(&step, &reg);
-                }
-                w[i] = sub(&w[i], &step);
+                let strength = p.learning_rate * p.l2_norm;
+                let update = match penalty(&mut mpc, &w[i], blocks[i].bias, p.penalty, strength).await? {
+                    Some(reg) => add(step, &reg),
+                    None => step.to_vec(),
+                };
+                w[i] = sub(&w[i], &update);
             }
             meter.lap("backward X^T e and update");
         }
