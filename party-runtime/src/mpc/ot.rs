@@ -127,6 +127,39 @@ fn ots_per_item(choice_bits: u32, out_bits: u32) -> usize {
 }
 
 impl OtSender {
+    /// `n` extended OTs: reads the receiver's corrections (`{tag}/u`) and returns the rows `q_i` with the
+    /// global index of the first.
+    async fn extend_rows(&mut self, ctx: &PartyContext, tag: &str, n: usize) -> Result<(Vec<u128>, u64)> {
+        let col_words = n.div_ceil(64);
+        let utag = format!("{tag}/u");
+        let u = ctx.channel.recv_bytes(&self.peer, &utag).await.map_err(|e| ctx.link_error(e))?;
+        let expected = Verifier::correction_words(col_words) * 8;
+        if u.len() != expected {
+            let msg = format!("expected {expected} bytes for {n} OTs, got {}", u.len());
+            return Err(ctx.bad_message(&self.peer, &utag, msg));
+        }
+        let first = self.index;
+        self.index += n as u64;
+        let q = compute(|| {
+            let q = self.vole.extend(&words(&u), col_words);
+            rows128(&columns_to_rows(&q, KAPPA, col_words, n))
+        });
+        Ok((q, first))
+    }
+
+    /// Random OTs towards a receiver choosing with `n` bits: both 64-bit pads `(H(q_i), H(q_i ^ Δ))` of each;
+    /// the receiver learns the one its bit selects.
+    pub async fn random_pads(&mut self, ctx: &PartyContext, tag: &str, n: usize) -> Result<Vec<[u64; 2]>> {
+        let (q, first) = self.extend_rows(ctx, tag, n).await?;
+        let delta = self.vole.delta();
+        Ok(compute(|| {
+            let q1: Vec<u128> = q.iter().map(|r| r ^ delta).collect();
+            let h0: Vec<u64> = hash_elements(&self.aes, &q, first, 1);
+            let h1: Vec<u64> = hash_elements(&self.aes, &q1, first, 1);
+            h0.into_iter().zip(h1).map(|(a, b)| [a, b]).collect()
+        }))
+    }
+
     /// Sender's side of Gilboa products `a_i * v_i mod 2^out_bits` for every item `i`: the receiver holds `a_i`
     /// (its low `choice_bits` bits), this party the vectors `v` (`per` elements per item, item after item).
     /// One OT per item and choice bit `t`, carrying `v_i` in `out_bits - t` bits. Returns this party's shares.
@@ -142,20 +175,9 @@ impl OtSender {
         let items = v.len().checked_div(per).unwrap_or(0);
         let tb = ots_per_item(choice_bits, out_bits);
         let n = items * tb;
-        let col_words = n.div_ceil(64);
-        let utag = format!("{tag}/u");
-        let u = ctx.channel.recv_bytes(&self.peer, &utag).await.map_err(|e| ctx.link_error(e))?;
-        let expected = Verifier::correction_words(col_words) * 8;
-        if u.len() != expected {
-            let msg = format!("expected {expected} bytes for {n} OTs, got {}", u.len());
-            return Err(ctx.bad_message(&self.peer, &utag, msg));
-        }
-        let first = self.index;
-        self.index += n as u64;
+        let (q, first) = self.extend_rows(ctx, tag, n).await?;
         let delta = self.vole.delta();
         let (shares, tau) = compute(|| {
-            let q = self.vole.extend(&words(&u), col_words);
-            let q = rows128(&columns_to_rows(&q, KAPPA, col_words, n));
             let q1: Vec<u128> = q.iter().map(|r| r ^ delta).collect();
             let h0: Vec<R> = hash_elements(&self.aes, &q, first, per);
             let h1: Vec<R> = hash_elements(&self.aes, &q1, first, per);
@@ -188,6 +210,32 @@ impl OtSender {
 }
 
 impl OtReceiver {
+    /// `n` extended OTs with the choice bits packed in `c_words`: sends the corrections (`{tag}/u`) and returns
+    /// the rows `t_i` with the global index of the first.
+    async fn extend_rows(
+        &mut self,
+        ctx: &PartyContext,
+        tag: &str,
+        c_words: &[u64],
+        n: usize,
+    ) -> Result<(Vec<u128>, u64)> {
+        let first = self.index;
+        self.index += n as u64;
+        let (u, t) = compute(|| {
+            let (corrections, t) = self.vole.extend(c_words);
+            (bytes(&corrections), rows128(&columns_to_rows(&t, KAPPA, c_words.len(), n)))
+        });
+        ctx.channel.send_bytes(&self.peer, &format!("{tag}/u"), u).await.map_err(|e| ctx.link_error(e))?;
+        Ok((t, first))
+    }
+
+    /// Receiver's side of [`OtSender::random_pads`]: the pad `H(t_i)` its choice bit selects, for each bit of
+    /// `choices` (bit `i` of the packed words is choice `i`; `n` of them).
+    pub async fn random_pads(&mut self, ctx: &PartyContext, tag: &str, choices: &[u64], n: usize) -> Result<Vec<u64>> {
+        let (t, first) = self.extend_rows(ctx, tag, choices, n).await?;
+        Ok(compute(|| hash_elements(&self.aes, &t, first, 1)))
+    }
+
     /// Receiver's side of [`OtSender::gilboa`] with this party's values `a`: returns its shares.
     pub async fn gilboa<R: Ring>(
         &mut self,
@@ -200,21 +248,14 @@ impl OtReceiver {
     ) -> Result<Vec<R>> {
         let tb = ots_per_item(choice_bits, out_bits);
         let n = a.len() * tb;
-        let col_words = n.div_ceil(64);
-        let first = self.index;
-        self.index += n as u64;
-        let (u, t) = compute(|| {
-            let mut c_words = vec![0u64; col_words];
-            for (i, x) in a.iter().enumerate() {
-                for t in 0..tb {
-                    let j = i * tb + t;
-                    c_words[j / 64] |= (x.bit(t as u32) as u64) << (j % 64);
-                }
+        let mut c_words = vec![0u64; n.div_ceil(64)];
+        for (i, x) in a.iter().enumerate() {
+            for t in 0..tb {
+                let j = i * tb + t;
+                c_words[j / 64] |= (x.bit(t as u32) as u64) << (j % 64);
             }
-            let (corrections, t) = self.vole.extend(&c_words);
-            (bytes(&corrections), rows128(&columns_to_rows(&t, KAPPA, col_words, n)))
-        });
-        ctx.channel.send_bytes(&self.peer, &format!("{tag}/u"), u).await.map_err(|e| ctx.link_error(e))?;
+        }
+        let (t, first) = self.extend_rows(ctx, tag, &c_words, n).await?;
         let ttag = format!("{tag}/tau");
         let tau = ctx.channel.recv_bytes(&self.peer, &ttag).await.map_err(|e| ctx.link_error(e))?;
         let expected = ((0..tb).map(|t| (out_bits as usize - t) * per).sum::<usize>() * a.len()).div_ceil(8);

@@ -280,3 +280,20 @@ async fn a_peer_that_stops_answering_fails_the_product_naming_it() {
     let text = err.to_string();
     assert!(text.contains("bob") && text.contains("timed out"), "{text}");
 }
+
+#[tokio::test]
+async fn a_random_ot_gives_the_chooser_only_the_pad_its_bit_selects() {
+    let (mut a, mut b, _) = pair::<u64>(Beaver::Ot, 18).await;
+    let n: usize = 1000;
+    let mut rng = rng();
+    let choices: Vec<u64> = (0..n.div_ceil(64)).map(|_| rng.next_u64()).collect();
+    let (ca, cb) = (a.ctx, b.ctx);
+    let (pads, chosen) =
+        tokio::join!(a.sender.random_pads(ca, "t/pads", n), b.receiver.random_pads(cb, "t/pads", &choices, n));
+    let (pads, chosen) = (pads.expect("sender"), chosen.expect("receiver"));
+    for (i, (p, c)) in pads.iter().zip(&chosen).enumerate() {
+        let bit = (choices[i / 64] >> (i % 64)) & 1;
+        assert_eq!(*c, p[bit as usize], "OT {i}");
+        assert_ne!(*c, p[1 - bit as usize], "OT {i}: both pads equal");
+    }
+}
