@@ -37,8 +37,11 @@ pub struct Mpc<'a, R: Ring> {
     frac: u32,
     pub(super) sender: OtSender,
     pub(super) receiver: OtReceiver,
-    rng: ChaCha20Rng,
+    pub(super) rng: ChaCha20Rng,
     pub(super) beaver: Beaver,
+    /// The trusted-first-party mode's dealer seed (set on first use) and the dealt calls so far.
+    pub(super) dealer_seed: Option<[u8; 32]>,
+    pub(super) dealt_calls: u64,
     _ring: PhantomData<R>,
 }
 
@@ -94,13 +97,15 @@ fn expand<R: Ring>(seed: [u8; 32], n: usize) -> Vec<R> {
     random(&mut rng, n)
 }
 
-fn random<R: Ring>(rng: &mut ChaCha20Rng, n: usize) -> Vec<R> {
-    (0..n)
-        .map(|_| {
-            let lo = rng.next_u64() as u128;
-            if R::BITS > 64 { R::from_u128(lo | (rng.next_u64() as u128) << 64) } else { R::from_u128(lo) }
-        })
-        .collect()
+pub(super) fn random<R: Ring>(rng: &mut ChaCha20Rng, n: usize) -> Vec<R> {
+    (0..n).map(|_| draw(rng)).collect()
+}
+
+/// One uniform ring element.
+#[inline]
+pub(super) fn draw<R: Ring>(rng: &mut ChaCha20Rng) -> R {
+    let lo = rng.next_u64() as u128;
+    if R::BITS > 64 { R::from_u128(lo | (rng.next_u64() as u128) << 64) } else { R::from_u128(lo) }
 }
 
 fn ring_bytes<R: Ring>(x: &[R]) -> Vec<u8> {
@@ -134,6 +139,8 @@ impl<'a, R: Ring> Mpc<'a, R> {
             receiver,
             rng,
             beaver: spu.beaver,
+            dealer_seed: None,
+            dealt_calls: 0,
             _ring: PhantomData,
         })
     }
@@ -187,11 +194,11 @@ impl<'a, R: Ring> Mpc<'a, R> {
         if self.me == 0 { x.iter().map(|v| v.add(c)).collect() } else { x.to_vec() }
     }
 
-    async fn send(&self, tag: &str, bytes: Vec<u8>) -> Result<()> {
+    pub(super) async fn send(&self, tag: &str, bytes: Vec<u8>) -> Result<()> {
         self.ctx.channel.send_bytes(self.peer(), tag, bytes).await.map_err(|e| self.ctx.link_error(e))
     }
 
-    async fn recv(&self, tag: &str, n: usize) -> Result<Vec<u8>> {
+    pub(super) async fn recv(&self, tag: &str, n: usize) -> Result<Vec<u8>> {
         let bytes = self.ctx.channel.recv_bytes(self.peer(), tag).await.map_err(|e| self.ctx.link_error(e))?;
         if bytes.len() != n {
             return Err(self.ctx.bad_message(self.peer(), tag, format!("expected {n} bytes, got {}", bytes.len())));
@@ -212,7 +219,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
             .collect())
     }
 
-    async fn seed_from(&mut self, owner: usize, tag: &str) -> Result<[u8; 32]> {
+    pub(super) async fn seed_from(&mut self, owner: usize, tag: &str) -> Result<[u8; 32]> {
         if self.me == owner {
             let mut seed = [0u8; 32];
             self.rng.fill_bytes(&mut seed);
@@ -270,14 +277,9 @@ impl<'a, R: Ring> Mpc<'a, R> {
         let me = self.me;
         let y: Vec<R> = self.add_public(x, R::ONE.shl(l - 2)).iter().map(|v| v.low(l)).collect();
         let m: Vec<R> = y.iter().map(|v| if v.bit(l - 1) { R::ONE } else { R::ZERO }).collect();
-        // Shares of m0 * m1 mod 2^(k - l + f); node 0 chooses with its bit, node 1 sends its own. With the
-        // (insecure) dealer, a dealt triple on the trivially shared bits does the same without OT.
+        // Shares of m0 * m1 mod 2^(k - l + f); node 0 chooses with its bit, node 1 sends its own.
         let top = l - f;
-        let s = if self.beaver == Beaver::TrustedFirstParty {
-            let zero = vec![R::ZERO; m.len()];
-            let (x, y) = if me == 0 { (&m, &zero) } else { (&zero, &m) };
-            self.mul_raw(x, y).await?
-        } else if me == 0 {
+        let s = if me == 0 {
             self.chunked_recv("mpc/trunc", &m, 1, 1, k - top).await?
         } else {
             self.chunked_send("mpc/trunc", &m, 1, 1, k - top).await?
@@ -295,13 +297,25 @@ impl<'a, R: Ring> Mpc<'a, R> {
         }))
     }
 
+    /// Whether a Gilboa product takes a dealt correlation instead of OT: in the trusted-first-party mode, for
+    /// bit or whole-share choices (the shapes [`Mpc::dealt_gilboa`] covers).
+    fn dealt(&self, bits: u32, out: u32) -> bool {
+        self.beaver == Beaver::TrustedFirstParty && (bits == 1 || bits >= out)
+    }
+
     /// Gilboa products as the receiver, split into rounds of at most [`CHUNK`] pairs.
     pub(super) async fn chunked_recv(&mut self, tag: &str, a: &[R], per: usize, bits: u32, out: u32) -> Result<Vec<R>> {
+        if self.dealt(bits, out) {
+            return Ok(self.dealt_gilboa(tag, (&[], a), (1, per), bits, out).await?.1);
+        }
         recv_chunks(&mut self.receiver, self.ctx, tag, a, per, bits, out).await
     }
 
     /// Gilboa products as the sender (`v` has `per` elements per item), matching [`Mpc::chunked_recv`].
     pub(super) async fn chunked_send(&mut self, tag: &str, v: &[R], per: usize, bits: u32, out: u32) -> Result<Vec<R>> {
+        if self.dealt(bits, out) {
+            return Ok(self.dealt_gilboa(tag, (v, &[]), (per, 1), bits, out).await?.0);
+        }
         send_chunks(&mut self.sender, self.ctx, tag, v, per, bits, out).await
     }
 
@@ -315,6 +329,9 @@ impl<'a, R: Ring> Mpc<'a, R> {
         bits: u32,
         out: u32,
     ) -> Result<(Vec<R>, Vec<R>)> {
+        if self.dealt(bits, out) {
+            return self.dealt_gilboa(tag, (v, a), per, bits, out).await;
+        }
         let ctx = self.ctx;
         tokio::try_join!(
             send_chunks(&mut self.sender, ctx, tag, v, per.0, bits, out),
@@ -325,8 +342,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
     /// Elementwise product of two shared vectors, not truncated (scale adds up).
     pub async fn mul_raw(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
         if self.beaver == Beaver::TrustedFirstParty {
-            let prod = |a: &[R], b: &[R]| a.iter().zip(b).map(|(a, b)| a.mul(*b)).collect::<Vec<R>>();
-            return self.beaver_dealt(x, y, [x.len(), y.len(), x.len()], prod).await;
+            return self.mul_dealt(x, y).await;
         }
         let k = R::BITS;
         let (s, r) = self.gilboa_both("mpc/mul", (y, x), (1, 1), k, k).await?;
@@ -355,40 +371,6 @@ impl<'a, R: Ring> Mpc<'a, R> {
         accumulate(&mut out, &s, m, q);
         accumulate(&mut out, &r, m, q);
         Ok(out)
-    }
-
-    /// Beaver multiplication with a triple dealt by node 0 (insecure: node 0 knows the triple, so it can
-    /// decrypt the opened differences). `sizes` are the lengths of x, y and the product.
-    async fn beaver_dealt(
-        &mut self,
-        x: &[R],
-        y: &[R],
-        sizes: [usize; 3],
-        prod: impl Fn(&[R], &[R]) -> Vec<R>,
-    ) -> Result<Vec<R>> {
-        let seed = self.seed_from(0, "mpc/tfp-seed").await?;
-        let [nx, ny, nz] = sizes;
-        let dealt: Vec<R> = expand(seed, nx + ny + nz);
-        let (u1, rest) = dealt.split_at(nx);
-        let (v1, w1) = rest.split_at(ny);
-        let (u, v, w) = if self.me == 0 {
-            let u0: Vec<R> = random(&mut self.rng, nx);
-            let v0: Vec<R> = random(&mut self.rng, ny);
-            let w = prod(&add(&u0, u1), &add(&v0, v1));
-            let w0 = sub(&w, w1);
-            (u0, v0, w0)
-        } else {
-            (u1.to_vec(), v1.to_vec(), w1.to_vec())
-        };
-        let mut mine = sub(x, &u);
-        mine.extend(sub(y, &v));
-        let opened = self.reveal(&mine, None).await?.unwrap_or_default();
-        let (e, f) = opened.split_at(nx);
-        let mut z = add(&w, &add(&prod(e, &v), &prod(&u, f)));
-        if self.me == 0 {
-            z = add(&z, &prod(e, f));
-        }
-        Ok(z)
     }
 }
 

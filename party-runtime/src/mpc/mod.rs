@@ -2,7 +2,9 @@
 //! OT between the parties, so no single party can decrypt anything (SPU's default "trusted first party" is
 //! available only as an explicitly insecure option). See docs/SECURITY.md for what each task reveals.
 
+mod dealer;
 pub mod engine;
+mod millionaire;
 mod nonlinear;
 pub mod ot;
 mod plain;

@@ -1,14 +1,7 @@
-//! Comparison and the functions built on it: the sign bit of a shared value, `<`, select, `max`, `clip`,
-//! `abs`, reciprocal, inverse square root, `exp`, and SecretFlow's sigmoid approximations.
-//!
-//! The sign bit of `v` with `|v| < 2^L` is the complement of bit `L` of `w = v + 2^L`; with shares `w0 + w1`,
-//! that bit is `w0_L ^ w1_L ^ carry`, where `carry = [low_L(w0) + low_L(w1) >= 2^L]` compares node 0's `low_L(w0)` with
-//! node 1's `2^L - 1 - low_L(w1)`. The comparison is the usual greater-than circuit over XOR-shared bits (leaf
-//! `g_j = a_j AND NOT b_j`, `e_j = NOT(a_j XOR b_j)`, combined pairwise in `log L` rounds), every AND of the two
-//! parties' bits an OT with a one-bit message. The resulting bit is converted to an arithmetic share with one
-//! more OT per element.
+//! Functions built on comparison ([`super::millionaire`]): `<`, select, `max`, `clip`, `abs`, reciprocal,
+//! inverse square root, `exp`, and SecretFlow's sigmoid approximations. A comparison's XOR-shared bit becomes
+//! an arithmetic share with one more OT per element; a multiplexer takes two.
 
-use secretflow_crds::request::Beaver;
 use secretflow_crds::tasks::learning::SigType;
 
 use super::engine::{Mpc, add, scale, sub};
@@ -38,12 +31,7 @@ const COARSE_INT: u32 = 16;
 
 impl<R: Ring> Mpc<'_, R> {
     /// XOR shares of `x AND y` for XOR-shared bit vectors (values 0/1 in the low bit).
-    async fn and_bits(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
-        if self.beaver == Beaver::TrustedFirstParty {
-            // (Insecure mode) a dealt triple over Z_2^k: reduced mod 2, arithmetic shares are XOR shares.
-            let (x, y): (Vec<R>, Vec<R>) = x.iter().zip(y).map(|(a, b)| (a.low(1), b.low(1))).unzip();
-            return Ok(self.mul_raw(&x, &y).await?.iter().map(|v| v.low(1)).collect());
-        }
+    pub(super) async fn and_bits(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
         let (s, r) = self.gilboa_both("mpc/and", (y, x), (1, 1), 1, 1).await?;
         Ok(x.iter().zip(y).zip(s.iter().zip(&r)).map(|((x, y), (s, r))| x.mul(*y).add(*s).add(*r).low(1)).collect())
     }
@@ -73,68 +61,6 @@ impl<R: Ring> Mpc<'_, R> {
     pub async fn msb(&mut self, x: &[R], bound: u32) -> Result<Vec<R>> {
         let bits = self.msb_bits(x, bound).await?;
         self.bits_to_arith(&bits).await
-    }
-
-    /// XOR shares of the sign bit of each `x`, assuming `|x| < 2^bound` (raw units).
-    pub async fn msb_bits(&mut self, x: &[R], bound: u32) -> Result<Vec<R>> {
-        let l = bound.min(R::BITS - 1);
-        let me = self.me();
-        let w = self.add_public(x, R::ONE.shl(l));
-        let mask = R::ONE.shl(l).sub(R::ONE);
-        // Node 0 compares a = low_l(w0) against node 1's c = 2^l - 1 - low_l(w1): carry = [a > c].
-        let mine: Vec<R> = w.iter().map(|v| if me == 0 { v.low(l) } else { mask.sub(v.low(l)) }).collect();
-        let n = x.len();
-        let lb = l as usize;
-        let bits: Vec<R> =
-            (0..n * lb).map(|i| if mine[i / lb].bit((i % lb) as u32) { R::ONE } else { R::ZERO }).collect();
-        // g_j = a_j AND NOT c_j: node 0 chooses with a_j, node 1 sends NOT c_j.
-        let g = if me == 0 {
-            self.chunked_recv("mpc/cmp-leaf", &bits, 1, 1, 1).await?
-        } else {
-            let not_c: Vec<R> = bits.iter().map(|b| R::ONE.sub(*b)).collect();
-            self.chunked_send("mpc/cmp-leaf", &not_c, 1, 1, 1).await?
-        };
-        let mut g: Vec<R> = g.iter().map(|v| v.low(1)).collect();
-        let mut e: Vec<R> = if me == 0 { bits } else { bits.iter().map(|b| R::ONE.sub(*b)).collect() };
-        let mut width = lb;
-        while width > 1 {
-            let pairs = width / 2;
-            let next = width.div_ceil(2);
-            // The lowest group's e only ever feeds its own e at the next level, never a g: it is skipped, so
-            // each element needs 2 pairs - 1 ANDs per level.
-            let per = 2 * pairs - 1;
-            let (mut xs, mut ys) = (Vec::with_capacity(n * per), Vec::with_capacity(n * per));
-            for i in 0..n {
-                for p in 0..pairs {
-                    let (lo, hi) = (i * width + 2 * p, i * width + 2 * p + 1);
-                    xs.push(e[hi]);
-                    ys.push(g[lo]);
-                    if p > 0 {
-                        xs.push(e[hi]);
-                        ys.push(e[lo]);
-                    }
-                }
-            }
-            let ands = self.and_bits(&xs, &ys).await?;
-            let (mut g2, mut e2) = (Vec::with_capacity(n * next), Vec::with_capacity(n * next));
-            for i in 0..n {
-                for p in 0..pairs {
-                    let hi = i * width + 2 * p + 1;
-                    let at = i * per + (2 * p).saturating_sub(1);
-                    let (and_g, and_e) = if p == 0 { (ands[at], R::ZERO) } else { (ands[at], ands[at + 1]) };
-                    g2.push(g[hi].add(and_g).low(1));
-                    e2.push(and_e);
-                }
-                if width % 2 == 1 {
-                    g2.push(g[i * width + width - 1]);
-                    e2.push(e[i * width + width - 1]);
-                }
-            }
-            (g, e, width) = (g2, e2, next);
-        }
-        // v < 0 exactly when bit l of w is clear: sign = 1 ^ w0_l ^ w1_l ^ carry (node 0 adds the 1).
-        let flip = if me == 0 { R::ONE } else { R::ZERO };
-        Ok(g.iter().zip(&w).map(|(c, v)| c.add(flip).add(if v.bit(l) { R::ONE } else { R::ZERO }).low(1)).collect())
     }
 
     /// Whether every `|x_i| < eps`, revealed to both as one bit (nothing else is opened).

@@ -1,0 +1,178 @@
+//! The sign bit of a shared value, by a millionaires' comparison between the two parties' private numbers.
+//!
+//! The sign bit of `v` with `|v| < 2^L` is the complement of bit `L` of `w = v + 2^L`; with shares `w0 + w1`,
+//! that bit is `w0_L ^ w1_L ^ carry`, where `carry = [low_L(w0) + low_L(w1) >= 2^L]` compares node 0's
+//! `a = low_L(w0)` with node 1's `c = 2^L - 1 - low_L(w1)`: `carry = [a > c]`.
+//!
+//! The comparison follows CrypTFlow2 (Rathee et al., CCS 2020): `a` and `c` are cut into 4-bit digits; for each
+//! digit a 1-out-of-16 OT, node 0 choosing with its digit, gives XOR shares of the leaf bits `g = [a_d > c_d]`
+//! and `e = [a_d = c_d]`; the leaves combine pairwise (`g = g_hi ^ e_hi g_lo`, `e = e_hi e_lo`) in `log(L/4)`
+//! rounds of ANDs. The 1-out-of-16 OT is Naor and Pinkas's construction from four random 1-out-of-2 OTs
+//! ([`super::ot::OtSender::random_pads`]): message `u` is masked by the XOR, over the four OTs, of bits `2u`
+//! and `2u + 1` of the pad that `u`'s bit selects, so every unchosen message keeps a pad slice the chooser
+//! cannot compute, and no two messages share one. 28 OTs and 9 ANDs for a 28-bit comparison, against 28 OTs
+//! and 49 ANDs per bit. In the (insecure) dealer mode the leaves are per bit, each a dealt AND.
+
+use rand_core::Rng;
+use secretflow_crds::request::Beaver;
+
+use super::engine::Mpc;
+use super::ring::Ring;
+use crate::error::Result;
+
+/// Bits per digit of the comparison (1-out-of-16 OTs).
+const DIGIT: usize = 4;
+
+/// Compared elements per round of leaf OTs (bounds memory: 4 OTs and a 32-bit message per digit).
+const LEAF_ROUND_OTS: usize = 1 << 18;
+
+impl<R: Ring> Mpc<'_, R> {
+    /// XOR shares of the sign bit of each `x`, assuming `|x| < 2^bound` (raw units).
+    pub async fn msb_bits(&mut self, x: &[R], bound: u32) -> Result<Vec<R>> {
+        let l = bound.min(R::BITS - 1);
+        let me = self.me();
+        let w = self.add_public(x, R::ONE.shl(l));
+        let mask = R::ONE.shl(l).sub(R::ONE);
+        let mine: Vec<u128> =
+            w.iter().map(|v| if me == 0 { v.low(l).to_u128() } else { mask.sub(v.low(l)).to_u128() }).collect();
+        let (g, e, width) = if self.beaver == Beaver::TrustedFirstParty {
+            self.bit_leaves(&mine, l).await?
+        } else {
+            self.digit_leaves(&mine, l).await?
+        };
+        let carry = self.greater_than(g, e, width, x.len()).await?;
+        // v < 0 exactly when bit l of w is clear: sign = 1 ^ w0_l ^ w1_l ^ carry (node 0 adds the 1).
+        let flip = if me == 0 { R::ONE } else { R::ZERO };
+        Ok(carry.iter().zip(&w).map(|(c, v)| c.add(flip).add(if v.bit(l) { R::ONE } else { R::ZERO }).low(1)).collect())
+    }
+
+    /// Per-bit leaves (`l` per element): `g_j = a_j AND NOT c_j` by one product of the parties' bits, and
+    /// `e_j = a_j ^ NOT c_j` locally.
+    async fn bit_leaves(&mut self, mine: &[u128], l: u32) -> Result<(Vec<R>, Vec<R>, usize)> {
+        let lb = l as usize;
+        let bits: Vec<R> = (0..mine.len() * lb).map(|i| R::from_u128((mine[i / lb] >> (i % lb)) & 1)).collect();
+        let g = if self.me() == 0 {
+            self.chunked_recv("mpc/cmp-leaf", &bits, 1, 1, 1).await?
+        } else {
+            let not_c: Vec<R> = bits.iter().map(|b| R::ONE.sub(*b)).collect();
+            self.chunked_send("mpc/cmp-leaf", &not_c, 1, 1, 1).await?
+        };
+        let g = g.iter().map(|v| v.low(1)).collect();
+        let e = if self.me() == 0 { bits } else { bits.iter().map(|b| R::ONE.sub(*b)).collect() };
+        Ok((g, e, lb))
+    }
+
+    /// Per-digit leaves by 1-out-of-16 OTs (node 0 chooses, node 1 sends), `ceil(l / 4)` per element.
+    async fn digit_leaves(&mut self, mine: &[u128], l: u32) -> Result<(Vec<R>, Vec<R>, usize)> {
+        let digits = (l as usize).div_ceil(DIGIT);
+        let per_round = (LEAF_ROUND_OTS / (digits * DIGIT)).max(1);
+        let (mut g, mut e) = (Vec::with_capacity(mine.len() * digits), Vec::with_capacity(mine.len() * digits));
+        for chunk in mine.chunks(per_round) {
+            let leaves = if self.me() == 0 {
+                self.digit_leaves_chooser(chunk, digits).await?
+            } else {
+                self.digit_leaves_sender(chunk, digits).await?
+            };
+            for (gd, ed) in leaves {
+                g.push(R::from_u128(gd as u128));
+                e.push(R::from_u128(ed as u128));
+            }
+        }
+        Ok((g, e, digits))
+    }
+
+    async fn digit_leaves_chooser(&mut self, a: &[u128], digits: usize) -> Result<Vec<(u8, u8)>> {
+        let n = a.len() * digits * DIGIT;
+        // OT (i * digits + d) * 4 + b chooses with bit b of digit d of a_i.
+        let mut choices = vec![0u64; n.div_ceil(64)];
+        for (i, v) in a.iter().enumerate() {
+            for d in 0..digits {
+                let j = (i * digits + d) * DIGIT;
+                choices[j / 64] |= (((v >> (d * DIGIT)) & 0xf) as u64) << (j % 64);
+            }
+        }
+        let ctx = self.ctx;
+        let pads = self.receiver.random_pads(ctx, "mpc/cmp-leaf", &choices, n).await?;
+        let masked = self.recv("mpc/cmp-leaf/m", a.len() * digits * 4).await?;
+        Ok(a.iter()
+            .enumerate()
+            .flat_map(|(i, v)| (0..digits).map(move |d| (i, d, ((v >> (d * DIGIT)) & 0xf) as u32)))
+            .zip(masked.chunks_exact(4))
+            .map(|((i, d, u), m)| {
+                let j = (i * digits + d) * DIGIT;
+                let key = pads[j..j + DIGIT].iter().fold(0, |k, p| k ^ (p >> (2 * u)) & 3);
+                let bits = ((u32::from_le_bytes([m[0], m[1], m[2], m[3]]) >> (2 * u)) as u64 & 3) ^ key;
+                ((bits & 1) as u8, (bits >> 1) as u8)
+            })
+            .collect())
+    }
+
+    async fn digit_leaves_sender(&mut self, c: &[u128], digits: usize) -> Result<Vec<(u8, u8)>> {
+        let n = c.len() * digits * DIGIT;
+        let ctx = self.ctx;
+        let pads = self.sender.random_pads(ctx, "mpc/cmp-leaf", n).await?;
+        let mut shares = Vec::with_capacity(c.len() * digits);
+        let mut masked = Vec::with_capacity(c.len() * digits * 4);
+        let mut random = 0u64;
+        for (i, v) in c.iter().enumerate() {
+            for d in 0..digits {
+                let cd = ((v >> (d * DIGIT)) & 0xf) as u32;
+                let j = (i * digits + d) * DIGIT;
+                if (i * digits + d) % 32 == 0 {
+                    random = self.rng.next_u64();
+                }
+                let r = (random >> (2 * ((i * digits + d) % 32))) & 3;
+                shares.push(((r & 1) as u8, (r >> 1) as u8));
+                let mut word = 0u32;
+                for u in 0..16u32 {
+                    let leaf = (u > cd) as u64 | ((u == cd) as u64) << 1;
+                    let key = (0..DIGIT).fold(0, |k, b| k ^ (pads[j + b][((u >> b) & 1) as usize] >> (2 * u)) & 3);
+                    word |= ((leaf ^ r ^ key) as u32) << (2 * u);
+                }
+                masked.extend_from_slice(&word.to_le_bytes());
+            }
+        }
+        self.send("mpc/cmp-leaf/m", masked).await?;
+        Ok(shares)
+    }
+
+    /// XOR shares of `[a > c]` from per-group leaves (`width` groups per element, lowest first).
+    async fn greater_than(&mut self, mut g: Vec<R>, mut e: Vec<R>, mut width: usize, n: usize) -> Result<Vec<R>> {
+        while width > 1 {
+            let pairs = width / 2;
+            let next = width.div_ceil(2);
+            // The lowest group's e only ever feeds its own e at the next level, never a g: it is skipped, so
+            // each element needs 2 pairs - 1 ANDs per level.
+            let per = 2 * pairs - 1;
+            let (mut xs, mut ys) = (Vec::with_capacity(n * per), Vec::with_capacity(n * per));
+            for i in 0..n {
+                for p in 0..pairs {
+                    let (lo, hi) = (i * width + 2 * p, i * width + 2 * p + 1);
+                    xs.push(e[hi]);
+                    ys.push(g[lo]);
+                    if p > 0 {
+                        xs.push(e[hi]);
+                        ys.push(e[lo]);
+                    }
+                }
+            }
+            let ands = self.and_bits(&xs, &ys).await?;
+            let (mut g2, mut e2) = (Vec::with_capacity(n * next), Vec::with_capacity(n * next));
+            for i in 0..n {
+                for p in 0..pairs {
+                    let hi = i * width + 2 * p + 1;
+                    let at = i * per + (2 * p).saturating_sub(1);
+                    let (and_g, and_e) = if p == 0 { (ands[at], R::ZERO) } else { (ands[at], ands[at + 1]) };
+                    g2.push(g[hi].add(and_g).low(1));
+                    e2.push(and_e);
+                }
+                if width % 2 == 1 {
+                    g2.push(g[i * width + width - 1]);
+                    e2.push(e[i * width + width - 1]);
+                }
+            }
+            (g, e, width) = (g2, e2, next);
+        }
+        Ok(g)
+    }
+}
