@@ -28,7 +28,7 @@ struct Direction<R> {
 impl<R: Ring> Mpc<'_, R> {
     /// Node 1's randomness for the next dealt call: stream `n` of the session's dealer seed (sent by node 0 on
     /// first use, so later calls cost no message).
-    async fn dealer_stream(&mut self) -> Result<ChaCha20Rng> {
+    pub(super) async fn dealer_stream(&mut self) -> Result<ChaCha20Rng> {
         let seed = match self.dealer_seed {
             Some(seed) => seed,
             None => {

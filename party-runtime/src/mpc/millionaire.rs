@@ -11,7 +11,7 @@
 //! ([`super::ot::OtSender::random_pads`]): message `u` is masked by the XOR, over the four OTs, of bits `2u`
 //! and `2u + 1` of the pad that `u`'s bit selects, so every unchosen message keeps a pad slice the chooser
 //! cannot compute, and no two messages share one. 28 OTs and 9 ANDs for a 28-bit comparison, against 28 OTs
-//! and 49 ANDs per bit. In the (insecure) dealer mode the leaves are per bit, each a dealt AND.
+//! and 49 ANDs per bit. In the (insecure) dealer mode the 1-out-of-16 OTs are dealt.
 
 use rand_core::Rng;
 use secretflow_crds::request::Beaver;
@@ -36,7 +36,7 @@ impl<R: Ring> Mpc<'_, R> {
         let mine: Vec<u128> =
             w.iter().map(|v| if me == 0 { v.low(l).to_u128() } else { mask.sub(v.low(l)).to_u128() }).collect();
         let (g, e, width) = if self.beaver == Beaver::TrustedFirstParty {
-            self.bit_leaves(&mine, l).await?
+            self.dealt_digit_leaves(&mine, l).await?
         } else {
             self.digit_leaves(&mine, l).await?
         };
@@ -46,20 +46,44 @@ impl<R: Ring> Mpc<'_, R> {
         Ok(carry.iter().zip(&w).map(|(c, v)| c.add(flip).add(if v.bit(l) { R::ONE } else { R::ZERO }).low(1)).collect())
     }
 
-    /// Per-bit leaves (`l` per element): `g_j = a_j AND NOT c_j` by one product of the parties' bits, and
-    /// `e_j = a_j ^ NOT c_j` locally.
-    async fn bit_leaves(&mut self, mine: &[u128], l: u32) -> Result<(Vec<R>, Vec<R>, usize)> {
-        let lb = l as usize;
-        let bits: Vec<R> = (0..mine.len() * lb).map(|i| R::from_u128((mine[i / lb] >> (i % lb)) & 1)).collect();
-        let g = if self.me() == 0 {
-            self.chunked_recv("mpc/cmp-leaf", &bits, 1, 1, 1).await?
+    /// (Dealer mode.) Per-digit leaves from a dealt random 1-out-of-16 OT per digit: node 1 holds 16 random
+    /// 2-bit keys `K` (from the dealer stream), node 0 a random digit `rho` and `K[rho]`. Node 0 sends
+    /// `s = a_d ^ rho`, node 1 every leaf message `u` masked by `K[u ^ s]`; node 0 unmasks message `a_d` with
+    /// `K[rho]`.
+    async fn dealt_digit_leaves(&mut self, mine: &[u128], l: u32) -> Result<(Vec<R>, Vec<R>, usize)> {
+        let digits = (l as usize).div_ceil(DIGIT);
+        let mut stream = self.dealer_stream().await?;
+        let keys: Vec<u32> = (0..mine.len() * digits).map(|_| stream.next_u32()).collect();
+        let digit = |i: usize| ((mine[i / digits] >> ((i % digits) * DIGIT)) & 0xf) as u32;
+        let (mut g, mut e) = (Vec::with_capacity(keys.len()), Vec::with_capacity(keys.len()));
+        if self.me() == 0 {
+            let rho: Vec<u32> = (0..keys.len()).map(|_| self.rng.next_u32() & 0xf).collect();
+            let s: Vec<u8> = rho.iter().enumerate().map(|(i, r)| (digit(i) ^ r) as u8).collect();
+            self.send("mpc/cmp-leaf/s", s).await?;
+            let words = self.recv("mpc/cmp-leaf/m", keys.len() * 4).await?;
+            for (i, w) in words.chunks_exact(4).enumerate() {
+                let w = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+                let m = (w >> (2 * digit(i))) & 3 ^ (keys[i] >> (2 * rho[i])) & 3;
+                g.push(R::from_u128((m & 1) as u128));
+                e.push(R::from_u128((m >> 1) as u128));
+            }
         } else {
-            let not_c: Vec<R> = bits.iter().map(|b| R::ONE.sub(*b)).collect();
-            self.chunked_send("mpc/cmp-leaf", &not_c, 1, 1, 1).await?
-        };
-        let g = g.iter().map(|v| v.low(1)).collect();
-        let e = if self.me() == 0 { bits } else { bits.iter().map(|b| R::ONE.sub(*b)).collect() };
-        Ok((g, e, lb))
+            let s = self.recv("mpc/cmp-leaf/s", keys.len()).await?;
+            let mut words = Vec::with_capacity(keys.len() * 4);
+            for (i, s) in s.iter().enumerate() {
+                let (c, r) = (digit(i), self.rng.next_u32() & 3);
+                let mut word = 0u32;
+                for u in 0..16u32 {
+                    let leaf = (u > c) as u32 | ((u == c) as u32) << 1;
+                    word |= (leaf ^ r ^ (keys[i] >> (2 * (u ^ (*s as u32 & 0xf)))) & 3) << (2 * u);
+                }
+                words.extend_from_slice(&word.to_le_bytes());
+                g.push(R::from_u128((r & 1) as u128));
+                e.push(R::from_u128((r >> 1) as u128));
+            }
+            self.send("mpc/cmp-leaf/m", words).await?;
+        }
+        Ok((g, e, digits))
     }
 
     /// Per-digit leaves by 1-out-of-16 OTs (node 0 chooses, node 1 sends), `ceil(l / 4)` per element.
@@ -113,15 +137,11 @@ impl<R: Ring> Mpc<'_, R> {
         let pads = self.sender.random_pads(ctx, "mpc/cmp-leaf", n).await?;
         let mut shares = Vec::with_capacity(c.len() * digits);
         let mut masked = Vec::with_capacity(c.len() * digits * 4);
-        let mut random = 0u64;
         for (i, v) in c.iter().enumerate() {
             for d in 0..digits {
                 let cd = ((v >> (d * DIGIT)) & 0xf) as u32;
                 let j = (i * digits + d) * DIGIT;
-                if (i * digits + d) % 32 == 0 {
-                    random = self.rng.next_u64();
-                }
-                let r = (random >> (2 * ((i * digits + d) % 32))) & 3;
+                let r = self.rng.next_u64() & 3;
                 shares.push(((r & 1) as u8, (r >> 1) as u8));
                 let mut word = 0u32;
                 for u in 0..16u32 {

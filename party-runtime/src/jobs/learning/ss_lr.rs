@@ -251,21 +251,20 @@ async fn loss<R: Ring>(
     };
     let v = if shift > 0 { mpc.trunc(&base, shift).await? } else { base };
     let scale_bits = 2 * (f - shift);
-    // sum v^2 = sum v_me^2 (local) + 2 sum v0 v1 (node 0's plaintext share times node 1's).
+    // Logits are taken to stay below 2^16 in magnitude (as the sigmoids' coarse comparisons do): products with
+    // them need only the low l bits of the chooser's share. Residuals (linear) have no such bound: all k bits.
+    let l = f - shift + 18;
+    let bits = if reg == RegType::Logistic { l } else { R::BITS };
+    // sum v^2 = 2 v0^T v - sum v0^2 + sum v1^2, with v0^T v node 0's share (as a plaintext) times shared v.
     let own: R = v.iter().fold(R::ZERO, |acc, x| acc.add(x.mul(*x)));
-    let other: Vec<R> = if mpc.me() == 1 { v.clone() } else { vec![R::ZERO; n] };
     let mine = (mpc.me() == 0).then_some(v.as_slice());
-    // (Node 1's share is uniform, so this product needs all k bits.)
-    let cross = mpc.matmul_plain_raw(0, mine, &other, (1, n, 1), R::BITS).await?;
-    let sumsq = own.add(cross[0].shl(1));
+    let p0v = mpc.matmul_plain_bounded(0, mine, &v, (1, n, 1), bits).await?;
+    let sumsq = if mpc.me() == 0 { p0v[0].shl(1).sub(own) } else { p0v[0].shl(1).add(own) };
     let total = match reg {
         RegType::Linear => sumsq,
         RegType::Logistic => {
             // (1/2 - y)^T z at the label node's plaintext, then everything at scale 2(f - shift).
             let coeffs = y_plain.map(|y| mpc.encode(&y.iter().map(|y| 0.5 - y).collect::<Vec<_>>()));
-            // Logits are taken to stay below 2^16 in magnitude (as the sigmoids' coarse comparisons do): the
-            // chooser needs only the low f - shift + 18 bits of its share of z.
-            let l = f - shift + 18;
             let lin = mpc.matmul_plain_bounded(label_node, coeffs.as_deref(), &v, (1, n, 1), l).await?;
             // lin has scale f + (f - shift); bring it to z^2's 2 (f - shift).
             let lin = if shift > 0 { mpc.trunc(&lin, shift).await?[0] } else { lin[0] };
