@@ -5,7 +5,7 @@
 //! default, [`Beaver::Ot`]): a product with a party's *plaintext* matrix is one Gilboa product in one direction
 //! (the matrix owner sends, the other party chooses with the bits of its share), a product of two shared values
 //! is two of them, one per direction, run concurrently. With the insecure [`Beaver::TrustedFirstParty`] (SPU's
-//! default, for like-for-like comparison only) the first node deals Beaver triples from a seed it shares.
+//! default, for like-for-like comparison only) the first node deals every correlation ([`super::dealer`]).
 //!
 //! Truncation by `f` bits is exact up to one unit in the last place for any `|x| < 2^(k-2)`: adding `2^(k-2)`
 //! makes the value's top bit zero, so the shares wrap around `2^k` exactly when either share's top bit is set;
