@@ -11,7 +11,7 @@
 //! ([`super::ot::OtSender::random_pads`]): message `u` is masked by the XOR, over the four OTs, of bits `2u`
 //! and `2u + 1` of the pad that `u`'s bit selects, so every unchosen message keeps a pad slice the chooser
 //! cannot compute, and no two messages share one. 28 OTs and 9 ANDs for a 28-bit comparison, against 28 OTs
-//! and 49 ANDs per bit. In the (insecure) dealer mode the 1-out-of-16 OTs are dealt.
+//! and 49 ANDs with per-bit leaves. In the (insecure) dealer mode the 1-out-of-16 OTs are dealt.
 
 use rand_core::Rng;
 use secretflow_crds::request::Beaver;
