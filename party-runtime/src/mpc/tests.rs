@@ -297,3 +297,24 @@ async fn a_random_ot_gives_the_chooser_only_the_pad_its_bit_selects() {
         assert_ne!(*c, p[1 - bit as usize], "OT {i}: both pads equal");
     }
 }
+
+#[tokio::test]
+async fn in_dealer_mode_the_second_node_sees_nothing_of_the_firsts_inputs() {
+    let (mut a, mut b, logs) = pair::<u64>(Beaver::TrustedFirstParty, 18).await;
+    let mut rng = rng();
+    // Alice's private values as the trivial share (value, 0): what bob receives must not contain them, through
+    // the dealt products, the truncation's bit products and a comparison's dealt 1-out-of-16 OTs.
+    let x: Vec<u64> = (0..500).map(|_| (rng.next_u64() >> 24) | 1 << 36).collect();
+    let zero = vec![0u64; 500];
+    let (za, zb) = tokio::join!(a.mul(&x, &x), b.mul(&zero, &zero));
+    let (za, zb) = (za.expect("a"), zb.expect("b"));
+    let (la, lb) = tokio::join!(a.less(&za, &x), b.less(&zb, &zero));
+    let lt = add(&la.expect("a"), &lb.expect("b"));
+    assert!(lt.iter().all(|v| *v <= 1), "comparison results are bits");
+    let to_bob = logs[0].lock().expect("lock").clone();
+    assert!(to_bob.len() > 500 * 8, "the products ran ({} bytes)", to_bob.len());
+    for v in x.iter().chain(&za) {
+        let bytes = v.to_le_bytes();
+        assert!(!to_bob.windows(8).any(|w| w == bytes), "{v:#x} crossed the link to bob");
+    }
+}
