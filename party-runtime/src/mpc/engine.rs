@@ -386,8 +386,17 @@ pub(super) async fn recv_chunks<R: Ring>(
 ) -> Result<Vec<R>> {
     let step = (CHUNK / (bits.min(out) as usize * per).max(1)).max(1);
     let mut res = Vec::with_capacity(a.len() * per);
+    // One round ahead: the next round's corrections go out before this round's messages are awaited, so the
+    // sender computes one round while this party extends the next.
+    let mut pending = None;
     for chunk in a.chunks(step) {
-        res.extend(receiver.gilboa(ctx, tag, chunk, per, bits, out).await?);
+        let next = receiver.gilboa_start(ctx, tag, chunk, per, bits, out).await?;
+        if let Some(p) = pending.replace(next) {
+            res.extend(receiver.gilboa_finish(ctx, p).await?);
+        }
+    }
+    if let Some(p) = pending {
+        res.extend(receiver.gilboa_finish(ctx, p).await?);
     }
     Ok(res)
 }

@@ -87,6 +87,17 @@ pub struct OtSender {
     index: u64,
 }
 
+/// A receiver's Gilboa product between [`OtReceiver::gilboa_start`] and [`OtReceiver::gilboa_finish`]: its
+/// choices, shape and row hashes.
+pub struct Pending<'a, R> {
+    a: &'a [R],
+    per: usize,
+    tb: usize,
+    out_bits: u32,
+    h: Vec<R>,
+    tag: String,
+}
+
 /// The extension receiver from the peer: the column generators of both keys.
 pub struct OtReceiver {
     peer: String,
@@ -246,6 +257,21 @@ impl OtReceiver {
         choice_bits: u32,
         out_bits: u32,
     ) -> Result<Vec<R>> {
+        let pending = self.gilboa_start(ctx, tag, a, per, choice_bits, out_bits).await?;
+        self.gilboa_finish(ctx, pending).await
+    }
+
+    /// The first half of [`OtReceiver::gilboa`]: extend, send the corrections and hash the rows, so the next
+    /// round's can go out before this one's messages arrive.
+    pub async fn gilboa_start<'a, R: Ring>(
+        &mut self,
+        ctx: &PartyContext,
+        tag: &str,
+        a: &'a [R],
+        per: usize,
+        choice_bits: u32,
+        out_bits: u32,
+    ) -> Result<Pending<'a, R>> {
         let tb = ots_per_item(choice_bits, out_bits);
         let n = a.len() * tb;
         let mut c_words = vec![0u64; n.div_ceil(64)];
@@ -256,14 +282,19 @@ impl OtReceiver {
             }
         }
         let (t, first) = self.extend_rows(ctx, tag, &c_words, n).await?;
-        let ttag = format!("{tag}/tau");
-        let tau = ctx.channel.recv_bytes(&self.peer, &ttag).await.map_err(|e| ctx.link_error(e))?;
+        let h = compute(|| hash_elements(&self.aes, &t, first, per));
+        Ok(Pending { a, per, tb, out_bits, h, tag: format!("{tag}/tau") })
+    }
+
+    /// The second half of [`OtReceiver::gilboa`]: the sender's messages for a started product, and the shares.
+    pub async fn gilboa_finish<R: Ring>(&self, ctx: &PartyContext, p: Pending<'_, R>) -> Result<Vec<R>> {
+        let Pending { a, per, tb, out_bits, h, tag } = p;
+        let tau = ctx.channel.recv_bytes(&self.peer, &tag).await.map_err(|e| ctx.link_error(e))?;
         let expected = ((0..tb).map(|t| (out_bits as usize - t) * per).sum::<usize>() * a.len()).div_ceil(8);
         if tau.len() != expected {
-            return Err(ctx.bad_message(&self.peer, &ttag, format!("expected {expected} bytes, got {}", tau.len())));
+            return Err(ctx.bad_message(&self.peer, &tag, format!("expected {expected} bytes, got {}", tau.len())));
         }
         Ok(compute(|| {
-            let h: Vec<R> = hash_elements(&self.aes, &t, first, per);
             let mut reader = BitReader::new(&tau);
             let mut out = vec![R::ZERO; a.len() * per];
             for (i, (x, oi)) in a.iter().zip(out.chunks_exact_mut(per.max(1))).enumerate() {
