@@ -1,14 +1,12 @@
 //! The insecure trusted-first-party mode (`beaver: trusted_first_party`, SPU's default, kept only to compare
-//! like for like): node 0 deals every correlation. Node 1's part of a correlation comes from a ChaCha20 stream
+//! like for like): node 0 deals every correlation. Node 1's part of a correlation comes from an AES-CTR stream
 //! whose seed node 0 sent once; node 0 draws its own part privately and fixes it so the correlation holds. The
 //! online messages are the ones a separate dealer would allow, so node 1 learns nothing, but node 0 knows node
 //! 1's part of every correlation and can decrypt all that node 1 sends: that is why the mode is labelled
 //! insecure.
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
-
 use super::engine::{Mpc, add, draw, random, sub};
+use super::prg::Prg;
 use super::ring::{BitReader, BitWriter, Ring};
 use crate::context::compute;
 use crate::error::Result;
@@ -28,7 +26,7 @@ struct Direction<R> {
 impl<R: Ring> Mpc<'_, R> {
     /// Node 1's randomness for the next dealt call: stream `n` of the session's dealer seed (sent by node 0 on
     /// first use, so later calls cost no message).
-    pub(super) async fn dealer_stream(&mut self) -> Result<ChaCha20Rng> {
+    pub(super) async fn dealer_stream(&mut self) -> Result<Prg> {
         let seed = match self.dealer_seed {
             Some(seed) => seed,
             None => {
@@ -37,10 +35,10 @@ impl<R: Ring> Mpc<'_, R> {
                 seed
             }
         };
-        let mut rng = ChaCha20Rng::from_seed(seed);
-        rng.set_stream(self.dealt_calls);
+        let key: [u8; 16] = seed[..16].try_into().unwrap_or([0; 16]);
+        let stream = Prg::new(key, self.dealt_calls);
         self.dealt_calls += 1;
-        Ok(rng)
+        Ok(stream)
     }
 
     /// Beaver multiplication with a dealt triple (`sizes`: the lengths of x, y and the product): node 1's triple
@@ -58,8 +56,9 @@ impl<R: Ring> Mpc<'_, R> {
         let (u1, rest) = dealt.split_at(nx);
         let (v1, w1) = rest.split_at(ny);
         let (u, v, w) = if self.me == 0 {
-            let u0: Vec<R> = random(&mut self.rng, nx);
-            let v0: Vec<R> = random(&mut self.rng, ny);
+            let mut own = Prg::private(&mut self.rng);
+            let u0: Vec<R> = random(&mut own, nx);
+            let v0: Vec<R> = random(&mut own, ny);
             let w = compute(|| prod(&add(&u0, u1), &add(&v0, v1)));
             let w0 = sub(&w, w1);
             (u0, v0, w0)
@@ -86,13 +85,14 @@ impl<R: Ring> Mpc<'_, R> {
         let me = self.me;
         let width = (R::BITS / 8) as usize;
         let put = |out: &mut Vec<u8>, v: R| out.extend_from_slice(&v.to_u128().to_le_bytes()[..width]);
+        let mut own = Prg::private(&mut self.rng);
         let (triples, mine) = compute(|| {
             let mut triples = Vec::with_capacity(3 * x.len());
             let mut mine = Vec::with_capacity(2 * x.len() * width);
             for (x, y) in x.iter().zip(y) {
                 let (u1, v1, w1): (R, R, R) = (draw(&mut stream), draw(&mut stream), draw(&mut stream));
                 let (u, v, w) = if me == 0 {
-                    let (u0, v0): (R, R) = (draw(&mut self.rng), draw(&mut self.rng));
+                    let (u0, v0): (R, R) = (draw(&mut own), draw(&mut own));
                     (u0, v0, u0.add(u1).mul(v0.add(v1)).sub(w1))
                 } else {
                     (u1, v1, w1)
@@ -219,7 +219,7 @@ impl<R: Ring> Mpc<'_, R> {
     /// One direction's correlation for `n` items of `per` elements: node 1's side (the chooser's when
     /// `node1_chooses`) from the dealer stream, node 0's drawn privately and fixed to match. The party that is
     /// not node 0 sees only its own side; the other side's vectors are left empty there.
-    fn deal(&mut self, stream: &mut ChaCha20Rng, n: usize, per: usize, aw: u32, node1_chooses: bool) -> Direction<R> {
+    fn deal(&mut self, stream: &mut Prg, n: usize, per: usize, aw: u32, node1_chooses: bool) -> Direction<R> {
         let outer = |a: &[R], b: &[R], g: &[R]| -> Vec<R> {
             b.chunks(per.max(1))
                 .zip(a)
@@ -235,7 +235,7 @@ impl<R: Ring> Mpc<'_, R> {
             if self.me == 1 {
                 return Direction { alpha, gamma_r, beta: Vec::new(), gamma_s: Vec::new() };
             }
-            let beta: Vec<R> = random(&mut self.rng, n * per);
+            let beta: Vec<R> = random(&mut Prg::private(&mut self.rng), n * per);
             let gamma_s = outer(&alpha, &beta, &gamma_r);
             Direction { alpha: Vec::new(), gamma_r: Vec::new(), beta, gamma_s }
         } else {
@@ -244,7 +244,7 @@ impl<R: Ring> Mpc<'_, R> {
             if self.me == 1 {
                 return Direction { alpha: Vec::new(), gamma_r: Vec::new(), beta, gamma_s };
             }
-            let alpha = low(random(&mut self.rng, n), aw);
+            let alpha = low(random(&mut Prg::private(&mut self.rng), n), aw);
             let gamma_r = outer(&alpha, &beta, &gamma_s);
             Direction { alpha, gamma_r, beta: Vec::new(), gamma_s: Vec::new() }
         }

@@ -19,6 +19,7 @@ use rand_core::{Rng, SeedableRng};
 use secretflow_crds::request::{Beaver, SpuRuntime};
 
 use super::ot::{self, OtReceiver, OtSender};
+use super::prg::Words;
 use super::ring::Ring;
 use crate::context::{PartyContext, compute};
 use crate::crypto::os_rng;
@@ -97,15 +98,15 @@ fn expand<R: Ring>(seed: [u8; 32], n: usize) -> Vec<R> {
     random(&mut rng, n)
 }
 
-pub(super) fn random<R: Ring>(rng: &mut ChaCha20Rng, n: usize) -> Vec<R> {
+pub(super) fn random<R: Ring>(rng: &mut impl Words, n: usize) -> Vec<R> {
     (0..n).map(|_| draw(rng)).collect()
 }
 
 /// One uniform ring element.
 #[inline]
-pub(super) fn draw<R: Ring>(rng: &mut ChaCha20Rng) -> R {
-    let lo = rng.next_u64() as u128;
-    if R::BITS > 64 { R::from_u128(lo | (rng.next_u64() as u128) << 64) } else { R::from_u128(lo) }
+pub(super) fn draw<R: Ring>(rng: &mut impl Words) -> R {
+    let lo = rng.word() as u128;
+    if R::BITS > 64 { R::from_u128(lo | (rng.word() as u128) << 64) } else { R::from_u128(lo) }
 }
 
 fn ring_bytes<R: Ring>(x: &[R]) -> Vec<u8> {

@@ -17,6 +17,7 @@ use rand_core::Rng;
 use secretflow_crds::request::Beaver;
 
 use super::engine::Mpc;
+use super::prg::{Prg, Words};
 use super::ring::Ring;
 use crate::error::Result;
 
@@ -53,11 +54,12 @@ impl<R: Ring> Mpc<'_, R> {
     async fn dealt_digit_leaves(&mut self, mine: &[u128], l: u32) -> Result<(Vec<R>, Vec<R>, usize)> {
         let digits = (l as usize).div_ceil(DIGIT);
         let mut stream = self.dealer_stream().await?;
-        let keys: Vec<u32> = (0..mine.len() * digits).map(|_| stream.next_u32()).collect();
+        let keys: Vec<u32> = (0..mine.len() * digits).map(|_| stream.word() as u32).collect();
         let digit = |i: usize| ((mine[i / digits] >> ((i % digits) * DIGIT)) & 0xf) as u32;
         let (mut g, mut e) = (Vec::with_capacity(keys.len()), Vec::with_capacity(keys.len()));
         if self.me() == 0 {
-            let rho: Vec<u32> = (0..keys.len()).map(|_| self.rng.next_u32() & 0xf).collect();
+            let mut own = Prg::private(&mut self.rng);
+            let rho: Vec<u32> = (0..keys.len()).map(|_| own.word() as u32 & 0xf).collect();
             let s: Vec<u8> = rho.iter().enumerate().map(|(i, r)| (digit(i) ^ r) as u8).collect();
             self.send("mpc/cmp-leaf/s", s).await?;
             let words = self.recv("mpc/cmp-leaf/m", keys.len() * 4).await?;
@@ -70,8 +72,9 @@ impl<R: Ring> Mpc<'_, R> {
         } else {
             let s = self.recv("mpc/cmp-leaf/s", keys.len()).await?;
             let mut words = Vec::with_capacity(keys.len() * 4);
+            let mut own = Prg::private(&mut self.rng);
             for (i, s) in s.iter().enumerate() {
-                let (c, r) = (digit(i), self.rng.next_u32() & 3);
+                let (c, r) = (digit(i), own.word() as u32 & 3);
                 let mut word = 0u32;
                 for u in 0..16u32 {
                     let leaf = (u > c) as u32 | ((u == c) as u32) << 1;

@@ -8,6 +8,7 @@ mod millionaire;
 mod nonlinear;
 pub mod ot;
 mod plain;
+mod prg;
 pub mod ring;
 pub mod softspoken;
 
