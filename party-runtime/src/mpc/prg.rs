@@ -45,17 +45,28 @@ impl Prg {
 
     fn refill(&mut self) {
         let mut blocks = [aes::Block::default(); BATCH];
-        for (i, b) in blocks.iter_mut().enumerate() {
-            *b = (self.counter + i as u128).to_le_bytes().into();
-        }
-        self.counter += BATCH as u128;
-        self.aes.encrypt_blocks(&mut blocks);
-        for (w, b) in self.buf.chunks_exact_mut(2).zip(&blocks) {
-            let v = u128::from_le_bytes((*b).into());
-            (w[0], w[1]) = (v as u64, (v >> 64) as u64);
-        }
+        self.counter += ctr_words(&self.aes, self.counter, &mut self.buf, &mut blocks);
         self.at = 0;
     }
+}
+
+/// AES-CTR under `aes` from block `counter` on, into `out` (two words per block, the last block's high word
+/// dropped when `out` is odd), with `buf` as room for the blocks. Returns the blocks consumed.
+pub(super) fn ctr_words(aes: &Aes128, counter: u128, out: &mut [u64], buf: &mut [aes::Block]) -> u128 {
+    let blocks = out.len().div_ceil(2);
+    let buf = &mut buf[..blocks];
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = (counter + i as u128).to_le_bytes().into();
+    }
+    aes.encrypt_blocks(buf);
+    for (w, b) in out.chunks_mut(2).zip(buf.iter()) {
+        let v = u128::from_le_bytes((*b).into());
+        w[0] = v as u64;
+        if let Some(hi) = w.get_mut(1) {
+            *hi = (v >> 64) as u64;
+        }
+    }
+    blocks as u128
 }
 
 impl Words for Prg {

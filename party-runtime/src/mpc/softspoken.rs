@@ -10,12 +10,13 @@
 //! `K j + i` of `q = t ^ c Δ`. The leaf the sender lacks drops out of its sums and masks `u_j` from it.
 
 use aes::Aes128;
-use aes::cipher::{BlockCipherEncrypt, KeyInit};
+use aes::cipher::KeyInit;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use rayon::prelude::*;
 
 use super::ot::KAPPA;
+use super::prg::ctr_words;
 use crate::crypto::base_ot::Key;
 
 /// Bits of `Δ` per block: traffic is `KAPPA / K` bits per OT, stream work `2^K / K` times IKNP's.
@@ -42,20 +43,7 @@ impl Leaf {
 
     /// The stream's next `out.len()` words (a whole number of AES blocks is consumed).
     fn fill(&mut self, out: &mut [u64], buf: &mut [aes::Block]) {
-        let blocks = out.len().div_ceil(2);
-        let buf = &mut buf[..blocks];
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (self.next + i as u128).to_le_bytes().into();
-        }
-        self.next += blocks as u128;
-        self.aes.encrypt_blocks(buf);
-        for (w, pair) in out.chunks_mut(2).zip(buf.iter()) {
-            let v = u128::from_le_bytes((*pair).into());
-            w[0] = v as u64;
-            if let Some(hi) = w.get_mut(1) {
-                *hi = (v >> 64) as u64;
-            }
-        }
+        self.next += ctr_words(&self.aes, self.next, out, buf);
     }
 }
 
