@@ -10,8 +10,9 @@
 //! rounds of ANDs. The 1-out-of-16 OT is Naor and Pinkas's construction from four random 1-out-of-2 OTs
 //! ([`super::ot::OtSender::random_pads`]): message `u` is masked by the XOR, over the four OTs, of bits `2u`
 //! and `2u + 1` of the pad that `u`'s bit selects, so every unchosen message keeps a pad slice the chooser
-//! cannot compute, and no two messages share one. 28 OTs and 9 ANDs for a 28-bit comparison, against 28 OTs
-//! and 49 ANDs with per-bit leaves. In the (insecure) dealer mode the 1-out-of-16 OTs are dealt.
+//! cannot compute, and no two messages share one. The two ANDs of a pair share an operand and take one OT per
+//! direction. 28 leaf OTs and 6 AND OT pairs for a 28-bit comparison, against 28 OTs and 49 AND pairs with
+//! per-bit leaves. In the (insecure) dealer mode the 1-out-of-16 OTs are dealt.
 
 use rand_core::Rng;
 use secretflow_crds::request::Beaver;
@@ -164,30 +165,25 @@ impl<R: Ring> Mpc<'_, R> {
         while width > 1 {
             let pairs = width / 2;
             let next = width.div_ceil(2);
-            // The lowest group's e only ever feeds its own e at the next level, never a g: it is skipped, so
-            // each element needs 2 pairs - 1 ANDs per level.
-            let per = 2 * pairs - 1;
-            let (mut xs, mut ys) = (Vec::with_capacity(n * per), Vec::with_capacity(n * per));
+            // Per pair, e_hi AND g_lo and e_hi AND e_lo share e_hi: one OT per direction carries both. The lowest
+            // pair's e only ever feeds its own e at the next level, never a g: its second bit is a zero pad.
+            let (mut xs, mut ys) = (Vec::with_capacity(n * pairs), Vec::with_capacity(2 * n * pairs));
             for i in 0..n {
                 for p in 0..pairs {
                     let (lo, hi) = (i * width + 2 * p, i * width + 2 * p + 1);
                     xs.push(e[hi]);
                     ys.push(g[lo]);
-                    if p > 0 {
-                        xs.push(e[hi]);
-                        ys.push(e[lo]);
-                    }
+                    ys.push(if p > 0 { e[lo] } else { R::ZERO });
                 }
             }
-            let ands = self.and_bits(&xs, &ys).await?;
+            let ands = self.and_bits_shared(&xs, &ys, 2).await?;
             let (mut g2, mut e2) = (Vec::with_capacity(n * next), Vec::with_capacity(n * next));
             for i in 0..n {
                 for p in 0..pairs {
                     let hi = i * width + 2 * p + 1;
-                    let at = i * per + (2 * p).saturating_sub(1);
-                    let (and_g, and_e) = if p == 0 { (ands[at], R::ZERO) } else { (ands[at], ands[at + 1]) };
-                    g2.push(g[hi].add(and_g).low(1));
-                    e2.push(and_e);
+                    let at = 2 * (i * pairs + p);
+                    g2.push(g[hi].add(ands[at]).low(1));
+                    e2.push(ands[at + 1]);
                 }
                 if width % 2 == 1 {
                     g2.push(g[i * width + width - 1]);

@@ -32,8 +32,18 @@ const COARSE_INT: u32 = 16;
 impl<R: Ring> Mpc<'_, R> {
     /// XOR shares of `x AND y` for XOR-shared bit vectors (values 0/1 in the low bit).
     pub(super) async fn and_bits(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
-        let (s, r) = self.gilboa_both("mpc/and", (y, x), (1, 1), 1, 1).await?;
-        Ok(x.iter().zip(y).zip(s.iter().zip(&r)).map(|((x, y), (s, r))| x.mul(*y).add(*s).add(*r).low(1)).collect())
+        self.and_bits_shared(x, y, 1).await
+    }
+
+    /// XOR shares of `x_i AND y_(i,j)` for `per` bits `y_(i,j)` per `x_i` (laid out `i * per + j`): one OT per
+    /// direction and `x_i`, carrying all `per` bits of `y`.
+    pub(super) async fn and_bits_shared(&mut self, x: &[R], y: &[R], per: usize) -> Result<Vec<R>> {
+        let (s, r) = self.gilboa_both("mpc/and", (y, x), (per, per), 1, 1).await?;
+        Ok(y.iter()
+            .enumerate()
+            .zip(s.iter().zip(&r))
+            .map(|((i, y), (s, r))| x[i / per].mul(*y).add(*s).add(*r).low(1))
+            .collect())
     }
 
     /// Arithmetic shares of XOR-shared bits: `b0 + b1 - 2 b0 b1`.
