@@ -5,7 +5,7 @@
 //! 1's part of every correlation and can decrypt all that node 1 sends: that is why the mode is labelled
 //! insecure.
 
-use super::engine::{Mpc, add, draw, random, sub};
+use super::engine::{Mpc, add, draw, put_ring, random, ring_from_bytes, sub};
 use super::prg::Prg;
 use super::ring::{BitReader, BitWriter, Ring};
 use crate::context::compute;
@@ -84,7 +84,6 @@ impl<R: Ring> Mpc<'_, R> {
         let mut stream = self.dealer_stream().await?;
         let me = self.me;
         let width = (R::BITS / 8) as usize;
-        let put = |out: &mut Vec<u8>, v: R| out.extend_from_slice(&v.to_u128().to_le_bytes()[..width]);
         let mut own = Prg::private(&mut self.rng);
         let (triples, mine) = compute(|| {
             let mut triples = Vec::with_capacity(3 * x.len());
@@ -98,27 +97,22 @@ impl<R: Ring> Mpc<'_, R> {
                     (u1, v1, w1)
                 };
                 triples.extend([u, v, w]);
-                put(&mut mine, x.sub(u));
-                put(&mut mine, y.sub(v));
+                put_ring(&mut mine, x.sub(u));
+                put_ring(&mut mine, y.sub(v));
             }
             (triples, mine)
         });
         let n = mine.len();
         self.send("mpc/beaver", mine).await?;
         let theirs = self.recv("mpc/beaver", n).await?;
-        let get = |b: &[u8]| {
-            let mut w = [0u8; 16];
-            w[..width].copy_from_slice(b);
-            R::from_u128(u128::from_le_bytes(w))
-        };
         Ok(compute(|| {
             x.iter()
                 .zip(y)
                 .zip(triples.chunks_exact(3).zip(theirs.chunks_exact(2 * width)))
                 .map(|((x, y), (t, b))| {
                     // e = x - u and f = y - v opened; z = w + e v + u f (+ e f at node 0).
-                    let e = x.sub(t[0]).add(get(&b[..width]));
-                    let f = y.sub(t[1]).add(get(&b[width..]));
+                    let e = x.sub(t[0]).add(ring_from_bytes(&b[..width]));
+                    let f = y.sub(t[1]).add(ring_from_bytes(&b[width..]));
                     let z = t[2].add(e.mul(t[1])).add(t[0].mul(f));
                     if me == 0 { z.add(e.mul(f)) } else { z }
                 })

@@ -110,12 +110,25 @@ pub(super) fn draw<R: Ring>(rng: &mut impl Words) -> R {
 }
 
 fn ring_bytes<R: Ring>(x: &[R]) -> Vec<u8> {
-    let w = (R::BITS / 8) as usize;
-    let mut out = Vec::with_capacity(x.len() * w);
+    let mut out = Vec::with_capacity(x.len() * (R::BITS / 8) as usize);
     for v in x {
-        out.extend_from_slice(&v.to_u128().to_le_bytes()[..w]);
+        put_ring(&mut out, *v);
     }
     out
+}
+
+/// Append `v` as `k / 8` little-endian bytes (the wire form of a ring element).
+#[inline]
+pub(super) fn put_ring<R: Ring>(out: &mut Vec<u8>, v: R) {
+    out.extend_from_slice(&v.to_u128().to_le_bytes()[..(R::BITS / 8) as usize]);
+}
+
+/// A ring element from its `k / 8` little-endian bytes.
+#[inline]
+pub(super) fn ring_from_bytes<R: Ring>(bytes: &[u8]) -> R {
+    let mut b = [0u8; 16];
+    b[..bytes.len()].copy_from_slice(bytes);
+    R::from_u128(u128::from_le_bytes(b))
 }
 
 impl<'a, R: Ring> Mpc<'a, R> {
@@ -210,14 +223,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
     async fn recv_ring(&self, tag: &str, n: usize) -> Result<Vec<R>> {
         let w = (R::BITS / 8) as usize;
         let bytes = self.recv(tag, n * w).await?;
-        Ok(bytes
-            .chunks_exact(w)
-            .map(|c| {
-                let mut b = [0u8; 16];
-                b[..w].copy_from_slice(c);
-                R::from_u128(u128::from_le_bytes(b))
-            })
-            .collect())
+        Ok(bytes.chunks_exact(w).map(ring_from_bytes).collect())
     }
 
     pub(super) async fn seed_from(&mut self, owner: usize, tag: &str) -> Result<[u8; 32]> {

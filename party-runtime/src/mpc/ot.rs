@@ -158,15 +158,19 @@ impl OtSender {
         Ok((q, first))
     }
 
+    /// Both pads of rows `q` (OT indices from `first`): `H(q_i)` and `H(q_i ^ Δ)`, `per` ring elements each.
+    fn both_pads<R: Ring>(&self, q: &[u128], first: u64, per: usize) -> (Vec<R>, Vec<R>) {
+        let delta = self.vole.delta();
+        let q1: Vec<u128> = q.iter().map(|r| r ^ delta).collect();
+        (hash_elements(&self.aes, q, first, per), hash_elements(&self.aes, &q1, first, per))
+    }
+
     /// Random OTs towards a receiver choosing with `n` bits: both 64-bit pads `(H(q_i), H(q_i ^ Δ))` of each;
     /// the receiver learns the one its bit selects.
     pub async fn random_pads(&mut self, ctx: &PartyContext, tag: &str, n: usize) -> Result<Vec<[u64; 2]>> {
         let (q, first) = self.extend_rows(ctx, tag, n).await?;
-        let delta = self.vole.delta();
         Ok(compute(|| {
-            let q1: Vec<u128> = q.iter().map(|r| r ^ delta).collect();
-            let h0: Vec<u64> = hash_elements(&self.aes, &q, first, 1);
-            let h1: Vec<u64> = hash_elements(&self.aes, &q1, first, 1);
+            let (h0, h1) = self.both_pads::<u64>(&q, first, 1);
             h0.into_iter().zip(h1).map(|(a, b)| [a, b]).collect()
         }))
     }
@@ -187,11 +191,8 @@ impl OtSender {
         let tb = ots_per_item(choice_bits, out_bits);
         let n = items * tb;
         let (q, first) = self.extend_rows(ctx, tag, n).await?;
-        let delta = self.vole.delta();
         let (shares, tau) = compute(|| {
-            let q1: Vec<u128> = q.iter().map(|r| r ^ delta).collect();
-            let h0: Vec<R> = hash_elements(&self.aes, &q, first, per);
-            let h1: Vec<R> = hash_elements(&self.aes, &q1, first, per);
+            let (h0, h1) = self.both_pads::<R>(&q, first, per);
             // Shares in parallel; then tau = H(q) - H(q ^ Δ) + v, packed (OT j = item * tb + t).
             let mut shares = vec![R::ZERO; items * per];
             let span = tb * per;
