@@ -185,6 +185,7 @@ fn bench_ss_lr() {
                    "alice_bytes_sent": sent(alice), "bob_bytes_sent": sent(bob),
                    "auc": common::auc(&preds, &data.y_test), "plaintext_auc": common::auc(&plain, &data.y_test),
                    "final_loss": alice["result"]["training_metrics"]["final_loss"],
+                   "linear_products": alice["result"]["training_metrics"]["linear_products"],
                    "phases": alice["result"]["training_metrics"]["phases"]})
         );
     }

@@ -17,6 +17,7 @@ async fn logistic_t1_matches_plaintext_sgd_on_fm64() {
     let result = &out["result"];
     assert_eq!(result["model_saved"], true);
     assert_eq!(result["training_metrics"]["epochs"], 3);
+    assert_eq!(result["training_metrics"]["linear_products"], "rlwe", "the default linear layers");
     let (w, b) = common::model_weights(&dir);
     let (pw, pb, loss) = plain_sgd(&data, 3, 0.1, 128, "t1", true, 0.0, "none");
     for (s, p) in w.iter().zip(&pw) {
@@ -40,6 +41,7 @@ async fn linear_regression_on_fm128_matches_plaintext_r2() {
                         "penalty": "l2", "l2_norm": 0.1, "eps": 0.0});
     let out = run(&dir, &data, "FM128", params, false).await;
     assert_eq!(out["status"], "success", "{out:#}");
+    assert_eq!(out["result"]["training_metrics"]["linear_products"], "rlwe");
     let (pw, pb, loss) = plain_sgd(&data, 2, 0.05, 64, "t1", false, 0.1, "l2");
     let secure_loss = out["result"]["training_metrics"]["final_loss"].as_f64().unwrap();
     assert!((secure_loss - loss).abs() < 1e-3 * loss.max(1.0), "mse {secure_loss} vs {loss}");
@@ -57,6 +59,8 @@ async fn other_sigmoids_and_the_dealer_mode_train() {
         let params = json!({"epochs": 2, "learning_rate": 0.1, "batch_size": 100, "sig_type": sig, "eps": 0.0});
         let out = run(&dir, &data, field, params, dealer).await;
         assert_eq!(out["status"], "success", "{sig} {field}: {out:#}");
+        let linear = if dealer { "dealer" } else { "rlwe" };
+        assert_eq!(out["result"]["training_metrics"]["linear_products"], linear);
         let (pw, pb, _) = plain_sgd(&data, 2, 0.1, 100, sig, true, 0.0, "none");
         let (w, b) = common::model_weights(&dir);
         for (s, p) in w.iter().chain([&b]).zip(pw.iter().chain([&pb])) {

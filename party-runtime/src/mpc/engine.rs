@@ -43,6 +43,8 @@ pub struct Mpc<'a, R: Ring> {
     /// The trusted-first-party mode's dealer seed (set on first use) and the dealt calls so far.
     pub(super) dealer_seed: Option<[u8; 32]>,
     pub(super) dealt_calls: u64,
+    /// The RLWE keys of the linear layers, set up on first use.
+    pub(super) he: Option<super::he::HeState>,
     _ring: PhantomData<R>,
 }
 
@@ -155,6 +157,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
             beaver: spu.beaver,
             dealer_seed: None,
             dealt_calls: 0,
+            he: None,
             _ring: PhantomData,
         })
     }
@@ -184,7 +187,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
         self.beaver
     }
 
-    fn peer(&self) -> &str {
+    pub(super) fn peer(&self) -> &str {
         &self.nodes[1 - self.me]
     }
 

@@ -4,16 +4,19 @@
 
 mod dealer;
 pub mod engine;
+mod he;
 mod millionaire;
 mod nonlinear;
 pub mod ot;
 mod plain;
 mod prg;
 pub mod ring;
+mod rlwe;
 pub mod softspoken;
 
 pub use engine::Mpc;
 pub use ring::Ring;
+pub use rlwe::signed;
 
 #[cfg(test)]
 mod tests;

@@ -318,3 +318,64 @@ async fn in_dealer_mode_the_second_node_sees_nothing_of_the_firsts_inputs() {
         assert!(!to_bob.windows(8).any(|w| w == bytes), "{v:#x} crossed the link to bob");
     }
 }
+
+async fn rlwe_products<R: Ring>(f: u32) {
+    let (mut a, mut b, logs) = pair::<R>(Beaver::Ot, f).await;
+    let mut rng = rng();
+    // Alice's rows x 10 (two row blocks), bob's 12 x 1500 (a transposed batch), then 3 x 9000 (two vector
+    // chunks); the vectors shared.
+    for (da, db) in [((2000, 10), (12, 1500)), ((3, 9000), (1, 1))] {
+        let xa = a.encode(&reals(da.0 * da.1, 8.0, &mut rng));
+        let xb = a.encode(&reals(db.0 * db.1, 8.0, &mut rng));
+        let (va, vb): (Vec<R>, Vec<R>) =
+            ((0..da.1).map(|_| uniform(&mut rng)).collect(), (0..db.1).map(|_| uniform(&mut rng)).collect());
+        let ((va0, va1), (vb0, vb1)) = (split(&va, &mut rng), split(&vb, &mut rng));
+        let (ra, rb) =
+            tokio::join!(a.matvec_he_pair(&xa, [&va0, &vb0], [da, db]), b.matvec_he_pair(&xb, [&va1, &vb1], [da, db]));
+        let ([a0, b0], [a1, b1]) = (ra.expect("alice"), rb.expect("bob"));
+        assert_eq!(add(&a0, &a1), matmul_local(&xa, &va, da.0, da.1, 1), "alice's {da:?}");
+        assert_eq!(add(&b0, &b1), matmul_local(&xb, &vb, db.0, db.1, 1), "bob's {db:?}");
+    }
+    // Trivial shares: alice's matrix and bob's vector entries never cross the link in the clear.
+    let x = a.encode(&reals(200 * 5, 8.0, &mut rng));
+    let y: Vec<R> = (0..5).map(|_| uniform(&mut rng)).collect();
+    let zero = vec![R::ZERO; 5];
+    let (ra, rb) = tokio::join!(
+        a.matvec_he_pair(&x, [&zero, &[]], [(200, 5), (0, 0)]),
+        b.matvec_he_pair(&[], [&y, &[]], [(200, 5), (0, 0)])
+    );
+    let (ra, rb) = (ra.expect("alice"), rb.expect("bob"));
+    assert_eq!(add(&ra[0], &rb[0]), matmul_local(&x, &y, 200, 5, 1));
+    let (to_bob, to_alice) = (logs[0].lock().expect("lock").clone(), logs[1].lock().expect("lock").clone());
+    let w = (R::BITS / 8) as usize;
+    for (secret, view) in [(&x, &to_bob), (&y, &to_alice)] {
+        for v in secret.iter().filter(|v| v.signed_f64().abs() > 1e4) {
+            let bytes = &v.to_u128().to_le_bytes()[..w];
+            assert!(!view.windows(w).any(|win| win == bytes), "{v:?} crossed the link");
+        }
+    }
+}
+
+#[tokio::test]
+async fn rlwe_products_match_plaintext_and_hide_both_inputs() {
+    rlwe_products::<u64>(18).await;
+    rlwe_products::<u128>(26).await;
+}
+
+#[tokio::test]
+async fn rlwe_refuses_a_matrix_too_large_for_the_flooding() {
+    let (mut a, mut b, _) = pair::<u64>(Beaver::Ot, 18).await;
+    let (fa, fb) = tokio::join!(a.he_fits(1 << 20, 1024), b.he_fits(1 << 60, 1024));
+    assert_eq!((fa.expect("alice"), fb.expect("bob")), (false, false), "one node's entries too large");
+    let (fa, fb) = tokio::join!(a.he_fits(1 << 20, 1024), b.he_fits(1 << 20, 1024));
+    assert_eq!((fa.expect("alice"), fb.expect("bob")), (true, true));
+    // Entries of 2^48 in a 64-entry block exceed the flooding budget: a clear error, not a wrong result.
+    let big = vec![1u64 << 48; 64];
+    let (ra, rb) = tokio::join!(
+        a.matvec_he_pair(&big, [&[0; 8], &[]], [(8, 8), (0, 0)]),
+        b.matvec_he_pair(&[], [&[1; 8], &[]], [(8, 8), (0, 0)])
+    );
+    let err = ra.expect_err("alice refuses").to_string();
+    assert!(err.contains("exceeds the lattice parameters"), "{err}");
+    assert!(rb.is_err(), "bob fails too");
+}

@@ -60,22 +60,34 @@ fn encode_block<R: Ring>(mpc: &Mpc<'_, R>, data: &Vertical, bias: bool) -> Vec<R
     out
 }
 
-/// `X w` for the rows `range`, truncated: both blocks' plaintext-times-shared products at once, in the ring
-/// `Z_2^l` with `l = 2f + 18` (enough for `|X w| < 2^16`, the logit range the loss already assumes), which
-/// costs about `(l / k)^2` of the full ring's OT traffic; the truncation lifts the result back to `Z_2^k`.
+/// `X w` for the rows `range`, truncated: both blocks' plaintext-times-shared products at once. By RLWE
+/// (`he`, the default where the data fits the lattice parameters) in the full ring; otherwise by OT in the
+/// ring `Z_2^l` with `l = 2f + 18` (enough for `|X w| < 2^16`, the logit range the loss already assumes),
+/// about `(l / k)^2` of the full ring's OT traffic, the truncation lifting the result back to `Z_2^k`.
 async fn forward<R: Ring>(
     mpc: &mut Mpc<'_, R>,
     blocks: &[Block],
-    x: &[R],
+    (x, he): (&[R], bool),
     w: &[Vec<R>],
     range: std::ops::Range<usize>,
 ) -> Result<Vec<R>> {
     let b = range.len();
     let d = [blocks[0].width(), blocks[1].width()];
     let mine = &x[range.start * d[mpc.me()]..range.end * d[mpc.me()]];
+    if he {
+        let [z0, z1] = mpc.matvec_he_pair(mine, [&w[0], &w[1]], [(b, d[0]), (b, d[1])]).await?;
+        return mpc.trunc(&add(&z0, &z1), mpc.frac()).await;
+    }
     let l = (2 * mpc.frac() + 18).min(R::BITS);
     let [z0, z1] = mpc.matmul_plain_pair(mine, [&w[0], &w[1]], [(b, d[0], 1), (b, d[1], 1)], l).await?;
     mpc.trunc_from(&add(&z0, &z1), l, mpc.frac()).await
+}
+
+/// Whether both nodes' blocks go through the RLWE products (see [`Mpc::he_fits`]): `x` is this party's
+/// encoded block, `widest` the most entries one product row block may take.
+async fn use_he<R: Ring>(mpc: &mut Mpc<'_, R>, x: &[R], widest: usize) -> Result<bool> {
+    let max_abs = x.iter().map(|v| crate::mpc::signed(*v).unsigned_abs()).max().unwrap_or(0);
+    mpc.he_fits(max_abs, widest).await
 }
 
 fn transpose_rows<R: Ring>(x: &[R], rows: std::ops::Range<usize>, d: usize) -> Vec<R> {
@@ -127,13 +139,14 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
     meter.lap("share the label");
     let mut w: Vec<Vec<R>> = blocks.iter().map(|b| vec![R::ZERO; b.width()]).collect();
     let batch = (p.batch_size as usize).clamp(1, n.max(1));
+    let he = use_he(&mut mpc, &x, batch.max(blocks[mine].width())).await?;
     let mut epochs_run = 0;
     for epoch in 0..p.epochs {
         let before = w.concat();
         for start in (0..n).step_by(batch) {
             let range = start..(start + batch).min(n);
             let b = range.len();
-            let z = forward(&mut mpc, &blocks, &x, &w, range.clone()).await?;
+            let z = forward(&mut mpc, &blocks, (&x, he), &w, range.clone()).await?;
             meter.lap("forward X w");
             let pred = match p.reg_type {
                 RegType::Logistic => mpc.sigmoid(&z, p.sig_type).await?,
@@ -145,6 +158,7 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
             let dims = [0, 1].map(|i| (blocks[i].width(), b, 1));
             // For logistic regression |e| = |p - y| <= 1: the chooser needs only f + 3 bits of its share.
             let [g0, g1] = match p.reg_type {
+                _ if he => mpc.matvec_he_pair(&xt, [&e, &e], dims.map(|(r, c, _)| (r, c))).await?,
                 RegType::Logistic => mpc.matmul_plain_bounded_pair(&xt, &e, dims, f + 3).await?,
                 RegType::Linear => mpc.matmul_plain_pair(&xt, [&e, &e], dims, R::BITS).await?,
             };
@@ -173,7 +187,7 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
         }
     }
     ctx.progress(0.85, "final loss");
-    let z = forward(&mut mpc, &blocks, &x, &w, 0..n).await?;
+    let z = forward(&mut mpc, &blocks, (&x, he), &w, 0..n).await?;
     let final_loss = loss(&mut mpc, &z, &y, data.label.as_deref(), label_node, p.reg_type).await?;
     meter.lap("final loss");
     let names: Vec<(String, String)> = data.columns.clone();
@@ -190,7 +204,13 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
     let phases: serde_json::Map<String, serde_json::Value> =
         phases.into_iter().map(|(p, v)| (p, serde_json::to_value(v).unwrap_or_default())).collect();
     ctx.progress(1.0, "done");
-    let metrics = json!({ "epochs": epochs_run, "final_loss": final_loss, "phases": phases });
+    let linear = match (he, mpc.beaver()) {
+        (true, _) => "rlwe",
+        (false, secretflow_crds::request::Beaver::TrustedFirstParty) => "dealer",
+        (false, _) => "ot",
+    };
+    let metrics =
+        json!({ "epochs": epochs_run, "final_loss": final_loss, "linear_products": linear, "phases": phases });
     JobOutput::new(&ModelResult {
         model_saved: true,
         model_paths: c.model_output.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -318,7 +338,8 @@ async fn predict<R: Ring>(
         Error::bad_data(me, "task_config.prediction_output", format!("missing an entry for `{receiver}`"))
     })?;
     let x = encode_block(mpc, &test, blocks[mpc.me()].bias);
-    let z = forward(mpc, blocks, &x, w, 0..test.rows).await?;
+    let he = use_he(mpc, &x, blocks[mpc.me()].width()).await?;
+    let z = forward(mpc, blocks, (&x, he), w, 0..test.rows).await?;
     if let Some(z) = mpc.reveal(&z, Some(recv_node)).await? {
         let logits: Vec<f64> = mpc.decode(&z);
         model::write_predictions(

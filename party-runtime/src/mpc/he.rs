@@ -1,0 +1,252 @@
+//! Plaintext-matrix times shared-vector products by RLWE ([`super::rlwe`]), the CHEETAH-style linear layer:
+//! for `A b` with `A` at one node and `b = b_0 + b_1` shared, the owner computes `A b_own` locally; the other
+//! node encrypts its share under its own key, the owner multiplies the ciphertexts by `A` (coefficient
+//! packing: a row block of `A` and a chunk of the vector are two polynomials whose product holds the block's
+//! inner products at known coefficients), adds a random mask `R` and flooding noise, and returns only those
+//! coefficients. The key holder decrypts `A b_other + R`; the owner's share is `A b_own - R`.
+//!
+//! Per product of an `m x p` block (`p <= N`) the key holder sends `ceil(p / N)` ciphertexts of `c0` only
+//! (`c1` expands from a seed) and gets back `ceil(m / floor(N / p))`; compare `m p k` OTs for Gilboa.
+
+use rand_core::Rng;
+
+use super::engine::{Mpc, matmul_local, random, sub};
+use super::prg::Prg;
+use super::ring::Ring;
+use super::rlwe::{self, Params, Product, PublicKey, SecretKey};
+use crate::context::{PartyContext, compute};
+use crate::error::{Error, Result};
+
+/// This party's lattice keys and the peer's public key, set up on first use.
+pub struct HeState {
+    sk: SecretKey,
+    peer: PublicKey,
+    rng: Prg,
+}
+
+/// How an `m x p` matrix times a `p` vector is cut: vector chunks of `cols` and row blocks of `rows` (one
+/// polynomial product per block and chunk, `rows * cols <= N`).
+#[derive(Clone, Copy)]
+struct Tiling {
+    m: usize,
+    p: usize,
+    cols: usize,
+    rows: usize,
+}
+
+impl Tiling {
+    fn new(m: usize, p: usize, n: usize) -> Tiling {
+        let cols = p.clamp(1, n);
+        Tiling { m, p, cols, rows: n / cols }
+    }
+
+    fn chunks(&self) -> usize {
+        self.p.div_ceil(self.cols)
+    }
+
+    fn blocks(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        (0..self.m).step_by(self.rows.max(1)).map(|r| r..(r + self.rows).min(self.m))
+    }
+
+    /// The coefficients holding the block's rows' inner products.
+    fn positions(&self, rows: usize) -> Vec<usize> {
+        (0..rows).map(|i| i * self.cols + self.cols - 1).collect()
+    }
+
+    /// The plaintext polynomial of rows `block` and vector chunk `c` of `a` (row-major `m x p`): row `i`'s
+    /// entries reversed from coefficient `i * cols + cols - 1` down.
+    fn plaintext<R: Ring>(&self, a: &[R], block: &std::ops::Range<usize>, c: usize) -> Vec<(usize, R)> {
+        let c0 = c * self.cols;
+        let c1 = (c0 + self.cols).min(self.p);
+        let mut out = Vec::with_capacity(block.len() * (c1 - c0));
+        for (i, r) in block.clone().enumerate() {
+            for j in c0..c1 {
+                out.push((i * self.cols + self.cols - 1 - (j - c0), a[r * self.p + j]));
+            }
+        }
+        out
+    }
+}
+
+/// Ciphertext residues on the wire: 7 bytes each (the primes are below 2^54).
+const RES_BYTES: usize = 7;
+
+fn put_residues(out: &mut Vec<u8>, xs: &[u64]) {
+    for x in xs {
+        out.extend_from_slice(&x.to_le_bytes()[..RES_BYTES]);
+    }
+}
+
+fn residues(bytes: &[u8]) -> Vec<u64> {
+    bytes
+        .chunks_exact(RES_BYTES)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b[..RES_BYTES].copy_from_slice(c);
+            u64::from_le_bytes(b)
+        })
+        .collect()
+}
+
+impl<'a, R: Ring> Mpc<'a, R> {
+    /// Generate this party's key and swap public keys with the peer (once per device).
+    async fn he_state(&mut self) -> Result<HeState> {
+        let params = rlwe::params::<R>();
+        let mut key = [0u8; 16];
+        self.rng.fill_bytes(&mut key);
+        let mut sk = SecretKey::new(params, Prg::new(key, 0));
+        let mut seed = [0u8; 16];
+        self.rng.fill_bytes(&mut seed);
+        let p0 = compute(|| sk.public_key(seed));
+        let mut msg = seed.to_vec();
+        put_residues(&mut msg, &p0);
+        self.send("mpc/he/pk", msg).await?;
+        let bytes = self.recv("mpc/he/pk", 16 + params.limbs() * params.n * RES_BYTES).await?;
+        let peer_seed: [u8; 16] = bytes[..16].try_into().unwrap_or_default();
+        let peer = PublicKey::new(params, residues(&bytes[16..]), peer_seed);
+        let mut rk = [0u8; 16];
+        self.rng.fill_bytes(&mut rk);
+        Ok(HeState { sk, peer, rng: Prg::new(rk, 0) })
+    }
+
+    /// Whether both nodes' plaintext matrices fit the lattice parameters, given each node's largest entry
+    /// magnitude `max_abs` (raw units) and its largest number of entries per product `entries`: one bit per
+    /// node is exchanged. Never in the trusted-first-party mode (it has its own dealt products).
+    pub async fn he_fits(&mut self, max_abs: u128, entries: usize) -> Result<bool> {
+        if self.beaver == secretflow_crds::request::Beaver::TrustedFirstParty {
+            return Ok(false);
+        }
+        let fits = max_abs.saturating_mul(entries.max(rlwe::params::<R>().n) as u128) <= rlwe::params::<R>().max_norm();
+        self.send("mpc/he/fits", vec![fits as u8]).await?;
+        let theirs = self.recv("mpc/he/fits", 1).await?;
+        Ok(fits && theirs[0] == 1)
+    }
+
+    /// Shares of `A_0 b_0` and `A_1 b_1`: node `i` holds the plaintext `A_i` (`m x p` by `dims[i]`; this
+    /// party's is `mine`), the vectors `b_i` are shared. Full-ring results (no truncation).
+    pub async fn matvec_he_pair(&mut self, mine: &[R], b: [&[R]; 2], dims: [(usize, usize); 2]) -> Result<[Vec<R>; 2]> {
+        let me = self.me;
+        let mut he = match self.he.take() {
+            Some(he) => he,
+            None => self.he_state().await?,
+        };
+        let n = rlwe::params::<R>().n;
+        let own = Tiling::new(dims[me].0, dims[me].1, n);
+        let theirs = Tiling::new(dims[1 - me].0, dims[1 - me].1, n);
+        let mut seed = [0u8; 16];
+        self.rng.fill_bytes(&mut seed);
+        let ctx = self.ctx;
+        let peer = self.peer().to_string();
+        let HeState { sk, peer: pk, rng } = &mut he;
+        let result = tokio::try_join!(
+            key_holder(ctx, &peer, sk, theirs, b[1 - me], seed),
+            evaluator(ctx, &peer, pk, rng, own, mine)
+        );
+        self.he = Some(he);
+        let (decrypted, masks) = result?;
+        let local = matmul_local(mine, b[me], dims[me].0, dims[me].1, 1);
+        let own_share = sub(&local, &masks);
+        Ok(if me == 0 { [own_share, decrypted] } else { [decrypted, own_share] })
+    }
+}
+
+/// Encrypt this party's share of the peer's vector, then decrypt the peer's masked products.
+async fn key_holder<R: Ring>(
+    ctx: &PartyContext,
+    peer: &str,
+    sk: &mut SecretKey,
+    tiling: Tiling,
+    share: &[R],
+    seed: [u8; 16],
+) -> Result<Vec<R>> {
+    let params = rlwe::params::<R>();
+    let chunks = tiling.chunks();
+    let msg = compute(|| {
+        let mut msg = seed.to_vec();
+        for c in 0..chunks {
+            let part = &share[c * tiling.cols..((c + 1) * tiling.cols).min(tiling.p)];
+            put_residues(&mut msg, &sk.encrypt(part, seed, c as u64));
+        }
+        msg
+    });
+    let tag = "mpc/he/enc";
+    ctx.channel.send_bytes(peer, tag, msg).await.map_err(|e| ctx.link_error(e))?;
+    let tag = "mpc/he/ret";
+    let bytes = ctx.channel.recv_bytes(peer, tag).await.map_err(|e| ctx.link_error(e))?;
+    if bytes.first() != Some(&1) {
+        return Err(Error::Internal(format!("{peer} could not evaluate the RLWE product (see its error)")));
+    }
+    let l = params.limbs();
+    let expected: usize = 1 + tiling.blocks().map(|b| l * (params.n + b.len()) * RES_BYTES).sum::<usize>();
+    if bytes.len() != expected {
+        return Err(ctx.bad_message(peer, tag, format!("expected {expected} bytes, got {}", bytes.len())));
+    }
+    Ok(compute(|| {
+        let mut out = Vec::with_capacity(tiling.m);
+        let mut at = 1;
+        for block in tiling.blocks() {
+            let len = l * (params.n + block.len()) * RES_BYTES;
+            let res = residues(&bytes[at..at + len]);
+            at += len;
+            let (c1, c0) = res.split_at(l * params.n);
+            out.extend(sk.decrypt::<R>(c1, c0, &tiling.positions(block.len())));
+        }
+        out
+    }))
+}
+
+/// Multiply the peer's ciphertexts by this party's matrix, mask, flood and return them; returns the masks.
+async fn evaluator<R: Ring>(
+    ctx: &PartyContext,
+    peer: &str,
+    pk: &PublicKey,
+    rng: &mut Prg,
+    tiling: Tiling,
+    a: &[R],
+) -> Result<Vec<R>> {
+    let params: &Params = rlwe::params::<R>();
+    let l = params.limbs();
+    let tag = "mpc/he/enc";
+    let bytes = ctx.channel.recv_bytes(peer, tag).await.map_err(|e| ctx.link_error(e))?;
+    let expected = 16 + tiling.chunks() * l * params.n * RES_BYTES;
+    if bytes.len() != expected {
+        return Err(ctx.bad_message(peer, tag, format!("expected {expected} bytes, got {}", bytes.len())));
+    }
+    let evaluated = compute(|| -> Result<(Vec<u8>, Vec<R>)> {
+        let seed: [u8; 16] = bytes[..16].try_into().unwrap_or_default();
+        let cts: Vec<(Vec<u64>, Vec<u64>)> = bytes[16..]
+            .chunks_exact(l * params.n * RES_BYTES)
+            .enumerate()
+            .map(|(c, part)| rlwe::received(params, residues(part), seed, c as u64))
+            .collect();
+        let mut msg = vec![1u8];
+        let mut masks = Vec::with_capacity(tiling.m);
+        for block in tiling.blocks() {
+            let mut prod = Product::new(params);
+            for (c, (c0, c1)) in cts.iter().enumerate() {
+                let (pt, norm) = params.plaintext(&tiling.plaintext(a, &block, c));
+                prod.add(params, (&pt, norm), c0, c1);
+            }
+            let mask: Vec<R> = random(rng, block.len());
+            let (c1, c0) = prod
+                .finish(params, pk, &tiling.positions(block.len()), &mask, rng)
+                .map_err(|e| Error::Internal(format!("RLWE product: {e}")))?;
+            put_residues(&mut msg, &c1);
+            put_residues(&mut msg, &c0);
+            masks.extend(mask);
+        }
+        Ok((msg, masks))
+    });
+    let tag = "mpc/he/ret";
+    // A refusal (status byte 0) still answers, so the key holder fails at once instead of waiting out the
+    // link timeout.
+    let (msg, masks) = match evaluated {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = ctx.channel.send_bytes(peer, tag, vec![0]).await;
+            return Err(e);
+        }
+    };
+    ctx.channel.send_bytes(peer, tag, msg).await.map_err(|e| ctx.link_error(e))?;
+    Ok(masks)
+}

@@ -1,0 +1,491 @@
+//! Ring-LWE encryption with the plaintext modulus `t = 2^k` of the MPC ring, for products of one party's
+//! plaintext matrix with another party's private vector (the linear layers of SPU's CHEETAH). Hand-written over
+//! `tfhe-ntt`'s prime NTTs: the `fhe` crate's BFV needs a plaintext modulus below 2^62, and ours is 2^64 or
+//! 2^128.
+//!
+//! Ciphertexts live in `Z_q[X]/(X^N + 1)`: for FM64 `N = 8192` and `q` a product of three primes just below
+//! 2^54 (`log q` = 162), for FM128 `N = 16384` and five primes (270), within the HE standard's bounds for
+//! 128-bit security (218 and 438 bits) with ternary secrets and error of standard deviation 3.2. A message `m` is encoded as `round(q m / t)` (not
+//! `floor(q / t) m`), so a plaintext multiple `a * Enc(m)` decrypts to `a m mod t` with noise growing only by
+//! `||a||_1 / 2`. The evaluator re-randomizes a result with a public-key encryption of zero and floods its
+//! noise with `STAT_SEC` bits more than the noise its plaintext shapes (statistical circuit privacy); only the
+//! coefficients the protocol needs are returned.
+
+use std::sync::OnceLock;
+
+use tfhe_ntt::prime64::Plan;
+
+use super::prg::{Prg, Words};
+use super::ring::Ring;
+
+/// The primes are the largest below `2^PRIME_BITS` that are `1 mod 2N`.
+const PRIME_BITS: u32 = 54;
+/// Centered binomial error, parameter 21 (standard deviation 3.24, `|e| <= 21`).
+const ETA: u32 = 21;
+/// Statistical security of the noise flooding, in bits.
+pub const STAT_SEC: u32 = 40;
+
+/// The parameters for plaintext modulus `2^k`, with their precomputed constants.
+pub struct Params {
+    /// The ring degree `N`.
+    pub n: usize,
+    primes: Vec<u64>,
+    plans: Vec<Plan>,
+    /// `q mod t`.
+    q_mod_t: u128,
+    /// `t^-1 mod p_i`.
+    t_inv: Vec<u64>,
+    /// `(q / p_i)^-1 mod p_i`.
+    qhat_inv: Vec<u64>,
+    /// `t / p_i` as its integer part mod `t` and its fraction times `2^64`.
+    t_over_p: Vec<(u128, u64)>,
+    /// Noise flooding width: flooding noise is uniform in `[-2^flood, 2^flood]`.
+    pub flood: u32,
+}
+
+/// The parameters for `R`'s ring (built once per ring).
+pub fn params<R: Ring>() -> &'static Params {
+    static P64: OnceLock<Params> = OnceLock::new();
+    static P128: OnceLock<Params> = OnceLock::new();
+    let cell = if R::BITS == 64 { &P64 } else { &P128 };
+    cell.get_or_init(|| Params::new(R::BITS))
+}
+
+impl Params {
+    fn new(k: u32) -> Params {
+        // log q = 162 at N = 8192 (the HE standard allows 218), 270 at N = 16384 (438): flooding budgets of
+        // 2^55 and 2^100 for the evaluator's noise.
+        let (n, count) = if k <= 64 { (8192, 3) } else { (16384, 5) };
+        let primes = ntt_primes(count, n);
+        let plans = primes.iter().map(|&p| Plan::try_new(n, p).expect("NTT-friendly prime")).collect();
+        let q_mod_t = primes.iter().fold(1u128, |acc, &p| acc.wrapping_mul(p as u128)) & mask(k);
+        let t_inv = primes.iter().map(|&p| inv_mod(pow2_mod(k, p), p)).collect();
+        let qhat_inv = (0..count)
+            .map(|i| {
+                let p = primes[i];
+                let qhat = (0..count).filter(|&j| j != i).fold(1u64, |acc, j| mul_mod(acc, primes[j] % p, p));
+                inv_mod(qhat, p)
+            })
+            .collect();
+        let t_over_p = primes
+            .iter()
+            .map(|&p| {
+                // 2^k = I p + r, computed as (2^k - 1) = I p + (r - 1) to stay within u128 for k = 128.
+                let below = mask(k);
+                let (mut int, mut r) = (below / p as u128, below % p as u128 + 1);
+                if r == p as u128 {
+                    int += 1;
+                    r = 0;
+                }
+                (int & mask(k), ((r << 64) / p as u128) as u64)
+            })
+            .collect();
+        // floor(log2 q) from below (each prime is just under 2^PRIME_BITS), then room for the noise.
+        let log_q = primes.iter().map(|&p| (p as f64).log2()).sum::<f64>().floor() as u32;
+        // Decryption is correct while the noise stays below q / 2t; uniform_signed draws at most 2^125.
+        let flood = (log_q - k - 2).min(120);
+        Params { n, primes, plans, q_mod_t, t_inv, qhat_inv, t_over_p, flood }
+    }
+
+    /// The number of RNS primes.
+    pub fn limbs(&self) -> usize {
+        self.primes.len()
+    }
+
+    /// The largest `||a||_1` of an evaluator's plaintext for which flooding hides its noise: the noise it
+    /// shapes, `||a||_1 (eta + 1/2)`, plus the re-randomization's, stays `STAT_SEC` bits below the flood.
+    pub fn max_norm(&self) -> u128 {
+        let budget = 1u128 << (self.flood - STAT_SEC);
+        budget.saturating_sub(3 * (self.n as u128) * ETA as u128) / (ETA as u128 + 1)
+    }
+}
+
+fn mask(k: u32) -> u128 {
+    if k >= 128 { u128::MAX } else { (1u128 << k) - 1 }
+}
+
+#[inline]
+fn mul_mod(a: u64, b: u64, p: u64) -> u64 {
+    ((a as u128 * b as u128) % p as u128) as u64
+}
+
+fn pow_mod(mut b: u64, mut e: u64, p: u64) -> u64 {
+    let mut r = 1;
+    while e > 0 {
+        if e & 1 == 1 {
+            r = mul_mod(r, b, p);
+        }
+        b = mul_mod(b, b, p);
+        e >>= 1;
+    }
+    r
+}
+
+fn pow2_mod(k: u32, p: u64) -> u64 {
+    pow_mod(2, k as u64, p)
+}
+
+fn inv_mod(a: u64, p: u64) -> u64 {
+    pow_mod(a, p - 2, p)
+}
+
+/// Deterministic Miller-Rabin for 64-bit integers.
+fn is_prime(n: u64) -> bool {
+    const BASES: [u64; 12] = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37];
+    if n < 2 {
+        return false;
+    }
+    if let Some(&b) = BASES.iter().find(|&&b| n.is_multiple_of(b)) {
+        return n == b;
+    }
+    let (mut d, mut s) = (n - 1, 0);
+    while d.is_multiple_of(2) {
+        d /= 2;
+        s += 1;
+    }
+    BASES.iter().all(|&a| {
+        let mut x = pow_mod(a, d, n);
+        if x == 1 || x == n - 1 {
+            return true;
+        }
+        for _ in 1..s {
+            x = mul_mod(x, x, n);
+            if x == n - 1 {
+                return true;
+            }
+        }
+        false
+    })
+}
+
+/// The `count` largest primes below `2^PRIME_BITS` that are `1 mod 2N` (so the negacyclic NTT exists).
+fn ntt_primes(count: usize, n: usize) -> Vec<u64> {
+    let step = 2 * n as u64;
+    let mut p = ((1u64 << PRIME_BITS) - 1) / step * step + 1;
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        if is_prime(p) {
+            out.push(p);
+        }
+        p -= step;
+    }
+    out
+}
+
+/// A signed integer reduced mod `p`.
+#[inline]
+fn signed_mod(v: i128, p: u64) -> u64 {
+    if let Ok(small) = i64::try_from(v) {
+        let r = small % p as i64;
+        (if r < 0 { r + p as i64 } else { r }) as u64
+    } else {
+        v.rem_euclid(p as i128) as u64
+    }
+}
+
+/// The two's-complement value of a ring element.
+#[inline]
+pub fn signed<R: Ring>(v: R) -> i128 {
+    if R::BITS == 64 { v.to_u128() as u64 as i64 as i128 } else { v.to_u128() as i128 }
+}
+
+/// A uniform residue mod `p` (rejection from `PRIME_BITS`-bit words).
+#[inline]
+fn uniform_mod(rng: &mut impl Words, p: u64) -> u64 {
+    loop {
+        let w = rng.word() & ((1 << PRIME_BITS) - 1);
+        if w < p {
+            return w;
+        }
+    }
+}
+
+/// A centered binomial sample in `[-ETA, ETA]`.
+#[inline]
+fn cbd(rng: &mut impl Words) -> i64 {
+    let w = rng.word();
+    let m = (1u64 << ETA) - 1;
+    (w & m).count_ones() as i64 - ((w >> ETA) & m).count_ones() as i64
+}
+
+/// A uniform element of `{-1, 0, 1}`.
+#[inline]
+fn ternary(rng: &mut impl Words) -> i64 {
+    loop {
+        let v = rng.word() & 3;
+        if v < 3 {
+            return v as i64 - 1;
+        }
+    }
+}
+
+impl Params {
+    /// A polynomial (flat, prime by prime) from small signed coefficients, in NTT form.
+    fn ntt_of(&self, c: &[i64]) -> Vec<u64> {
+        let mut out = vec![0u64; self.limbs() * self.n];
+        for (i, (limb, plan)) in out.chunks_exact_mut(self.n).zip(&self.plans).enumerate() {
+            let p = self.primes[i];
+            for (o, v) in limb.iter_mut().zip(c) {
+                *o = signed_mod(*v as i128, p);
+            }
+            plan.fwd(limb);
+        }
+        out
+    }
+
+    /// A uniform polynomial in NTT form from a public stream (uniform in either form).
+    fn uniform_ntt(&self, rng: &mut impl Words) -> Vec<u64> {
+        let mut out = vec![0u64; self.limbs() * self.n];
+        for (limb, &p) in out.chunks_exact_mut(self.n).zip(&self.primes) {
+            limb.iter_mut().for_each(|v| *v = uniform_mod(rng, p));
+        }
+        out
+    }
+
+    /// The plaintext polynomial `a` (ring elements taken as signed integers; `coeffs` as `(index, value)`)
+    /// in NTT form, with its `||a||_1`.
+    pub fn plaintext<R: Ring>(&self, coeffs: &[(usize, R)]) -> (Vec<u64>, u128) {
+        let mut out = vec![0u64; self.limbs() * self.n];
+        let mut norm = 0u128;
+        for &(j, v) in coeffs {
+            let s = signed(v);
+            norm = norm.saturating_add(s.unsigned_abs());
+            for (i, &p) in self.primes.iter().enumerate() {
+                out[i * self.n + j] = signed_mod(s, p);
+            }
+        }
+        for (limb, plan) in out.chunks_exact_mut(self.n).zip(&self.plans) {
+            plan.fwd(limb);
+        }
+        (out, norm)
+    }
+
+    /// `round(q m / t) mod p_i`: with `q m = t a + b`, `0 <= b < t`, it is `a + [b >= t/2]`, and
+    /// `a = -b t^-1 mod p_i` because `p_i` divides `q`.
+    #[inline]
+    fn scaled<R: Ring>(&self, m: R, i: usize) -> u64 {
+        let p = self.primes[i];
+        let b = R::from_u128(self.q_mod_t).mul(m);
+        let a = (p - mul_mod((b.to_u128() % p as u128) as u64, self.t_inv[i], p)) % p;
+        if b.msb() { (a + 1) % p } else { a }
+    }
+}
+
+/// A party's secret key and its private randomness.
+pub struct SecretKey {
+    params: &'static Params,
+    s: Vec<u64>,
+    rng: Prg,
+}
+
+/// The public key `(p0, p1) = (-p1 s + e, p1)`, both in NTT form (`p1` expands from a public seed).
+pub struct PublicKey {
+    p0: Vec<u64>,
+    p1: Vec<u64>,
+}
+
+impl SecretKey {
+    /// A fresh ternary secret from `rng` (private randomness).
+    pub fn new(params: &'static Params, mut rng: Prg) -> SecretKey {
+        let s = params.ntt_of(&(0..params.n).map(|_| ternary(&mut rng)).collect::<Vec<_>>());
+        SecretKey { params, s, rng }
+    }
+
+    /// The public key for `seed`, as `p0`'s residues (the peer expands `p1` from the seed).
+    pub fn public_key(&mut self, seed: [u8; 16]) -> Vec<u64> {
+        let par = self.params;
+        let p1 = par.uniform_ntt(&mut Prg::new(seed, 0));
+        let e: Vec<i64> = (0..par.n).map(|_| cbd(&mut self.rng)).collect();
+        let mut p0 = par.ntt_of(&e);
+        for (i, plan) in par.plans.iter().enumerate() {
+            let r = i * par.n..(i + 1) * par.n;
+            let p = par.primes[i];
+            let mut prod = vec![0u64; par.n];
+            plan.mul_accumulate(&mut prod, &p1[r.clone()], &self.s[r.clone()]);
+            for (o, x) in p0[r].iter_mut().zip(prod) {
+                *o = (*o + p - x) % p;
+            }
+        }
+        p0
+    }
+
+    /// Encrypt `m` (at most `N` coefficients) under this key with `c1` from stream `stream` of `seed`:
+    /// returns `c0 = -c1 s + e + round(q m / t)` in coefficient form.
+    pub fn encrypt<R: Ring>(&mut self, m: &[R], seed: [u8; 16], stream: u64) -> Vec<u64> {
+        let par = self.params;
+        let c1 = par.uniform_ntt(&mut Prg::new(seed, stream));
+        let e: Vec<i64> = (0..par.n).map(|_| cbd(&mut self.rng)).collect();
+        let mut c0 = vec![0u64; par.limbs() * par.n];
+        for (i, (limb, plan)) in c0.chunks_exact_mut(par.n).zip(&par.plans).enumerate() {
+            let r = i * par.n..(i + 1) * par.n;
+            let p = par.primes[i];
+            plan.mul_accumulate(limb, &c1[r.clone()], &self.s[r]);
+            plan.normalize(limb);
+            plan.inv(limb);
+            for (j, o) in limb.iter_mut().enumerate() {
+                let msg = m.get(j).map_or(0, |v| par.scaled(*v, i));
+                *o = ((p - *o) as u128 + signed_mod(e[j] as i128, p) as u128 + msg as u128) as u64 % p;
+            }
+        }
+        c0
+    }
+
+    /// Decrypt the coefficients `positions` of a returned ciphertext (`c1` in NTT form, `c0` only at
+    /// `positions`, prime by prime).
+    pub fn decrypt<R: Ring>(&self, c1: &[u64], c0: &[u64], positions: &[usize]) -> Vec<R> {
+        let par = self.params;
+        let n = positions.len();
+        let mut x = vec![0u64; par.limbs() * n];
+        for (i, plan) in par.plans.iter().enumerate() {
+            let r = i * par.n..(i + 1) * par.n;
+            let p = par.primes[i];
+            let mut prod = vec![0u64; par.n];
+            plan.mul_accumulate(&mut prod, &c1[r.clone()], &self.s[r]);
+            plan.normalize(&mut prod);
+            plan.inv(&mut prod);
+            for (o, (&j, &c)) in x[i * n..(i + 1) * n].iter_mut().zip(positions.iter().zip(&c0[i * n..(i + 1) * n])) {
+                *o = (prod[j] + c) % p;
+            }
+        }
+        (0..n).map(|j| par.round_to_t((0..par.limbs()).map(|i| x[i * n + j]))).collect()
+    }
+}
+
+impl Params {
+    /// `round(t x / q) mod t` from `x`'s residues (the HPS method: `t x / q = sum_i y_i t / p_i - v t` with
+    /// `y_i = x_i (q / p_i)^-1 mod p_i`, and the `v t` term vanishes mod `t`).
+    fn round_to_t<R: Ring>(&self, residues: impl Iterator<Item = u64>) -> R {
+        let (mut int, mut frac) = (R::ZERO, 0u128);
+        for (i, x) in residues.enumerate() {
+            let y = mul_mod(x, self.qhat_inv[i], self.primes[i]);
+            let (ip, fp) = self.t_over_p[i];
+            int = int.add(R::from_u128(ip).mul(R::from_u128(y as u128)));
+            frac += y as u128 * fp as u128;
+        }
+        int.add(R::from_u128((frac + (1 << 63)) >> 64))
+    }
+}
+
+/// The evaluator's side: sums of `a_j * Enc(m_j)` for its plaintexts `a_j`, re-randomized and returned.
+pub struct Product {
+    c0: Vec<u64>,
+    c1: Vec<u64>,
+    norm: u128,
+}
+
+impl Product {
+    /// An empty sum.
+    pub fn new(params: &Params) -> Product {
+        Product { c0: vec![0; params.limbs() * params.n], c1: vec![0; params.limbs() * params.n], norm: 0 }
+    }
+
+    /// Add `a * Enc(m)` for the plaintext `a` (NTT form, `||a||_1 = norm`) and the ciphertext `(c0, c1)`
+    /// (NTT form).
+    pub fn add(&mut self, params: &Params, (a, norm): (&[u64], u128), c0: &[u64], c1: &[u64]) {
+        for (i, plan) in params.plans.iter().enumerate() {
+            let r = i * params.n..(i + 1) * params.n;
+            plan.mul_accumulate(&mut self.c0[r.clone()], &a[r.clone()], &c0[r.clone()]);
+            plan.mul_accumulate(&mut self.c1[r.clone()], &a[r.clone()], &c1[r]);
+        }
+        self.norm = self.norm.saturating_add(norm);
+    }
+
+    /// Re-randomize with a fresh encryption of zero under `pk`, add `round(q mask / t)` and flooding noise at
+    /// `positions`, and return `(c1 in NTT form, c0 at positions)` (prime by prime). Fails if the summed
+    /// plaintexts' norm exceeds [`Params::max_norm`].
+    pub fn finish<R: Ring>(
+        mut self,
+        params: &Params,
+        pk: &PublicKey,
+        positions: &[usize],
+        mask: &[R],
+        rng: &mut Prg,
+    ) -> Result<(Vec<u64>, Vec<u64>), String> {
+        if self.norm > params.max_norm() {
+            return Err(format!(
+                "plaintext norm 2^{:.1} exceeds the lattice parameters' 2^{:.1}",
+                (self.norm as f64).log2(),
+                (params.max_norm() as f64).log2()
+            ));
+        }
+        let u = params.ntt_of(&(0..params.n).map(|_| ternary(rng)).collect::<Vec<_>>());
+        let e2 = params.ntt_of(&(0..params.n).map(|_| cbd(rng)).collect::<Vec<_>>());
+        let n = positions.len();
+        let mut out0 = vec![0u64; params.limbs() * n];
+        let flood: Vec<i128> = (0..n).map(|_| uniform_signed(rng, params.flood)).collect();
+        let e1: Vec<i64> = (0..n).map(|_| cbd(rng)).collect();
+        for (i, plan) in params.plans.iter().enumerate() {
+            let r = i * params.n..(i + 1) * params.n;
+            let p = params.primes[i];
+            plan.mul_accumulate(&mut self.c1[r.clone()], &pk.p1[r.clone()], &u[r.clone()]);
+            for (c, e) in self.c1[r.clone()].iter_mut().zip(&e2[r.clone()]) {
+                *c = (*c + e) % p;
+            }
+            let c0 = &mut self.c0[r.clone()];
+            plan.mul_accumulate(c0, &pk.p0[r.clone()], &u[r]);
+            plan.normalize(c0);
+            plan.inv(c0);
+            for (k, &j) in positions.iter().enumerate() {
+                let noise = signed_mod(flood[k] + e1[k] as i128, p);
+                out0[i * n + k] =
+                    ((c0[j] as u128 + noise as u128 + params.scaled(mask[k], i) as u128) % p as u128) as u64;
+            }
+        }
+        Ok((self.c1, out0))
+    }
+}
+
+/// Uniform in `[-2^bits, 2^bits]` (up to a negligible bias).
+fn uniform_signed(rng: &mut impl Words, bits: u32) -> i128 {
+    let w = (rng.word() as u128) | (rng.word() as u128) << 64;
+    let span = (1u128 << (bits + 1)) + 1;
+    (w % span) as i128 - (1i128 << bits)
+}
+
+impl PublicKey {
+    /// The peer's public key from its `p0` residues and the seed of `p1`.
+    pub fn new(params: &Params, p0: Vec<u64>, seed: [u8; 16]) -> PublicKey {
+        PublicKey { p0, p1: params.uniform_ntt(&mut Prg::new(seed, 0)) }
+    }
+}
+
+/// A ciphertext's `c0` (coefficient form, from [`SecretKey::encrypt`]) in NTT form, with its `c1` expanded
+/// from the sender's seed.
+pub fn received(params: &Params, mut c0: Vec<u64>, seed: [u8; 16], stream: u64) -> (Vec<u64>, Vec<u64>) {
+    for (limb, plan) in c0.chunks_exact_mut(params.n).zip(&params.plans) {
+        plan.fwd(limb);
+    }
+    (c0, params.uniform_ntt(&mut Prg::new(seed, stream)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Encoding then HPS rounding gives the message back, with noise up to twice the flood either way.
+    fn round_trip<R: Ring>() {
+        let par = params::<R>();
+        for (i, &p) in par.primes.iter().enumerate() {
+            assert!(is_prime(p) && p % (2 * par.n as u64) == 1 && p < 1 << PRIME_BITS, "prime {i}: {p}");
+            assert!(par.primes[..i].iter().all(|&q| q != p));
+        }
+        let top = R::ONE.shl(R::BITS - 1);
+        let mut rng = Prg::new([9; 16], 0);
+        let mut ms = vec![R::ZERO, R::ONE, R::ONE.neg(), top, top.sub(R::ONE), top.add(R::ONE)];
+        ms.extend((0..1000).map(|_| R::from_u128((rng.word() as u128) << 64 | rng.word() as u128)));
+        let edge = 1i128 << (par.flood + 1);
+        for m in ms {
+            for noise in [0, edge, -edge, uniform_signed(&mut rng, par.flood)] {
+                let res =
+                    (0..par.limbs()).map(|i| (par.scaled(m, i) + signed_mod(noise, par.primes[i])) % par.primes[i]);
+                assert_eq!(par.round_to_t::<R>(res), m, "m {m:?} noise {noise}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_encoding_survives_the_flooding_on_both_rings() {
+        round_trip::<u64>();
+        round_trip::<u128>();
+    }
+}
