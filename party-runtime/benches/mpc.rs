@@ -8,10 +8,12 @@
 //!   alice), batch 1024, 5 epochs, t1 sigmoid, both parties as separate processes in cluster mode; the AUC of
 //!   the receiver's predictions on a 20,000-row holdout is reported with the plaintext SGD's.
 //!
+//! - `linear`: the linear layers of one SS-LR batch (`X w` for 1024 x 10 and 1024 x 11 blocks, `X^T e`), by
+//!   RLWE (the default) and by OT, per batch.
 //! - `link`: round trips of messages of several sizes between two gRPC links on loopback (what each MPC round
 //!   costs before any computation).
 //!
-//! `cargo bench -p party-runtime --bench mpc` (`SF_BENCH_MPC=mul`, `ss_lr` or `link` for one of them).
+//! `cargo bench -p party-runtime --bench mpc` (`SF_BENCH_MPC=mul`, `linear`, `ss_lr` or `link` for one of them).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 #[path = "../tests/common/mod.rs"]
@@ -33,12 +35,12 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// One party of the `mul` case (run in a child process).
-async fn mul_party<R: Ring>(me: &str, ports: (u16, u16), n: usize, beaver: Beaver) -> Value {
+/// One party's context over a gRPC link on loopback, and the SEMI2K device description for ring `R`.
+async fn party_ctx<R: Ring>(me: &str, ports: (u16, u16), beaver: Beaver) -> (PartyContext, SpuRuntime) {
     let (mine, peer, peer_port) = if me == "alice" { (ports.0, "bob", ports.1) } else { (ports.1, "alice", ports.0) };
     let link = GrpcLink::start(GrpcConfig {
         party: me.into(),
-        session: "bench-mul".into(),
+        session: "bench-mpc".into(),
         listen: format!("127.0.0.1:{mine}"),
         peers: vec![(peer.into(), format!("127.0.0.1:{peer_port}"))],
         timeout: Duration::from_secs(120),
@@ -56,6 +58,12 @@ async fn mul_party<R: Ring>(me: &str, ports: (u16, u16), n: usize, beaver: Beave
         nodes: vec![("alice".into(), String::new()), ("bob".into(), String::new())],
         beaver,
     };
+    (ctx, spu)
+}
+
+/// One party of the `mul` case (run in a child process).
+async fn mul_party<R: Ring>(me: &str, ports: (u16, u16), n: usize, beaver: Beaver) -> Value {
+    let (ctx, spu) = party_ctx::<R>(me, ports, beaver).await;
     let start = Instant::now();
     let mut mpc = Mpc::<R>::new(&ctx, &spu).await.unwrap();
     let setup = start.elapsed().as_secs_f64();
@@ -120,6 +128,57 @@ fn bench_mul() {
     }
 }
 
+/// One party of the `linear` case: `batches` SS-LR batches' linear layers (1024 x 10 and 1024 x 11 blocks
+/// times the shared weights, their transposes times a shared residual), by RLWE or by OT.
+async fn linear_party(me: &str, ports: (u16, u16), rlwe: bool, batches: usize) -> Value {
+    let (ctx, spu) = party_ctx::<u64>(me, ports, Beaver::Ot).await;
+    let mut mpc = Mpc::<u64>::new(&ctx, &spu).await.unwrap();
+    let (b, d) = (1024, [10, 11]);
+    let mine_d = d[mpc.me()];
+    let x: Vec<u64> = (0..b * mine_d).map(|i| u64::encode(((i % 17) as f64 - 8.0) / 4.0, 18)).collect();
+    let xt: Vec<u64> = (0..b * mine_d).map(|i| x[(i % b) * mine_d + i / b]).collect();
+    let w: [Vec<u64>; 2] = d.map(|n| (0..n as u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect());
+    let e: Vec<u64> = (0..b as u64).map(|i| u64::encode((i % 5) as f64 / 10.0, 18).wrapping_add(i << 40)).collect();
+    if rlwe {
+        // The key exchange, once per device, outside the timing.
+        mpc.matvec_he_pair(&x, [&w[0], &w[1]], [(b, d[0]), (b, d[1])]).await.unwrap();
+    }
+    let before = ctx.channel.stats();
+    let start = Instant::now();
+    for _ in 0..batches {
+        if rlwe {
+            mpc.matvec_he_pair(&x, [&w[0], &w[1]], [(b, d[0]), (b, d[1])]).await.unwrap();
+            mpc.matvec_he_pair(&xt, [&e, &e], [(d[0], b), (d[1], b)]).await.unwrap();
+        } else {
+            mpc.matmul_plain_pair(&x, [&w[0], &w[1]], [(b, d[0], 1), (b, d[1], 1)], 54).await.unwrap();
+            mpc.matmul_plain_bounded_pair(&xt, &e, [(d[0], b, 1), (d[1], b, 1)], 21).await.unwrap();
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let after = ctx.channel.stats();
+    json!({"party": me, "seconds": secs, "bytes_sent": after.bytes_sent - before.bytes_sent,
+           "rounds": after.rounds - before.rounds})
+}
+
+/// The linear layers of one SS-LR batch (FM64), by RLWE and by OT: seconds and bytes per batch.
+fn bench_linear() {
+    let batches = 50;
+    for method in ["rlwe", "ot"] {
+        let ports = (free_port(), free_port());
+        let args: Vec<String> =
+            vec!["linear".into(), method.into(), batches.to_string(), ports.0.to_string(), ports.1.to_string()];
+        let (a, b) = spawn_pair(&args);
+        let per = |v: &Value, k: &str| v[k].as_f64().unwrap() / batches as f64;
+        println!(
+            "{}",
+            json!({"bench": "mpc_linear", "field": "FM64", "method": method, "batch": 1024, "features": [10, 11],
+                   "seconds_per_batch": per(&a, "seconds").max(per(&b, "seconds")),
+                   "alice_bytes_per_batch": per(&a, "bytes_sent"), "bob_bytes_per_batch": per(&b, "bytes_sent"),
+                   "rounds_per_batch": per(&a, "rounds")})
+        );
+    }
+}
+
 fn child(args: &[String]) {
     let me = args[1].clone();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -133,6 +192,10 @@ fn child(args: &[String]) {
             } else {
                 rt.block_on(mul_party::<u128>(&me, ports, n, beaver))
             }
+        }
+        "linear" => {
+            let (batches, ports) = (args[4].parse().unwrap(), (args[5].parse().unwrap(), args[6].parse().unwrap()));
+            rt.block_on(linear_party(&me, ports, args[3] == "rlwe", batches))
         }
         other => panic!("unknown case {other}"),
     };
@@ -242,6 +305,9 @@ fn main() {
     let which = std::env::var("SF_BENCH_MPC").unwrap_or_default();
     if which.is_empty() || which == "mul" {
         bench_mul();
+    }
+    if which.is_empty() || which == "linear" {
+        bench_linear();
     }
     if which.is_empty() || which == "ss_lr" {
         bench_ss_lr();

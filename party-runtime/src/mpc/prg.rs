@@ -43,6 +43,14 @@ impl Prg {
         Prg::new(key, 0)
     }
 
+    /// Fill `out` with the next words of the stream, in bulk (bypassing the word buffer).
+    pub fn fill(&mut self, out: &mut [u64]) {
+        let mut blocks = [aes::Block::default(); 4 * BATCH];
+        for chunk in out.chunks_mut(8 * BATCH) {
+            self.counter += ctr_words(&self.aes, self.counter, chunk, &mut blocks);
+        }
+    }
+
     fn refill(&mut self) {
         let mut blocks = [aes::Block::default(); BATCH];
         self.counter += ctr_words(&self.aes, self.counter, &mut self.buf, &mut blocks);
