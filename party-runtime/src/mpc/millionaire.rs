@@ -31,16 +31,25 @@ const LEAF_ROUND_OTS: usize = 1 << 18;
 impl<R: Ring> Mpc<'_, R> {
     /// XOR shares of the sign bit of each `x`, assuming `|x| < 2^bound` (raw units).
     pub async fn msb_bits(&mut self, x: &[R], bound: u32) -> Result<Vec<R>> {
+        self.msb_bits_coarse(x, bound, 0).await
+    }
+
+    /// [`Mpc::msb_bits`] at resolution `2^skip`: exact for `2^skip <= |x| < 2^bound - 2^skip`, either answer
+    /// below. The comparison drops the low `skip` bits of both parties' numbers: `[a > c]` differs from
+    /// `[a >> skip > c >> skip]` only when the high parts are equal, and then `a + (2^l - 1 - c)`, the shares'
+    /// sum, is within `2^skip` of `2^l`, that is `|x| < 2^skip`. No truncation round, `skip` fewer bits.
+    pub async fn msb_bits_coarse(&mut self, x: &[R], bound: u32, skip: u32) -> Result<Vec<R>> {
         let l = bound.min(R::BITS - 1);
+        let skip = skip.min(l - 1);
         let me = self.me();
         let w = self.add_public(x, R::ONE.shl(l));
         let mask = R::ONE.shl(l).sub(R::ONE);
         let mine: Vec<u128> =
-            w.iter().map(|v| if me == 0 { v.low(l).to_u128() } else { mask.sub(v.low(l)).to_u128() }).collect();
+            w.iter().map(|v| if me == 0 { v.low(l).to_u128() } else { mask.sub(v.low(l)).to_u128() } >> skip).collect();
         let (g, e, width) = if self.beaver == Beaver::TrustedFirstParty {
-            self.dealt_digit_leaves(&mine, l).await?
+            self.dealt_digit_leaves(&mine, l - skip).await?
         } else {
-            self.digit_leaves(&mine, l).await?
+            self.digit_leaves(&mine, l - skip).await?
         };
         let carry = self.greater_than(g, e, width, x.len()).await?;
         // v < 0 exactly when bit l of w is clear: sign = 1 ^ w0_l ^ w1_l ^ carry (node 0 adds the 1).

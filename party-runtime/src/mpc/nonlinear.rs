@@ -135,8 +135,7 @@ impl<R: Ring> Mpc<'_, R> {
     async fn diff_signs(&mut self, d: &[R], coarse: bool) -> Result<Vec<R>> {
         let f = self.frac();
         if coarse && f > COARSE_FRAC {
-            let t = self.trunc(d, f - COARSE_FRAC).await?;
-            self.msb_bits(&t, COARSE_FRAC + COARSE_INT).await
+            self.msb_bits_coarse(d, f + COARSE_INT, f - COARSE_FRAC).await
         } else {
             self.msb_bits(d, f + INT_BITS).await
         }

@@ -182,6 +182,20 @@ async fn comparisons<R: Ring>(f: u32, beaver: Beaver) {
         assert_eq!(cl[i], xi.clamp(-2.0, 3.0));
         assert_eq!(ab[i], xi.abs());
     }
+    // Coarse signs (the sigmoids' limits): exact from 2^skip up to 2^bound - 2^skip, whatever the shares.
+    let (skip, bound) = (f - 12, f + 16);
+    let (lo, hi) = (1i128 << skip, (1i128 << bound) - (1i128 << skip) - 1);
+    let mut raw: Vec<i128> = vec![lo, lo + 1, hi, hi - 1, 1 << (bound - 1)];
+    raw.extend((0..400).map(|_| (rng.next_u64() as i128).rem_euclid(hi - lo) + lo));
+    raw.extend(raw.clone().iter().map(|v| -v));
+    let small: Vec<i128> = (0..200).map(|_| (rng.next_u64() as i128).rem_euclid(2 * lo) - lo).collect();
+    let vals: Vec<R> = raw.iter().chain(&small).map(|v| R::from_u128(*v as u128)).collect();
+    let (va, vb) = split(&vals, &mut rng);
+    let (sa, sb) = tokio::join!(a.msb_bits_coarse(&va, bound, skip), b.msb_bits_coarse(&vb, bound, skip));
+    let signs: Vec<bool> = add(&sa.expect("a"), &sb.expect("b")).iter().map(|v| v.bit(0)).collect();
+    for (v, s) in raw.iter().zip(&signs) {
+        assert_eq!(*s, *v < 0, "coarse sign of {v}");
+    }
 }
 
 #[tokio::test]
