@@ -2,9 +2,11 @@
 //! SecretFlow's SS-SGD schedule (rows in file order, batches of `batch_size`, `w -= lr * (X^T (p - y) / b +
 //! penalty)`), with the weights secret-shared from start to end.
 //!
-//! Each feature block stays with its owner in plaintext and is multiplied with the shared weights by
-//! [`Mpc::matmul_plain_pair`] (one OT-based product per block, both blocks' at once in opposite directions; the
-//! label party's block carries the intercept column). The label is shared once. Only three things are ever
+//! Each feature block stays with its owner in plaintext and is multiplied with the shared weights (and its
+//! transpose with the shared residuals) by [`Mpc::matvec_he_pair`]: RLWE products, both blocks' at once in
+//! opposite directions; where a block's values are too large for the lattice parameters, by OT instead
+//! ([`Mpc::matmul_plain_pair`]). The label party's block carries the intercept column. The label is shared
+//! once. Only three things are ever
 //! opened: one bit per epoch for the `eps` early stop (whether every weight moved less than `eps`), the scalar
 //! `final_loss`, and the test logits to the `prediction_receiver`. Each party's `model_output` holds its share
 //! of every weight.
