@@ -12,7 +12,7 @@ use rand_core::Rng;
 
 use super::engine::{Mpc, matmul_local, random, sub};
 use super::prg::Prg;
-use super::ring::Ring;
+use super::ring::{BitReader, BitWriter, Ring};
 use super::rlwe::{self, Params, Product, PublicKey, SecretKey};
 use crate::context::{PartyContext, compute};
 use crate::error::{Error, Result};
@@ -68,24 +68,24 @@ impl Tiling {
     }
 }
 
-/// Ciphertext residues on the wire: 7 bytes each (the primes are below 2^54).
-const RES_BYTES: usize = 7;
-
+/// Ciphertext residues on the wire: [`rlwe::RESIDUE_BITS`] bits each, one byte-aligned segment per polynomial.
 fn put_residues(out: &mut Vec<u8>, xs: &[u64]) {
+    let mut w = BitWriter::with_capacity(xs.len() * rlwe::RESIDUE_BITS as usize);
     for x in xs {
-        out.extend_from_slice(&x.to_le_bytes()[..RES_BYTES]);
+        w.put(*x as u128, rlwe::RESIDUE_BITS);
     }
+    out.extend(w.finish());
 }
 
-fn residues(bytes: &[u8]) -> Vec<u64> {
-    bytes
-        .chunks_exact(RES_BYTES)
-        .map(|c| {
-            let mut b = [0u8; 8];
-            b[..RES_BYTES].copy_from_slice(c);
-            u64::from_le_bytes(b)
-        })
-        .collect()
+/// The bytes of a segment of `n` residues.
+fn residue_bytes(n: usize) -> usize {
+    (n * rlwe::RESIDUE_BITS as usize).div_ceil(8)
+}
+
+/// `n` residues from their segment.
+fn residues(bytes: &[u8], n: usize) -> Vec<u64> {
+    let mut r = BitReader::new(bytes);
+    (0..n).map(|_| r.get(rlwe::RESIDUE_BITS).unwrap_or(0) as u64).collect()
 }
 
 impl<'a, R: Ring> Mpc<'a, R> {
@@ -101,9 +101,10 @@ impl<'a, R: Ring> Mpc<'a, R> {
         let mut msg = seed.to_vec();
         put_residues(&mut msg, &p0);
         self.send("mpc/he/pk", msg).await?;
-        let bytes = self.recv("mpc/he/pk", 16 + params.limbs() * params.n * RES_BYTES).await?;
+        let len = params.limbs() * params.n;
+        let bytes = self.recv("mpc/he/pk", 16 + residue_bytes(len)).await?;
         let peer_seed: [u8; 16] = bytes[..16].try_into().unwrap_or_default();
-        let peer = PublicKey::new(params, residues(&bytes[16..]), peer_seed);
+        let peer = PublicKey::new(params, residues(&bytes[16..], len), peer_seed);
         let mut rk = [0u8; 16];
         self.rng.fill_bytes(&mut rk);
         Ok(HeState { sk, peer, rng: Prg::new(rk, 0) })
@@ -177,7 +178,8 @@ async fn key_holder<R: Ring>(
         return Err(Error::Internal(format!("{peer} could not evaluate the RLWE product (see its error)")));
     }
     let l = params.limbs();
-    let expected: usize = 1 + tiling.blocks().map(|b| l * (params.n + b.len()) * RES_BYTES).sum::<usize>();
+    let segments = |rows: usize| (residue_bytes(l * params.n), residue_bytes(l * rows));
+    let expected: usize = 1 + tiling.blocks().map(|b| segments(b.len()).0 + segments(b.len()).1).sum::<usize>();
     if bytes.len() != expected {
         return Err(ctx.bad_message(peer, tag, format!("expected {expected} bytes, got {}", bytes.len())));
     }
@@ -185,11 +187,11 @@ async fn key_holder<R: Ring>(
         let mut out = Vec::with_capacity(tiling.m);
         let mut at = 1;
         for block in tiling.blocks() {
-            let len = l * (params.n + block.len()) * RES_BYTES;
-            let res = residues(&bytes[at..at + len]);
-            at += len;
-            let (c1, c0) = res.split_at(l * params.n);
-            out.extend(sk.decrypt::<R>(c1, c0, &tiling.positions(block.len())));
+            let (len1, len0) = segments(block.len());
+            let c1 = residues(&bytes[at..at + len1], l * params.n);
+            let c0 = residues(&bytes[at + len1..at + len1 + len0], l * block.len());
+            at += len1 + len0;
+            out.extend(sk.decrypt::<R>(&c1, &c0, &tiling.positions(block.len())));
         }
         out
     }))
@@ -208,16 +210,17 @@ async fn evaluator<R: Ring>(
     let l = params.limbs();
     let tag = "mpc/he/enc";
     let bytes = ctx.channel.recv_bytes(peer, tag).await.map_err(|e| ctx.link_error(e))?;
-    let expected = 16 + tiling.chunks() * l * params.n * RES_BYTES;
+    let len = l * params.n;
+    let expected = 16 + tiling.chunks() * residue_bytes(len);
     if bytes.len() != expected {
         return Err(ctx.bad_message(peer, tag, format!("expected {expected} bytes, got {}", bytes.len())));
     }
     let evaluated = compute(|| -> Result<(Vec<u8>, Vec<R>)> {
         let seed: [u8; 16] = bytes[..16].try_into().unwrap_or_default();
         let cts: Vec<(Vec<u64>, Vec<u64>)> = bytes[16..]
-            .chunks_exact(l * params.n * RES_BYTES)
+            .chunks_exact(residue_bytes(len))
             .enumerate()
-            .map(|(c, part)| rlwe::received(params, residues(part), seed, c as u64))
+            .map(|(c, part)| rlwe::received(params, residues(part, len), seed, c as u64))
             .collect();
         let mut msg = vec![1u8];
         let mut masks = Vec::with_capacity(tiling.m);

@@ -22,6 +22,8 @@ use super::ring::Ring;
 /// 51 bits: tfhe-ntt's IFMA kernels (AVX-512) take primes below 2^51, about 1.6 times faster than the 64-bit
 /// ones here.
 const PRIME_BITS: u32 = 51;
+/// Bits per residue on the wire (every residue is below its prime).
+pub const RESIDUE_BITS: u32 = PRIME_BITS;
 /// Centered binomial error, parameter 21 (standard deviation 3.24, `|e| <= 21`).
 const ETA: u32 = 21;
 /// Statistical security of the noise flooding, in bits.
