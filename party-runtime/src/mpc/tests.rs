@@ -285,11 +285,24 @@ async fn neither_view_contains_the_other_partys_inputs() {
 
 #[tokio::test]
 async fn a_peer_that_stops_answering_fails_the_product_naming_it() {
-    let (mut a, _b, _) = pair_with_timeout::<u64>(Beaver::Ot, 18, Duration::from_secs(2)).await;
+    let (mut a, mut b, _) = pair_with_timeout::<u64>(Beaver::Ot, 18, Duration::from_secs(2)).await;
     let x = a.encode(&[1.0, 2.0, 3.0]);
+    // One RLWE product together (the key exchange is done), then bob goes silent.
+    let v = &x[..1];
+    let (ra, rb) = tokio::join!(
+        a.matvec_he_pair(&x, [v, &[]], [(3, 1), (0, 0)]),
+        b.matvec_he_pair(&[], [v, &[]], [(3, 1), (0, 0)])
+    );
+    assert_eq!(add(&ra.expect("alice")[0], &rb.expect("bob")[0]), matmul_local(&x, &add(v, v), 3, 1, 1));
     let started = std::time::Instant::now();
     // Bob set up the device and then went silent: alice's product must fail, not hang.
     let err = a.mul(&x, &x).await.expect_err("bob never answers");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let text = err.to_string();
+    assert!(text.contains("bob") && text.contains("timed out"), "{text}");
+    // The same for an RLWE product: alice waits for bob's ciphertext, then fails naming him.
+    let started = std::time::Instant::now();
+    let err = a.matvec_he_pair(&x, [v, &[]], [(3, 1), (0, 0)]).await.expect_err("bob never answers");
     assert!(started.elapsed() < Duration::from_secs(10));
     let text = err.to_string();
     assert!(text.contains("bob") && text.contains("timed out"), "{text}");
