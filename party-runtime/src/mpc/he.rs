@@ -12,7 +12,7 @@ use rand_core::Rng;
 
 use super::engine::{Mpc, matmul_local, random, sub};
 use super::prg::Prg;
-use super::ring::{BitReader, BitWriter, Ring};
+use super::ring::Ring;
 use super::rlwe::{self, Params, Product, PublicKey, SecretKey};
 use crate::context::{PartyContext, compute};
 use crate::error::{Error, Result};
@@ -68,13 +68,19 @@ impl Tiling {
     }
 }
 
-/// Ciphertext residues on the wire: [`rlwe::RESIDUE_BITS`] bits each, one byte-aligned segment per polynomial.
+/// Ciphertext residues on the wire: [`rlwe::RESIDUE_BITS`] bits each, little-endian, one byte-aligned segment
+/// per polynomial. A residue plus its bit offset within a byte fits one unaligned 64-bit word (51 + 7 bits),
+/// so each takes one load or one load-or-store.
 fn put_residues(out: &mut Vec<u8>, xs: &[u64]) {
-    let mut w = BitWriter::with_capacity(xs.len() * rlwe::RESIDUE_BITS as usize);
-    for x in xs {
-        w.put(*x as u128, rlwe::RESIDUE_BITS);
+    let b = rlwe::RESIDUE_BITS as usize;
+    let start = out.len();
+    out.resize(start + residue_bytes(xs.len()) + 8, 0);
+    for (i, x) in xs.iter().enumerate() {
+        let at = start + i * b / 8;
+        let word: &mut [u8; 8] = (&mut out[at..at + 8]).try_into().unwrap_or_else(|_| unreachable!());
+        *word = (u64::from_le_bytes(*word) | x << (i * b % 8)).to_le_bytes();
     }
-    out.extend(w.finish());
+    out.truncate(out.len() - 8);
 }
 
 /// The bytes of a segment of `n` residues.
@@ -82,10 +88,25 @@ fn residue_bytes(n: usize) -> usize {
     (n * rlwe::RESIDUE_BITS as usize).div_ceil(8)
 }
 
-/// `n` residues from their segment.
+/// `n` residues from their segment (which [`residue_bytes`] sized).
 fn residues(bytes: &[u8], n: usize) -> Vec<u64> {
-    let mut r = BitReader::new(bytes);
-    (0..n).map(|_| r.get(rlwe::RESIDUE_BITS).unwrap_or(0) as u64).collect()
+    let b = rlwe::RESIDUE_BITS as usize;
+    let mask = (1u64 << b) - 1;
+    (0..n)
+        .map(|i| {
+            let at = i * b / 8;
+            let word = match bytes.get(at..at + 8) {
+                Some(w) => u64::from_le_bytes(w.try_into().unwrap_or([0; 8])),
+                None => {
+                    let mut w = [0u8; 8];
+                    let tail = bytes.get(at..).unwrap_or(&[]);
+                    w[..tail.len().min(8)].copy_from_slice(&tail[..tail.len().min(8)]);
+                    u64::from_le_bytes(w)
+                }
+            };
+            (word >> (i * b % 8)) & mask
+        })
+        .collect()
 }
 
 impl<'a, R: Ring> Mpc<'a, R> {
@@ -252,4 +273,25 @@ async fn evaluator<R: Ring>(
     };
     ctx.channel.send_bytes(peer, tag, msg).await.map_err(|e| ctx.link_error(e))?;
     Ok(masks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::prg::Words;
+    use super::*;
+
+    #[test]
+    fn residues_round_trip_in_packed_segments() {
+        let mut rng = Prg::new([5; 16], 0);
+        let mask = (1u64 << rlwe::RESIDUE_BITS) - 1;
+        for n in [0, 1, 7, 8, 9, 1000, 1001] {
+            let xs: Vec<u64> = (0..n).map(|i| if i % 3 == 0 { mask } else { rng.word() & mask }).collect();
+            let mut out = vec![0xab];
+            put_residues(&mut out, &xs);
+            put_residues(&mut out, &xs[..n / 2]);
+            assert_eq!(out.len(), 1 + residue_bytes(n) + residue_bytes(n / 2));
+            assert_eq!(residues(&out[1..1 + residue_bytes(n)], n), xs);
+            assert_eq!(residues(&out[1 + residue_bytes(n)..], n / 2), xs[..n / 2]);
+        }
+    }
 }
