@@ -76,6 +76,7 @@ fn put_residues(out: &mut Vec<u8>, xs: &[u64]) {
     let start = out.len();
     out.resize(start + residue_bytes(xs.len()) + 8, 0);
     for (i, x) in xs.iter().enumerate() {
+        debug_assert!(*x < 1 << b, "residue {x} not reduced");
         let at = start + i * b / 8;
         let word: &mut [u8; 8] = (&mut out[at..at + 8]).try_into().unwrap_or_else(|_| unreachable!());
         *word = (u64::from_le_bytes(*word) | x << (i * b % 8)).to_le_bytes();
