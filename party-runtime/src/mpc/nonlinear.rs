@@ -288,6 +288,24 @@ impl<R: Ring> Mpc<'_, R> {
         Ok(acc)
     }
 
+    /// [`Mpc::sigmoid`] of `x / 2^s` for `x` shared mod `2^l` (only its low `l` bits count, `|x| < 2^(l-2)`),
+    /// such as an untruncated product: t1 folds its division by 4 into this one truncation (a round and an OT
+    /// per element fewer).
+    pub async fn sigmoid_from(&mut self, x: &[R], l: u32, s: u32, sig: SigType) -> Result<Vec<R>> {
+        if sig == SigType::T1 {
+            let quarter = self.trunc_from(x, l, s + 2).await?;
+            return self.t1_of_quarter(&quarter).await;
+        }
+        let x = self.trunc_from(x, l, s).await?;
+        self.sigmoid(&x, sig).await
+    }
+
+    /// t1 from `x / 4`: `0.5 + x / 4` clipped to `[0, 1]`.
+    async fn t1_of_quarter(&mut self, quarter: &[R]) -> Result<Vec<R>> {
+        let t = self.add_public(quarter, R::encode(0.5, self.frac()));
+        self.clip_coarse(&t, 0.0, 1.0).await
+    }
+
     /// SecretFlow's sigmoid approximation `sig` (same definitions, including t1/t3/t5's limits).
     pub async fn sigmoid(&mut self, x: &[R], sig: SigType) -> Result<Vec<R>> {
         let f = self.frac();
@@ -296,8 +314,7 @@ impl<R: Ring> Mpc<'_, R> {
         match sig {
             SigType::T1 => {
                 let quarter = self.trunc(x, 2).await?;
-                let t = self.add_public(&quarter, half);
-                self.clip_coarse(&t, 0.0, 1.0).await
+                self.t1_of_quarter(&quarter).await
             }
             SigType::T3 => {
                 let t = self.poly(x, &[0.5, 0.25, 0.0, -1.0 / 48.0]).await?;

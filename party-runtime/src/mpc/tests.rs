@@ -241,6 +241,16 @@ async fn functions<R: Ring>(f: u32, tol: f64) {
             assert!((s - want).abs() < t, "{sig:?}({x}) = {want}, got {s}");
         }
     }
+    // From an untruncated product (scale 2f): t1 folds its division by 4 into the one truncation. (Not t3:
+    // its jumps at +-2 make the one-unit truncation error visible exactly there.)
+    let (ra, rb) = split(&x.iter().map(|v| R::encode(*v, 2 * f)).collect::<Vec<R>>(), &mut rng);
+    for sig in [SigType::T1, SigType::Df] {
+        let (sa, sb) = tokio::join!(a.sigmoid_from(&ra, R::BITS, f, sig), b.sigmoid_from(&rb, R::BITS, f, sig));
+        let s = open(&sa.expect("a"), &sb.expect("b"), f);
+        for (x, s) in x.iter().zip(&s) {
+            assert!((s - sig_plain(*x, sig)).abs() < tol, "{sig:?}({x}) from a product, got {s}");
+        }
+    }
     let d: Vec<f64> = reals(50, 1000.0, &mut rng).iter().map(|v| v.abs() + 1.0).collect();
     let (da, db) = split(&a.encode(&d), &mut rng);
     let (ra, rb) = tokio::join!(a.reciprocal(&da, 12), b.reciprocal(&db, 12));

@@ -62,27 +62,39 @@ fn encode_block<R: Ring>(mpc: &Mpc<'_, R>, data: &Vertical, bias: bool) -> Vec<R
     out
 }
 
-/// `X w` for the rows `range`, truncated: both blocks' plaintext-times-shared products at once. By RLWE
-/// (`he`, the default where the data fits the lattice parameters) in the full ring; otherwise by OT in the
-/// ring `Z_2^l` with `l = 2f + 18` (enough for `|X w| < 2^16`, the logit range the loss already assumes),
-/// about `(l / k)^2` of the full ring's OT traffic, the truncation lifting the result back to `Z_2^k`.
-async fn forward<R: Ring>(
+/// `X w` for the rows `range`, not truncated, with the `l` it is valid mod: both blocks' plaintext-times-shared
+/// products at once. By RLWE (`he`, the default where the data fits the lattice parameters) in the full ring;
+/// otherwise by OT in the ring `Z_2^l` with `l = 2f + 18` (enough for `|X w| < 2^16`, the logit range the loss
+/// already assumes), about `(l / k)^2` of the full ring's OT traffic; the truncation lifts it to `Z_2^k`.
+async fn forward_raw<R: Ring>(
     mpc: &mut Mpc<'_, R>,
     blocks: &[Block],
     (x, he): (&[R], bool),
     w: &[Vec<R>],
     range: std::ops::Range<usize>,
-) -> Result<Vec<R>> {
+) -> Result<(Vec<R>, u32)> {
     let b = range.len();
     let d = [blocks[0].width(), blocks[1].width()];
     let mine = &x[range.start * d[mpc.me()]..range.end * d[mpc.me()]];
     if he {
         let [z0, z1] = mpc.matvec_he_pair(mine, [&w[0], &w[1]], [(b, d[0]), (b, d[1])]).await?;
-        return mpc.trunc(&add(&z0, &z1), mpc.frac()).await;
+        return Ok((add(&z0, &z1), R::BITS));
     }
     let l = (2 * mpc.frac() + 18).min(R::BITS);
     let [z0, z1] = mpc.matmul_plain_pair(mine, [&w[0], &w[1]], [(b, d[0], 1), (b, d[1], 1)], l).await?;
-    mpc.trunc_from(&add(&z0, &z1), l, mpc.frac()).await
+    Ok((add(&z0, &z1), l))
+}
+
+/// `X w` for the rows `range`, truncated to the fixed-point scale.
+async fn forward<R: Ring>(
+    mpc: &mut Mpc<'_, R>,
+    blocks: &[Block],
+    x: (&[R], bool),
+    w: &[Vec<R>],
+    range: std::ops::Range<usize>,
+) -> Result<Vec<R>> {
+    let (z, l) = forward_raw(mpc, blocks, x, w, range).await?;
+    mpc.trunc_from(&z, l, mpc.frac()).await
 }
 
 /// Whether both nodes' blocks go through the RLWE products (see [`Mpc::he_fits`]): `x` is this party's
@@ -148,11 +160,12 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
         for start in (0..n).step_by(batch) {
             let range = start..(start + batch).min(n);
             let b = range.len();
-            let z = forward(&mut mpc, &blocks, (&x, he), &w, range.clone()).await?;
+            let (z, l) = forward_raw(&mut mpc, &blocks, (&x, he), &w, range.clone()).await?;
             meter.lap("forward X w");
+            // The truncation of z goes into the sigmoid's first step (t1 divides by 4 in the same one).
             let pred = match p.reg_type {
-                RegType::Logistic => mpc.sigmoid(&z, p.sig_type).await?,
-                RegType::Linear => z,
+                RegType::Logistic => mpc.sigmoid_from(&z, l, f, p.sig_type).await?,
+                RegType::Linear => mpc.trunc_from(&z, l, f).await?,
             };
             meter.lap("sigmoid");
             let e = sub(&pred, &y[range.clone()]);
