@@ -300,7 +300,15 @@ async fn loss<R: Ring>(
         RegType::Logistic => {
             // (1/2 - y)^T z at the label node's plaintext, then everything at scale 2(f - shift).
             let coeffs = y_plain.map(|y| mpc.encode(&y.iter().map(|y| 0.5 - y).collect::<Vec<_>>()));
-            let lin = mpc.matmul_plain_bounded(label_node, coeffs.as_deref(), &v, (1, n, 1), l).await?;
+            let mine = coeffs.as_deref().unwrap_or(&[]);
+            let lin = if use_he(mpc, mine, n).await? {
+                let dims = [0, 1].map(|i| if i == label_node { (1, n) } else { (0, 0) });
+                let b = [0, 1].map(|i| if i == label_node { v.as_slice() } else { &[] });
+                let mut both = mpc.matvec_he_pair(mine, b, dims).await?;
+                std::mem::take(&mut both[label_node])
+            } else {
+                mpc.matmul_plain_bounded(label_node, coeffs.as_deref(), &v, (1, n, 1), l).await?
+            };
             // lin has scale f + (f - shift); bring it to z^2's 2 (f - shift).
             let lin = if shift > 0 { mpc.trunc(&lin, shift).await?[0] } else { lin[0] };
             let sq8 = mpc.trunc(&[sumsq], 3).await?[0];
