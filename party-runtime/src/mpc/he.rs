@@ -139,7 +139,8 @@ impl<'a, R: Ring> Mpc<'a, R> {
         if self.beaver == secretflow_crds::request::Beaver::TrustedFirstParty {
             return Ok(false);
         }
-        let fits = max_abs.saturating_mul(entries.max(rlwe::params::<R>().n) as u128) <= rlwe::params::<R>().max_norm();
+        let params = rlwe::params::<R>();
+        let fits = max_abs.saturating_mul(entries.max(params.n) as u128) <= params.max_norm();
         self.send("mpc/he/fits", vec![fits as u8]).await?;
         let theirs = self.recv("mpc/he/fits", 1).await?;
         Ok(fits && theirs[0] == 1)

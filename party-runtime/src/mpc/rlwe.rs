@@ -96,6 +96,19 @@ impl Params {
         self.primes.len()
     }
 
+    /// Where prime `i`'s residues sit in a flat polynomial.
+    fn limb(&self, i: usize) -> std::ops::Range<usize> {
+        i * self.n..(i + 1) * self.n
+    }
+
+    /// From NTT to coefficient form, prime by prime.
+    fn to_coeffs(&self, poly: &mut [u64]) {
+        for (limb, plan) in poly.chunks_exact_mut(self.n).zip(&self.plans) {
+            plan.normalize(limb);
+            plan.inv(limb);
+        }
+    }
+
     /// The largest `||a||_1` of an evaluator's plaintext for which flooding hides its noise: the noise it
     /// shapes, `||a||_1 (eta + 1/2)`, plus the re-randomization's, stays `STAT_SEC` bits below the flood.
     pub fn max_norm(&self) -> u128 {
@@ -312,20 +325,25 @@ impl SecretKey {
         SecretKey { params, s, rng }
     }
 
+    /// `a s` in NTT form, for `a` in NTT form.
+    fn times_s(&self, a: &[u64]) -> Vec<u64> {
+        let par = self.params;
+        let mut out = vec![0u64; par.limbs() * par.n];
+        for (i, (limb, plan)) in out.chunks_exact_mut(par.n).zip(&par.plans).enumerate() {
+            plan.mul_accumulate(limb, &a[par.limb(i)], &self.s[par.limb(i)]);
+        }
+        out
+    }
+
     /// The public key for `seed`, as `p0`'s residues (the peer expands `p1` from the seed).
     pub fn public_key(&mut self, seed: [u8; 16]) -> Vec<u64> {
         let par = self.params;
         let p1 = par.uniform_ntt(&mut Prg::new(seed, 0));
         let e = cbd(&mut self.rng, par.n);
         let mut p0 = par.ntt_of(&e);
-        for (i, plan) in par.plans.iter().enumerate() {
-            let r = i * par.n..(i + 1) * par.n;
-            let p = par.primes[i];
-            let mut prod = vec![0u64; par.n];
-            plan.mul_accumulate(&mut prod, &p1[r.clone()], &self.s[r.clone()]);
-            for (o, x) in p0[r].iter_mut().zip(prod) {
-                *o = add_mod(*o, p - x, p);
-            }
+        for (i, (o, x)) in p0.iter_mut().zip(self.times_s(&p1)).enumerate() {
+            let p = par.primes[i / par.n];
+            *o = add_mod(*o, p - x, p);
         }
         p0
     }
@@ -336,13 +354,10 @@ impl SecretKey {
         let par = self.params;
         let c1 = par.uniform_ntt(&mut Prg::new(seed, stream));
         let e = cbd(&mut self.rng, par.n);
-        let mut c0 = vec![0u64; par.limbs() * par.n];
-        for (i, (limb, plan)) in c0.chunks_exact_mut(par.n).zip(&par.plans).enumerate() {
-            let r = i * par.n..(i + 1) * par.n;
+        let mut c0 = self.times_s(&c1);
+        par.to_coeffs(&mut c0);
+        for (i, limb) in c0.chunks_exact_mut(par.n).enumerate() {
             let p = par.primes[i];
-            plan.mul_accumulate(limb, &c1[r.clone()], &self.s[r]);
-            plan.normalize(limb);
-            plan.inv(limb);
             for (j, o) in limb.iter_mut().enumerate() {
                 let msg = m.get(j).map_or(0, |v| par.scaled(*v, i));
                 *o = add_mod(add_mod(p - *o, signed_mod(e[j] as i128, p), p), msg, p);
@@ -356,19 +371,10 @@ impl SecretKey {
     pub fn decrypt<R: Ring>(&self, c1: &[u64], c0: &[u64], positions: &[usize]) -> Vec<R> {
         let par = self.params;
         let n = positions.len();
-        let mut x = vec![0u64; par.limbs() * n];
-        for (i, plan) in par.plans.iter().enumerate() {
-            let r = i * par.n..(i + 1) * par.n;
-            let p = par.primes[i];
-            let mut prod = vec![0u64; par.n];
-            plan.mul_accumulate(&mut prod, &c1[r.clone()], &self.s[r]);
-            plan.normalize(&mut prod);
-            plan.inv(&mut prod);
-            for (o, (&j, &c)) in x[i * n..(i + 1) * n].iter_mut().zip(positions.iter().zip(&c0[i * n..(i + 1) * n])) {
-                *o = add_mod(prod[j], c, p);
-            }
-        }
-        (0..n).map(|j| par.round_to_t((0..par.limbs()).map(|i| x[i * n + j]))).collect()
+        let mut prod = self.times_s(c1);
+        par.to_coeffs(&mut prod);
+        let x = |i: usize, k: usize| add_mod(prod[i * par.n + positions[k]], c0[i * n + k], par.primes[i]);
+        (0..n).map(|k| par.round_to_t((0..par.limbs()).map(|i| x(i, k)))).collect()
     }
 }
 
@@ -404,7 +410,7 @@ impl Product {
     /// (NTT form).
     pub fn add(&mut self, params: &Params, (a, norm): (&[u64], u128), c0: &[u64], c1: &[u64]) {
         for (i, plan) in params.plans.iter().enumerate() {
-            let r = i * params.n..(i + 1) * params.n;
+            let r = params.limb(i);
             plan.mul_accumulate(&mut self.c0[r.clone()], &a[r.clone()], &c0[r.clone()]);
             plan.mul_accumulate(&mut self.c1[r.clone()], &a[r.clone()], &c1[r]);
         }
@@ -436,7 +442,7 @@ impl Product {
         let flood: Vec<i128> = (0..n).map(|_| uniform_signed(rng, params.flood)).collect();
         let e1 = cbd(rng, n);
         for (i, plan) in params.plans.iter().enumerate() {
-            let r = i * params.n..(i + 1) * params.n;
+            let r = params.limb(i);
             let p = params.primes[i];
             plan.mul_accumulate(&mut self.c1[r.clone()], &pk.p1[r.clone()], &u[r.clone()]);
             for (c, e) in self.c1[r.clone()].iter_mut().zip(&e2[r.clone()]) {
