@@ -13,6 +13,11 @@
 //! cannot compute, and no two messages share one. The two ANDs of a pair share an operand and take one OT per
 //! direction. 28 leaf OTs and 6 AND OT pairs for a 28-bit comparison, against 28 OTs and 49 AND pairs with
 //! per-bit leaves. In the (insecure) dealer mode the 1-out-of-16 OTs are dealt.
+//!
+//! A clip's two limits compare `d` and `k - d` with 0. Shared as `(!d0, k + 1 - d1)`, `k - d` gives node 0 the
+//! complement of its number for `d`, so both carries are comparisons of the same number `a` with two of node 1's
+//! (`[a > c]` and `[a < b]`): one 1-out-of-16 OT per digit carries both leaf pairs (4-bit slots), and only the
+//! trees stay separate: 28 leaf OTs instead of 56 for the pair at 28 bits.
 
 use rand_core::Rng;
 use secretflow_crds::request::Beaver;
@@ -28,6 +33,60 @@ const DIGIT: usize = 4;
 /// Compared elements per round of leaf OTs (bounds memory: 4 OTs and a 32-bit message per digit).
 const LEAF_ROUND_OTS: usize = 1 << 18;
 
+/// How node 0's number relates to one of node 1's, digit by digit.
+#[derive(Clone, Copy)]
+enum Rel {
+    Above,
+    Below,
+}
+
+impl Rel {
+    /// Leaf bits of node 0's digit `u` against node 1's digit `t`: the strict relation, then equality.
+    fn leaf(self, u: u32, t: u32) -> u64 {
+        let strict = match self {
+            Rel::Above => u > t,
+            Rel::Below => u < t,
+        };
+        strict as u64 | ((u == t) as u64) << 1
+    }
+}
+
+/// Digit `d` (4 bits, lowest first) of `v`.
+fn digit_of(v: u128, d: usize) -> u32 {
+    ((v >> (d * DIGIT)) & 0xf) as u32
+}
+
+/// Node 1's message for digit `d`: slot `u` (two bits per relation) holds the leaves for node 0's digit `u`
+/// XOR node 1's share `r` XOR `key(u)` (only the slot's low bits of the key count).
+fn leaf_word(rels: &[Rel], thresholds: &[u128], d: usize, r: u64, key: impl Fn(u32) -> u64) -> u64 {
+    let sw = 2 * rels.len() as u32;
+    let mut word = 0;
+    for u in 0..16u32 {
+        let leaves = rels
+            .iter()
+            .zip(thresholds)
+            .enumerate()
+            .fold(0, |acc, (j, (rel, t))| acc | rel.leaf(u, digit_of(*t, d)) << (2 * j));
+        word |= ((leaves ^ r ^ key(u)) & ((1 << sw) - 1)) << (sw * u);
+    }
+    word
+}
+
+/// Bytes of a leaf message with `sw`-bit slots (16 slots).
+fn word_bytes(sw: u32) -> usize {
+    2 * sw as usize
+}
+
+fn put_word(out: &mut Vec<u8>, w: u64, sw: u32) {
+    out.extend_from_slice(&w.to_le_bytes()[..word_bytes(sw)]);
+}
+
+fn get_word(b: &[u8]) -> u64 {
+    let mut x = [0u8; 8];
+    x[..b.len()].copy_from_slice(b);
+    u64::from_le_bytes(x)
+}
+
 impl<R: Ring> Mpc<'_, R> {
     /// XOR shares of the sign bit of each `x`, assuming `|x| < 2^bound` (raw units).
     pub async fn msb_bits(&mut self, x: &[R], bound: u32) -> Result<Vec<R>> {
@@ -39,130 +98,153 @@ impl<R: Ring> Mpc<'_, R> {
     /// `[a >> skip > c >> skip]` only when the high parts are equal, and then `a + (2^l - 1 - c)`, the shares'
     /// sum, is within `2^skip` of `2^l`, that is `|x| < 2^skip`. No truncation round, `skip` fewer bits.
     pub async fn msb_bits_coarse(&mut self, x: &[R], bound: u32, skip: u32) -> Result<Vec<R>> {
+        self.signs(x, None, bound, skip).await
+    }
+
+    /// XOR shares of the sign bits of `d` and of `k - d` (`2n` bits, `d`'s first), both within the bound and
+    /// resolution of [`Mpc::msb_bits_coarse`]: the two limits of a clip in one set of leaf OTs (see the module
+    /// documentation), a third fewer OTs than two separate comparisons.
+    pub async fn sign_pair_coarse(&mut self, d: &[R], k: R, bound: u32, skip: u32) -> Result<Vec<R>> {
+        self.signs(d, Some(k), bound, skip).await
+    }
+
+    /// Signs of `d` and, with `k`, of `k - d`. For `d`: `w = d + 2^l` (node 0 adds), node 0's number
+    /// `a = low_l(w0)`, node 1's `c = 2^l - 1 - low_l(w1)`, carry `[a > c]`. For `k - d`, shared as
+    /// `(!d0, k + 1 - d1)` with node 1 adding `2^l`: node 0's number is `2^l - 1 - a`, node 1's `b = low_l(w1')`,
+    /// and the carry `[2^l - 1 - a + b >= 2^l]` is `[a < b]`, a comparison with the same `a`.
+    async fn signs(&mut self, d: &[R], k: Option<R>, bound: u32, skip: u32) -> Result<Vec<R>> {
         let l = bound.min(R::BITS - 1);
         let skip = skip.min(l - 1);
         let me = self.me();
-        let w = self.add_public(x, R::ONE.shl(l));
-        let mask = R::ONE.shl(l).sub(R::ONE);
-        let mine: Vec<u128> =
-            w.iter().map(|v| if me == 0 { v.low(l).to_u128() } else { mask.sub(v.low(l)).to_u128() } >> skip).collect();
-        let (g, e, width) = if self.beaver == Beaver::TrustedFirstParty {
-            self.dealt_digit_leaves(&mine, l - skip).await?
+        let top = R::ONE.shl(l);
+        let mask = top.sub(R::ONE);
+        let mut w = vec![self.add_public(d, top)];
+        if let Some(k) = k {
+            let shifted = |v: &R| if me == 0 { v.neg().sub(R::ONE) } else { k.add(R::ONE).sub(*v).add(top) };
+            w.push(d.iter().map(shifted).collect());
+        }
+        let rels = &[Rel::Above, Rel::Below][..w.len()];
+        let mine: Vec<u128> = if me == 0 {
+            w[0].iter().map(|v| v.low(l).to_u128() >> skip).collect()
         } else {
-            self.digit_leaves(&mine, l - skip).await?
+            let per = |i: usize| {
+                let above = mask.sub(w[0][i].low(l)).to_u128() >> skip;
+                [above, w.get(1).map_or(0, |w| w[i].low(l).to_u128() >> skip)]
+            };
+            (0..d.len()).flat_map(|i| per(i).into_iter().take(rels.len())).collect()
         };
-        let carry = self.greater_than(g, e, width, x.len()).await?;
+        let (slots, digits) = if self.beaver == Beaver::TrustedFirstParty {
+            self.dealt_digit_leaves(&mine, rels, l - skip).await?
+        } else {
+            self.digit_leaves(&mine, rels, l - skip).await?
+        };
+        // Leaves of comparison j, element i, digit t at ((j * n + i) * digits + t), as the tree expects.
+        let n = d.len();
+        let (mut g, mut e) = (vec![R::ZERO; slots.len() * rels.len()], vec![R::ZERO; slots.len() * rels.len()]);
+        for (at, s) in slots.iter().enumerate() {
+            for j in 0..rels.len() {
+                let to = j * n * digits + at;
+                g[to] = R::from_u128((s >> (2 * j) & 1) as u128);
+                e[to] = R::from_u128((s >> (2 * j + 1) & 1) as u128);
+            }
+        }
+        let carry = self.greater_than(g, e, digits, n * rels.len()).await?;
         // v < 0 exactly when bit l of w is clear: sign = 1 ^ w0_l ^ w1_l ^ carry (node 0 adds the 1).
         let flip = if me == 0 { R::ONE } else { R::ZERO };
-        Ok(carry.iter().zip(&w).map(|(c, v)| c.add(flip).add(if v.bit(l) { R::ONE } else { R::ZERO }).low(1)).collect())
+        let bit = |v: &R| if v.bit(l) { R::ONE } else { R::ZERO };
+        Ok(carry.iter().zip(w.iter().flatten()).map(|(c, v)| c.add(flip).add(bit(v)).low(1)).collect())
     }
 
     /// (Dealer mode.) Per-digit leaves from a dealt random 1-out-of-16 OT per digit: node 1 holds 16 random
-    /// 2-bit keys `K` (from the dealer stream), node 0 a random digit `rho` and `K[rho]`. Node 0 sends
-    /// `s = a_d ^ rho`, node 1 every leaf message `u` masked by `K[u ^ s]`; node 0 unmasks message `a_d` with
-    /// `K[rho]`.
-    async fn dealt_digit_leaves(&mut self, mine: &[u128], l: u32) -> Result<(Vec<R>, Vec<R>, usize)> {
-        let digits = (l as usize).div_ceil(DIGIT);
+    /// slot keys `K` (from the dealer stream), node 0 a random digit `rho` and `K[rho]`. Node 0 sends
+    /// `s = a_d ^ rho`, node 1 every leaf slot `u` masked by `K[u ^ s]`; node 0 unmasks slot `a_d` with `K[rho]`.
+    async fn dealt_digit_leaves(&mut self, mine: &[u128], rels: &[Rel], l: u32) -> Result<(Vec<u8>, usize)> {
+        let (digits, sw) = ((l as usize).div_ceil(DIGIT), 2 * rels.len() as u32);
+        let slot = (1u64 << sw) - 1;
+        let n = if self.me() == 0 { mine.len() } else { mine.len() / rels.len() } * digits;
         let mut stream = self.dealer_stream().await?;
-        let keys: Vec<u32> = (0..mine.len() * digits).map(|_| stream.word() as u32).collect();
-        let digit = |i: usize| ((mine[i / digits] >> ((i % digits) * DIGIT)) & 0xf) as u32;
-        let (mut g, mut e) = (Vec::with_capacity(keys.len()), Vec::with_capacity(keys.len()));
+        let keys: Vec<u64> = (0..n).map(|_| stream.word()).collect();
+        let mut own = Prg::private(&mut self.rng);
+        let mut shares = Vec::with_capacity(n);
         if self.me() == 0 {
-            let mut own = Prg::private(&mut self.rng);
-            let rho: Vec<u32> = (0..keys.len()).map(|_| own.word() as u32 & 0xf).collect();
+            let digit = |i: usize| digit_of(mine[i / digits], i % digits);
+            let rho: Vec<u32> = (0..n).map(|_| own.word() as u32 & 0xf).collect();
             let s: Vec<u8> = rho.iter().enumerate().map(|(i, r)| (digit(i) ^ r) as u8).collect();
             self.send("mpc/cmp-leaf/s", s).await?;
-            let words = self.recv("mpc/cmp-leaf/m", keys.len() * 4).await?;
-            for (i, w) in words.chunks_exact(4).enumerate() {
-                let w = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-                let m = (w >> (2 * digit(i))) & 3 ^ (keys[i] >> (2 * rho[i])) & 3;
-                g.push(R::from_u128((m & 1) as u128));
-                e.push(R::from_u128((m >> 1) as u128));
+            let words = self.recv("mpc/cmp-leaf/m", n * word_bytes(sw)).await?;
+            for (i, w) in words.chunks_exact(word_bytes(sw)).enumerate() {
+                shares.push((get_word(w) >> (sw * digit(i)) ^ keys[i] >> (sw * rho[i])) as u8 & slot as u8);
             }
         } else {
-            let s = self.recv("mpc/cmp-leaf/s", keys.len()).await?;
-            let mut words = Vec::with_capacity(keys.len() * 4);
-            let mut own = Prg::private(&mut self.rng);
+            let s = self.recv("mpc/cmp-leaf/s", n).await?;
+            let mut words = Vec::with_capacity(n * word_bytes(sw));
             for (i, s) in s.iter().enumerate() {
-                let (c, r) = (digit(i), own.word() as u32 & 3);
-                let mut word = 0u32;
-                for u in 0..16u32 {
-                    let leaf = (u > c) as u32 | ((u == c) as u32) << 1;
-                    word |= (leaf ^ r ^ (keys[i] >> (2 * (u ^ (*s as u32 & 0xf)))) & 3) << (2 * u);
-                }
-                words.extend_from_slice(&word.to_le_bytes());
-                g.push(R::from_u128((r & 1) as u128));
-                e.push(R::from_u128((r >> 1) as u128));
+                let r = own.word() & slot;
+                let thresholds = &mine[(i / digits) * rels.len()..][..rels.len()];
+                let leaves = leaf_word(rels, thresholds, i % digits, r, |u| keys[i] >> (sw * (u ^ (*s as u32 & 0xf))));
+                put_word(&mut words, leaves, sw);
+                shares.push(r as u8);
             }
             self.send("mpc/cmp-leaf/m", words).await?;
         }
-        Ok((g, e, digits))
+        Ok((shares, digits))
     }
 
     /// Per-digit leaves by 1-out-of-16 OTs (node 0 chooses, node 1 sends), `ceil(l / 4)` per element.
-    async fn digit_leaves(&mut self, mine: &[u128], l: u32) -> Result<(Vec<R>, Vec<R>, usize)> {
+    async fn digit_leaves(&mut self, mine: &[u128], rels: &[Rel], l: u32) -> Result<(Vec<u8>, usize)> {
         let digits = (l as usize).div_ceil(DIGIT);
         let per_round = (LEAF_ROUND_OTS / (digits * DIGIT)).max(1);
-        let (mut g, mut e) = (Vec::with_capacity(mine.len() * digits), Vec::with_capacity(mine.len() * digits));
-        for chunk in mine.chunks(per_round) {
-            let leaves = if self.me() == 0 {
-                self.digit_leaves_chooser(chunk, digits).await?
-            } else {
-                self.digit_leaves_sender(chunk, digits).await?
-            };
-            for (gd, ed) in leaves {
-                g.push(R::from_u128(gd as u128));
-                e.push(R::from_u128(ed as u128));
+        let mut slots = Vec::with_capacity(mine.len() * digits);
+        if self.me() == 0 {
+            for chunk in mine.chunks(per_round) {
+                slots.extend(self.digit_leaves_chooser(chunk, rels, digits).await?);
+            }
+        } else {
+            for chunk in mine.chunks(per_round * rels.len()) {
+                slots.extend(self.digit_leaves_sender(chunk, rels, digits).await?);
             }
         }
-        Ok((g, e, digits))
+        Ok((slots, digits))
     }
 
-    async fn digit_leaves_chooser(&mut self, a: &[u128], digits: usize) -> Result<Vec<(u8, u8)>> {
-        let n = a.len() * digits * DIGIT;
+    async fn digit_leaves_chooser(&mut self, a: &[u128], rels: &[Rel], digits: usize) -> Result<Vec<u8>> {
+        let (n, sw) = (a.len() * digits * DIGIT, 2 * rels.len() as u32);
         // OT (i * digits + d) * 4 + b chooses with bit b of digit d of a_i.
         let mut choices = vec![0u64; n.div_ceil(64)];
         for (i, v) in a.iter().enumerate() {
             for d in 0..digits {
                 let j = (i * digits + d) * DIGIT;
-                choices[j / 64] |= (((v >> (d * DIGIT)) & 0xf) as u64) << (j % 64);
+                choices[j / 64] |= (digit_of(*v, d) as u64) << (j % 64);
             }
         }
         let ctx = self.ctx;
         let pads = self.receiver.random_pads(ctx, "mpc/cmp-leaf", &choices, n).await?;
-        let masked = self.recv("mpc/cmp-leaf/m", a.len() * digits * 4).await?;
-        Ok(a.iter()
+        let masked = self.recv("mpc/cmp-leaf/m", a.len() * digits * word_bytes(sw)).await?;
+        Ok(masked
+            .chunks_exact(word_bytes(sw))
             .enumerate()
-            .flat_map(|(i, v)| (0..digits).map(move |d| (i, d, ((v >> (d * DIGIT)) & 0xf) as u32)))
-            .zip(masked.chunks_exact(4))
-            .map(|((i, d, u), m)| {
-                let j = (i * digits + d) * DIGIT;
-                let key = pads[j..j + DIGIT].iter().fold(0, |k, p| k ^ (p >> (2 * u)) & 3);
-                let bits = ((u32::from_le_bytes([m[0], m[1], m[2], m[3]]) >> (2 * u)) as u64 & 3) ^ key;
-                ((bits & 1) as u8, (bits >> 1) as u8)
+            .map(|(at, m)| {
+                let u = digit_of(a[at / digits], at % digits);
+                let key = pads[at * DIGIT..][..DIGIT].iter().fold(0, |k, p| k ^ p >> (sw * u));
+                ((get_word(m) >> (sw * u) ^ key) & ((1 << sw) - 1)) as u8
             })
             .collect())
     }
 
-    async fn digit_leaves_sender(&mut self, c: &[u128], digits: usize) -> Result<Vec<(u8, u8)>> {
-        let n = c.len() * digits * DIGIT;
+    async fn digit_leaves_sender(&mut self, thresholds: &[u128], rels: &[Rel], digits: usize) -> Result<Vec<u8>> {
+        let elements = thresholds.len() / rels.len();
+        let (n, sw) = (elements * digits * DIGIT, 2 * rels.len() as u32);
         let ctx = self.ctx;
         let pads = self.sender.random_pads(ctx, "mpc/cmp-leaf", n).await?;
-        let mut shares = Vec::with_capacity(c.len() * digits);
-        let mut masked = Vec::with_capacity(c.len() * digits * 4);
-        for (i, v) in c.iter().enumerate() {
+        let mut shares = Vec::with_capacity(elements * digits);
+        let mut masked = Vec::with_capacity(elements * digits * word_bytes(sw));
+        for (i, t) in thresholds.chunks_exact(rels.len()).enumerate() {
             for d in 0..digits {
-                let cd = ((v >> (d * DIGIT)) & 0xf) as u32;
                 let j = (i * digits + d) * DIGIT;
-                let r = self.rng.next_u64() & 3;
-                shares.push(((r & 1) as u8, (r >> 1) as u8));
-                let mut word = 0u32;
-                for u in 0..16u32 {
-                    let leaf = (u > cd) as u64 | ((u == cd) as u64) << 1;
-                    let key = (0..DIGIT).fold(0, |k, b| k ^ (pads[j + b][((u >> b) & 1) as usize] >> (2 * u)) & 3);
-                    word |= ((leaf ^ r ^ key) as u32) << (2 * u);
-                }
-                masked.extend_from_slice(&word.to_le_bytes());
+                let r = self.rng.next_u64() & ((1 << sw) - 1);
+                shares.push(r as u8);
+                let key = |u: u32| (0..DIGIT).fold(0, |k, b| k ^ pads[j + b][((u >> b) & 1) as usize] >> (sw * u));
+                put_word(&mut masked, leaf_word(rels, t, d, r, key), sw);
             }
         }
         self.send("mpc/cmp-leaf/m", masked).await?;

@@ -80,9 +80,8 @@ impl<R: Ring> Mpc<'_, R> {
             return Ok(true);
         }
         let e = R::encode(eps, self.frac());
-        let mut d = self.add_public(x, e);
-        d.extend(self.constant(e, n).iter().zip(x).map(|(e, x)| e.sub(*x)));
-        let neg = self.msb_bits(&d, self.frac() + INT_BITS).await?;
+        let d = self.add_public(x, e);
+        let neg = self.sign_pair_coarse(&d, e.add(e), self.frac() + INT_BITS, 0).await?;
         // inside_i = NOT neg(x + eps) AND NOT neg(eps - x); node 0 flips the shared bits.
         let flip = |b: &R| if self.me() == 0 { R::ONE.sub(*b).low(1) } else { *b };
         let (lo, hi): (Vec<R>, Vec<R>) = (neg[..n].iter().map(flip).collect(), neg[n..].iter().map(flip).collect());
@@ -129,15 +128,15 @@ impl<R: Ring> Mpc<'_, R> {
         self.saturate_at(c, bounds, v, values, false).await
     }
 
-    /// Sign bits of differences: exact (`|d| < 2^INT_BITS`), or `coarse`: at `2^-COARSE_FRAC` resolution for
-    /// `|d| < 2^COARSE_INT`, which takes about a third fewer OTs (the sigmoids' limits, where a difference of
-    /// `2^-12` at the boundary changes the value by less than that).
-    async fn diff_signs(&mut self, d: &[R], coarse: bool) -> Result<Vec<R>> {
+    /// Sign bits of `d` and `k - d` (`d`'s first): exact (`|.| < 2^INT_BITS`), or `coarse`: at `2^-COARSE_FRAC`
+    /// resolution for `|.| < 2^COARSE_INT`, which takes about a third fewer OTs (the sigmoids' limits, where a
+    /// difference of `2^-12` at the boundary changes the value by less than that).
+    async fn diff_signs(&mut self, d: &[R], k: R, coarse: bool) -> Result<Vec<R>> {
         let f = self.frac();
         if coarse && f > COARSE_FRAC {
-            self.msb_bits_coarse(d, f + COARSE_INT, f - COARSE_FRAC).await
+            self.sign_pair_coarse(d, k, f + COARSE_INT, f - COARSE_FRAC).await
         } else {
-            self.msb_bits(d, f + INT_BITS).await
+            self.sign_pair_coarse(d, k, f + INT_BITS, 0).await
         }
     }
 
@@ -151,9 +150,9 @@ impl<R: Ring> Mpc<'_, R> {
     ) -> Result<Vec<R>> {
         let n = c.len();
         let f = self.frac();
-        let mut a = self.add_public(c, R::encode(lo, f).neg());
-        a.extend(self.constant(R::encode(hi, f), n).iter().zip(c).map(|(h, x)| h.sub(*x)));
-        let flags = self.diff_signs(&a, coarse).await?;
+        // [c < lo] and [c > hi]: the signs of c - lo and (hi - lo) - (c - lo).
+        let d = self.add_public(c, R::encode(lo, f).neg());
+        let flags = self.diff_signs(&d, R::encode(hi, f).sub(R::encode(lo, f)), coarse).await?;
         let mut targets: Vec<R> = v.iter().map(|x| self.constant(R::encode(v_lo, f), 1)[0].sub(*x)).collect();
         targets.extend(v.iter().map(|x| self.constant(R::encode(v_hi, f), 1)[0].sub(*x)));
         let d = self.mul_bit(&flags, &targets).await?;

@@ -168,9 +168,10 @@ async fn comparisons<R: Ring>(f: u32, beaver: Beaver) {
     let ulp = (-(f as f64)).exp2();
     // The documented domain: operands below 2^23 in magnitude, so differences stay below 2^24.
     let max = (23f64).exp2() - ulp;
-    let mut x = vec![0.0, ulp, -ulp, max, -max, 1.0, -1.0, 0.5];
+    let mut x =
+        vec![0.0, ulp, -ulp, max, -max, 1.0, -1.0, 0.5, -2.0, 3.0, -2.0 - ulp, 3.0 + ulp, -2.0 + ulp, 3.0 - ulp];
     x.extend(reals(200, 100.0, &mut rng));
-    let mut y = vec![0.0, 0.0, 0.0, 0.0, 0.0, -max, max, 0.5];
+    let mut y = vec![0.0, 0.0, 0.0, 0.0, 0.0, -max, max, 0.5, 7.0, 7.0, 7.0, 7.0, 7.0, 7.0];
     y.extend(reals(200, 100.0, &mut rng));
     let (xa, xb) = split(&a.encode(&x), &mut rng);
     let (ya, yb) = split(&a.encode(&y), &mut rng);
@@ -185,11 +186,26 @@ async fn comparisons<R: Ring>(f: u32, beaver: Beaver) {
     let cl = open(&ca.expect("a"), &cb.expect("b"), f);
     let (aa, ab) = tokio::join!(a.abs(&xa), b.abs(&xb));
     let ab = open(&aa.expect("a"), &ab.expect("b"), f);
+    let (sa, sb) =
+        tokio::join!(a.saturate(&xa, (-2.0, 3.0), &ya, (10.0, 20.0)), b.saturate(&xb, (-2.0, 3.0), &yb, (10.0, 20.0)));
+    let sat = open(&sa.expect("a"), &sb.expect("b"), f);
     for i in 0..x.len() {
         let (xi, yi) = (R::encode(x[i], f).decode(f), R::encode(y[i], f).decode(f));
         assert_eq!(mx[i], xi.max(yi));
         assert_eq!(cl[i], xi.clamp(-2.0, 3.0));
         assert_eq!(ab[i], xi.abs());
+        // SecretFlow's select([c < lo, c > hi], [v_lo, v_hi], v): strict at both limits.
+        assert_eq!(
+            sat[i],
+            if xi < -2.0 {
+                10.0
+            } else if xi > 3.0 {
+                20.0
+            } else {
+                yi
+            },
+            "saturate({xi})"
+        );
     }
     // Coarse signs (the sigmoids' limits): exact from 2^skip up to 2^bound - 2^skip, whatever the shares.
     let (skip, bound) = (f - 12, f + 16);
@@ -204,6 +220,25 @@ async fn comparisons<R: Ring>(f: u32, beaver: Beaver) {
     let signs: Vec<bool> = add(&sa.expect("a"), &sb.expect("b")).iter().map(|v| v.bit(0)).collect();
     for (v, s) in raw.iter().zip(&signs) {
         assert_eq!(*s, *v < 0, "coarse sign of {v}");
+    }
+    // The pair (one set of leaf OTs for d and k - d), coarse and exact, wherever each lies in the exact band.
+    let k = 3i128 << (bound - 3);
+    let exact = |v: i128, skip: u32| v.abs() >= 1 << skip && v.abs() < (1 << bound) - (1 << skip);
+    for skip in [skip, 0] {
+        let mut d: Vec<i128> = vec![0, 1, -1, k, k - 1, k + 1, lo, -lo, k - lo, k + lo, hi, -hi, k - hi];
+        d.extend((0..400).map(|_| (rng.next_u64() as i128).rem_euclid(2 * hi) - hi));
+        let vals: Vec<R> = d.iter().map(|v| R::from_u128(*v as u128)).collect();
+        let (va, vb) = split(&vals, &mut rng);
+        let kr = R::from_u128(k as u128);
+        let (sa, sb) = tokio::join!(a.sign_pair_coarse(&va, kr, bound, skip), b.sign_pair_coarse(&vb, kr, bound, skip));
+        let signs: Vec<bool> = add(&sa.expect("a"), &sb.expect("b")).iter().map(|v| v.bit(0)).collect();
+        for (i, v) in d.iter().enumerate() {
+            for (s, v) in [(signs[i], *v), (signs[d.len() + i], k - v)] {
+                if exact(v, skip) || (skip == 0 && v == 0) {
+                    assert_eq!(s, v < 0, "sign of {v} (pair, skip {skip})");
+                }
+            }
+        }
     }
 }
 
