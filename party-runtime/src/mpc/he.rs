@@ -69,19 +69,27 @@ impl Tiling {
 }
 
 /// Ciphertext residues on the wire: [`rlwe::RESIDUE_BITS`] bits each, little-endian, one byte-aligned segment
-/// per polynomial. A residue plus its bit offset within a byte fits one unaligned 64-bit word (51 + 7 bits),
-/// so each takes one load or one load-or-store.
+/// per polynomial. Written through a 128-bit accumulator a whole word at a time; read with one unaligned
+/// 64-bit load each (a residue plus its bit offset within a byte, 51 + 7 bits, fits one word).
 fn put_residues(out: &mut Vec<u8>, xs: &[u64]) {
-    let b = rlwe::RESIDUE_BITS as usize;
-    let start = out.len();
-    out.resize(start + residue_bytes(xs.len()) + 8, 0);
-    for (i, x) in xs.iter().enumerate() {
+    let b = rlwe::RESIDUE_BITS;
+    let (start, len) = (out.len(), residue_bytes(xs.len()));
+    // Whole little-endian words from an accumulator (no read-modify-write of overlapping bytes); the last
+    // word may spill into 8 bytes of slack, cut off at the end.
+    out.resize(start + len + 8, 0);
+    let buf = &mut out[start..];
+    let (mut acc, mut n, mut at) = (0u128, 0, 0);
+    for x in xs {
         debug_assert!(*x < 1 << b, "residue {x} not reduced");
-        let at = start + i * b / 8;
-        let word: &mut [u8; 8] = (&mut out[at..at + 8]).try_into().unwrap_or_else(|_| unreachable!());
-        *word = (u64::from_le_bytes(*word) | x << (i * b % 8)).to_le_bytes();
+        acc |= (*x as u128) << n;
+        n += b;
+        if n >= 64 {
+            buf[at..at + 8].copy_from_slice(&(acc as u64).to_le_bytes());
+            (acc, n, at) = (acc >> 64, n - 64, at + 8);
+        }
     }
-    out.truncate(out.len() - 8);
+    buf[at..at + 8].copy_from_slice(&(acc as u64).to_le_bytes());
+    out.truncate(start + len);
 }
 
 /// The bytes of a segment of `n` residues.
