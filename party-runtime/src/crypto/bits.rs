@@ -24,12 +24,26 @@ pub fn transpose64(a: &mut [u64; 64]) {
 /// Row blocks (of 64 rows each) handed to one rayon task by the transposes.
 const BLOCKS_PER_TASK: usize = 16;
 
+/// Work (OTs, rows or hashed blocks) below which a data-parallel loop stays on the calling thread. Handing a
+/// small job to rayon's pool costs a cross-thread wake-up, and the pool's workers then spin (yielding) before
+/// they sleep, taking cycles from the peer's process when both parties share a machine: in SS-LR's per-batch
+/// steps, of 1024 rows, that spinning was an eighth of a party's samples.
+pub const SERIAL_BELOW: usize = 1 << 14;
+
+/// `with_min_len` for a parallel loop of `tasks` tasks over `work` units: one undivided task (rayon then runs
+/// it inline, without the pool) when the work is below [`SERIAL_BELOW`].
+pub fn min_tasks(tasks: usize, work: usize) -> usize {
+    if work < SERIAL_BELOW { tasks.max(1) } else { 1 }
+}
+
 /// Columns (`cols` of them, each `words` u64 long, column-major) to rows of `cols / 64` words each.
 /// `cols` must be a multiple of 64; rows beyond `rows` are dropped.
 pub fn columns_to_rows(columns: &[u64], cols: usize, words: usize, rows: usize) -> Vec<u64> {
     let row_words = cols / 64;
     let mut out = vec![0u64; rows * row_words];
-    out.par_chunks_mut(64 * row_words * BLOCKS_PER_TASK).enumerate().for_each(|(task, dst)| {
+    let tasks = rows.div_ceil(64 * BLOCKS_PER_TASK);
+    let chunks = out.par_chunks_mut(64 * row_words * BLOCKS_PER_TASK).with_min_len(min_tasks(tasks, rows));
+    chunks.enumerate().for_each(|(task, dst)| {
         let mut block = [0u64; 64];
         for (i, dst) in dst.chunks_mut(64 * row_words).enumerate() {
             let rb = task * BLOCKS_PER_TASK + i;

@@ -27,7 +27,7 @@ use super::ring::{BitReader, BitWriter, Ring};
 use super::softspoken::{Prover, Verifier};
 use crate::context::{PartyContext, compute};
 use crate::crypto::base_ot;
-use crate::crypto::bits::{bytes, columns_to_rows, words};
+use crate::crypto::bits::{bytes, columns_to_rows, min_tasks, words};
 use crate::error::Result;
 
 /// Base OTs per direction (the computational security parameter).
@@ -53,7 +53,9 @@ fn hash_elements<R: Ring>(aes: &Aes128, xs: &[u128], first_index: u64, per: usiz
         return out;
     }
     let inputs = (HASH_TASK_BLOCKS / nblocks).max(1);
-    out.par_chunks_mut(per * inputs).zip(xs.par_chunks(inputs)).enumerate().for_each(|(task, (dst, xs))| {
+    let min = min_tasks(xs.len().div_ceil(inputs), xs.len() * nblocks);
+    let tasks = out.par_chunks_mut(per * inputs).zip(xs.par_chunks(inputs)).with_min_len(min);
+    tasks.enumerate().for_each(|(task, (dst, xs))| {
         let mut pis: Vec<aes::Block> = xs.iter().map(|x| x.to_le_bytes().into()).collect();
         aes.encrypt_blocks(&mut pis);
         let pis: Vec<u128> = pis.iter().map(|b| u128::from_le_bytes((*b).into())).collect();
@@ -196,7 +198,8 @@ impl OtSender {
             // Shares in parallel; then tau = H(q) - H(q ^ Δ) + v, packed (OT j = item * tb + t).
             let mut shares = vec![R::ZERO; items * per];
             let span = tb * per;
-            shares.par_chunks_mut(per.max(1)).zip(h0.par_chunks(span.max(1))).for_each(|(si, hi)| {
+            let min = min_tasks(items, items * span);
+            shares.par_chunks_mut(per.max(1)).zip(h0.par_chunks(span.max(1))).with_min_len(min).for_each(|(si, hi)| {
                 for (t, ht) in hi.chunks_exact(per).enumerate() {
                     for (s, a) in si.iter_mut().zip(ht) {
                         *s = s.sub(a.shl(t as u32));

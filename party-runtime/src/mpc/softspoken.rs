@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use super::ot::KAPPA;
 use super::prg::ctr_words;
 use crate::crypto::base_ot::Key;
+use crate::crypto::bits::min_tasks;
 
 /// Bits of `Δ` per block: traffic is `KAPPA / K` bits per OT, stream work `2^K / K` times IKNP's.
 pub const K: usize = 4;
@@ -139,6 +140,7 @@ impl Prover {
         t.par_chunks_mut(K * words)
             .zip(corrections.par_chunks_mut(words))
             .zip(self.leaves.par_chunks_mut(LEAVES))
+            .with_min_len(min_tasks(BLOCKS, 64 * words))
             .for_each(|((t, u), leaves)| {
                 block_sums(leaves, 0, t, Some(&mut *u));
                 for (u, c) in u.iter_mut().zip(choices) {
@@ -190,7 +192,8 @@ impl Verifier {
         if words == 0 {
             return q;
         }
-        q.par_chunks_mut(K * words).zip(self.leaves.par_chunks_mut(LEAVES)).enumerate().for_each(|(j, (q, leaves))| {
+        let blocks = q.par_chunks_mut(K * words).zip(self.leaves.par_chunks_mut(LEAVES));
+        blocks.with_min_len(min_tasks(BLOCKS, 64 * words)).enumerate().for_each(|(j, (q, leaves))| {
             let d = ((delta >> (j * K)) as usize) & (LEAVES - 1);
             block_sums(leaves, d, q, None);
             let correction = &corrections[j * words..(j + 1) * words];
