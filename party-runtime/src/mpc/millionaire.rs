@@ -19,7 +19,6 @@
 //! (`[a > c]` and `[a < b]`): one 1-out-of-16 OT per digit carries both leaf pairs (4-bit slots), and only the
 //! trees stay separate: 28 leaf OTs instead of 56 for the pair at 28 bits.
 
-use rand_core::Rng;
 use secretflow_crds::request::Beaver;
 
 use super::engine::Mpc;
@@ -56,20 +55,52 @@ fn digit_of(v: u128, d: usize) -> u32 {
     ((v >> (d * DIGIT)) & 0xf) as u32
 }
 
-/// Node 1's message for digit `d`: slot `u` (two bits per relation) holds the leaves for node 0's digit `u`
-/// XOR node 1's share `r` XOR `key(u)` (only the slot's low bits of the key count).
-fn leaf_word(rels: &[Rel], thresholds: &[u128], d: usize, r: u64, key: impl Fn(u32) -> u64) -> u64 {
-    let sw = 2 * rels.len() as u32;
-    let mut word = 0;
-    for u in 0..16u32 {
-        let leaves = rels
-            .iter()
-            .zip(thresholds)
-            .enumerate()
-            .fold(0, |acc, (j, (rel, t))| acc | rel.leaf(u, digit_of(*t, d)) << (2 * j));
-        word |= ((leaves ^ r ^ key(u)) & ((1 << sw) - 1)) << (sw * u);
+/// Node 1's leaf messages, unmasked: for relation `j` and node 1's digit `t`, the word whose slot `u` (two bits
+/// per relation) holds the leaves of node 0's digit `u` against `t`. Built once per comparison batch.
+struct LeafTable {
+    sw: u32,
+    words: Vec<[u64; 16]>,
+    /// Every slot's lowest bit.
+    ones: u64,
+    /// Per bit `b`, the slots `u` with bit `b` of `u` set, as a mask.
+    with_bit: [u64; DIGIT],
+}
+
+impl LeafTable {
+    fn new(rels: &[Rel]) -> Self {
+        let sw = 2 * rels.len() as u32;
+        let table = |j: usize, rel: Rel| {
+            std::array::from_fn(|t| (0..16).fold(0, |w, u| w | rel.leaf(u, t as u32) << (sw * u + 2 * j as u32)))
+        };
+        let with_bit = std::array::from_fn(|b| {
+            (0..16).filter(|u| u >> b & 1 == 1).fold(0, |m, u| m | ((1 << sw) - 1) << (sw * u))
+        });
+        let ones = (0..16).fold(0, |w, u| w | 1 << (sw * u));
+        LeafTable { sw, words: rels.iter().enumerate().map(|(j, rel)| table(j, *rel)).collect(), ones, with_bit }
     }
-    word
+
+    /// The leaves of digit `d` of node 1's `thresholds` (one per relation), XOR its share `r` in every slot.
+    fn word(&self, thresholds: &[u128], d: usize, r: u64) -> u64 {
+        self.words.iter().zip(thresholds).fold(r * self.ones, |w, (t, th)| w ^ t[digit_of(*th, d) as usize])
+    }
+
+    /// The 1-out-of-16 key word from four random OTs' pads: slot `u` takes, for each bit `b`, the pad that
+    /// bit `b` of `u` selects (its own slice of that pad).
+    fn key(&self, pads: &[[u64; 2]]) -> u64 {
+        pads.iter().enumerate().fold(0, |k, (b, [p0, p1])| {
+            let m = self.with_bit[b];
+            k ^ (p0 & !m | p1 & m)
+        })
+    }
+
+    /// `w` with slot `u` moved to slot `u ^ s` (the dealt OT's re-indexing of its keys).
+    fn permute(&self, mut w: u64, s: u32) -> u64 {
+        for b in (0..DIGIT as u32).filter(|b| s >> b & 1 == 1) {
+            let (m, shift) = (self.with_bit[b as usize], self.sw << b);
+            w = (w & m) >> shift | (w & !m) << shift;
+        }
+        w
+    }
 }
 
 /// Bytes of a leaf message with `sw`-bit slots (16 slots).
@@ -177,12 +208,13 @@ impl<R: Ring> Mpc<'_, R> {
             }
         } else {
             let s = self.recv("mpc/cmp-leaf/s", n).await?;
+            let table = LeafTable::new(rels);
             let mut words = Vec::with_capacity(n * word_bytes(sw));
             for (i, s) in s.iter().enumerate() {
                 let r = own.word() & slot;
                 let thresholds = &mine[(i / digits) * rels.len()..][..rels.len()];
-                let leaves = leaf_word(rels, thresholds, i % digits, r, |u| keys[i] >> (sw * (u ^ (*s as u32 & 0xf))));
-                put_word(&mut words, leaves, sw);
+                let key = table.permute(keys[i], *s as u32 & 0xf);
+                put_word(&mut words, table.word(thresholds, i % digits, r) ^ key, sw);
                 shares.push(r as u8);
             }
             self.send("mpc/cmp-leaf/m", words).await?;
@@ -236,15 +268,16 @@ impl<R: Ring> Mpc<'_, R> {
         let (n, sw) = (elements * digits * DIGIT, 2 * rels.len() as u32);
         let ctx = self.ctx;
         let pads = self.sender.random_pads(ctx, "mpc/cmp-leaf", n).await?;
+        let table = LeafTable::new(rels);
+        let mut own = Prg::private(&mut self.rng);
         let mut shares = Vec::with_capacity(elements * digits);
         let mut masked = Vec::with_capacity(elements * digits * word_bytes(sw));
         for (i, t) in thresholds.chunks_exact(rels.len()).enumerate() {
             for d in 0..digits {
                 let j = (i * digits + d) * DIGIT;
-                let r = self.rng.next_u64() & ((1 << sw) - 1);
+                let r = own.word() & ((1 << sw) - 1);
                 shares.push(r as u8);
-                let key = |u: u32| (0..DIGIT).fold(0, |k, b| k ^ pads[j + b][((u >> b) & 1) as usize] >> (sw * u));
-                put_word(&mut masked, leaf_word(rels, t, d, r, key), sw);
+                put_word(&mut masked, table.word(t, d, r) ^ table.key(&pads[j..j + DIGIT]), sw);
             }
         }
         self.send("mpc/cmp-leaf/m", masked).await?;
