@@ -22,6 +22,48 @@ pub struct HeState {
     sk: SecretKey,
     peer: PublicKey,
     rng: Prg,
+    plain: PlainCache,
+}
+
+/// Memory the evaluator may spend on cached plaintext polynomials.
+const PLAIN_CACHE_BYTES: usize = 512 << 20;
+
+/// The evaluator's plaintext polynomials (NTT form, with their norms) by matrix: SS-LR multiplies the same
+/// batches every epoch, so each batch's matrix is encoded and transformed once and reused (the fixed data is
+/// prepared once). Keyed by a BLAKE3 hash of the matrix and its shape, so a changed matrix can never hit a
+/// stale entry; matrices past the memory budget are simply not kept.
+#[derive(Default)]
+struct PlainCache {
+    polys: rustc_hash::FxHashMap<[u8; 32], std::sync::Arc<Vec<(Vec<u64>, u128)>>>,
+    bytes: usize,
+}
+
+impl PlainCache {
+    /// The plaintexts of `a` (`m x p` by `tiling`), block after block and chunk after chunk within a block.
+    fn get<R: Ring>(&mut self, params: &Params, tiling: Tiling, a: &[R]) -> std::sync::Arc<Vec<(Vec<u64>, u128)>> {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&[tiling.m as u64, tiling.p as u64, R::BITS as u64].map(u64::to_le_bytes).concat());
+        let mut raw = Vec::with_capacity(a.len() * R::BITS as usize / 8);
+        for v in a {
+            raw.extend_from_slice(&v.to_u128().to_le_bytes()[..R::BITS as usize / 8]);
+        }
+        let key: [u8; 32] = hasher.update(&raw).finalize().into();
+        if let Some(polys) = self.polys.get(&key) {
+            return polys.clone();
+        }
+        let polys: Vec<(Vec<u64>, u128)> = tiling
+            .blocks()
+            .flat_map(|block| (0..tiling.chunks()).map(move |c| (block.clone(), c)))
+            .map(|(block, c)| params.plaintext(&tiling.plaintext(a, &block, c)))
+            .collect();
+        let polys = std::sync::Arc::new(polys);
+        let size = polys.iter().map(|(p, _)| p.len() * 8).sum::<usize>();
+        if self.bytes + size <= PLAIN_CACHE_BYTES {
+            self.bytes += size;
+            self.polys.insert(key, polys.clone());
+        }
+        polys
+    }
 }
 
 /// How an `m x p` matrix times a `p` vector is cut: vector chunks of `cols` and row blocks of `rows` (one
@@ -137,7 +179,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
         let peer = PublicKey::new(params, residues(&bytes[16..], len), peer_seed);
         let mut rk = [0u8; 16];
         self.rng.fill_bytes(&mut rk);
-        Ok(HeState { sk, peer, rng: Prg::new(rk, 0) })
+        Ok(HeState { sk, peer, rng: Prg::new(rk, 0), plain: PlainCache::default() })
     }
 
     /// Whether both nodes' plaintext matrices fit the lattice parameters, given each node's largest entry
@@ -169,10 +211,10 @@ impl<'a, R: Ring> Mpc<'a, R> {
         self.rng.fill_bytes(&mut seed);
         let ctx = self.ctx;
         let peer = self.peer().to_string();
-        let HeState { sk, peer: pk, rng } = &mut he;
+        let HeState { sk, peer: pk, rng, plain } = &mut he;
         let result = tokio::try_join!(
             key_holder(ctx, &peer, sk, theirs, b[1 - me], seed),
-            evaluator(ctx, &peer, pk, rng, own, mine)
+            evaluator(ctx, &peer, (pk, rng, plain), own, mine)
         );
         self.he = Some(he);
         let (decrypted, masks) = result?;
@@ -232,8 +274,7 @@ async fn key_holder<R: Ring>(
 async fn evaluator<R: Ring>(
     ctx: &PartyContext,
     peer: &str,
-    pk: &PublicKey,
-    rng: &mut Prg,
+    (pk, rng, plain): (&PublicKey, &mut Prg, &mut PlainCache),
     tiling: Tiling,
     a: &[R],
 ) -> Result<Vec<R>> {
@@ -253,13 +294,13 @@ async fn evaluator<R: Ring>(
             .enumerate()
             .map(|(c, part)| rlwe::received(params, residues(part, len), seed, c as u64))
             .collect();
+        let plaintexts = plain.get(params, tiling, a);
         let mut msg = vec![1u8];
         let mut masks = Vec::with_capacity(tiling.m);
-        for block in tiling.blocks() {
+        for (i, block) in tiling.blocks().enumerate() {
             let mut prod = Product::new(params);
-            for (c, (c0, c1)) in cts.iter().enumerate() {
-                let (pt, norm) = params.plaintext(&tiling.plaintext(a, &block, c));
-                prod.add(params, (&pt, norm), c0, c1);
+            for ((c0, c1), (pt, norm)) in cts.iter().zip(&plaintexts[i * cts.len()..]) {
+                prod.add(params, (pt, *norm), c0, c1);
             }
             let mask: Vec<R> = random(rng, block.len());
             let (c1, c0) = prod

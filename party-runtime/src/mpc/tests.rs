@@ -397,10 +397,18 @@ async fn rlwe_products<R: Ring>(f: u32) {
     let (mut a, mut b, logs) = pair::<R>(Beaver::Ot, f).await;
     let mut rng = rng();
     // Alice's rows x 10 (two row blocks), bob's 12 x 1500 (a transposed batch), then 3 x 9000 (two vector
-    // chunks); the vectors shared.
-    for (da, db) in [((2000, 10), (12, 1500)), ((3, 9000), (1, 1))] {
-        let xa = a.encode(&reals(da.0 * da.1, 8.0, &mut rng));
-        let xb = a.encode(&reals(db.0 * db.1, 8.0, &mut rng));
+    // chunks); the vectors shared. The second product reuses the first's matrices with new vectors (the
+    // evaluator's cached plaintexts), the third has new matrices of the same shapes (no stale cache entry).
+    let (first, second) = ((2000, 10), (12, 1500));
+    let mut previous: Option<(Vec<R>, Vec<R>)> = None;
+    for (da, db, reuse) in
+        [(first, second, false), (first, second, true), (first, second, false), ((3, 9000), (1, 1), false)]
+    {
+        let (xa, xb) = match previous.take().filter(|_| reuse) {
+            Some(matrices) => matrices,
+            None => (a.encode(&reals(da.0 * da.1, 8.0, &mut rng)), a.encode(&reals(db.0 * db.1, 8.0, &mut rng))),
+        };
+        previous = Some((xa.clone(), xb.clone()));
         let (va, vb): (Vec<R>, Vec<R>) =
             ((0..da.1).map(|_| uniform(&mut rng)).collect(), (0..db.1).map(|_| uniform(&mut rng)).collect());
         let ((va0, va1), (vb0, vb1)) = (split(&va, &mut rng), split(&vb, &mut rng));
