@@ -250,7 +250,7 @@ async fn key_holder<R: Ring>(
     if bytes.first() != Some(&1) {
         return Err(Error::Internal(format!("{peer} could not evaluate the RLWE product (see its error)")));
     }
-    let l = params.limbs();
+    let l = params.returned_limbs();
     let segments = |rows: usize| (residue_bytes(l * params.n), residue_bytes(l * rows));
     let expected: usize = 1 + tiling.blocks().map(|b| segments(b.len()).0 + segments(b.len()).1).sum::<usize>();
     if bytes.len() != expected {

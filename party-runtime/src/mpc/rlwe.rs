@@ -39,10 +39,11 @@ pub struct Params {
     q_mod_t: u128,
     /// `t^-1 mod p_i`.
     t_inv: Vec<u64>,
-    /// `(q / p_i)^-1 mod p_i`.
-    qhat_inv: Vec<u64>,
-    /// `t / p_i` as its integer part mod `t` and its fraction times `2^64`.
-    t_over_p: Vec<(u128, u64)>,
+    /// Primes a returned ciphertext keeps: the evaluator divides out the others (modulus switching) before
+    /// sending, so the key holder gets `keep` residues per coefficient instead of all.
+    keep: usize,
+    /// HPS rounding over the kept primes (decryption of returned ciphertexts).
+    hps: Hps,
     /// Noise flooding width: flooding noise is uniform in `[-2^flood, 2^flood]`.
     pub flood: u32,
 }
@@ -59,16 +60,106 @@ impl Params {
     fn new(k: u32) -> Params {
         // log q = 153 at N = 8192 (the HE standard allows 218), 255 at N = 16384 (438): flooding budgets of
         // 2^46 and 2^80 for the evaluator's noise.
-        let (n, count) = if k <= 64 { (8192, 3) } else { (16384, 5) };
+        // Returned ciphertexts keep two primes (FM64) or three (FM128): the flooding noise divided by the
+        // dropped primes (2^35 or 2^18) plus the rounding stays below q' / 2t (2^37 or 2^24).
+        let (n, count, keep) = if k <= 64 { (8192, 3, 2) } else { (16384, 5, 3) };
         let primes = ntt_primes(count, n);
         let plans = primes.iter().map(|&p| Plan::try_new(n, p).expect("NTT-friendly prime")).collect();
         let q_mod_t = primes.iter().fold(1u128, |acc, &p| acc.wrapping_mul(p as u128)) & mask(k);
         let t_inv = primes.iter().map(|&p| inv_mod(pow2_mod(k, p), p)).collect();
-        let qhat_inv = (0..count)
+        let hps = Hps::new(&primes[..keep], k);
+        // floor(log2 q) from below (each prime is just under 2^PRIME_BITS), then room for the noise.
+        let log_q = primes.iter().map(|&p| (p as f64).log2()).sum::<f64>().floor() as u32;
+        // Decryption is correct while the noise stays below q / 2t; uniform_signed draws at most 2^125.
+        let flood = (log_q - k - 2).min(120);
+        Params { n, primes, plans, q_mod_t, t_inv, keep, hps, flood }
+    }
+
+    /// The number of RNS primes.
+    pub fn limbs(&self) -> usize {
+        self.primes.len()
+    }
+
+    /// The number of primes of a returned (modulus-switched) ciphertext.
+    pub fn returned_limbs(&self) -> usize {
+        self.keep
+    }
+
+    /// Modulus switching of a result (`c1` in NTT form, `c0` at its `positions` coefficients, both over all
+    /// primes): divide out the primes past `keep`, last first, as `x' = (x - [x]_p) / p` with `[x]_p` the
+    /// centered residue (an exact division, so each step adds at most 1/2 to a coefficient's error).
+    fn switch_down(&self, c1: &mut Vec<u64>, c0: &mut Vec<u64>, positions: usize) {
+        for d in (self.keep..self.limbs()).rev() {
+            let pd = self.primes[d];
+            let mut last = c1[self.limb(d)].to_vec();
+            self.to_coeffs_at(d, &mut last);
+            let last0 = c0[d * positions..(d + 1) * positions].to_vec();
+            for i in 0..d {
+                let p = self.primes[i];
+                // [x]_pd mod p: residues up to pd / 2 stand for themselves, larger ones for r - pd (p > pd / 2).
+                let lift = |r: u64| if r > pd / 2 { r + p - pd } else { r };
+                let inv = inv_mod(pd % p, p);
+                let inv_s = (((inv as u128) << 64) / p as u128) as u64;
+                let mut v: Vec<u64> = last.iter().map(|&r| lift(r)).collect();
+                self.plans[i].fwd(&mut v);
+                for (c, v) in c1[self.limb(i)].iter_mut().zip(&v) {
+                    *c = mul_shoup(add_mod(*c, p - v, p), inv, inv_s, p);
+                }
+                for (c, r) in c0[i * positions..(i + 1) * positions].iter_mut().zip(&last0) {
+                    *c = mul_shoup(add_mod(*c, p - lift(*r), p), inv, inv_s, p);
+                }
+            }
+            c1.truncate(d * self.n);
+            c0.truncate(d * positions);
+        }
+    }
+
+    /// Where prime `i`'s residues sit in a flat polynomial.
+    fn limb(&self, i: usize) -> std::ops::Range<usize> {
+        i * self.n..(i + 1) * self.n
+    }
+
+    /// From NTT to coefficient form, prime by prime (as many primes as `poly` holds).
+    fn to_coeffs(&self, poly: &mut [u64]) {
+        for (i, limb) in poly.chunks_exact_mut(self.n).enumerate() {
+            self.to_coeffs_at(i, limb);
+        }
+    }
+
+    /// Prime `i`'s residues from NTT to coefficient form.
+    fn to_coeffs_at(&self, i: usize, limb: &mut [u64]) {
+        self.plans[i].normalize(limb);
+        self.plans[i].inv(limb);
+    }
+
+    /// The largest `||a||_1` of an evaluator's plaintext for which flooding hides its noise: the noise it
+    /// shapes, `||a||_1 (eta + 1/2)`, plus the re-randomization's, stays `STAT_SEC` bits below the flood.
+    pub fn max_norm(&self) -> u128 {
+        let budget = 1u128 << (self.flood - STAT_SEC);
+        budget.saturating_sub(3 * (self.n as u128) * ETA as u128) / (ETA as u128 + 1)
+    }
+}
+
+fn mask(k: u32) -> u128 {
+    if k >= 128 { u128::MAX } else { (1u128 << k) - 1 }
+}
+
+/// Constants of HPS rounding `round(t x / Q) mod t` over a basis of primes with product `Q`.
+struct Hps {
+    primes: Vec<u64>,
+    /// `(Q / p_i)^-1 mod p_i`.
+    qhat_inv: Vec<u64>,
+    /// `t / p_i` as its integer part mod `t` and its fraction times `2^64`.
+    t_over_p: Vec<(u128, u64)>,
+}
+
+impl Hps {
+    fn new(primes: &[u64], k: u32) -> Hps {
+        let qhat_inv = (0..primes.len())
             .map(|i| {
                 let p = primes[i];
-                let qhat = (0..count).filter(|&j| j != i).fold(1u64, |acc, j| mul_mod(acc, primes[j] % p, p));
-                inv_mod(qhat, p)
+                let others = primes.iter().enumerate().filter(|&(j, _)| j != i);
+                inv_mod(others.fold(1u64, |acc, (_, &q)| mul_mod(acc, q % p, p)), p)
             })
             .collect();
         let t_over_p = primes
@@ -84,41 +175,21 @@ impl Params {
                 (int & mask(k), ((r << 64) / p as u128) as u64)
             })
             .collect();
-        // floor(log2 q) from below (each prime is just under 2^PRIME_BITS), then room for the noise.
-        let log_q = primes.iter().map(|&p| (p as f64).log2()).sum::<f64>().floor() as u32;
-        // Decryption is correct while the noise stays below q / 2t; uniform_signed draws at most 2^125.
-        let flood = (log_q - k - 2).min(120);
-        Params { n, primes, plans, q_mod_t, t_inv, qhat_inv, t_over_p, flood }
+        Hps { primes: primes.to_vec(), qhat_inv, t_over_p }
     }
 
-    /// The number of RNS primes.
-    pub fn limbs(&self) -> usize {
-        self.primes.len()
-    }
-
-    /// Where prime `i`'s residues sit in a flat polynomial.
-    fn limb(&self, i: usize) -> std::ops::Range<usize> {
-        i * self.n..(i + 1) * self.n
-    }
-
-    /// From NTT to coefficient form, prime by prime.
-    fn to_coeffs(&self, poly: &mut [u64]) {
-        for (limb, plan) in poly.chunks_exact_mut(self.n).zip(&self.plans) {
-            plan.normalize(limb);
-            plan.inv(limb);
+    /// `round(t x / Q) mod t` from `x`'s residues (`t x / Q = sum_i y_i t / p_i - v t` with
+    /// `y_i = x_i (Q / p_i)^-1 mod p_i`, and the `v t` term vanishes mod `t`).
+    fn round<R: Ring>(&self, residues: impl Iterator<Item = u64>) -> R {
+        let (mut int, mut frac) = (R::ZERO, 0u128);
+        for (i, x) in residues.enumerate() {
+            let y = mul_mod(x, self.qhat_inv[i], self.primes[i]);
+            let (ip, fp) = self.t_over_p[i];
+            int = int.add(R::from_u128(ip).mul(R::from_u128(y as u128)));
+            frac += y as u128 * fp as u128;
         }
+        int.add(R::from_u128((frac + (1 << 63)) >> 64))
     }
-
-    /// The largest `||a||_1` of an evaluator's plaintext for which flooding hides its noise: the noise it
-    /// shapes, `||a||_1 (eta + 1/2)`, plus the re-randomization's, stays `STAT_SEC` bits below the flood.
-    pub fn max_norm(&self) -> u128 {
-        let budget = 1u128 << (self.flood - STAT_SEC);
-        budget.saturating_sub(3 * (self.n as u128) * ETA as u128) / (ETA as u128 + 1)
-    }
-}
-
-fn mask(k: u32) -> u128 {
-    if k >= 128 { u128::MAX } else { (1u128 << k) - 1 }
 }
 
 /// `a + b mod p` for `a, b <= p` (either may be `p` itself, as `p - 0` is).
@@ -137,6 +208,14 @@ fn add_mod(a: u64, b: u64, p: u64) -> u64 {
 #[inline]
 fn mul_mod(a: u64, b: u64, p: u64) -> u64 {
     ((a as u128 * b as u128) % p as u128) as u64
+}
+
+/// `x w mod p` for a constant `w` with `ws = floor(w 2^64 / p)` (Shoup's method; `p < 2^63`).
+#[inline]
+fn mul_shoup(x: u64, w: u64, ws: u64, p: u64) -> u64 {
+    let q = ((x as u128 * ws as u128) >> 64) as u64;
+    let r = x.wrapping_mul(w).wrapping_sub(q.wrapping_mul(p));
+    if r >= p { r - p } else { r }
 }
 
 fn pow_mod(mut b: u64, mut e: u64, p: u64) -> u64 {
@@ -325,10 +404,10 @@ impl SecretKey {
         SecretKey { params, s, rng }
     }
 
-    /// `a s` in NTT form, for `a` in NTT form.
+    /// `a s` in NTT form, for `a` in NTT form (over as many primes as `a` holds).
     fn times_s(&self, a: &[u64]) -> Vec<u64> {
         let par = self.params;
-        let mut out = vec![0u64; par.limbs() * par.n];
+        let mut out = vec![0u64; a.len()];
         for (i, (limb, plan)) in out.chunks_exact_mut(par.n).zip(&par.plans).enumerate() {
             plan.mul_accumulate(limb, &a[par.limb(i)], &self.s[par.limb(i)]);
         }
@@ -366,30 +445,15 @@ impl SecretKey {
         c0
     }
 
-    /// Decrypt the coefficients `positions` of a returned ciphertext (`c1` in NTT form, `c0` only at
-    /// `positions`, prime by prime).
+    /// Decrypt the coefficients `positions` of a returned ciphertext (over the kept primes: `c1` in NTT form,
+    /// `c0` only at `positions`, prime by prime).
     pub fn decrypt<R: Ring>(&self, c1: &[u64], c0: &[u64], positions: &[usize]) -> Vec<R> {
         let par = self.params;
         let n = positions.len();
         let mut prod = self.times_s(c1);
         par.to_coeffs(&mut prod);
         let x = |i: usize, k: usize| add_mod(prod[i * par.n + positions[k]], c0[i * n + k], par.primes[i]);
-        (0..n).map(|k| par.round_to_t((0..par.limbs()).map(|i| x(i, k)))).collect()
-    }
-}
-
-impl Params {
-    /// `round(t x / q) mod t` from `x`'s residues (the HPS method: `t x / q = sum_i y_i t / p_i - v t` with
-    /// `y_i = x_i (q / p_i)^-1 mod p_i`, and the `v t` term vanishes mod `t`).
-    fn round_to_t<R: Ring>(&self, residues: impl Iterator<Item = u64>) -> R {
-        let (mut int, mut frac) = (R::ZERO, 0u128);
-        for (i, x) in residues.enumerate() {
-            let y = mul_mod(x, self.qhat_inv[i], self.primes[i]);
-            let (ip, fp) = self.t_over_p[i];
-            int = int.add(R::from_u128(ip).mul(R::from_u128(y as u128)));
-            frac += y as u128 * fp as u128;
-        }
-        int.add(R::from_u128((frac + (1 << 63)) >> 64))
+        (0..n).map(|k| par.hps.round((0..par.keep).map(|i| x(i, k)))).collect()
     }
 }
 
@@ -418,8 +482,8 @@ impl Product {
     }
 
     /// Re-randomize with a fresh encryption of zero under `pk`, add `round(q mask / t)` and flooding noise at
-    /// `positions`, and return `(c1 in NTT form, c0 at positions)` (prime by prime). Fails if the summed
-    /// plaintexts' norm exceeds [`Params::max_norm`].
+    /// `positions`, switch down to the kept primes and return `(c1 in NTT form, c0 at positions)` (prime by
+    /// prime). Fails if the summed plaintexts' norm exceeds [`Params::max_norm`].
     pub fn finish<R: Ring>(
         mut self,
         params: &Params,
@@ -458,6 +522,7 @@ impl Product {
                     ((c0[j] as u128 + noise as u128 + params.scaled(mask[k], i) as u128) % p as u128) as u64;
             }
         }
+        params.switch_down(&mut self.c1, &mut out0, n);
         Ok((self.c1, out0))
     }
 }
@@ -489,7 +554,8 @@ pub fn received(params: &Params, mut c0: Vec<u64>, seed: [u8; 16], stream: u64) 
 mod tests {
     use super::*;
 
-    /// Encoding then HPS rounding gives the message back, with noise up to twice the flood either way.
+    /// Encoding, modulus switching and HPS rounding give the message back, with noise up to twice the flood
+    /// either way.
     fn round_trip<R: Ring>() {
         let par = params::<R>();
         for (i, &p) in par.primes.iter().enumerate() {
@@ -501,12 +567,23 @@ mod tests {
         let mut ms = vec![R::ZERO, R::ONE, R::ONE.neg(), top, top.sub(R::ONE), top.add(R::ONE)];
         ms.extend((0..1000).map(|_| R::from_u128((rng.word() as u128) << 64 | rng.word() as u128)));
         let edge = 1i128 << (par.flood + 1);
-        for m in ms {
-            for noise in [0, edge, -edge, uniform_signed(&mut rng, par.flood)] {
-                let res =
-                    (0..par.limbs()).map(|i| (par.scaled(m, i) + signed_mod(noise, par.primes[i])) % par.primes[i]);
-                assert_eq!(par.round_to_t::<R>(res), m, "m {m:?} noise {noise}");
+        let cases: Vec<(R, i128)> = ms
+            .iter()
+            .flat_map(|&m| [0, edge, -edge, uniform_signed(&mut rng, par.flood)].map(|noise| (m, noise)))
+            .collect();
+        // Coefficients of c0 (c1 = 0), switched down to the kept primes as the evaluator returns them.
+        let k = cases.len();
+        let mut c0 = vec![0u64; par.limbs() * k];
+        for (i, &p) in par.primes.iter().enumerate() {
+            for (j, (m, noise)) in cases.iter().enumerate() {
+                c0[i * k + j] = (par.scaled(*m, i) + signed_mod(*noise, p)) % p;
             }
+        }
+        par.switch_down(&mut vec![0; par.limbs() * par.n], &mut c0, k);
+        assert_eq!(c0.len(), par.returned_limbs() * k);
+        for (j, (m, noise)) in cases.iter().enumerate() {
+            let res = (0..par.keep).map(|i| c0[i * k + j]);
+            assert_eq!(par.hps.round::<R>(res), *m, "m {m:?} noise {noise}");
         }
     }
 
