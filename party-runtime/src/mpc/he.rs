@@ -6,7 +6,8 @@
 //! coefficients. The key holder decrypts `A b_other + R`; the owner's share is `A b_own - R`.
 //!
 //! Per product of an `m x p` block (`p <= N`) the key holder sends `ceil(p / N)` ciphertexts of `c0` only
-//! (`c1` expands from a seed) and gets back `ceil(m / floor(N / p))`; compare `m p k` OTs for Gilboa.
+//! (`c1` expands from a seed) and gets back `ceil(m / floor(N / p))`, switched down to fewer primes; compare
+//! `m p k` OTs for Gilboa.
 
 use rand_core::Rng;
 

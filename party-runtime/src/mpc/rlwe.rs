@@ -9,7 +9,8 @@
 //! `floor(q / t) m`), so a plaintext multiple `a * Enc(m)` decrypts to `a m mod t` with noise growing only by
 //! `||a||_1 / 2`. The evaluator re-randomizes a result with a public-key encryption of zero and floods its
 //! noise with `STAT_SEC` bits more than the noise its plaintext shapes (statistical circuit privacy); only the
-//! coefficients the protocol needs are returned.
+//! coefficients the protocol needs are returned, switched down to fewer primes (two of three for FM64, three of
+//! five for FM128): the flooded noise divided by the dropped primes stays far below the kept modulus's `q' / 2t`.
 
 use std::sync::OnceLock;
 
