@@ -67,6 +67,21 @@ impl<R: Ring> Mpc<'_, R> {
         Ok(b.iter().zip(x).zip(s.iter().zip(&r)).map(|((b, x), (s, r))| b.mul(*x).add(*s).add(*r)).collect())
     }
 
+    /// `b * x` as [`Mpc::mul_bit`] and the arithmetic shares of the bits `c` (as [`Mpc::bits_to_arith`]) in
+    /// one round: the bit-to-arithmetic products ride along the multiplexer's OTs (node 0 choosing with its
+    /// bits of `c` too, node 1 sending its own).
+    async fn mul_bit_and_arith(&mut self, b: &[R], x: &[R], c: &[R]) -> Result<(Vec<R>, Vec<R>)> {
+        let (n, me) = (b.len(), self.me());
+        let mut v: Vec<R> = b.iter().zip(x).map(|(b, x)| R::ONE.sub(b.shl(1)).mul(*x)).collect();
+        let mut choices = b.to_vec();
+        if me == 0 { &mut choices } else { &mut v }.extend_from_slice(c);
+        let (s, r) = self.gilboa_both("mpc/mux", (&v, &choices), (1, 1), 1, R::BITS).await?;
+        let ((mux_s, prod_s), (mux_r, prod_r)) = (s.split_at(n), r.split_at(n));
+        let bx = (0..n).map(|i| b[i].mul(x[i]).add(mux_s[i]).add(mux_r[i])).collect();
+        let prod = if me == 0 { prod_r } else { prod_s };
+        Ok((bx, c.iter().zip(prod).map(|(c, p)| c.sub(p.shl(1))).collect()))
+    }
+
     /// Arithmetic shares of the sign bit (1 when negative) of each `x`, assuming `|x| < 2^bound` (raw units).
     pub async fn msb(&mut self, x: &[R], bound: u32) -> Result<Vec<R>> {
         let bits = self.msb_bits(x, bound).await?;
@@ -153,11 +168,14 @@ impl<R: Ring> Mpc<'_, R> {
         // [c < lo] and [c > hi]: the signs of c - lo and (hi - lo) - (c - lo).
         let d = self.add_public(c, R::encode(lo, f).neg());
         let flags = self.diff_signs(&d, R::encode(hi, f).sub(R::encode(lo, f)), coarse).await?;
-        let mut targets: Vec<R> = v.iter().map(|x| self.constant(R::encode(v_lo, f), 1)[0].sub(*x)).collect();
-        targets.extend(v.iter().map(|x| self.constant(R::encode(v_hi, f), 1)[0].sub(*x)));
-        let d = self.mul_bit(&flags, &targets).await?;
-        // Never both (lo <= hi): v + [c < lo](v_lo - v) + [c > hi](v_hi - v).
-        Ok(add(v, &add(&d[..n], &d[n..])))
+        // Never both (lo <= hi), so b = [c < lo] ^ [c > hi] is their sum, and the value is
+        // v + b (v_lo - v) + [c > hi] (v_hi - v_lo): one multiplexer and one bit-to-arithmetic per element.
+        let b: Vec<R> = (0..n).map(|i| flags[i].add(flags[n + i]).low(1)).collect();
+        let low = self.constant(R::encode(v_lo, f), 1)[0];
+        let targets: Vec<R> = v.iter().map(|x| low.sub(*x)).collect();
+        let (d, above) = self.mul_bit_and_arith(&b, &targets, &flags[n..]).await?;
+        let gap = R::encode(v_hi, f).sub(R::encode(v_lo, f));
+        Ok(v.iter().zip(&d).zip(&above).map(|((v, d), a)| v.add(*d).add(a.mul(gap))).collect())
     }
 
     /// Clamp to `[lo, hi]` (public bounds).
