@@ -18,7 +18,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use secretflow_crds::request::{Beaver, SpuRuntime};
 
-use super::ot::{self, OtReceiver, OtSender};
+use super::ot::{self, OtReceiver, OtSender, Pending};
 use super::prg::Words;
 use super::ring::Ring;
 use crate::context::{PartyContext, compute};
@@ -283,17 +283,37 @@ impl<'a, R: Ring> Mpc<'a, R> {
     /// `|x| < 2^(l-2)`; the result is shared mod `2^k` (floor, at most one unit off). With `y = x + 2^(l-2)` in
     /// `[0, 2^(l-1))`, the low `l` bits of the two shares wrap around `2^l` exactly when either top bit is set.
     pub async fn trunc_from(&mut self, x: &[R], l: u32, f: u32) -> Result<Vec<R>> {
-        let k = R::BITS;
-        let me = self.me;
+        let job = self.trunc_start(x, l, f, false).await?;
+        self.trunc_finish(job).await
+    }
+
+    /// The first half of [`Mpc::trunc_from`]. With `overlap`, node 0 sends its OT corrections and does not wait
+    /// for the answer (node 1 answers as soon as they arrive), so the next protocol's first message follows at
+    /// once and the two share a round trip; [`Mpc::trunc_finish`] collects the answer. Without it (or in the
+    /// dealer mode, or past one OT round) the OT completes here.
+    pub(super) async fn trunc_start(&mut self, x: &[R], l: u32, f: u32, overlap: bool) -> Result<TruncJob<R>> {
         let y: Vec<R> = self.add_public(x, R::ONE.shl(l - 2)).iter().map(|v| v.low(l)).collect();
         let m: Vec<R> = y.iter().map(|v| if v.bit(l - 1) { R::ONE } else { R::ZERO }).collect();
         // Shares of m0 * m1 mod 2^(k - l + f); node 0 chooses with its bit, node 1 sends its own.
-        let top = l - f;
-        let s = if me == 0 {
-            self.chunked_recv("mpc/trunc", &m, 1, 1, k - top).await?
+        let out = R::BITS - (l - f);
+        let products = if self.me == 1 {
+            Products::Done(self.chunked_send("mpc/trunc", &m, 1, 1, out).await?)
+        } else if overlap && !self.dealt(1, out) && m.len() <= CHUNK {
+            Products::Pending(self.receiver.gilboa_start(self.ctx, "mpc/trunc", &m, 1, 1, out).await?)
         } else {
-            self.chunked_send("mpc/trunc", &m, 1, 1, k - top).await?
+            Products::Done(self.chunked_recv("mpc/trunc", &m, 1, 1, out).await?)
         };
+        Ok(TruncJob { y, m, l, f, products })
+    }
+
+    /// The second half of [`Mpc::trunc_from`].
+    pub(super) async fn trunc_finish(&mut self, job: TruncJob<R>) -> Result<Vec<R>> {
+        let TruncJob { y, m, l, f, products } = job;
+        let s = match products {
+            Products::Done(s) => s,
+            Products::Pending(p) => self.receiver.gilboa_finish(self.ctx, p).await?,
+        };
+        let (me, top) = (self.me, l - f);
         let offset = R::ONE.shl(l - 2 - f);
         Ok(compute(|| {
             y.iter()
@@ -382,6 +402,21 @@ impl<'a, R: Ring> Mpc<'a, R> {
         accumulate(&mut out, &r, m, q);
         Ok(out)
     }
+}
+
+/// A truncation between [`Mpc::trunc_start`] and [`Mpc::trunc_finish`].
+pub(super) struct TruncJob<R> {
+    y: Vec<R>,
+    m: Vec<R>,
+    l: u32,
+    f: u32,
+    products: Products<R>,
+}
+
+/// This party's shares of the truncation's bit products, or node 0's OT awaiting its answer.
+enum Products<R> {
+    Done(Vec<R>),
+    Pending(Pending<R>),
 }
 
 /// Gilboa products as the receiver, split into rounds of at most [`CHUNK`] pairs.

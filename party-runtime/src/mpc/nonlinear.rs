@@ -163,11 +163,17 @@ impl<R: Ring> Mpc<'_, R> {
         (v_lo, v_hi): (f64, f64),
         coarse: bool,
     ) -> Result<Vec<R>> {
-        let n = c.len();
         let f = self.frac();
         // [c < lo] and [c > hi]: the signs of c - lo and (hi - lo) - (c - lo).
         let d = self.add_public(c, R::encode(lo, f).neg());
         let flags = self.diff_signs(&d, R::encode(hi, f).sub(R::encode(lo, f)), coarse).await?;
+        self.select_limits(v, &flags, (v_lo, v_hi)).await
+    }
+
+    /// `v`, or the public `v_lo` / `v_hi` where the XOR-shared `flags` (`[c < lo]` for every element, then
+    /// `[c > hi]`) are set.
+    async fn select_limits(&mut self, v: &[R], flags: &[R], (v_lo, v_hi): (f64, f64)) -> Result<Vec<R>> {
+        let (n, f) = (v.len(), self.frac());
         // Never both (lo <= hi), so b = [c < lo] ^ [c > hi] is their sum, and the value is
         // v + b (v_lo - v) + [c > hi] (v_hi - v_lo): one multiplexer and one bit-to-arithmetic per element.
         let b: Vec<R> = (0..n).map(|i| flags[i].add(flags[n + i]).low(1)).collect();
@@ -309,9 +315,19 @@ impl<R: Ring> Mpc<'_, R> {
     /// such as an untruncated product: t1 folds its division by 4 into this one truncation (a round and an OT
     /// per element fewer).
     pub async fn sigmoid_from(&mut self, x: &[R], l: u32, s: u32, sig: SigType) -> Result<Vec<R>> {
-        if sig == SigType::T1 {
-            let quarter = self.trunc_from(x, l, s + 2).await?;
-            return self.t1_of_quarter(&quarter).await;
+        let f = self.frac();
+        if sig == SigType::T1 && f > COARSE_FRAC {
+            // t = 1/2 + x / 2^(f + s + 2) leaves [0, 1] where x passes -+2^(f + s + 1): the limits are compared on
+            // x itself (at t's coarse resolution, within the ring's l bits), so the truncation's OT and the
+            // comparison's leaf OTs go out together and share a round trip.
+            let job = self.trunc_start(x, l, s + 2, true).await?;
+            let lo = R::ONE.shl(f + s + 1);
+            let bound = (f + COARSE_INT + s + 2).min(l - 1);
+            let d = self.add_public(x, lo);
+            let flags = self.sign_pair_coarse(&d, lo.shl(1), bound, f + s + 2 - COARSE_FRAC).await?;
+            let quarter = self.trunc_finish(job).await?;
+            let t = self.add_public(&quarter, R::encode(0.5, f));
+            return self.select_limits(&t, &flags, (0.0, 1.0)).await;
         }
         let x = self.trunc_from(x, l, s).await?;
         self.sigmoid(&x, sig).await

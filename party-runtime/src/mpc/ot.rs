@@ -91,8 +91,8 @@ pub struct OtSender {
 
 /// A receiver's Gilboa product between [`OtReceiver::gilboa_start`] and [`OtReceiver::gilboa_finish`]: its
 /// choices, shape and row hashes.
-pub struct Pending<'a, R> {
-    a: &'a [R],
+pub struct Pending<R> {
+    a: Vec<R>,
     per: usize,
     tb: usize,
     out_bits: u32,
@@ -267,15 +267,15 @@ impl OtReceiver {
 
     /// The first half of [`OtReceiver::gilboa`]: extend, send the corrections and hash the rows, so the next
     /// round's can go out before this one's messages arrive.
-    pub async fn gilboa_start<'a, R: Ring>(
+    pub async fn gilboa_start<R: Ring>(
         &mut self,
         ctx: &PartyContext,
         tag: &str,
-        a: &'a [R],
+        a: &[R],
         per: usize,
         choice_bits: u32,
         out_bits: u32,
-    ) -> Result<Pending<'a, R>> {
+    ) -> Result<Pending<R>> {
         let tb = ots_per_item(choice_bits, out_bits);
         let n = a.len() * tb;
         let mut c_words = vec![0u64; n.div_ceil(64)];
@@ -287,11 +287,11 @@ impl OtReceiver {
         }
         let (t, first) = self.extend_rows(ctx, tag, &c_words, n).await?;
         let h = compute(|| hash_elements(&self.aes, &t, first, per));
-        Ok(Pending { a, per, tb, out_bits, h, tag: format!("{tag}/tau") })
+        Ok(Pending { a: a.to_vec(), per, tb, out_bits, h, tag: format!("{tag}/tau") })
     }
 
     /// The second half of [`OtReceiver::gilboa`]: the sender's messages for a started product, and the shares.
-    pub async fn gilboa_finish<R: Ring>(&self, ctx: &PartyContext, p: Pending<'_, R>) -> Result<Vec<R>> {
+    pub async fn gilboa_finish<R: Ring>(&self, ctx: &PartyContext, p: Pending<R>) -> Result<Vec<R>> {
         let Pending { a, per, tb, out_bits, h, tag } = p;
         let tau = ctx.channel.recv_bytes(&self.peer, &tag).await.map_err(|e| ctx.link_error(e))?;
         let expected = ((0..tb).map(|t| (out_bits as usize - t) * per).sum::<usize>() * a.len()).div_ceil(8);

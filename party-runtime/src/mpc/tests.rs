@@ -295,6 +295,19 @@ async fn functions<R: Ring>(f: u32, tol: f64) {
             assert!((s - sig_plain(*x, sig)).abs() < tol, "{sig:?}({x}) from a product, got {s}");
         }
     }
+    // As SS-LR calls t1: a product shared mod 2^(2f + 18) only (the shares' higher bits are noise), logits up to
+    // 2^12, and some within 2^-10 of the limits.
+    let l = 2 * f + 18;
+    let mut wide = x.clone();
+    wide.extend([1000.0, -1000.0, 4000.0, -4000.0, 2.001, -2.001, 1.999, -1.999, 2.0005, -2.0005]);
+    let (ra, rb) = split(&wide.iter().map(|v| R::encode(*v, 2 * f)).collect::<Vec<R>>(), &mut rng);
+    let mut noisy = |v: &[R]| v.iter().map(|v| v.add(uniform::<R>(&mut rng).shl(l))).collect::<Vec<R>>();
+    let (ra, rb) = (noisy(&ra), noisy(&rb));
+    let (sa, sb) = tokio::join!(a.sigmoid_from(&ra, l, f, SigType::T1), b.sigmoid_from(&rb, l, f, SigType::T1));
+    let s = open(&sa.expect("a"), &sb.expect("b"), f);
+    for (x, s) in wide.iter().zip(&s) {
+        assert!((s - sig_plain(*x, SigType::T1)).abs() < tol, "t1({x}) from a product mod 2^{l}, got {s}");
+    }
     let d: Vec<f64> = reals(50, 1000.0, &mut rng).iter().map(|v| v.abs() + 1.0).collect();
     let (da, db) = split(&a.encode(&d), &mut rng);
     let (ra, rb) = tokio::join!(a.reciprocal(&da, 12), b.reciprocal(&db, 12));
