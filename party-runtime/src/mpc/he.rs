@@ -9,6 +9,8 @@
 //! (`c1` expands from a seed) and gets back `ceil(m / floor(N / p))`, switched down to fewer primes; compare
 //! `m p k` OTs for Gilboa.
 
+use std::sync::Arc;
+
 use rand_core::Rng;
 
 use super::engine::{Mpc, matmul_local, random, sub};
@@ -35,13 +37,16 @@ const PLAIN_CACHE_BYTES: usize = 512 << 20;
 /// stale entry; matrices past the memory budget are simply not kept.
 #[derive(Default)]
 struct PlainCache {
-    polys: rustc_hash::FxHashMap<[u8; 32], std::sync::Arc<Vec<(Vec<u64>, u128)>>>,
+    polys: rustc_hash::FxHashMap<[u8; 32], Plaintexts>,
     bytes: usize,
 }
 
+/// A matrix's plaintext polynomials with their norms, shared between the cache and a running product.
+type Plaintexts = Arc<Vec<(Vec<u64>, u128)>>;
+
 impl PlainCache {
     /// The plaintexts of `a` (`m x p` by `tiling`), block after block and chunk after chunk within a block.
-    fn get<R: Ring>(&mut self, params: &Params, tiling: Tiling, a: &[R]) -> std::sync::Arc<Vec<(Vec<u64>, u128)>> {
+    fn get<R: Ring>(&mut self, params: &Params, tiling: Tiling, a: &[R]) -> Plaintexts {
         let mut hasher = blake3::Hasher::new();
         hasher.update(&[tiling.m as u64, tiling.p as u64, R::BITS as u64].map(u64::to_le_bytes).concat());
         let mut raw = Vec::with_capacity(a.len() * R::BITS as usize / 8);
@@ -57,7 +62,7 @@ impl PlainCache {
             .flat_map(|block| (0..tiling.chunks()).map(move |c| (block.clone(), c)))
             .map(|(block, c)| params.plaintext(&tiling.plaintext(a, &block, c)))
             .collect();
-        let polys = std::sync::Arc::new(polys);
+        let polys = Arc::new(polys);
         let size = polys.iter().map(|(p, _)| p.len() * 8).sum::<usize>();
         if self.bytes + size <= PLAIN_CACHE_BYTES {
             self.bytes += size;
