@@ -8,9 +8,9 @@
 //! digit a 1-out-of-16 OT, node 0 choosing with its digit, gives XOR shares of the leaf bits `g = [a_d > c_d]`
 //! and `e = [a_d = c_d]`; the leaves combine pairwise (`g = g_hi ^ e_hi g_lo`, `e = e_hi e_lo`) in `log(L/4)`
 //! rounds of ANDs. The 1-out-of-16 OT is Naor and Pinkas's construction from four random 1-out-of-2 OTs
-//! ([`super::ot::OtSender::random_pads`]): message `u` is masked by the XOR, over the four OTs, of bits `2u`
-//! and `2u + 1` of the pad that `u`'s bit selects, so every unchosen message keeps a pad slice the chooser
-//! cannot compute, and no two messages share one. The two ANDs of a pair share an operand and take one OT per
+//! ([`super::ot::OtSender::random_pads`]): message `u` (a slot of two bits, four for a pair below) is masked by
+//! the XOR, over the four OTs, of slot `u` of the pad that `u`'s bit selects, so every unchosen message keeps a
+//! pad slice the chooser cannot compute, and no two messages share one. The two ANDs of a pair share an operand and take one OT per
 //! direction. 28 leaf OTs and 6 AND OT pairs for a 28-bit comparison, against 28 OTs and 49 AND pairs with
 //! per-bit leaves. In the (insecure) dealer mode the 1-out-of-16 OTs are dealt.
 //!
@@ -29,7 +29,7 @@ use crate::error::Result;
 /// Bits per digit of the comparison (1-out-of-16 OTs).
 const DIGIT: usize = 4;
 
-/// Compared elements per round of leaf OTs (bounds memory: 4 OTs and a 32-bit message per digit).
+/// Leaf OTs per round (bounds memory: 4 OTs and a 32- or 64-bit message per digit).
 const LEAF_ROUND_OTS: usize = 1 << 18;
 
 /// How node 0's number relates to one of node 1's, digit by digit.

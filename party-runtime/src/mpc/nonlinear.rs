@@ -329,6 +329,10 @@ impl<R: Ring> Mpc<'_, R> {
             let t = self.add_public(&quarter, R::encode(0.5, f));
             return self.select_limits(&t, &flags, (0.0, 1.0)).await;
         }
+        if sig == SigType::T1 {
+            let quarter = self.trunc_from(x, l, s + 2).await?;
+            return self.t1_of_quarter(&quarter).await;
+        }
         let x = self.trunc_from(x, l, s).await?;
         self.sigmoid(&x, sig).await
     }
