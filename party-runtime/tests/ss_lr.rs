@@ -118,7 +118,7 @@ async fn misaligned_rows_and_unsupported_protocols_are_value_errors() {
 /// `examples/data/{alice,bob}_lr_{train,test}.csv`: the penguin tables split vertically (alice: bill length and
 /// depth and the label; bob: flipper length, body mass, year), complete rows, standardized.
 fn penguins() -> common::Dataset {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data");
+    let root = common::manifest_dir().join("../examples/data");
     let read = |name: &str| -> Vec<Vec<f64>> {
         let text = std::fs::read_to_string(root.join(name)).unwrap();
         text.lines().skip(1).map(|l| l.split(',').skip(1).map(|v| v.parse().unwrap()).collect()).collect()

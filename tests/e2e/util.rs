@@ -12,9 +12,15 @@ use serde_json::Value;
 #[path = "k8s/mod.rs"]
 pub mod k8s;
 
+/// This package's directory: cargo's run-time variable (the checkout under test, even when the build was shared
+/// with a checkout elsewhere), else the compile-time one.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from)
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    manifest_dir().parent().unwrap().to_path_buf()
 }
 
 /// Run request text in local mode with data roots `roots` (relative paths resolve against the first).

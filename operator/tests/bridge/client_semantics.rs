@@ -204,7 +204,7 @@ fn celery_events_reach_a_celery_event_receiver() {
     let listener = {
         let url = redis.url();
         std::thread::spawn(move || {
-            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bridge/client.py");
+            let script = super::harness::manifest_dir().join("tests/bridge/client.py");
             let mut child = std::process::Command::new(crate::harness::venv().join("bin/python"))
                 .arg(script)
                 .arg("events")

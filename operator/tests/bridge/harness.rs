@@ -9,9 +9,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+/// This package's directory: cargo's run-time variable (the checkout under test, even when the build was shared
+/// with a checkout elsewhere), else the compile-time one.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from)
+}
+
 /// The repository root (requests use paths relative to it; the bridge runs there).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    manifest_dir().parent().expect("workspace root").to_path_buf()
 }
 
 fn free_port() -> u16 {
@@ -245,7 +251,7 @@ pub fn venv() -> PathBuf {
 /// Run `client.py COMMAND` with `input` (plus the broker) and return its JSON answer.
 pub fn client(redis: &Redis, command: &str, mut input: Value) -> Value {
     input["broker"] = redis.client_url().into();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bridge/client.py");
+    let script = manifest_dir().join("tests/bridge/client.py");
     let mut child = Command::new(venv().join("bin/python"))
         .arg(script)
         .arg(command)

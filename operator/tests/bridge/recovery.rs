@@ -2,7 +2,6 @@
 //! unstarted work back, one execution id never running twice at once, and a real Celery worker sharing the
 //! queue with the bridge without losing or duplicating messages.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -76,7 +75,7 @@ fn a_celery_worker_and_the_bridge_share_a_queue() {
     let redis = Redis::start();
     let out = tempfile::tempdir().unwrap();
     let _bridge = Bridge::start(&redis, &["--concurrency", "1"]);
-    let worker_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bridge");
+    let worker_dir = super::harness::manifest_dir().join("tests/bridge");
     let mut worker = Command::new(venv().join("bin/celery"))
         .args(["-A", "python_worker", "worker", "-Q", "secretflow_queue", "-c", "1", "--without-mingle"])
         .args(["--without-gossip", "--without-heartbeat", "-n", "python@%h", "--loglevel", "WARNING"])

@@ -2,7 +2,7 @@
 //! schedule and sigmoids, AUC, R2), and running requests in local mode.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use party_runtime::{RunOptions, run_request};
 use rand_chacha::ChaCha20Rng;
@@ -40,6 +40,12 @@ impl Dataset {
             })
             .collect()
     }
+}
+
+/// This package's directory: cargo's run-time variable (the checkout under test, even when the build was shared
+/// with a checkout elsewhere), else the compile-time one.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from)
 }
 
 pub fn normal(rng: &mut ChaCha20Rng) -> f64 {
