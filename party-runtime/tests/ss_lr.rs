@@ -34,21 +34,23 @@ async fn logistic_t1_matches_plaintext_sgd_on_fm64() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn linear_regression_on_fm128_matches_plaintext_r2() {
-    let dir = tempfile::tempdir().unwrap();
+async fn linear_regression_matches_plaintext_r2_on_both_rings() {
     let data = synthetic(3000, 800, (3, 2), false, 5);
-    let params = json!({"epochs": 2, "learning_rate": 0.05, "batch_size": 64, "reg_type": "linear",
-                        "penalty": "l2", "l2_norm": 0.1, "eps": 0.0});
-    let out = run(&dir, &data, "FM128", params, false).await;
-    assert_eq!(out["status"], "success", "{out:#}");
-    assert_eq!(out["result"]["training_metrics"]["linear_products"], "rlwe");
     let (pw, pb, loss) = plain_sgd(&data, 2, 0.05, 64, "t1", false, 0.1, "l2");
-    let secure_loss = out["result"]["training_metrics"]["final_loss"].as_f64().unwrap();
-    assert!((secure_loss - loss).abs() < 1e-3 * loss.max(1.0), "mse {secure_loss} vs {loss}");
-    let preds = common::predictions(&dir, "pred");
-    let plain = data.test_logits(&pw, pb);
-    let (r_secure, r_plain) = (r2(&preds, &data.y_test), r2(&plain, &data.y_test));
-    assert!((r_secure - r_plain).abs() < 0.002, "R2 {r_secure} vs plaintext {r_plain}");
+    for field in ["FM128", "FM64"] {
+        let dir = tempfile::tempdir().unwrap();
+        let params = json!({"epochs": 2, "learning_rate": 0.05, "batch_size": 64, "reg_type": "linear",
+                            "penalty": "l2", "l2_norm": 0.1, "eps": 0.0});
+        let out = run(&dir, &data, field, params, false).await;
+        assert_eq!(out["status"], "success", "{out:#}");
+        assert_eq!(out["result"]["training_metrics"]["linear_products"], "rlwe");
+        let secure_loss = out["result"]["training_metrics"]["final_loss"].as_f64().unwrap();
+        assert!((secure_loss - loss).abs() < 1e-3 * loss.max(1.0), "{field}: mse {secure_loss} vs {loss}");
+        let preds = common::predictions(&dir, "pred");
+        let plain = data.test_logits(&pw, pb);
+        let (r_secure, r_plain) = (r2(&preds, &data.y_test), r2(&plain, &data.y_test));
+        assert!((r_secure - r_plain).abs() < 0.002, "{field}: R2 {r_secure} vs plaintext {r_plain}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

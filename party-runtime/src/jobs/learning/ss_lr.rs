@@ -22,7 +22,7 @@ use super::model::{self, LrModel};
 use super::phases::Meter;
 use crate::context::PartyContext;
 use crate::error::{Error, Result};
-use crate::mpc::engine::{add, sub};
+use crate::mpc::engine::{add, scale, sub};
 use crate::mpc::{Mpc, Ring};
 
 /// Train (and predict) as `ctx.party`.
@@ -202,8 +202,8 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
         }
     }
     ctx.progress(0.85, "final loss");
-    let z = forward(&mut mpc, &blocks, (&x, he), &w, 0..n).await?;
-    let final_loss = loss(&mut mpc, &z, &y, data.label.as_deref(), label_node, p.reg_type).await?;
+    let z = forward_raw(&mut mpc, &blocks, (&x, he), &w, 0..n).await?;
+    let final_loss = loss(&mut mpc, z, &y, data.label.as_deref(), label_node, p.reg_type).await?;
     meter.lap("final loss");
     let names: Vec<(String, String)> = data.columns.clone();
     let lr_model = LrModel::new(&mpc, spu, c, &names, &w, label_node);
@@ -270,7 +270,7 @@ async fn penalty<R: Ring>(
 /// of the log loss around 0, `log 2 + (1/2 - y) z + z^2 / 8` (logistic; what SecretFlow's t1 model fits).
 async fn loss<R: Ring>(
     mpc: &mut Mpc<'_, R>,
-    z: &[R],
+    (z, zl): (Vec<R>, u32),
     y: &[R],
     y_plain: Option<&[f64]>,
     label_node: usize,
@@ -280,11 +280,12 @@ async fn loss<R: Ring>(
     let f = mpc.frac();
     // On FM64 the sum of n squares at scale 2f could overflow: square at scale f instead (half the bits).
     let shift = if R::BITS == 64 { f / 2 } else { 0 };
+    // z is the untruncated X w (scale 2f, valid mod 2^zl): one truncation takes it, or the residual, to f - shift.
     let base = match reg {
-        RegType::Linear => sub(z, y),
-        RegType::Logistic => z.to_vec(),
+        RegType::Linear => sub(&z, &scale(y, R::ONE.shl(f))),
+        RegType::Logistic => z,
     };
-    let v = if shift > 0 { mpc.trunc(&base, shift).await? } else { base };
+    let v = mpc.trunc_from(&base, zl, f + shift).await?;
     let scale_bits = 2 * (f - shift);
     // Logits are taken to stay below 2^16 in magnitude (as the sigmoids' coarse comparisons do): products with
     // them need only the low l bits of the chooser's share. Residuals (linear) have no such bound: all k bits.
