@@ -43,6 +43,8 @@ pub struct Params {
     /// Primes a returned ciphertext keeps: the evaluator divides out the others (modulus switching) before
     /// sending, so the key holder gets `keep` residues per coefficient instead of all.
     keep: usize,
+    /// `p_d^-1 mod p_i` with its Shoup constant, for each dropped prime `d` and each prime `i < d`.
+    drop_inv: Vec<Vec<(u64, u64)>>,
     /// HPS rounding over the kept primes (decryption of returned ciphertexts).
     hps: Hps,
     /// Noise flooding width: flooding noise is uniform in `[-2^flood, 2^flood]`.
@@ -69,11 +71,20 @@ impl Params {
         let q_mod_t = primes.iter().fold(1u128, |acc, &p| acc.wrapping_mul(p as u128)) & mask(k);
         let t_inv = primes.iter().map(|&p| inv_mod(pow2_mod(k, p), p)).collect();
         let hps = Hps::new(&primes[..keep], k);
+        let drop_inv = (keep..count)
+            .map(|d| {
+                let inverse = |p: u64| {
+                    let inv = inv_mod(primes[d] % p, p);
+                    (inv, (((inv as u128) << 64) / p as u128) as u64)
+                };
+                primes[..d].iter().map(|&p| inverse(p)).collect()
+            })
+            .collect();
         // floor(log2 q) from below (each prime is just under 2^PRIME_BITS), then room for the noise.
         let log_q = primes.iter().map(|&p| (p as f64).log2()).sum::<f64>().floor() as u32;
         // Decryption is correct while the noise stays below q / 2t; uniform_signed draws at most 2^125.
         let flood = (log_q - k - 2).min(120);
-        Params { n, primes, plans, q_mod_t, t_inv, keep, hps, flood }
+        Params { n, primes, plans, q_mod_t, t_inv, keep, drop_inv, hps, flood }
     }
 
     /// The number of RNS primes.
@@ -99,8 +110,7 @@ impl Params {
                 let p = self.primes[i];
                 // [x]_pd mod p: residues up to pd / 2 stand for themselves, larger ones for r - pd (p > pd / 2).
                 let lift = |r: u64| if r > pd / 2 { r + p - pd } else { r };
-                let inv = inv_mod(pd % p, p);
-                let inv_s = (((inv as u128) << 64) / p as u128) as u64;
+                let (inv, inv_s) = self.drop_inv[d - self.keep][i];
                 let mut v: Vec<u64> = last.iter().map(|&r| lift(r)).collect();
                 self.plans[i].fwd(&mut v);
                 for (c, v) in c1[self.limb(i)].iter_mut().zip(&v) {
