@@ -8,14 +8,10 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-/// This package's directory: cargo's run-time variable (the checkout under test, even when the build was shared
-/// with a checkout elsewhere), else the compile-time one.
-fn manifest_dir() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from)
-}
+mod common;
 
 fn repo_root() -> PathBuf {
-    manifest_dir().parent().unwrap().to_path_buf()
+    common::manifest_dir().parent().unwrap().to_path_buf()
 }
 
 /// Run the binary on `request` written to a file; returns (exit code, stdout JSON, stderr).
