@@ -45,6 +45,8 @@ pub struct Mpc<'a, R: Ring> {
     pub(super) dealt_calls: u64,
     /// The RLWE keys of the linear layers, set up on first use.
     pub(super) he: Option<super::he::HeState>,
+    /// FM128's keys for the slot products (FM64 uses `he`), set up on first use.
+    pub(super) he_slots: Option<super::he::HeState>,
     _ring: PhantomData<R>,
 }
 
@@ -158,6 +160,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
             dealer_seed: None,
             dealt_calls: 0,
             he: None,
+            he_slots: None,
             _ring: PhantomData,
         })
     }
@@ -373,6 +376,9 @@ impl<'a, R: Ring> Mpc<'a, R> {
     pub async fn mul_raw(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
         if self.beaver == Beaver::TrustedFirstParty {
             return self.mul_dealt(x, y).await;
+        }
+        if x.len() >= super::he_mul::HE_MUL_MIN {
+            return self.mul_slots(x, y).await;
         }
         let k = R::BITS;
         let (s, r) = self.gilboa_both("mpc/mul", (y, x), (1, 1), k, k).await?;

@@ -22,9 +22,9 @@ use crate::error::{Error, Result};
 
 /// This party's lattice keys and the peer's public key, set up on first use.
 pub struct HeState {
-    sk: SecretKey,
-    peer: PublicKey,
-    rng: Prg,
+    pub(super) sk: SecretKey,
+    pub(super) peer: PublicKey,
+    pub(super) rng: Prg,
     plain: PlainCache,
 }
 
@@ -119,7 +119,7 @@ impl Tiling {
 /// Ciphertext residues on the wire: [`rlwe::RESIDUE_BITS`] bits each, little-endian, one byte-aligned segment
 /// per polynomial. Written through a 128-bit accumulator a whole word at a time; read with one unaligned
 /// 64-bit load each (a residue plus its bit offset within a byte, 51 + 7 bits, fits one word).
-fn put_residues(out: &mut Vec<u8>, xs: &[u64]) {
+pub(super) fn put_residues(out: &mut Vec<u8>, xs: &[u64]) {
     let b = rlwe::RESIDUE_BITS;
     let (start, len) = (out.len(), residue_bytes(xs.len()));
     // Whole little-endian words from an accumulator (no read-modify-write of overlapping bytes); the last
@@ -141,12 +141,12 @@ fn put_residues(out: &mut Vec<u8>, xs: &[u64]) {
 }
 
 /// The bytes of a segment of `n` residues.
-fn residue_bytes(n: usize) -> usize {
+pub(super) fn residue_bytes(n: usize) -> usize {
     (n * rlwe::RESIDUE_BITS as usize).div_ceil(8)
 }
 
 /// `n` residues from their segment (which [`residue_bytes`] sized).
-fn residues(bytes: &[u8], n: usize) -> Vec<u64> {
+pub(super) fn residues(bytes: &[u8], n: usize) -> Vec<u64> {
     let b = rlwe::RESIDUE_BITS as usize;
     let mask = (1u64 << b) - 1;
     (0..n)
@@ -167,9 +167,9 @@ fn residues(bytes: &[u8], n: usize) -> Vec<u64> {
 }
 
 impl<'a, R: Ring> Mpc<'a, R> {
-    /// Generate this party's key and swap public keys with the peer (once per device).
-    async fn he_state(&mut self) -> Result<HeState> {
-        let params = rlwe::params::<R>();
+    /// Generate this party's key for `params` and swap public keys with the peer under `tag` (once per
+    /// device and parameter set).
+    pub(super) async fn he_state(&mut self, params: &'static Params, tag: &str) -> Result<HeState> {
         let mut key = [0u8; 16];
         self.rng.fill_bytes(&mut key);
         let mut sk = SecretKey::new(params, Prg::new(key, 0));
@@ -178,9 +178,9 @@ impl<'a, R: Ring> Mpc<'a, R> {
         let p0 = compute(|| sk.public_key(seed));
         let mut msg = seed.to_vec();
         put_residues(&mut msg, &p0);
-        self.send("mpc/he/pk", msg).await?;
+        self.send(tag, msg).await?;
         let len = params.limbs() * params.n;
-        let bytes = self.recv("mpc/he/pk", 16 + residue_bytes(len)).await?;
+        let bytes = self.recv(tag, 16 + residue_bytes(len)).await?;
         let peer_seed: [u8; 16] = bytes[..16].try_into().unwrap_or_default();
         let peer = PublicKey::new(params, residues(&bytes[16..], len), peer_seed);
         let mut rk = [0u8; 16];
@@ -208,7 +208,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
         let me = self.me;
         let mut he = match self.he.take() {
             Some(he) => he,
-            None => self.he_state().await?,
+            None => self.he_state(rlwe::params::<R>(), "mpc/he/pk").await?,
         };
         let n = rlwe::params::<R>().n;
         let own = Tiling::new(dims[me].0, dims[me].1, n);

@@ -5,6 +5,7 @@
 mod dealer;
 pub mod engine;
 mod he;
+mod he_mul;
 mod millionaire;
 mod nonlinear;
 pub mod ot;
@@ -12,6 +13,7 @@ mod plain;
 mod prg;
 pub mod ring;
 mod rlwe;
+mod slots;
 pub mod softspoken;
 
 pub use engine::Mpc;

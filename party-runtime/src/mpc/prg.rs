@@ -43,6 +43,14 @@ impl Prg {
         Prg::new(key, 0)
     }
 
+    /// A stream under a fresh key drawn from this one (for work split across threads).
+    pub fn fork(&mut self) -> Prg {
+        let mut key = [0u8; 16];
+        key[..8].copy_from_slice(&self.word().to_le_bytes());
+        key[8..].copy_from_slice(&self.word().to_le_bytes());
+        Prg::new(key, 0)
+    }
+
     /// Fill `out` with the next words of the stream, in bulk (bypassing the word buffer).
     pub fn fill(&mut self, out: &mut [u64]) {
         let mut blocks = [aes::Block::default(); 4 * BATCH];

@@ -34,8 +34,8 @@ pub const STAT_SEC: u32 = 40;
 pub struct Params {
     /// The ring degree `N`.
     pub n: usize,
-    primes: Vec<u64>,
-    plans: Vec<Plan>,
+    pub(super) primes: Vec<u64>,
+    pub(super) plans: Vec<Plan>,
     /// `q mod t`.
     q_mod_t: u128,
     /// `t^-1 mod p_i`.
@@ -47,8 +47,10 @@ pub struct Params {
     drop_inv: Vec<Vec<(u64, u64)>>,
     /// HPS rounding over the kept primes (decryption of returned ciphertexts).
     hps: Hps,
-    /// Noise flooding width: flooding noise is uniform in `[-2^flood, 2^flood]`.
+    /// Noise flooding width: flooding noise is uniform in `[-2^flood, 2^flood)`.
     pub flood: u32,
+    /// Per prime `2^64 mod p` with its Shoup constant, and `floor(2^64 / p)` (reduction of [`Wide`] values).
+    wide: Vec<[u64; 3]>,
 }
 
 /// The parameters for `R`'s ring (built once per ring).
@@ -66,11 +68,11 @@ impl Params {
         // Returned ciphertexts keep two primes (FM64) or three (FM128): the flooding noise divided by the
         // dropped primes (2^35 or 2^18) plus the rounding stays below q' / 2t (2^37 or 2^24).
         let (n, count, keep) = if k <= 64 { (8192, 3, 2) } else { (16384, 5, 3) };
-        let primes = ntt_primes(count, n);
+        let primes = ntt_primes(PRIME_BITS, count, n);
         let plans = primes.iter().map(|&p| Plan::try_new(n, p).expect("NTT-friendly prime")).collect();
         let q_mod_t = primes.iter().fold(1u128, |acc, &p| acc.wrapping_mul(p as u128)) & mask(k);
         let t_inv = primes.iter().map(|&p| inv_mod(pow2_mod(k, p), p)).collect();
-        let hps = Hps::new(&primes[..keep], k);
+        let hps = Hps::new(&primes[..keep], mask(k));
         let drop_inv = (keep..count)
             .map(|d| {
                 let inverse = |p: u64| {
@@ -82,9 +84,16 @@ impl Params {
             .collect();
         // floor(log2 q) from below (each prime is just under 2^PRIME_BITS), then room for the noise.
         let log_q = primes.iter().map(|&p| (p as f64).log2()).sum::<f64>().floor() as u32;
-        // Decryption is correct while the noise stays below q / 2t; uniform_signed draws at most 2^125.
+        // Decryption is correct while the noise stays below q / 2t; Wide::uniform draws at most 2^125.
         let flood = (log_q - k - 2).min(120);
-        Params { n, primes, plans, q_mod_t, t_inv, keep, drop_inv, hps, flood }
+        let wide = primes
+            .iter()
+            .map(|&p| {
+                let r64 = ((1u128 << 64) % p as u128) as u64;
+                [r64, shoup(r64, p).1, shoup(1, p).1]
+            })
+            .collect();
+        Params { n, primes, plans, q_mod_t, t_inv, keep, drop_inv, hps, flood, wide }
     }
 
     /// The number of RNS primes.
@@ -146,7 +155,12 @@ impl Params {
     /// The largest `||a||_1` of an evaluator's plaintext for which flooding hides its noise: the noise it
     /// shapes, `||a||_1 (eta + 1/2)`, plus the re-randomization's, stays `STAT_SEC` bits below the flood.
     pub fn max_norm(&self) -> u128 {
-        let budget = 1u128 << (self.flood - STAT_SEC);
+        self.max_norm_at(self.flood)
+    }
+
+    /// [`Params::max_norm`] for flooding noise of `flood` bits.
+    pub fn max_norm_at(&self, flood: u32) -> u128 {
+        let budget = 1u128 << (flood - STAT_SEC);
         budget.saturating_sub(3 * (self.n as u128) * ETA as u128) / (ETA as u128 + 1)
     }
 }
@@ -156,56 +170,73 @@ fn mask(k: u32) -> u128 {
 }
 
 /// Constants of HPS rounding `round(t x / Q) mod t` over a basis of primes with product `Q`.
-struct Hps {
+pub(super) struct Hps {
     primes: Vec<u64>,
-    /// `(Q / p_i)^-1 mod p_i`.
-    qhat_inv: Vec<u64>,
-    /// `t / p_i` as its integer part mod `t` and its fraction times `2^64`.
+    /// `(Q / p_i)^-1 mod p_i` with its Shoup constant.
+    qhat_inv: Vec<(u64, u64)>,
+    /// `t / p_i` as its integer part and its fraction times `2^64`.
     t_over_p: Vec<(u128, u64)>,
 }
 
 impl Hps {
-    fn new(primes: &[u64], k: u32) -> Hps {
+    /// The constants for the plaintext modulus `t = below + 1` (`below` so that `t = 2^128` fits).
+    pub(super) fn new(primes: &[u64], below: u128) -> Hps {
         let qhat_inv = (0..primes.len())
             .map(|i| {
                 let p = primes[i];
                 let others = primes.iter().enumerate().filter(|&(j, _)| j != i);
-                inv_mod(others.fold(1u64, |acc, (_, &q)| mul_mod(acc, q % p, p)), p)
+                shoup(inv_mod(others.fold(1u64, |acc, (_, &q)| mul_mod(acc, q % p, p)), p), p)
             })
             .collect();
         let t_over_p = primes
             .iter()
             .map(|&p| {
-                // 2^k = I p + r, computed as (2^k - 1) = I p + (r - 1) to stay within u128 for k = 128.
-                let below = mask(k);
+                // t = I p + r, computed as (t - 1) = I p + (r - 1).
                 let (mut int, mut r) = (below / p as u128, below % p as u128 + 1);
                 if r == p as u128 {
                     int += 1;
                     r = 0;
                 }
-                (int & mask(k), ((r << 64) / p as u128) as u64)
+                (int, ((r << 64) / p as u128) as u64)
             })
             .collect();
         Hps { primes: primes.to_vec(), qhat_inv, t_over_p }
     }
 
+    /// `y_i = x_i (Q / p_i)^-1 mod p_i` with `t / p_i`'s parts, for each residue.
+    fn terms(&self, residues: impl Iterator<Item = u64>) -> impl Iterator<Item = (u64, (u128, u64))> {
+        residues.enumerate().map(|(i, x)| {
+            let (w, ws) = self.qhat_inv[i];
+            (mul_shoup(x, w, ws, self.primes[i]), self.t_over_p[i])
+        })
+    }
+
     /// `round(t x / Q) mod t` from `x`'s residues (`t x / Q = sum_i y_i t / p_i - v t` with
-    /// `y_i = x_i (Q / p_i)^-1 mod p_i`, and the `v t` term vanishes mod `t`).
+    /// `y_i = x_i (Q / p_i)^-1 mod p_i`, and the `v t` term vanishes mod `t`), for `t = 2^k`.
     fn round<R: Ring>(&self, residues: impl Iterator<Item = u64>) -> R {
         let (mut int, mut frac) = (R::ZERO, 0u128);
-        for (i, x) in residues.enumerate() {
-            let y = mul_mod(x, self.qhat_inv[i], self.primes[i]);
-            let (ip, fp) = self.t_over_p[i];
+        for (y, (ip, fp)) in self.terms(residues) {
             int = int.add(R::from_u128(ip).mul(R::from_u128(y as u128)));
             frac += y as u128 * fp as u128;
         }
         int.add(R::from_u128((frac + (1 << 63)) >> 64))
     }
+
+    /// [`Hps::round`] for a plaintext modulus `t` below every prime (the integer parts are zero).
+    pub(super) fn round_small(&self, residues: impl Iterator<Item = u64>, t: u64) -> u64 {
+        let frac: u128 = self.terms(residues).map(|(y, (_, fp))| y as u128 * fp as u128).sum();
+        (((frac + (1 << 63)) >> 64) % t as u128) as u64
+    }
+}
+
+/// `w` with its Shoup constant `floor(w 2^64 / p)`.
+pub(super) fn shoup(w: u64, p: u64) -> (u64, u64) {
+    (w, (((w as u128) << 64) / p as u128) as u64)
 }
 
 /// `a + b mod p` for `a, b <= p` (either may be `p` itself, as `p - 0` is).
 #[inline]
-fn add_mod(a: u64, b: u64, p: u64) -> u64 {
+pub(super) fn add_mod(a: u64, b: u64, p: u64) -> u64 {
     let s = a + b;
     if s >= 2 * p {
         s - 2 * p
@@ -217,13 +248,13 @@ fn add_mod(a: u64, b: u64, p: u64) -> u64 {
 }
 
 #[inline]
-fn mul_mod(a: u64, b: u64, p: u64) -> u64 {
+pub(super) fn mul_mod(a: u64, b: u64, p: u64) -> u64 {
     ((a as u128 * b as u128) % p as u128) as u64
 }
 
 /// `x w mod p` for a constant `w` with `ws = floor(w 2^64 / p)` (Shoup's method; `p < 2^63`).
 #[inline]
-fn mul_shoup(x: u64, w: u64, ws: u64, p: u64) -> u64 {
+pub(super) fn mul_shoup(x: u64, w: u64, ws: u64, p: u64) -> u64 {
     let q = ((x as u128 * ws as u128) >> 64) as u64;
     let r = x.wrapping_mul(w).wrapping_sub(q.wrapping_mul(p));
     if r >= p { r - p } else { r }
@@ -245,7 +276,7 @@ fn pow2_mod(k: u32, p: u64) -> u64 {
     pow_mod(2, k as u64, p)
 }
 
-fn inv_mod(a: u64, p: u64) -> u64 {
+pub(super) fn inv_mod(a: u64, p: u64) -> u64 {
     pow_mod(a, p - 2, p)
 }
 
@@ -278,10 +309,10 @@ fn is_prime(n: u64) -> bool {
     })
 }
 
-/// The `count` largest primes below `2^PRIME_BITS` that are `1 mod 2N` (so the negacyclic NTT exists).
-fn ntt_primes(count: usize, n: usize) -> Vec<u64> {
+/// The `count` largest primes below `2^bits` that are `1 mod 2N` (so the negacyclic NTT exists).
+pub(super) fn ntt_primes(bits: u32, count: usize, n: usize) -> Vec<u64> {
     let step = 2 * n as u64;
-    let mut p = ((1u64 << PRIME_BITS) - 1) / step * step + 1;
+    let mut p = ((1u64 << bits) - 1) / step * step + 1;
     let mut out = Vec::with_capacity(count);
     while out.len() < count {
         if is_prime(p) {
@@ -294,7 +325,7 @@ fn ntt_primes(count: usize, n: usize) -> Vec<u64> {
 
 /// A signed integer reduced mod `p`.
 #[inline]
-fn signed_mod(v: i128, p: u64) -> u64 {
+pub(super) fn signed_mod(v: i128, p: u64) -> u64 {
     if v.unsigned_abs() < p as u128 {
         return if v < 0 { p - v.unsigned_abs() as u64 } else { v as u64 };
     }
@@ -442,15 +473,29 @@ impl SecretKey {
     /// returns `c0 = -c1 s + e + round(q m / t)` in coefficient form.
     pub fn encrypt<R: Ring>(&mut self, m: &[R], seed: [u8; 16], stream: u64) -> Vec<u64> {
         let par = self.params;
+        let mut noise = self.rng.fork();
+        self.encrypt_with(&mut noise, |i, j| m.get(j).map_or(0, |v| par.scaled(*v, i)), seed, stream)
+    }
+
+    /// [`SecretKey::encrypt`] of an encoded message with the error drawn from `noise` (private randomness):
+    /// `scaled(i, j)` is coefficient `j`'s `round(q m / t)` mod prime `i`. Takes `&self`, so encryptions can
+    /// run in parallel.
+    pub fn encrypt_with(
+        &self,
+        noise: &mut Prg,
+        scaled: impl Fn(usize, usize) -> u64,
+        seed: [u8; 16],
+        stream: u64,
+    ) -> Vec<u64> {
+        let par = self.params;
         let c1 = par.uniform_ntt(&mut Prg::new(seed, stream));
-        let e = cbd(&mut self.rng, par.n);
+        let e = cbd(noise, par.n);
         let mut c0 = self.times_s(&c1);
         par.to_coeffs(&mut c0);
         for (i, limb) in c0.chunks_exact_mut(par.n).enumerate() {
             let p = par.primes[i];
             for (j, o) in limb.iter_mut().enumerate() {
-                let msg = m.get(j).map_or(0, |v| par.scaled(*v, i));
-                *o = add_mod(add_mod(p - *o, signed_mod(e[j] as i128, p), p), msg, p);
+                *o = add_mod(add_mod(p - *o, signed_mod(e[j] as i128, p), p), scaled(i, j), p);
             }
         }
         c0
@@ -465,6 +510,19 @@ impl SecretKey {
         par.to_coeffs(&mut prod);
         let x = |i: usize, k: usize| add_mod(prod[i * par.n + positions[k]], c0[i * n + k], par.primes[i]);
         (0..n).map(|k| par.hps.round((0..par.keep).map(|i| x(i, k)))).collect()
+    }
+
+    /// The phase `c0 + c1 s` of a returned ciphertext with every coefficient (`c1` in NTT form, `c0` in
+    /// coefficient form, over the kept primes), in coefficient form, prime by prime.
+    pub fn phase(&self, c1: &[u64], c0: &[u64]) -> Vec<u64> {
+        let par = self.params;
+        let mut prod = self.times_s(c1);
+        par.to_coeffs(&mut prod);
+        for (i, (limb, c0)) in prod.chunks_exact_mut(par.n).zip(c0.chunks_exact(par.n)).enumerate() {
+            let p = par.primes[i];
+            limb.iter_mut().zip(c0).for_each(|(x, c)| *x = add_mod(*x, *c, p));
+        }
+        prod
     }
 }
 
@@ -496,25 +554,38 @@ impl Product {
     /// `positions`, switch down to the kept primes and return `(c1 in NTT form, c0 at positions)` (prime by
     /// prime). Fails if the summed plaintexts' norm exceeds [`Params::max_norm`].
     pub fn finish<R: Ring>(
-        mut self,
+        self,
         params: &Params,
         pk: &PublicKey,
         positions: &[usize],
         mask: &[R],
         rng: &mut Prg,
     ) -> Result<(Vec<u64>, Vec<u64>), String> {
-        if self.norm > params.max_norm() {
+        self.finish_with(params, pk, (positions, params.flood), |k, i| params.scaled(mask[k], i), rng)
+    }
+
+    /// [`Product::finish`] with flooding noise of `flood` bits and an encoded mask: `scaled(k, i)` is
+    /// `round(q mask_k / t)` mod prime `i` for the `k`-th position.
+    pub fn finish_with(
+        mut self,
+        params: &Params,
+        pk: &PublicKey,
+        (positions, flood): (&[usize], u32),
+        scaled: impl Fn(usize, usize) -> u64,
+        rng: &mut Prg,
+    ) -> Result<(Vec<u64>, Vec<u64>), String> {
+        if self.norm > params.max_norm_at(flood) {
             return Err(format!(
                 "plaintext norm 2^{:.1} exceeds the lattice parameters' 2^{:.1}",
                 (self.norm as f64).log2(),
-                (params.max_norm() as f64).log2()
+                (params.max_norm_at(flood) as f64).log2()
             ));
         }
         let u = params.ntt_of(&ternary(rng, params.n));
         let e2 = params.ntt_of(&cbd(rng, params.n));
         let n = positions.len();
         let mut out0 = vec![0u64; params.limbs() * n];
-        let flood: Vec<i128> = (0..n).map(|_| uniform_signed(rng, params.flood)).collect();
+        let flood: Vec<Wide> = (0..n).map(|_| Wide::uniform(rng, flood)).collect();
         let e1 = cbd(rng, n);
         for (i, plan) in params.plans.iter().enumerate() {
             let r = params.limb(i);
@@ -528,9 +599,8 @@ impl Product {
             plan.normalize(c0);
             plan.inv(c0);
             for (k, &j) in positions.iter().enumerate() {
-                let noise = signed_mod(flood[k] + e1[k] as i128, p);
-                out0[i * n + k] =
-                    ((c0[j] as u128 + noise as u128 + params.scaled(mask[k], i) as u128) % p as u128) as u64;
+                let noise = add_mod(params.wide_residue(flood[k], i), signed_mod(e1[k] as i128, p), p);
+                out0[i * n + k] = add_mod(add_mod(c0[j], noise, p), scaled(k, i), p);
             }
         }
         params.switch_down(&mut self.c1, &mut out0, n);
@@ -538,11 +608,35 @@ impl Product {
     }
 }
 
-/// Uniform in `[-2^bits, 2^bits]` (up to a negligible bias).
-fn uniform_signed(rng: &mut impl Words, bits: u32) -> i128 {
-    let w = (rng.word() as u128) | (rng.word() as u128) << 64;
-    let span = (1u128 << (bits + 1)) + 1;
-    (w % span) as i128 - (1i128 << bits)
+/// A signed integer of up to 127 bits as `hi 2^64 + lo`: flooding noise, reduced mod each prime without
+/// 128-bit divisions.
+#[derive(Clone, Copy)]
+pub(super) struct Wide {
+    hi: i64,
+    lo: u64,
+}
+
+impl Wide {
+    /// Uniform in `[-2^bits, 2^bits)`, for `64 <= bits <= 125`.
+    fn uniform(rng: &mut impl Words, bits: u32) -> Wide {
+        debug_assert!((64..=125).contains(&bits));
+        let top = 1i64 << (bits - 64);
+        Wide { hi: (rng.word() & (2 * top as u64 - 1)) as i64 - top, lo: rng.word() }
+    }
+
+    #[cfg(test)]
+    fn value(self) -> i128 {
+        (self.hi as i128) << 64 | self.lo as i128
+    }
+}
+
+impl Params {
+    /// `v mod p_i` as `[hi]_p (2^64 mod p) + [lo]_p` with Shoup multiplications.
+    #[inline]
+    fn wide_residue(&self, v: Wide, i: usize) -> u64 {
+        let (p, [r64, r64_s, one_s]) = (self.primes[i], self.wide[i]);
+        add_mod(mul_shoup(signed_mod(v.hi as i128, p), r64, r64_s, p), mul_shoup(v.lo, 1, one_s, p), p)
+    }
 }
 
 impl PublicKey {
@@ -580,8 +674,15 @@ mod tests {
         let edge = 1i128 << (par.flood + 1);
         let cases: Vec<(R, i128)> = ms
             .iter()
-            .flat_map(|&m| [0, edge, -edge, uniform_signed(&mut rng, par.flood)].map(|noise| (m, noise)))
+            .flat_map(|&m| [0, edge, -edge, Wide::uniform(&mut rng, par.flood).value()].map(|noise| (m, noise)))
             .collect();
+        // The flooding noise's reduction without divisions agrees with the exact one.
+        for _ in 0..1000 {
+            let v = Wide::uniform(&mut rng, par.flood);
+            for (i, &p) in par.primes.iter().enumerate() {
+                assert_eq!(par.wide_residue(v, i), signed_mod(v.value(), p));
+            }
+        }
         // Coefficients of c0 (c1 = 0), switched down to the kept primes as the evaluator returns them.
         let k = cases.len();
         let mut c0 = vec![0u64; par.limbs() * k];
