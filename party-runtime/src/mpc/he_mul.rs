@@ -128,8 +128,7 @@ async fn key_holder<R: Ring>(
                         let mut out = Vec::with_capacity(2 * residue_bytes(ct_len));
                         for (w, v) in [x, y].into_iter().enumerate() {
                             let m = sp.encode(j, block_values(v, &layout, b));
-                            let c0 =
-                                sk.encrypt_with(&mut noise, |i, c| sp.scaled(j, m[c], i), seed, layout.stream(b, j, w));
+                            let c0 = sk.encrypt_with(&mut noise, &sp.scaled(j, &m), seed, layout.stream(b, j, w));
                             put_residues(&mut out, &c0);
                         }
                         out
@@ -221,8 +220,7 @@ async fn evaluator<R: Ring>(
                         prod.add(ct, (&pt, norm), &c0, &c1);
                     }
                     let mask = sp.encode(j, masks[b - group.start].0[j].iter().map(|&r| r as u128));
-                    let (c1, c0) =
-                        prod.finish_with(ct, pk, (&positions, sp.flood), |c, i| sp.scaled(j, mask[c], i), &mut rng)?;
+                    let (c1, c0) = prod.finish_with(ct, pk, (&positions, sp.flood), &sp.scaled(j, &mask), &mut rng)?;
                     let mut out = Vec::with_capacity(2 * residue_bytes(c1.len()));
                     put_residues(&mut out, &c1);
                     put_residues(&mut out, &c0);

@@ -118,7 +118,11 @@ impl Params {
             for i in 0..d {
                 let p = self.primes[i];
                 // [x]_pd mod p: residues up to pd / 2 stand for themselves, larger ones for r - pd (p > pd / 2).
-                let lift = |r: u64| if r > pd / 2 { r + p - pd } else { r };
+                // Branch-free: `above` is all ones when r > pd / 2.
+                let lift = |r: u64| {
+                    let above = ((pd / 2).wrapping_sub(r) as i64 >> 63) as u64;
+                    r.wrapping_add(above & p.wrapping_sub(pd))
+                };
                 let (inv, inv_s) = self.drop_inv[d - self.keep][i];
                 let mut v: Vec<u64> = last.iter().map(|&r| lift(r)).collect();
                 self.plans[i].fwd(&mut v);
@@ -225,7 +229,12 @@ impl Hps {
     /// [`Hps::round`] for a plaintext modulus `t` below every prime (the integer parts are zero).
     pub(super) fn round_small(&self, residues: impl Iterator<Item = u64>, t: u64) -> u64 {
         let frac: u128 = self.terms(residues).map(|(y, (_, fp))| y as u128 * fp as u128).sum();
-        (((frac + (1 << 63)) >> 64) % t as u128) as u64
+        // Below (number of primes) x t: a few subtractions instead of a division.
+        let mut v = ((frac + (1 << 63)) >> 64) as u64;
+        while v >= t {
+            v -= t;
+        }
+        v
     }
 }
 
@@ -234,17 +243,20 @@ pub(super) fn shoup(w: u64, p: u64) -> (u64, u64) {
     (w, (((w as u128) << 64) / p as u128) as u64)
 }
 
-/// `a + b mod p` for `a, b <= p` (either may be `p` itself, as `p - 0` is).
+/// `a + b mod p` for `a, b <= p` (either may be `p` itself, as `p - 0` is). Branch-free (the operands are
+/// random, so branches would mispredict half the time): `x.min(x - p)` subtracts `p` exactly when `x >= p`,
+/// since `x - p` wraps to above `2^63` otherwise (`p < 2^63`).
 #[inline]
 pub(super) fn add_mod(a: u64, b: u64, p: u64) -> u64 {
     let s = a + b;
-    if s >= 2 * p {
-        s - 2 * p
-    } else if s >= p {
-        s - p
-    } else {
-        s
-    }
+    let s = s.min(s.wrapping_sub(p));
+    s.min(s.wrapping_sub(p))
+}
+
+/// `x mod p` for `x < 2p`, branch-free (see [`add_mod`]).
+#[inline]
+pub(super) fn reduce_once(x: u64, p: u64) -> u64 {
+    x.min(x.wrapping_sub(p))
 }
 
 #[inline]
@@ -256,8 +268,7 @@ pub(super) fn mul_mod(a: u64, b: u64, p: u64) -> u64 {
 #[inline]
 pub(super) fn mul_shoup(x: u64, w: u64, ws: u64, p: u64) -> u64 {
     let q = ((x as u128 * ws as u128) >> 64) as u64;
-    let r = x.wrapping_mul(w).wrapping_sub(q.wrapping_mul(p));
-    if r >= p { r - p } else { r }
+    reduce_once(x.wrapping_mul(w).wrapping_sub(q.wrapping_mul(p)), p)
 }
 
 fn pow_mod(mut b: u64, mut e: u64, p: u64) -> u64 {
@@ -327,7 +338,7 @@ pub(super) fn ntt_primes(bits: u32, count: usize, n: usize) -> Vec<u64> {
 #[inline]
 pub(super) fn signed_mod(v: i128, p: u64) -> u64 {
     if v.unsigned_abs() < p as u128 {
-        return if v < 0 { p - v.unsigned_abs() as u64 } else { v as u64 };
+        return small_mod(v as i64, p);
     }
     if let Ok(small) = i64::try_from(v) {
         let r = small % p as i64;
@@ -335,6 +346,12 @@ pub(super) fn signed_mod(v: i128, p: u64) -> u64 {
     } else {
         v.rem_euclid(p as i128) as u64
     }
+}
+
+/// A small signed integer (`|v| < p`) reduced mod `p`, branch-free (adds `p` when the sign bit is set).
+#[inline]
+fn small_mod(v: i64, p: u64) -> u64 {
+    (v + ((v >> 63) & p as i64)) as u64
 }
 
 /// The two's-complement value of a ring element.
@@ -424,6 +441,11 @@ impl Params {
         let a = (p - mul_mod((b.to_u128() % p as u128) as u64, self.t_inv[i], p)) % p;
         if b.msb() { (a + 1) % p } else { a }
     }
+
+    /// [`Params::scaled`] of the first `n` of `m`, prime by prime (zero past `m`'s end).
+    fn scaled_all<R: Ring>(&self, m: &[R], n: usize) -> Vec<u64> {
+        (0..self.limbs()).flat_map(|i| (0..n).map(move |j| m.get(j).map_or(0, |v| self.scaled(*v, i)))).collect()
+    }
 }
 
 /// A party's secret key and its private randomness.
@@ -474,28 +496,23 @@ impl SecretKey {
     pub fn encrypt<R: Ring>(&mut self, m: &[R], seed: [u8; 16], stream: u64) -> Vec<u64> {
         let par = self.params;
         let mut noise = self.rng.fork();
-        self.encrypt_with(&mut noise, |i, j| m.get(j).map_or(0, |v| par.scaled(*v, i)), seed, stream)
+        let msg = par.scaled_all(m, par.n);
+        self.encrypt_with(&mut noise, &msg, seed, stream)
     }
 
     /// [`SecretKey::encrypt`] of an encoded message with the error drawn from `noise` (private randomness):
-    /// `scaled(i, j)` is coefficient `j`'s `round(q m / t)` mod prime `i`. Takes `&self`, so encryptions can
-    /// run in parallel.
-    pub fn encrypt_with(
-        &self,
-        noise: &mut Prg,
-        scaled: impl Fn(usize, usize) -> u64,
-        seed: [u8; 16],
-        stream: u64,
-    ) -> Vec<u64> {
+    /// `scaled` holds the coefficients' `round(q m / t)`, prime by prime. Takes `&self`, so encryptions can run
+    /// in parallel.
+    pub fn encrypt_with(&self, noise: &mut Prg, scaled: &[u64], seed: [u8; 16], stream: u64) -> Vec<u64> {
         let par = self.params;
         let c1 = par.uniform_ntt(&mut Prg::new(seed, stream));
         let e = cbd(noise, par.n);
         let mut c0 = self.times_s(&c1);
         par.to_coeffs(&mut c0);
-        for (i, limb) in c0.chunks_exact_mut(par.n).enumerate() {
+        for (i, (limb, m)) in c0.chunks_exact_mut(par.n).zip(scaled.chunks_exact(par.n)).enumerate() {
             let p = par.primes[i];
-            for (j, o) in limb.iter_mut().enumerate() {
-                *o = add_mod(add_mod(p - *o, signed_mod(e[j] as i128, p), p), scaled(i, j), p);
+            for ((o, e), m) in limb.iter_mut().zip(&e).zip(m) {
+                *o = add_mod(add_mod(p - *o, small_mod(*e, p), p), *m, p);
             }
         }
         c0
@@ -561,17 +578,18 @@ impl Product {
         mask: &[R],
         rng: &mut Prg,
     ) -> Result<(Vec<u64>, Vec<u64>), String> {
-        self.finish_with(params, pk, (positions, params.flood), |k, i| params.scaled(mask[k], i), rng)
+        let scaled = params.scaled_all(mask, positions.len());
+        self.finish_with(params, pk, (positions, params.flood), &scaled, rng)
     }
 
-    /// [`Product::finish`] with flooding noise of `flood` bits and an encoded mask: `scaled(k, i)` is
-    /// `round(q mask_k / t)` mod prime `i` for the `k`-th position.
+    /// [`Product::finish`] with flooding noise of `flood` bits and an encoded mask: `scaled` holds
+    /// `round(q mask_k / t)` for each position, prime by prime.
     pub fn finish_with(
         mut self,
         params: &Params,
         pk: &PublicKey,
         (positions, flood): (&[usize], u32),
-        scaled: impl Fn(usize, usize) -> u64,
+        scaled: &[u64],
         rng: &mut Prg,
     ) -> Result<(Vec<u64>, Vec<u64>), String> {
         if self.norm > params.max_norm_at(flood) {
@@ -585,7 +603,7 @@ impl Product {
         let e2 = params.ntt_of(&cbd(rng, params.n));
         let n = positions.len();
         let mut out0 = vec![0u64; params.limbs() * n];
-        let flood: Vec<Wide> = (0..n).map(|_| Wide::uniform(rng, flood)).collect();
+        let flood = Wide::uniform_n(rng, flood, n);
         let e1 = cbd(rng, n);
         for (i, plan) in params.plans.iter().enumerate() {
             let r = params.limb(i);
@@ -598,9 +616,10 @@ impl Product {
             plan.mul_accumulate(c0, &pk.p0[r.clone()], &u[r]);
             plan.normalize(c0);
             plan.inv(c0);
+            let out = &mut out0[i * n..(i + 1) * n];
             for (k, &j) in positions.iter().enumerate() {
-                let noise = add_mod(params.wide_residue(flood[k], i), signed_mod(e1[k] as i128, p), p);
-                out0[i * n + k] = add_mod(add_mod(c0[j], noise, p), scaled(k, i), p);
+                let noise = add_mod(params.wide_residue(flood[k], i), small_mod(e1[k], p), p);
+                out[k] = add_mod(add_mod(c0[j], noise, p), scaled[i * n + k], p);
             }
         }
         params.switch_down(&mut self.c1, &mut out0, n);
@@ -618,10 +637,20 @@ pub(super) struct Wide {
 
 impl Wide {
     /// Uniform in `[-2^bits, 2^bits)`, for `64 <= bits <= 125`.
+    #[cfg(test)]
     fn uniform(rng: &mut impl Words, bits: u32) -> Wide {
+        Wide::from_words(rng.word(), rng.word(), bits)
+    }
+
+    fn from_words(a: u64, b: u64, bits: u32) -> Wide {
         debug_assert!((64..=125).contains(&bits));
         let top = 1i64 << (bits - 64);
-        Wide { hi: (rng.word() & (2 * top as u64 - 1)) as i64 - top, lo: rng.word() }
+        Wide { hi: (a & (2 * top as u64 - 1)) as i64 - top, lo: b }
+    }
+
+    /// `n` values uniform in `[-2^bits, 2^bits)`, from the stream in bulk.
+    fn uniform_n(rng: &mut Prg, bits: u32, n: usize) -> Vec<Wide> {
+        words(rng, 2 * n).chunks_exact(2).map(|w| Wide::from_words(w[0], w[1], bits)).collect()
     }
 
     #[cfg(test)]

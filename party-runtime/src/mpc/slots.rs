@@ -15,7 +15,7 @@ use tfhe_ntt::prime64::Plan;
 
 use super::prg::Prg;
 use super::ring::Ring;
-use super::rlwe::{self, Hps, Params, STAT_SEC, inv_mod, mul_mod, mul_shoup, ntt_primes, shoup};
+use super::rlwe::{self, Hps, Params, STAT_SEC, inv_mod, mul_mod, mul_shoup, ntt_primes, reduce_once, shoup};
 
 /// Plaintext primes are the largest below `2^T_BITS` that are `1 mod 2N`.
 const T_BITS: u32 = 44;
@@ -27,11 +27,28 @@ struct Modulus {
     one_s: u64,
     /// `2^64 mod p` with its Shoup constant.
     r64: (u64, u64),
+    /// `2^(64 i) mod p` with their Shoup constants, for `i < WORDS`.
+    powers: [(u64, u64); WORDS],
 }
+
+/// The widest integer [`Modulus::reduce_words`] takes, in 64-bit words.
+const WORDS: usize = 5;
 
 impl Modulus {
     fn new(p: u64) -> Modulus {
-        Modulus { p, one_s: shoup(1, p).1, r64: shoup(((1u128 << 64) % p as u128) as u64, p) }
+        let r64 = ((1u128 << 64) % p as u128) as u64;
+        let mut powers = [shoup(1, p); WORDS];
+        for i in 1..WORDS {
+            powers[i] = shoup(mul_mod(powers[i - 1].0, r64, p), p);
+        }
+        Modulus { p, one_s: shoup(1, p).1, r64: shoup(r64, p), powers }
+    }
+
+    /// The integer `sum_i words_i 2^(64 i)` mod `p` (Shoup's product takes any 64-bit multiplicand).
+    #[inline]
+    fn reduce_words(&self, words: &[u64]) -> u64 {
+        let p = self.p;
+        words.iter().zip(&self.powers).fold(0u64, |acc, (&w, &(c, cs))| reduce_once(acc + mul_shoup(w, c, cs, p), p))
     }
 
     /// `x mod p`.
@@ -39,8 +56,7 @@ impl Modulus {
     fn reduce(&self, x: u128) -> u64 {
         let p = self.p;
         let hi = mul_shoup((x >> 64) as u64, 1, self.one_s, p);
-        let s = mul_shoup(hi, self.r64.0, self.r64.1, p) + mul_shoup(x as u64, 1, self.one_s, p);
-        if s >= p { s - p } else { s }
+        reduce_once(mul_shoup(hi, self.r64.0, self.r64.1, p) + mul_shoup(x as u64, 1, self.one_s, p), p)
     }
 }
 
@@ -66,7 +82,7 @@ pub struct SlotParams {
     /// Bits of the evaluator's mask `r` (uniform below `2^mask_bits`).
     pub mask_bits: u32,
     /// CRT constants: `(P / t_j)^-1 mod t_j` (Shoup), `(P / t_j) mod 2^k`, and `P mod 2^k`.
-    crt: Vec<((u64, u64), u128)>,
+    crt: Vec<((u64, u64), u128, f64)>,
     p_mod: u128,
 }
 
@@ -123,7 +139,7 @@ impl SlotParams {
                 let others = primes.iter().enumerate().filter(|&(i, _)| i != j);
                 let hat_mod_t = others.clone().fold(1u64, |acc, (_, &o)| mul_mod(acc, o % t, t));
                 let hat = others.fold(1u128, |acc, (_, &o)| acc.wrapping_mul(o as u128));
-                (shoup(inv_mod(hat_mod_t, t), t), modk(hat))
+                (shoup(inv_mod(hat_mod_t, t), t), modk(hat), 1.0 / t as f64)
             })
             .collect();
         let p_mod = modk(primes.iter().fold(1u128, |acc, &t| acc.wrapping_mul(t as u128)));
@@ -148,16 +164,21 @@ impl SlotParams {
         poly
     }
 
-    /// `round(q m / t_j) mod p_i` for a coefficient `m < t_j`: with `q m = t_j a + b`, it is `a + [2b >= t_j]`
-    /// and `a = -b t_j^-1 mod p_i`.
-    #[inline]
-    pub fn scaled(&self, j: usize, m: u64, i: usize) -> u64 {
+    /// `round(q m / t_j) mod p_i` for each coefficient `m < t_j` of `poly`, prime by prime: with
+    /// `q m = t_j a + b`, it is `a + [2b >= t_j]` and `a = -b t_j^-1 mod p_i`.
+    pub fn scaled(&self, j: usize, poly: &[u64]) -> Vec<u64> {
         let s = &self.slots[j];
-        let (t, p) = (s.t.p, self.ct.primes[i]);
-        let b = mul_shoup(m, s.q_mod_t.0, s.q_mod_t.1, t);
-        let a = mul_shoup(b, s.t_inv[i].0, s.t_inv[i].1, p);
-        let a = if a == 0 { 0 } else { p - a };
-        if 2 * b >= t { if a + 1 == p { 0 } else { a + 1 } } else { a }
+        let t = s.t.p;
+        let b: Vec<u64> = poly.iter().map(|&m| mul_shoup(m, s.q_mod_t.0, s.q_mod_t.1, t)).collect();
+        let mut out = Vec::with_capacity(self.ct.limbs() * poly.len());
+        for (&p, &(w, ws)) in self.ct.primes.iter().zip(&s.t_inv) {
+            out.extend(b.iter().map(|&b| {
+                // -b t^-1 mod p, plus one when 2b >= t (branch-free).
+                let a = reduce_once(p - mul_shoup(b, w, ws, p), p);
+                reduce_once(a + (2 * b >= t) as u64, p)
+            }));
+        }
+        out
     }
 
     /// An evaluator's plaintext: the message polynomial centred (`|a_i| <= t_j / 2`) as the ciphertext
@@ -197,8 +218,7 @@ impl SlotParams {
                 r[words - 1] &= (1u64 << top) - 1;
             }
             for (out, s) in residues.iter_mut().zip(&self.slots) {
-                // Horner from the top word: acc = acc 2^64 + w mod t.
-                out.push(r.iter().rev().fold(0u64, |acc, &w| s.t.reduce((acc as u128) << 64 | w as u128)));
+                out.push(s.t.reduce_words(r));
             }
             shares.push(R::from_u128(r[0] as u128 | (r.get(1).copied().unwrap_or(0) as u128) << 64).neg());
         }
@@ -210,10 +230,10 @@ impl SlotParams {
     /// (the fraction left is the value over `P`, below 2^-2).
     pub fn crt<R: Ring>(&self, z: impl Iterator<Item = u64>) -> R {
         let (mut acc, mut v) = (R::ZERO, 0.0f64);
-        for ((zj, ((w, ws), hat)), s) in z.zip(&self.crt).zip(&self.slots) {
+        for ((zj, ((w, ws), hat, inv)), s) in z.zip(&self.crt).zip(&self.slots) {
             let u = mul_shoup(zj, *w, *ws, s.t.p);
             acc = acc.add(R::from_u128(u as u128).mul(R::from_u128(*hat)));
-            v += u as f64 / s.t.p as f64;
+            v += u as f64 * inv;
         }
         acc.sub(R::from_u128(v.round() as u128).mul(R::from_u128(self.p_mod)))
     }
@@ -250,14 +270,14 @@ mod tests {
                 |n: usize| -> Vec<u128> { (0..n).map(|_| (rng.word() as u128) << 64 | rng.word() as u128).collect() };
             let (x, y) = (draw(ct.n), draw(ct.n - 3));
             let m = sp.encode(j, x.iter().copied());
-            let c0 = sk.encrypt_with(&mut rng.fork(), |i, c| sp.scaled(j, m[c], i), [6; 16], j as u64);
+            let c0 = sk.encrypt_with(&mut rng.fork(), &sp.scaled(j, &m), [6; 16], j as u64);
             let (c0, c1) = rlwe::received(ct, c0, [6; 16], j as u64);
             let (pt, norm) = sp.plaintext(j, y.iter().copied());
             let mut prod = rlwe::Product::new(ct);
             prod.add(ct, (&pt, norm), &c0, &c1);
             let mr = sp.encode(j, r[j].iter().map(|&v| v as u128));
             let (c1, c0) = prod
-                .finish_with(ct, &pk, (&positions, sp.flood), |c, i| sp.scaled(j, mr[c], i), &mut rng)
+                .finish_with(ct, &pk, (&positions, sp.flood), &sp.scaled(j, &mr), &mut rng)
                 .expect("within the norm");
             let got = sp.decode(j, &sk.phase(&c1, &c0));
             for s in 0..ct.n {
