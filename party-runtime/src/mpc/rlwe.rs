@@ -387,7 +387,7 @@ fn ternary(rng: &mut Prg, n: usize) -> Vec<i64> {
 
 impl Params {
     /// A polynomial (flat, prime by prime) from small signed coefficients, in NTT form.
-    fn ntt_of(&self, c: &[i64]) -> Vec<u64> {
+    pub(super) fn ntt_of(&self, c: &[i64]) -> Vec<u64> {
         let mut out = vec![0u64; self.limbs() * self.n];
         for (i, (limb, plan)) in out.chunks_exact_mut(self.n).zip(&self.plans).enumerate() {
             let p = self.primes[i];
@@ -492,7 +492,7 @@ impl SecretKey {
     }
 
     /// Encrypt `m` (at most `N` coefficients) under this key with `c1` from stream `stream` of `seed`:
-    /// returns `c0 = -c1 s + e + round(q m / t)` in coefficient form.
+    /// returns `c0 = -c1 s + e + round(q m / t)` in NTT form (the evaluator multiplies in that form).
     pub fn encrypt<R: Ring>(&mut self, m: &[R], seed: [u8; 16], stream: u64) -> Vec<u64> {
         let par = self.params;
         let mut noise = self.rng.fork();
@@ -507,12 +507,16 @@ impl SecretKey {
         let par = self.params;
         let c1 = par.uniform_ntt(&mut Prg::new(seed, stream));
         let e = cbd(noise, par.n);
-        let mut c0 = self.times_s(&c1);
-        par.to_coeffs(&mut c0);
+        let c1s = self.times_s(&c1);
+        let mut c0 = vec![0u64; par.limbs() * par.n];
         for (i, (limb, m)) in c0.chunks_exact_mut(par.n).zip(scaled.chunks_exact(par.n)).enumerate() {
             let p = par.primes[i];
             for ((o, e), m) in limb.iter_mut().zip(&e).zip(m) {
-                *o = add_mod(add_mod(p - *o, small_mod(*e, p), p), *m, p);
+                *o = add_mod(small_mod(*e, p), *m, p);
+            }
+            par.plans[i].fwd(limb);
+            for (o, x) in limb.iter_mut().zip(&c1s[par.limb(i)]) {
+                *o = add_mod(*o, p - x, p);
             }
         }
         c0
@@ -675,12 +679,8 @@ impl PublicKey {
     }
 }
 
-/// A ciphertext's `c0` (coefficient form, from [`SecretKey::encrypt`]) in NTT form, with its `c1` expanded
-/// from the sender's seed.
-pub fn received(params: &Params, mut c0: Vec<u64>, seed: [u8; 16], stream: u64) -> (Vec<u64>, Vec<u64>) {
-    for (limb, plan) in c0.chunks_exact_mut(params.n).zip(&params.plans) {
-        plan.fwd(limb);
-    }
+/// A ciphertext's `c0` (NTT form, from [`SecretKey::encrypt`]) with its `c1` expanded from the sender's seed.
+pub fn received(params: &Params, c0: Vec<u64>, seed: [u8; 16], stream: u64) -> (Vec<u64>, Vec<u64>) {
     (c0, params.uniform_ntt(&mut Prg::new(seed, stream)))
 }
 

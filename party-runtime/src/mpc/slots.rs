@@ -184,14 +184,11 @@ impl SlotParams {
     /// An evaluator's plaintext: the message polynomial centred (`|a_i| <= t_j / 2`) as the ciphertext
     /// primes' plaintext in NTT form, with its `||a||_1`.
     pub fn plaintext(&self, j: usize, values: impl Iterator<Item = u128>) -> (Vec<u64>, u128) {
-        let t = self.slots[j].t.p;
-        let coeffs: Vec<(usize, u64)> = self
-            .encode(j, values)
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| (i, if c > t / 2 { (c as i64 - t as i64) as u64 } else { c }))
-            .collect();
-        self.ct.plaintext::<u64>(&coeffs)
+        let t = self.slots[j].t.p as i64;
+        let coeffs: Vec<i64> =
+            self.encode(j, values).into_iter().map(|c| c as i64 - (c as i64 > t / 2) as i64 * t).collect();
+        let norm = coeffs.iter().map(|c| c.unsigned_abs() as u128).sum();
+        (self.ct.ntt_of(&coeffs), norm)
     }
 
     /// A returned ciphertext's phase (coefficient form, kept primes) to its slot values mod `t_j`.
