@@ -120,12 +120,17 @@ impl Tiling {
 /// per polynomial. Written through a 128-bit accumulator a whole word at a time; read with one unaligned
 /// 64-bit load each (a residue plus its bit offset within a byte, 51 + 7 bits, fits one word).
 pub(super) fn put_residues(out: &mut Vec<u8>, xs: &[u64]) {
+    let start = out.len();
+    out.resize(start + residue_bytes(xs.len()), 0);
+    write_residues(&mut out[start..], xs);
+}
+
+/// [`put_residues`] into a segment of exactly [`residue_bytes`] bytes (so parallel tasks can fill disjoint
+/// parts of one message). Whole little-endian words from an accumulator, no read-modify-write of overlapping
+/// bytes: a full word is only written once its 64 bits have all been accumulated, so it stays in the segment.
+pub(super) fn write_residues(buf: &mut [u8], xs: &[u64]) {
     let b = rlwe::RESIDUE_BITS;
-    let (start, len) = (out.len(), residue_bytes(xs.len()));
-    // Whole little-endian words from an accumulator (no read-modify-write of overlapping bytes); the last
-    // word may spill into 8 bytes of slack, cut off at the end.
-    out.resize(start + len + 8, 0);
-    let buf = &mut out[start..];
+    debug_assert_eq!(buf.len(), residue_bytes(xs.len()));
     let (mut acc, mut n, mut at) = (0u128, 0, 0);
     for x in xs {
         debug_assert!(*x < 1 << b, "residue {x} not reduced");
@@ -136,8 +141,8 @@ pub(super) fn put_residues(out: &mut Vec<u8>, xs: &[u64]) {
             (acc, n, at) = (acc >> 64, n - 64, at + 8);
         }
     }
-    buf[at..at + 8].copy_from_slice(&(acc as u64).to_le_bytes());
-    out.truncate(start + len);
+    let tail = buf.len() - at;
+    buf[at..].copy_from_slice(&acc.to_le_bytes()[..tail]);
 }
 
 /// The bytes of a segment of `n` residues.

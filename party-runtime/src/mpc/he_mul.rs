@@ -13,7 +13,7 @@ use rand_core::Rng;
 use rayon::prelude::*;
 
 use super::engine::Mpc;
-use super::he::{HeState, put_residues, residue_bytes, residues};
+use super::he::{HeState, residue_bytes, residues, write_residues};
 use super::prg::Prg;
 use super::ring::Ring;
 use super::rlwe::{self, Product, PublicKey, SecretKey};
@@ -116,26 +116,23 @@ async fn key_holder<R: Ring>(
 ) -> Result<Vec<R>> {
     let sp = slots::params::<R>();
     let layout = Layout::new(sp, x.len());
-    let ct_len = sp.ct.limbs() * sp.ct.n;
+    let sent = residue_bytes(sp.ct.limbs() * sp.ct.n);
     let send = async {
         for group in &layout.groups {
             let tasks: Vec<((usize, usize), Prg)> =
                 layout.tasks(group).into_iter().map(|t| (t, noise.fork())).collect();
-            let parts: Vec<Vec<u8>> = compute(|| {
-                tasks
-                    .into_par_iter()
-                    .map(|((b, j), mut noise)| {
-                        let mut out = Vec::with_capacity(2 * residue_bytes(ct_len));
-                        for (w, v) in [x, y].into_iter().enumerate() {
-                            let m = sp.encode(j, block_values(v, &layout, b));
-                            let c0 = sk.encrypt_with(&mut noise, &sp.scaled(j, &m), seed, layout.stream(b, j, w));
-                            put_residues(&mut out, &c0);
-                        }
-                        out
-                    })
-                    .collect()
+            // Each task writes its two ciphertexts into its own part of the message.
+            let mut msg = vec![0u8; 16 + tasks.len() * 2 * sent];
+            msg[..16].copy_from_slice(&seed);
+            compute(|| {
+                msg[16..].par_chunks_mut(2 * sent).zip(tasks).for_each(|(out, ((b, j), mut noise))| {
+                    for (w, (v, part)) in [x, y].into_iter().zip(out.chunks_exact_mut(sent)).enumerate() {
+                        let m = sp.encode(j, block_values(v, &layout, b));
+                        let c0 = sk.encrypt_with(&mut noise, &sp.scaled(j, &m), seed, layout.stream(b, j, w));
+                        write_residues(part, &c0);
+                    }
+                })
             });
-            let msg = [seed.to_vec(), parts.concat()].concat();
             ctx.channel.send_bytes(peer, ENC, msg).await.map_err(|e| ctx.link_error(e))?;
         }
         Ok::<_, Error>(())
@@ -202,41 +199,37 @@ async fn evaluator<R: Ring>(
         let masks: Vec<(Vec<Vec<u64>>, Vec<R>)> =
             group.clone().map(|b| sp.mask::<R>(&mut rng, layout.block(b).len())).collect();
         let keyed: Vec<((usize, usize), Prg)> = tasks.iter().map(|&t| (t, rng.fork())).collect();
-        let evaluated: std::result::Result<Vec<Vec<u8>>, String> = compute(|| {
-            keyed
-                .into_par_iter()
-                .enumerate()
-                .map(|(k, ((b, j), mut rng))| {
-                    let at = 16 + k * 2 * seg;
-                    let received = |w: usize| {
-                        let part = &bytes[at + w * seg..at + (w + 1) * seg];
-                        rlwe::received(ct, residues(part, ct.limbs() * ct.n), seed, layout.stream(b, j, w))
-                    };
-                    let mut prod = Product::new(ct);
-                    // Enc(x_0) times y_1, Enc(y_0) times x_1.
-                    for (w, v) in [y, x].into_iter().enumerate() {
-                        let (c0, c1) = received(w);
-                        let (pt, norm) = sp.plaintext(j, block_values(v, &layout, b));
-                        prod.add(ct, (&pt, norm), &c0, &c1);
-                    }
-                    let mask = sp.encode(j, masks[b - group.start].0[j].iter().map(|&r| r as u128));
-                    let (c1, c0) = prod.finish_with(ct, pk, (&positions, sp.flood), &sp.scaled(j, &mask), &mut rng)?;
-                    let mut out = Vec::with_capacity(2 * residue_bytes(c1.len()));
-                    put_residues(&mut out, &c1);
-                    put_residues(&mut out, &c0);
-                    Ok(out)
-                })
-                .collect()
+        // Each task writes its returned ciphertext into its own part of the answer (status byte first).
+        let ret = residue_bytes(ct.returned_limbs() * ct.n);
+        let mut msg = vec![0u8; 1 + tasks.len() * 2 * ret];
+        msg[0] = 1;
+        let evaluated: std::result::Result<(), String> = compute(|| {
+            msg[1..].par_chunks_mut(2 * ret).zip(keyed).enumerate().try_for_each(|(k, (out, ((b, j), mut rng)))| {
+                let at = 16 + k * 2 * seg;
+                let received = |w: usize| {
+                    let part = &bytes[at + w * seg..at + (w + 1) * seg];
+                    rlwe::received(ct, residues(part, ct.limbs() * ct.n), seed, layout.stream(b, j, w))
+                };
+                let mut prod = Product::new(ct);
+                // Enc(x_0) times y_1, Enc(y_0) times x_1.
+                for (w, v) in [y, x].into_iter().enumerate() {
+                    let (c0, c1) = received(w);
+                    let (pt, norm) = sp.plaintext(j, block_values(v, &layout, b));
+                    prod.add(ct, (&pt, norm), &c0, &c1);
+                }
+                let mask = sp.encode(j, masks[b - group.start].0[j].iter().map(|&r| r as u128));
+                let (c1, c0) = prod.finish_with(ct, pk, (&positions, sp.flood), &sp.scaled(j, &mask), &mut rng)?;
+                let (o1, o0) = out.split_at_mut(ret);
+                write_residues(o1, &c1);
+                write_residues(o0, &c0);
+                Ok(())
+            })
         });
         // A refusal (status byte 0) still answers, so the key holder fails at once.
-        let parts = match evaluated {
-            Ok(parts) => parts,
-            Err(e) => {
-                let _ = ctx.channel.send_bytes(peer, RET, vec![0]).await;
-                return Err(Error::Internal(format!("RLWE product: {e}")));
-            }
-        };
-        let msg = [vec![1u8], parts.concat()].concat();
+        if let Err(e) = evaluated {
+            let _ = ctx.channel.send_bytes(peer, RET, vec![0]).await;
+            return Err(Error::Internal(format!("RLWE product: {e}")));
+        }
         ctx.channel.send_bytes(peer, RET, msg).await.map_err(|e| ctx.link_error(e))?;
         shares.extend(masks.into_iter().flat_map(|(_, s)| s));
     }
