@@ -16,7 +16,7 @@ use super::engine::Mpc;
 use super::he::{HeState, residue_bytes, residues, write_residues};
 use super::prg::Prg;
 use super::ring::Ring;
-use super::rlwe::{self, Product, PublicKey, SecretKey};
+use super::rlwe::{self, Flood, Product, PublicKey, SecretKey};
 use super::slots::{self, SlotParams};
 use crate::context::{PartyContext, compute};
 use crate::error::{Error, Result};
@@ -218,7 +218,8 @@ async fn evaluator<R: Ring>(
                     prod.add(ct, (&pt, norm), &c0, &c1);
                 }
                 let mask = sp.encode(j, masks[b - group.start].0[j].iter().map(|&r| r as u128));
-                let (c1, c0) = prod.finish_with(ct, pk, (&positions, sp.flood), &sp.scaled(j, &mask), &mut rng)?;
+                let (c1, c0) =
+                    prod.finish_with(ct, pk, (&positions, Flood::After(sp.flood)), &sp.scaled(j, &mask), &mut rng)?;
                 let (o1, o0) = out.split_at_mut(ret);
                 write_residues(o1, &c1);
                 write_residues(o0, &c0);

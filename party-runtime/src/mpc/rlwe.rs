@@ -162,6 +162,35 @@ impl Params {
         self.max_norm_at(self.flood)
     }
 
+    /// A bound on a result's noise after the switch, before any flooding there, for plaintexts of summed
+    /// `||a||_1 = norm`: the shaped and re-randomization noise divided by the dropped primes (each above
+    /// 2^50), plus each step's rounding (`1/2 + ||s||_1 / 2`, `||s||_1 <= N`).
+    pub fn switched_noise(&self, norm: u128) -> u128 {
+        let dropped = (self.limbs() - self.keep) as u32;
+        let pre = norm.saturating_mul(ETA as u128 + 1).saturating_add(3 * self.n as u128 * ETA as u128);
+        (pre >> (50 * dropped)) + dropped as u128 * (self.n as u128 / 2 + 1)
+    }
+
+    /// The largest summed norm whose [`Params::switched_noise`] stays within `budget`.
+    fn max_norm_after(&self, budget: u128) -> u128 {
+        let dropped = (self.limbs() - self.keep) as u32;
+        let rounding = dropped as u128 * (self.n as u128 / 2 + 1);
+        (budget.saturating_sub(rounding) << (50 * dropped)) / (ETA as u128 + 1)
+    }
+
+    /// Add noise uniform in `[-2^bits, 2^bits)` (`bits < 63`) to `c0`'s `n` coefficients over the kept primes:
+    /// `x - 2^bits` for a uniform `x < 2^(bits+1)`, reduced by one Shoup step.
+    fn flood_kept(&self, c0: &mut [u64], n: usize, bits: u32, rng: &mut Prg) {
+        let xs: Vec<u64> = words(rng, n).iter().map(|w| w & ((2 << bits) - 1)).collect();
+        for (i, limb) in c0.chunks_exact_mut(n).enumerate().take(self.keep) {
+            let (p, one_s) = (self.primes[i], self.wide[i][2]);
+            let minus = p - pow2_mod(bits, p);
+            for (c, x) in limb.iter_mut().zip(&xs) {
+                *c = add_mod(*c, add_mod(mul_shoup(*x, 1, one_s, p), minus, p), p);
+            }
+        }
+    }
+
     /// [`Params::max_norm`] for flooding noise of `flood` bits.
     pub fn max_norm_at(&self, flood: u32) -> u128 {
         let budget = 1u128 << (flood - STAT_SEC);
@@ -373,16 +402,10 @@ fn cbd(rng: &mut Prg, n: usize) -> Vec<i64> {
     words(rng, n).iter().map(|w| (w & m).count_ones() as i64 - ((w >> ETA) & m).count_ones() as i64).collect()
 }
 
-/// `n` uniform elements of `{-1, 0, 1}` (2-bit values, 3 rejected).
+/// `n` uniform elements of `{-1, 0, 1}`: `floor(3 w / 2^64) - 1` of a word each (bias below 2^-63, and no
+/// rejection branch to mispredict).
 fn ternary(rng: &mut Prg, n: usize) -> Vec<i64> {
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        for w in words(rng, (n - out.len()).div_ceil(16)) {
-            out.extend((0..32).map(|i| (w >> (2 * i)) & 3).filter(|&v| v < 3).map(|v| v as i64 - 1));
-        }
-    }
-    out.truncate(n);
-    out
+    words(rng, n).iter().map(|&w| ((w as u128 * 3) >> 64) as i64 - 1).collect()
 }
 
 impl Params {
@@ -583,31 +606,41 @@ impl Product {
         rng: &mut Prg,
     ) -> Result<(Vec<u64>, Vec<u64>), String> {
         let scaled = params.scaled_all(mask, positions.len());
-        self.finish_with(params, pk, (positions, params.flood), &scaled, rng)
+        self.finish_with(params, pk, (positions, Flood::Before(params.flood)), &scaled, rng)
     }
 
-    /// [`Product::finish`] with flooding noise of `flood` bits and an encoded mask: `scaled` holds
-    /// `round(q mask_k / t)` for each position, prime by prime.
+    /// [`Product::finish`] with the given flooding and an encoded mask: `scaled` holds `round(q mask_k / t)`
+    /// for each position, prime by prime.
     pub fn finish_with(
         mut self,
         params: &Params,
         pk: &PublicKey,
-        (positions, flood): (&[usize], u32),
+        (positions, flood): (&[usize], Flood),
         scaled: &[u64],
         rng: &mut Prg,
     ) -> Result<(Vec<u64>, Vec<u64>), String> {
-        if self.norm > params.max_norm_at(flood) {
+        let (fits, limit) = match flood {
+            Flood::Before(bits) => (self.norm <= params.max_norm_at(bits), params.max_norm_at(bits)),
+            Flood::After(bits) => {
+                let budget = 1u128 << (bits - STAT_SEC);
+                (params.switched_noise(self.norm) <= budget, params.max_norm_after(budget))
+            }
+        };
+        if !fits {
             return Err(format!(
                 "plaintext norm 2^{:.1} exceeds the lattice parameters' 2^{:.1}",
                 (self.norm as f64).log2(),
-                (params.max_norm_at(flood) as f64).log2()
+                (limit as f64).log2()
             ));
         }
         let u = params.ntt_of(&ternary(rng, params.n));
         let e2 = params.ntt_of(&cbd(rng, params.n));
         let n = positions.len();
         let mut out0 = vec![0u64; params.limbs() * n];
-        let flood = Wide::uniform_n(rng, flood, n);
+        let before = match flood {
+            Flood::Before(bits) => Wide::uniform_n(rng, bits, n),
+            Flood::After(_) => Vec::new(),
+        };
         let e1 = cbd(rng, n);
         for (i, plan) in params.plans.iter().enumerate() {
             let r = params.limb(i);
@@ -622,13 +655,28 @@ impl Product {
             plan.inv(c0);
             let out = &mut out0[i * n..(i + 1) * n];
             for (k, &j) in positions.iter().enumerate() {
-                let noise = add_mod(params.wide_residue(flood[k], i), small_mod(e1[k], p), p);
+                let e = small_mod(e1[k], p);
+                let noise = before.get(k).map_or(e, |&w| add_mod(params.wide_residue(w, i), e, p));
                 out[k] = add_mod(add_mod(c0[j], noise, p), scaled[i * n + k], p);
             }
         }
         params.switch_down(&mut self.c1, &mut out0, n);
+        if let Flood::After(bits) = flood {
+            params.flood_kept(&mut out0, n, bits, rng);
+        }
         Ok((self.c1, out0))
     }
+}
+
+/// Where the evaluator floods a result's noise.
+#[derive(Clone, Copy)]
+pub enum Flood {
+    /// Noise of this many bits at the full modulus, before the switch divides it (and the switch's rounding
+    /// with it): needed when the kept modulus leaves little room above `t`, as for `t = 2^k`.
+    Before(u32),
+    /// Noise of this many bits added after the switch, over the kept primes: it must hide (smudge) the switched
+    /// noise and the switch's rounding, and is cheaper when the kept modulus has room (a small prime `t`).
+    After(u32),
 }
 
 /// A signed integer of up to 127 bits as `hi 2^64 + lo`: flooding noise, reduced mod each prime without

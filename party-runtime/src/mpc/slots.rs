@@ -6,8 +6,9 @@
 //!
 //! Ciphertexts are [`super::rlwe`]'s for FM64 (`N = 8192`, three 51-bit primes, returned ciphertexts switched
 //! down to two): the plaintext primes are below 2^44, so a plaintext polynomial has `||a||_1 <= N t / 2`
-//! and the noise it shapes stays under 2^62; flooding adds `STAT_SEC` bits on top, and after the switch the
-//! noise (2^51) is far below `q' / 2t` (2^57).
+//! and the noise it shapes stays under 2^62. The switch divides that by the dropped prime and adds its
+//! rounding (under 2^13 in all); the evaluator then floods with `STAT_SEC` bits more (2^53, smudging whatever
+//! the switched noise says about its inputs), still well below `q' / 2t` (2^57).
 
 use std::sync::OnceLock;
 
@@ -15,7 +16,7 @@ use tfhe_ntt::prime64::Plan;
 
 use super::prg::Prg;
 use super::ring::Ring;
-use super::rlwe::{self, Hps, Params, STAT_SEC, inv_mod, mul_mod, mul_shoup, ntt_primes, reduce_once, shoup};
+use super::rlwe::{self, Flood, Hps, Params, STAT_SEC, inv_mod, mul_mod, mul_shoup, ntt_primes, reduce_once, shoup};
 
 /// Plaintext primes are the largest below `2^T_BITS` that are `1 mod 2N`.
 const T_BITS: u32 = 44;
@@ -55,8 +56,12 @@ impl Modulus {
     #[inline]
     fn reduce(&self, x: u128) -> u64 {
         let p = self.p;
+        let lo = mul_shoup(x as u64, 1, self.one_s, p);
+        if x >> 64 == 0 {
+            return lo;
+        }
         let hi = mul_shoup((x >> 64) as u64, 1, self.one_s, p);
-        reduce_once(mul_shoup(hi, self.r64.0, self.r64.1, p) + mul_shoup(x as u64, 1, self.one_s, p), p)
+        reduce_once(mul_shoup(hi, self.r64.0, self.r64.1, p) + lo, p)
     }
 }
 
@@ -77,7 +82,7 @@ pub struct SlotParams {
     /// The ciphertext parameters.
     pub ct: &'static Params,
     slots: Vec<Slot>,
-    /// Flooding noise bits for a sum of two plaintext products.
+    /// Flooding noise bits (added after the switch) for a sum of two plaintext products.
     pub flood: u32,
     /// Bits of the evaluator's mask `r` (uniform below `2^mask_bits`).
     pub mask_bits: u32,
@@ -125,12 +130,10 @@ impl SlotParams {
                 }
             })
             .collect();
-        // Two plaintexts of ||a||_1 <= N t / 2 each.
+        // Two plaintexts of ||a||_1 <= N t / 2 each; the flood, added after the switch, smudges the switched
+        // noise with STAT_SEC bits to spare.
         let t_max = *primes.iter().max().unwrap_or(&1) as u128;
-        let mut flood = 64;
-        while ct.max_norm_at(flood) < n as u128 * t_max {
-            flood += 1;
-        }
+        let flood = STAT_SEC + (128 - ct.switched_noise(n as u128 * t_max).leading_zeros());
         let modk = |v: u128| if k >= 128 { v } else { v & ((1u128 << k) - 1) };
         let crt = primes
             .iter()
@@ -251,10 +254,13 @@ mod tests {
         let ct = sp.ct;
         let dropped: f64 = ct.primes[ct.returned_limbs()..].iter().map(|&p| (p as f64).log2()).sum();
         let kept: f64 = ct.primes[..ct.returned_limbs()].iter().map(|&p| (p as f64).log2()).sum();
-        let noise = (2f64.powi(sp.flood as i32 + 1) / 2f64.powf(dropped)) + ct.n as f64;
-        let t_max = sp.slots.iter().map(|s| s.t.p).max().unwrap_or(0) as f64;
+        let t_max = sp.slots.iter().map(|s| s.t.p).max().unwrap_or(0);
+        let switched = ct.switched_noise(ct.n as u128 * t_max as u128);
+        assert!(switched << STAT_SEC <= 1 << sp.flood, "the flood smudges the switched noise");
+        let noise = 2f64.powi(sp.flood as i32) + switched as f64;
+        let t_max = t_max as f64;
         assert!(noise.log2() + 2.0 < kept - t_max.log2() - 1.0, "noise 2^{} against q'/2t", noise.log2());
-        assert!(sp.flood <= 125 && ct.max_norm_at(sp.flood) >= ct.n as u128 * t_max as u128);
+        assert!(dropped > 50.0);
         // Encrypt x, multiply by the plaintext y, add the mask r, flood, switch down, decrypt: x y + r per slot.
         let mut rng = Prg::new([3; 16], 0);
         let mut sk = rlwe::SecretKey::new(ct, Prg::new([4; 16], 0));
@@ -274,7 +280,7 @@ mod tests {
             prod.add(ct, (&pt, norm), &c0, &c1);
             let mr = sp.encode(j, r[j].iter().map(|&v| v as u128));
             let (c1, c0) = prod
-                .finish_with(ct, &pk, (&positions, sp.flood), &sp.scaled(j, &mr), &mut rng)
+                .finish_with(ct, &pk, (&positions, Flood::After(sp.flood)), &sp.scaled(j, &mr), &mut rng)
                 .expect("within the norm");
             let got = sp.decode(j, &sk.phase(&c1, &c0));
             for s in 0..ct.n {
