@@ -16,7 +16,7 @@ use tfhe_ntt::prime64::Plan;
 
 use super::prg::Prg;
 use super::ring::Ring;
-use super::rlwe::{self, Flood, Hps, Params, STAT_SEC, inv_mod, mul_mod, mul_shoup, ntt_primes, reduce_once, shoup};
+use super::rlwe::{self, Hps, Params, STAT_SEC, inv_mod, mul_mod, mul_shoup, ntt_primes, reduce_once, shoup};
 
 /// Plaintext primes are the largest below `2^T_BITS` that are `1 mod 2N`.
 const T_BITS: u32 = 44;
@@ -242,6 +242,7 @@ impl SlotParams {
 #[cfg(test)]
 mod tests {
     use super::super::prg::Words;
+    use super::super::rlwe::Flood;
     use super::*;
 
     fn check<R: Ring>() {
@@ -267,7 +268,7 @@ mod tests {
         let pk = rlwe::PublicKey::new(ct, sk.public_key([5; 16]), [5; 16]);
         let (r, _) = sp.mask::<R>(&mut rng, ct.n);
         let positions: Vec<usize> = (0..ct.n).collect();
-        for j in 0..sp.count() {
+        for (j, rj) in r.iter().enumerate() {
             let t = sp.slots[j].t.p as u128;
             let mut draw =
                 |n: usize| -> Vec<u128> { (0..n).map(|_| (rng.word() as u128) << 64 | rng.word() as u128).collect() };
@@ -278,13 +279,13 @@ mod tests {
             let (pt, norm) = sp.plaintext(j, y.iter().copied());
             let mut prod = rlwe::Product::new(ct);
             prod.add(ct, (&pt, norm), &c0, &c1);
-            let mr = sp.encode(j, r[j].iter().map(|&v| v as u128));
+            let mr = sp.encode(j, rj.iter().map(|&v| v as u128));
             let (c1, c0) = prod
                 .finish_with(ct, &pk, (&positions, Flood::After(sp.flood)), &sp.scaled(j, &mr), &mut rng)
                 .expect("within the norm");
             let got = sp.decode(j, &sk.phase(&c1, &c0));
             for s in 0..ct.n {
-                let want = ((x[s] % t) * (y.get(s).copied().unwrap_or(0) % t) % t + r[j][s] as u128) % t;
+                let want = ((x[s] % t) * (y.get(s).copied().unwrap_or(0) % t) % t + rj[s] as u128) % t;
                 assert_eq!(got[s] as u128, want, "prime {j} slot {s}");
             }
         }
