@@ -85,6 +85,11 @@ fn a_celery_worker_and_the_bridge_share_a_queue() {
         .stderr(Stdio::null())
         .spawn()
         .expect("celery worker");
+    // Under a loaded machine the Python worker can take seconds to start: without this wait the bridge may run
+    // all the tasks first.
+    wait_for("the Python worker to consume", Duration::from_secs(60), || {
+        (redis.cmd::<Option<String>>(&["GET", "python_worker_ready"]).is_some()).then_some(())
+    });
     let n = 40;
     let params: Vec<Value> =
         (0..n).map(|i| example("table_statistics", out.path(), &format!("exec-share-{i:02}"))).collect();
