@@ -1,9 +1,9 @@
 //! MPC benchmarks, two processes over loopback (gRPC link), one JSON line per case:
 //!
 //! - `mul`: an elementwise product of two shared vectors of `SF_BENCH_MUL_N` (default 10^6) fixed-point
-//!   values, truncation included, on FM64 and FM128, with OT triples (the default) and with the insecure
-//!   trusted-first-party dealer (SPU's default, for like-for-like comparison). Times exclude the one-off
-//!   base OTs, reported separately as `setup_s`.
+//!   values, truncation included (`product_s`: the product alone), on FM64 and FM128, in the secure default
+//!   (RLWE slot products, OT truncation) and with the insecure trusted-first-party dealer (SPU's default, for
+//!   like-for-like comparison). Times exclude the one-off base OTs, reported separately as `setup_s`.
 //! - `ss_lr`: `party-runtime run` on a synthetic 100,000 x 20 vertical dataset (10 + 10 features, label at
 //!   alice), batch 1024, 5 epochs, t1 sigmoid, both parties as separate processes in cluster mode; the AUC of
 //!   the receiver's predictions on a 20,000-row holdout is reported with the plaintext SGD's.
