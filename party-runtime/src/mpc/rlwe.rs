@@ -55,10 +55,13 @@ pub struct Params {
 
 /// The parameters for `R`'s ring (built once per ring).
 pub fn params<R: Ring>() -> &'static Params {
-    static P64: OnceLock<Params> = OnceLock::new();
-    static P128: OnceLock<Params> = OnceLock::new();
-    let cell = if R::BITS == 64 { &P64 } else { &P128 };
-    cell.get_or_init(|| Params::new(R::BITS))
+    static CELLS: [OnceLock<Params>; 2] = [const { OnceLock::new() }; 2];
+    per_ring::<R, _>(&CELLS, Params::new)
+}
+
+/// The value for `R`'s ring from one of two cells (FM64, FM128), built on first use from the ring's bits.
+pub(super) fn per_ring<R: Ring, T>(cells: &'static [OnceLock<T>; 2], init: fn(u32) -> T) -> &'static T {
+    cells[(R::BITS != 64) as usize].get_or_init(|| init(R::BITS))
 }
 
 impl Params {

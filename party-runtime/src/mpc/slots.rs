@@ -93,10 +93,8 @@ pub struct SlotParams {
 
 /// The slot parameters for `R`'s ring (built once per ring).
 pub fn params<R: Ring>() -> &'static SlotParams {
-    static P64: OnceLock<SlotParams> = OnceLock::new();
-    static P128: OnceLock<SlotParams> = OnceLock::new();
-    let cell = if R::BITS == 64 { &P64 } else { &P128 };
-    cell.get_or_init(|| SlotParams::new(R::BITS))
+    static CELLS: [OnceLock<SlotParams>; 2] = [const { OnceLock::new() }; 2];
+    rlwe::per_ring::<R, _>(&CELLS, SlotParams::new)
 }
 
 impl SlotParams {
