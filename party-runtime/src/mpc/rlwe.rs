@@ -412,14 +412,15 @@ fn ternary(rng: &mut Prg, n: usize) -> Vec<i64> {
 }
 
 impl Params {
-    /// A polynomial (flat, prime by prime) from small signed coefficients, in NTT form.
+    /// A polynomial (flat, prime by prime) from `N` small signed coefficients (below 2^50, every prime's
+    /// half), in NTT form.
     pub(super) fn ntt_of(&self, c: &[i64]) -> Vec<u64> {
-        let mut out = vec![0u64; self.limbs() * self.n];
-        for (i, (limb, plan)) in out.chunks_exact_mut(self.n).zip(&self.plans).enumerate() {
-            let p = self.primes[i];
-            for (o, v) in limb.iter_mut().zip(c) {
-                *o = signed_mod(*v as i128, p);
-            }
+        debug_assert!(c.len() == self.n && c.iter().all(|v| v.unsigned_abs() < 1 << 50));
+        let mut out = Vec::with_capacity(self.limbs() * self.n);
+        for &p in &self.primes {
+            out.extend(c.iter().map(|v| small_mod(*v, p)));
+        }
+        for (limb, plan) in out.chunks_exact_mut(self.n).zip(&self.plans) {
             plan.fwd(limb);
         }
         out
