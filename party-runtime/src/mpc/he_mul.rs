@@ -3,7 +3,7 @@
 //! `y = y_0 + y_1`, each node computes `x_i y_i` itself; for the cross terms `x_0 y_1 + y_0 x_1` of one half
 //! of the elements node 0 is the key holder: it encrypts `x_0` and `y_0` slot-wise mod each plaintext prime,
 //! node 1 multiplies them by `y_1` and `x_1`, adds its mask `r` (statistically hiding the sum, which is never
-//! reduced mod the primes' product), floods the noise, switches down and returns; node 0 decrypts and rebuilds
+//! reduced mod the primes' product), switches down, floods the noise and returns; node 0 decrypts and rebuilds
 //! `x_0 y_1 + y_0 x_1 + r` by CRT, node 1 keeps `-r`. The other half runs with the roles swapped, so both
 //! parties compute and both link directions carry ciphertexts. One round trip, pipelined in groups of blocks.
 

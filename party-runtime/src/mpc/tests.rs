@@ -370,6 +370,13 @@ async fn a_peer_that_stops_answering_fails_the_product_naming_it() {
     assert!(started.elapsed() < Duration::from_secs(10));
     let text = err.to_string();
     assert!(text.contains("bob") && text.contains("timed out"), "{text}");
+    // And for a product long enough for the slot scheme (its ciphertexts go out, nothing comes back).
+    let long = a.encode(&vec![1.5; 5000]);
+    let started = std::time::Instant::now();
+    let err = a.mul(&long, &long).await.expect_err("bob never answers");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let text = err.to_string();
+    assert!(text.contains("bob") && text.contains("timed out"), "{text}");
 }
 
 /// Products above [`super::he_mul::HE_MUL_MIN`] take the slot scheme: full-ring shares multiply exactly
