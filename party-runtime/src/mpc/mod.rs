@@ -8,6 +8,7 @@ pub mod engine;
 mod he;
 mod he_mul;
 mod millionaire;
+mod modular;
 mod nonlinear;
 pub mod ot;
 mod plain;

@@ -16,6 +16,9 @@ use std::sync::OnceLock;
 
 use tfhe_ntt::prime64::Plan;
 
+use super::modular::{
+    Modulus, add_mod, inv_mod, mul_mod, mul_shoup, ntt_primes, pow2_mod, shoup, signed_mod, small_mod,
+};
 use super::prg::{Prg, Words};
 use super::ring::Ring;
 
@@ -49,8 +52,8 @@ pub struct Params {
     hps: Hps,
     /// Noise flooding width: flooding noise is uniform in `[-2^flood, 2^flood)`.
     pub flood: u32,
-    /// Per prime `2^64 mod p` with its Shoup constant, and `floor(2^64 / p)` (reduction of [`Wide`] values).
-    wide: Vec<[u64; 3]>,
+    /// The primes with their reduction constants (for [`Wide`] values and the flood after the switch).
+    moduli: Vec<Modulus>,
 }
 
 /// The parameters for `R`'s ring (built once per ring).
@@ -89,14 +92,8 @@ impl Params {
         let log_q = primes.iter().map(|&p| (p as f64).log2()).sum::<f64>().floor() as u32;
         // Decryption is correct while the noise stays below q / 2t; Wide::uniform draws at most 2^125.
         let flood = (log_q - k - 2).min(120);
-        let wide = primes
-            .iter()
-            .map(|&p| {
-                let r64 = ((1u128 << 64) % p as u128) as u64;
-                [r64, shoup(r64, p).1, shoup(1, p).1]
-            })
-            .collect();
-        Params { n, primes, plans, q_mod_t, t_inv, keep, drop_inv, hps, flood, wide }
+        let moduli = primes.iter().map(|&p| Modulus::new(p)).collect();
+        Params { n, primes, plans, q_mod_t, t_inv, keep, drop_inv, hps, flood, moduli }
     }
 
     /// The number of RNS primes.
@@ -186,10 +183,10 @@ impl Params {
     fn flood_kept(&self, c0: &mut [u64], n: usize, bits: u32, rng: &mut Prg) {
         let xs: Vec<u64> = words(rng, n).iter().map(|w| w & ((2 << bits) - 1)).collect();
         for (i, limb) in c0.chunks_exact_mut(n).enumerate().take(self.keep) {
-            let (p, one_s) = (self.primes[i], self.wide[i][2]);
+            let (m, p) = (&self.moduli[i], self.primes[i]);
             let minus = p - pow2_mod(bits, p);
             for (c, x) in limb.iter_mut().zip(&xs) {
-                *c = add_mod(*c, add_mod(mul_shoup(*x, 1, one_s, p), minus, p), p);
+                *c = add_mod(*c, add_mod(m.reduce_word(*x), minus, p), p);
             }
         }
     }
@@ -268,122 +265,6 @@ impl Hps {
         }
         v
     }
-}
-
-/// `w` with its Shoup constant `floor(w 2^64 / p)`.
-pub(super) fn shoup(w: u64, p: u64) -> (u64, u64) {
-    (w, (((w as u128) << 64) / p as u128) as u64)
-}
-
-/// `a + b mod p` for `a, b <= p` (either may be `p` itself, as `p - 0` is). Branch-free (the operands are
-/// random, so branches would mispredict half the time): `x.min(x - p)` subtracts `p` exactly when `x >= p`,
-/// since `x - p` wraps to above `2^63` otherwise (`p < 2^63`).
-#[inline]
-pub(super) fn add_mod(a: u64, b: u64, p: u64) -> u64 {
-    let s = a + b;
-    let s = s.min(s.wrapping_sub(p));
-    s.min(s.wrapping_sub(p))
-}
-
-/// `x mod p` for `x < 2p`, branch-free (see [`add_mod`]).
-#[inline]
-pub(super) fn reduce_once(x: u64, p: u64) -> u64 {
-    x.min(x.wrapping_sub(p))
-}
-
-#[inline]
-pub(super) fn mul_mod(a: u64, b: u64, p: u64) -> u64 {
-    ((a as u128 * b as u128) % p as u128) as u64
-}
-
-/// `x w mod p` for a constant `w` with `ws = floor(w 2^64 / p)` (Shoup's method; `p < 2^63`).
-#[inline]
-pub(super) fn mul_shoup(x: u64, w: u64, ws: u64, p: u64) -> u64 {
-    let q = ((x as u128 * ws as u128) >> 64) as u64;
-    reduce_once(x.wrapping_mul(w).wrapping_sub(q.wrapping_mul(p)), p)
-}
-
-fn pow_mod(mut b: u64, mut e: u64, p: u64) -> u64 {
-    let mut r = 1;
-    while e > 0 {
-        if e & 1 == 1 {
-            r = mul_mod(r, b, p);
-        }
-        b = mul_mod(b, b, p);
-        e >>= 1;
-    }
-    r
-}
-
-fn pow2_mod(k: u32, p: u64) -> u64 {
-    pow_mod(2, k as u64, p)
-}
-
-pub(super) fn inv_mod(a: u64, p: u64) -> u64 {
-    pow_mod(a, p - 2, p)
-}
-
-/// Deterministic Miller-Rabin for 64-bit integers.
-fn is_prime(n: u64) -> bool {
-    const BASES: [u64; 12] = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37];
-    if n < 2 {
-        return false;
-    }
-    if let Some(&b) = BASES.iter().find(|&&b| n.is_multiple_of(b)) {
-        return n == b;
-    }
-    let (mut d, mut s) = (n - 1, 0);
-    while d.is_multiple_of(2) {
-        d /= 2;
-        s += 1;
-    }
-    BASES.iter().all(|&a| {
-        let mut x = pow_mod(a, d, n);
-        if x == 1 || x == n - 1 {
-            return true;
-        }
-        for _ in 1..s {
-            x = mul_mod(x, x, n);
-            if x == n - 1 {
-                return true;
-            }
-        }
-        false
-    })
-}
-
-/// The `count` largest primes below `2^bits` that are `1 mod 2N` (so the negacyclic NTT exists).
-pub(super) fn ntt_primes(bits: u32, count: usize, n: usize) -> Vec<u64> {
-    let step = 2 * n as u64;
-    let mut p = ((1u64 << bits) - 1) / step * step + 1;
-    let mut out = Vec::with_capacity(count);
-    while out.len() < count {
-        if is_prime(p) {
-            out.push(p);
-        }
-        p -= step;
-    }
-    out
-}
-
-/// A signed integer reduced mod `p`.
-#[inline]
-pub(super) fn signed_mod(v: i128, p: u64) -> u64 {
-    if v.unsigned_abs() < p as u128 {
-        return small_mod(v as i64, p);
-    }
-    if let Ok(small) = i64::try_from(v) {
-        let r = small % p as i64;
-        (if r < 0 { r + p as i64 } else { r }) as u64
-    } else {
-        v.rem_euclid(p as i128) as u64
-    }
-}
-
-/// A small signed integer (`|v| < p`) reduced mod `p`, branch-free (adds `p` when the sign bit is set).
-#[inline]
-fn small_mod(v: i64, p: u64) -> u64 {
-    (v + ((v >> 63) & p as i64)) as u64
 }
 
 /// The two's-complement value of a ring element.
@@ -719,8 +600,7 @@ impl Params {
     /// `v mod p_i` as `[hi]_p (2^64 mod p) + [lo]_p` with Shoup multiplications.
     #[inline]
     fn wide_residue(&self, v: Wide, i: usize) -> u64 {
-        let (p, [r64, r64_s, one_s]) = (self.primes[i], self.wide[i]);
-        add_mod(mul_shoup(signed_mod(v.hi as i128, p), r64, r64_s, p), mul_shoup(v.lo, 1, one_s, p), p)
+        self.moduli[i].reduce_signed(v.hi, v.lo)
     }
 }
 
@@ -738,6 +618,7 @@ pub fn received(params: &Params, c0: Vec<u64>, seed: [u8; 16], stream: u64) -> (
 
 #[cfg(test)]
 mod tests {
+    use super::super::modular::is_prime;
     use super::*;
 
     /// Encoding, modulus switching and HPS rounding give the message back, with noise up to twice the flood

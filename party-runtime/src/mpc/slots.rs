@@ -14,56 +14,13 @@ use std::sync::OnceLock;
 
 use tfhe_ntt::prime64::Plan;
 
+use super::modular::{Modulus, inv_mod, mul_mod, mul_shoup, ntt_primes, reduce_once, shoup};
 use super::prg::Prg;
 use super::ring::Ring;
-use super::rlwe::{self, Hps, Params, STAT_SEC, inv_mod, mul_mod, mul_shoup, ntt_primes, reduce_once, shoup};
+use super::rlwe::{self, Hps, Params, STAT_SEC};
 
 /// Plaintext primes are the largest below `2^T_BITS` that are `1 mod 2N`.
 const T_BITS: u32 = 44;
-
-/// A prime with the constants of division-free reduction.
-struct Modulus {
-    p: u64,
-    /// `floor(2^64 / p)`.
-    one_s: u64,
-    /// `2^64 mod p` with its Shoup constant.
-    r64: (u64, u64),
-    /// `2^(64 i) mod p` with their Shoup constants, for `i < WORDS`.
-    powers: [(u64, u64); WORDS],
-}
-
-/// The widest integer [`Modulus::reduce_words`] takes, in 64-bit words.
-const WORDS: usize = 5;
-
-impl Modulus {
-    fn new(p: u64) -> Modulus {
-        let r64 = ((1u128 << 64) % p as u128) as u64;
-        let mut powers = [shoup(1, p); WORDS];
-        for i in 1..WORDS {
-            powers[i] = shoup(mul_mod(powers[i - 1].0, r64, p), p);
-        }
-        Modulus { p, one_s: shoup(1, p).1, r64: shoup(r64, p), powers }
-    }
-
-    /// The integer `sum_i words_i 2^(64 i)` mod `p` (Shoup's product takes any 64-bit multiplicand).
-    #[inline]
-    fn reduce_words(&self, words: &[u64]) -> u64 {
-        let p = self.p;
-        words.iter().zip(&self.powers).fold(0u64, |acc, (&w, &(c, cs))| reduce_once(acc + mul_shoup(w, c, cs, p), p))
-    }
-
-    /// `x mod p`.
-    #[inline]
-    fn reduce(&self, x: u128) -> u64 {
-        let p = self.p;
-        let lo = mul_shoup(x as u64, 1, self.one_s, p);
-        if x >> 64 == 0 {
-            return lo;
-        }
-        let hi = mul_shoup((x >> 64) as u64, 1, self.one_s, p);
-        reduce_once(mul_shoup(hi, self.r64.0, self.r64.1, p) + lo, p)
-    }
-}
 
 /// One plaintext prime's constants.
 struct Slot {
