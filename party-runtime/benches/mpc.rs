@@ -10,10 +10,13 @@
 //!
 //! - `linear`: the linear layers of one SS-LR batch (`X w` for 1024 x 10 and 1024 x 11 blocks, `X^T e`), by
 //!   RLWE (the default) and by OT, per batch.
+//! - `sigmoid`: SS-LR's sigmoid phase alone: t1 with its limits on 1024 untruncated logits per step, 489 steps
+//!   (`Mpc::sigmoid_from`, FM64, secure default; `SF_BENCH_SIGMOID_ROWS` changes the rows per step).
 //! - `link`: round trips of messages of several sizes between two gRPC links on loopback (what each MPC round
 //!   costs before any computation).
 //!
-//! `cargo bench -p party-runtime --bench mpc` (`SF_BENCH_MPC=mul`, `linear`, `ss_lr` or `link` for one of them).
+//! `cargo bench -p party-runtime --bench mpc` (`SF_BENCH_MPC=mul`, `linear`, `sigmoid`, `ss_lr` or `link` for one of
+//! them).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 #[path = "../tests/common/mod.rs"]
@@ -79,6 +82,7 @@ async fn mul_party<R: Ring>(me: &str, ports: (u16, u16), n: usize, beaver: Beave
     // The peer's shares are the same values: z is 2x * 2y elementwise = 4xy. Check a few by opening.
     let opened = mpc.reveal(&z[..16], None).await.unwrap().unwrap();
     let got = mpc.decode(&opened);
+    ctx.close().await;
     for (i, g) in got.iter().enumerate() {
         let want = 4.0 * ((i % 1000) as f64 / 7.0) * ((i % 997) as f64 / -3.0);
         assert!((g - want).abs() < 1e-3, "{g} vs {want}");
@@ -159,6 +163,7 @@ async fn linear_party(me: &str, ports: (u16, u16), rlwe: bool, batches: usize) -
     }
     let secs = start.elapsed().as_secs_f64();
     let after = ctx.channel.stats();
+    ctx.close().await;
     json!({"party": me, "seconds": secs, "bytes_sent": after.bytes_sent - before.bytes_sent,
            "rounds": after.rounds - before.rounds})
 }
@@ -182,6 +187,51 @@ fn bench_linear() {
     }
 }
 
+/// One party of the `sigmoid` case: `steps` t1 sigmoids of `rows` untruncated logits (`2f` fraction bits), as
+/// SS-LR's forward product hands them over; a few results are opened and checked against plaintext t1.
+async fn sigmoid_party(me: &str, ports: (u16, u16), steps: usize, rows: usize) -> Value {
+    let (ctx, spu) = party_ctx::<u64>(me, ports, Beaver::Ot).await;
+    let mut mpc = Mpc::<u64>::new(&ctx, &spu).await.unwrap();
+    let f = mpc.frac();
+    // Both parties hold the same share, so each logit is twice the value encoded here: -5.0 to 5.0.
+    let half = |i: usize| ((i * 37) % 1001) as f64 / 400.0 - 1.25;
+    let z: Vec<u64> = (0..rows).map(|i| u64::encode(half(i), 2 * f)).collect();
+    let before = ctx.channel.stats();
+    let start = Instant::now();
+    let mut out = Vec::new();
+    for _ in 0..steps {
+        out = mpc.sigmoid_from(&z, 64, f, secretflow_crds::tasks::learning::SigType::T1).await.unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let after = ctx.channel.stats();
+    let opened = mpc.reveal(&out[..rows.min(64)], None).await.unwrap().unwrap();
+    let got = mpc.decode(&opened);
+    ctx.close().await;
+    for (i, g) in got.iter().enumerate() {
+        let want = (0.5 + 2.0 * half(i) / 4.0).clamp(0.0, 1.0);
+        assert!((g - want).abs() < 1e-3, "t1({}) = {g}, want {want}", 2.0 * half(i));
+    }
+    json!({"party": me, "seconds": secs, "bytes_sent": after.bytes_sent - before.bytes_sent,
+           "rounds": after.rounds - before.rounds})
+}
+
+/// SS-LR's sigmoid phase alone (t1 with its limits, 1024 rows, 489 steps as in 100,000 rows x 5 epochs;
+/// `SF_BENCH_SIGMOID_ROWS` changes the rows per step, keeping about 500,000 in all).
+fn bench_sigmoid() {
+    let rows: usize = std::env::var("SF_BENCH_SIGMOID_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1024);
+    let steps = (489 * 1024 / rows.max(1)).max(1);
+    let ports = (free_port(), free_port());
+    let args: Vec<String> =
+        vec!["sigmoid".into(), steps.to_string(), rows.to_string(), ports.0.to_string(), ports.1.to_string()];
+    let (a, b) = spawn_pair(&args);
+    println!(
+        "{}",
+        json!({"bench": "mpc_sigmoid", "field": "FM64", "sig_type": "t1", "rows": rows, "steps": steps,
+               "seconds": a["seconds"].as_f64().unwrap().max(b["seconds"].as_f64().unwrap()),
+               "alice_bytes_sent": a["bytes_sent"], "bob_bytes_sent": b["bytes_sent"], "rounds": a["rounds"]})
+    );
+}
+
 fn child(args: &[String]) {
     let me = args[1].clone();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -199,6 +249,11 @@ fn child(args: &[String]) {
         "linear" => {
             let (batches, ports) = (args[4].parse().unwrap(), (args[5].parse().unwrap(), args[6].parse().unwrap()));
             rt.block_on(linear_party(&me, ports, args[3] == "rlwe", batches))
+        }
+        "sigmoid" => {
+            let (steps, rows) = (args[3].parse().unwrap(), args[4].parse().unwrap());
+            let ports = (args[5].parse().unwrap(), args[6].parse().unwrap());
+            rt.block_on(sigmoid_party(&me, ports, steps, rows))
         }
         other => panic!("unknown case {other}"),
     };
@@ -311,6 +366,9 @@ fn main() {
     }
     if which.is_empty() || which == "linear" {
         bench_linear();
+    }
+    if which.is_empty() || which == "sigmoid" {
+        bench_sigmoid();
     }
     if which.is_empty() || which == "ss_lr" {
         bench_ss_lr();
