@@ -262,6 +262,8 @@ fn child(args: &[String]) {
 
 fn bench_ss_lr() {
     let dir = tempfile::tempdir().unwrap();
+    let dir =
+        if std::env::var("SF_BENCH_KEEP").is_ok() { tempfile::TempDir::new_in("/tmp/keep").unwrap() } else { dir };
     let data = common::synthetic(100_000, 20_000, (10, 10), true, 2024);
     for (label, beaver) in [("ot", false), ("trusted_first_party", true)] {
         let params = json!({"epochs": 5, "learning_rate": 0.1, "batch_size": 1024, "sig_type": "t1", "eps": 0.0});
@@ -270,6 +272,10 @@ fn bench_ss_lr() {
         req["sf_init_config"] = json!({"parties": {
             "alice": {"address": format!("127.0.0.1:{pa}"), "listen_addr": format!("127.0.0.1:{pa}")},
             "bob": {"address": format!("127.0.0.1:{pb}"), "listen_addr": format!("127.0.0.1:{pb}")}}});
+        if let Ok(keep) = std::env::var("SF_BENCH_KEEP") {
+            let local = req.clone();
+            std::fs::write(format!("{keep}/local-{label}.json"), local.to_string()).unwrap();
+        }
         let children: Vec<_> = ["bob", "alice"]
             .iter()
             .map(|p| {
@@ -309,6 +315,9 @@ fn bench_ss_lr() {
                    "linear_products": alice["result"]["training_metrics"]["linear_products"],
                    "phases": alice["result"]["training_metrics"]["phases"]})
         );
+    }
+    if std::env::var("SF_BENCH_KEEP").is_ok() {
+        std::mem::forget(dir);
     }
 }
 

@@ -1,7 +1,9 @@
 //! The gRPC link (tonic): one `PartyLink` server per party, one client per peer.
 //!
-//! Messages are pushed in chunks of at most [`CHUNK`] bytes, each acknowledged once queued at the peer, so a
-//! completed `send` means the peer holds the message: a party may exit as soon as its job is done. Chunks from
+//! Messages travel in chunks of at most [`CHUNK`] bytes on one `Messages` stream per peer, held open for the
+//! session (a unary call per message cost a new HTTP/2 stream and its headers: a 100-byte round trip took
+//! 173-225 us against 136 us on the stream). Each chunk is acknowledged once queued at the peer, so a completed
+//! `send` means the peer holds the message: a party may exit as soon as its job is done. Chunks from
 //! another session are refused, so two tasks never mix. Connecting retries with backoff while peers start,
 //! up to the link timeout.
 //!
@@ -107,7 +109,87 @@ pub struct GrpcLink {
 
 struct Peer {
     address: String,
-    client: AsyncMutex<Option<PartyLinkClient<GrpcChannel>>>,
+    outbox: AsyncMutex<Option<Arc<Outbox>>>,
+}
+
+/// The sending side of one peer's `Messages` stream: chunks go out in order, and their acknowledgements come
+/// back in the same order, each resolving the oldest pending send.
+struct Outbox {
+    /// Held while a message's chunks are queued, so the pending list and the stream stay in the same order.
+    chunks: AsyncMutex<tokio::sync::mpsc::Sender<pb::Chunk>>,
+    acks: Mutex<Acks>,
+}
+
+#[derive(Default)]
+struct Acks {
+    pending: std::collections::VecDeque<oneshot::Sender<Result<(), Status>>>,
+    /// Why the stream ended (a refused chunk's status, or the peer gone): later sends fail with it.
+    ended: Option<Status>,
+}
+
+impl Outbox {
+    /// Open the stream on `client` and start the task that matches acknowledgements to pending sends.
+    async fn open(peer: &str, mut client: PartyLinkClient<GrpcChannel>) -> Result<Arc<Outbox>, LinkError> {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let mut acks = client
+            .messages(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .map_err(|s| status_error(peer, "messages", s))?
+            .into_inner();
+        let outbox = Arc::new(Outbox { chunks: AsyncMutex::new(tx), acks: Mutex::default() });
+        let out = outbox.clone();
+        tokio::spawn(async move {
+            let ended = loop {
+                match acks.message().await {
+                    Ok(Some(_)) => {
+                        if let Some(p) = out.lock_acks().pending.pop_front() {
+                            let _ = p.send(Ok(()));
+                        }
+                    }
+                    Ok(None) => break Status::unavailable("the peer closed the message stream"),
+                    Err(status) => break status,
+                }
+            };
+            let mut a = out.lock_acks();
+            for p in a.pending.drain(..) {
+                let _ = p.send(Err(ended.clone()));
+            }
+            a.ended = Some(ended);
+        });
+        Ok(outbox)
+    }
+
+    fn lock_acks(&self) -> std::sync::MutexGuard<'_, Acks> {
+        self.acks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queue `chunks` in order and wait until the peer has acknowledged every one (holds them queued).
+    async fn send(&self, peer: &str, tag: &str, chunks: impl Iterator<Item = pb::Chunk>) -> Result<(), LinkError> {
+        let mut waits = Vec::new();
+        {
+            let tx = self.chunks.lock().await;
+            for chunk in chunks {
+                let (done, wait) = oneshot::channel();
+                {
+                    let mut acks = self.lock_acks();
+                    if let Some(status) = &acks.ended {
+                        return Err(status_error(peer, tag, status.clone()));
+                    }
+                    acks.pending.push_back(done);
+                }
+                tx.send(chunk).await.map_err(|_| LinkError::PeerClosed { peer: peer.into(), tag: tag.into() })?;
+                waits.push(wait);
+            }
+        }
+        for wait in waits {
+            match wait.await {
+                Ok(Ok(())) => {}
+                Ok(Err(status)) => return Err(status_error(peer, tag, status)),
+                Err(_) => return Err(LinkError::PeerClosed { peer: peer.into(), tag: tag.into() }),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl GrpcLink {
@@ -127,13 +209,13 @@ impl GrpcLink {
             peer: cfg.party.clone(),
             message: format!("cannot listen on {addr}: {e}"),
         })?;
-        let service = Service {
+        let service = Service(Arc::new(Shared {
             party: cfg.party.clone(),
             session: cfg.session.clone(),
             boxes: boxes.clone(),
             partial: Mutex::default(),
             watches: Mutex::default(),
-        };
+        }));
         let server =
             PartyLinkServer::new(service).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE);
         let (tx, rx) = oneshot::channel::<()>();
@@ -159,7 +241,7 @@ impl GrpcLink {
                 .await;
         });
         let peers =
-            cfg.peers.into_iter().map(|(p, address)| (p, Peer { address, client: AsyncMutex::new(None) })).collect();
+            cfg.peers.into_iter().map(|(p, address)| (p, Peer { address, outbox: AsyncMutex::new(None) })).collect();
         Ok(GrpcLink {
             party: cfg.party,
             session: cfg.session,
@@ -172,12 +254,12 @@ impl GrpcLink {
         })
     }
 
-    /// A connected client for `peer`, connecting (with backoff, up to the timeout) on first use.
-    async fn client(&self, peer: &str) -> Result<PartyLinkClient<GrpcChannel>, LinkError> {
+    /// The message stream to `peer`, connecting (with backoff, up to the timeout) on first use.
+    async fn outbox(&self, peer: &str) -> Result<Arc<Outbox>, LinkError> {
         let p = self.peers.get(peer).ok_or_else(|| LinkError::UnknownPeer { peer: peer.into() })?;
-        let mut slot = p.client.lock().await;
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
+        let mut slot = p.outbox.lock().await;
+        if let Some(o) = slot.as_ref() {
+            return Ok(o.clone());
         }
         let transport = |message: String| LinkError::Transport { peer: peer.into(), message };
         let scheme = if self.tls.is_some() { "https" } else { "http" };
@@ -217,8 +299,9 @@ impl GrpcLink {
         let client =
             PartyLinkClient::new(channel).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE);
         self.watch(peer, client.clone()).await?;
-        *slot = Some(client.clone());
-        Ok(client)
+        let outbox = Outbox::open(peer, client).await?;
+        *slot = Some(outbox.clone());
+        Ok(outbox)
     }
 
     /// Open the peer's `Watch` stream; mark the peer departed when it ends.
@@ -238,7 +321,7 @@ impl GrpcLink {
     /// Connect to every peer now (cluster init), so that a missing peer fails early.
     pub async fn connect_all(&self) -> Result<(), LinkError> {
         for peer in self.peers.keys() {
-            self.client(peer).await?;
+            self.outbox(peer).await?;
         }
         Ok(())
     }
@@ -271,7 +354,7 @@ impl Link for GrpcLink {
     }
 
     async fn send(&self, peer: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
-        let mut client = self.client(peer).await?;
+        let outbox = self.outbox(peer).await?;
         let chunk = |data: Vec<u8>, last: bool| pb::Chunk {
             session: self.session.clone(),
             from: self.party.clone(),
@@ -281,14 +364,11 @@ impl Link for GrpcLink {
         };
         // A message that fits one chunk (most of them) moves without a copy.
         if bytes.len() <= CHUNK {
-            client.push(chunk(bytes, true)).await.map_err(|s| status_error(peer, tag, s))?;
-            return Ok(());
+            return outbox.send(peer, tag, std::iter::once(chunk(bytes, true))).await;
         }
         let n = bytes.len().div_ceil(CHUNK);
-        for (i, c) in bytes.chunks(CHUNK).enumerate() {
-            client.push(chunk(c.to_vec(), i + 1 == n)).await.map_err(|s| status_error(peer, tag, s))?;
-        }
-        Ok(())
+        let chunks = bytes.chunks(CHUNK).enumerate().map(|(i, c)| chunk(c.to_vec(), i + 1 == n));
+        outbox.send(peer, tag, chunks).await
     }
 
     async fn recv(&self, peer: &str, tag: &str) -> Result<Vec<u8>, LinkError> {
@@ -300,7 +380,10 @@ impl Link for GrpcLink {
 }
 
 /// The server side: queues pushed messages and holds watch streams open.
-struct Service {
+#[derive(Clone)]
+struct Service(Arc<Shared>);
+
+struct Shared {
     party: String,
     session: String,
     boxes: Arc<Mailboxes>,
@@ -308,7 +391,14 @@ struct Service {
     watches: Mutex<Vec<tokio::sync::mpsc::Sender<Result<pb::Beat, Status>>>>,
 }
 
-impl Service {
+impl std::ops::Deref for Service {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl Shared {
     fn check(&self, session: &str, from: &str) -> Result<(), Status> {
         if session != self.session {
             return Err(Status::failed_precondition(format!(
@@ -321,12 +411,9 @@ impl Service {
         }
         Ok(())
     }
-}
 
-#[tonic::async_trait]
-impl PartyLink for Service {
-    async fn push(&self, request: Request<pb::Chunk>) -> Result<Response<pb::Ack>, Status> {
-        let c = request.into_inner();
+    /// Queue a chunk; a message's last chunk delivers the whole message to its mailbox.
+    fn accept(&self, c: pb::Chunk) -> Result<pb::Ack, Status> {
         self.check(&c.session, &c.from)?;
         let key = (c.from.clone(), c.tag.clone());
         let whole = {
@@ -341,11 +428,36 @@ impl PartyLink for Service {
                 }
             } else {
                 partial.entry(key).or_default().extend_from_slice(&c.data);
-                return Ok(Response::new(pb::Ack {}));
+                return Ok(pb::Ack {});
             }
         };
         self.boxes.deliver(&c.from, &self.party, &c.tag, whole).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        Ok(Response::new(pb::Ack {}))
+        Ok(pb::Ack {})
+    }
+}
+
+#[tonic::async_trait]
+impl PartyLink for Service {
+    type MessagesStream = Pin<Box<dyn Stream<Item = Result<pb::Ack, Status>> + Send + 'static>>;
+
+    async fn messages(
+        &self,
+        request: Request<tonic::Streaming<pb::Chunk>>,
+    ) -> Result<Response<Self::MessagesStream>, Status> {
+        let mut inbound = request.into_inner();
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let service = self.clone();
+        tokio::spawn(async move {
+            // One acknowledgement per chunk, in order; a refused chunk ends the stream with its status.
+            while let Ok(Some(chunk)) = inbound.message().await {
+                let accepted = service.accept(chunk);
+                let refused = accepted.is_err();
+                if tx.send(accepted).await.is_err() || refused {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
     type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::Beat, Status>> + Send + 'static>>;
@@ -357,5 +469,53 @@ impl PartyLink for Service {
         // The sender stays here for the server's life; the stream ends when the server (process) goes away.
         self.watches.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_or(0, |a| a.port())
+    }
+
+    async fn link(me: &str, session: &str, ports: (u16, u16)) -> GrpcLink {
+        let (mine, peer, theirs) = if me == "alice" { (ports.0, "bob", ports.1) } else { (ports.1, "alice", ports.0) };
+        let cfg = GrpcConfig {
+            party: me.into(),
+            session: session.into(),
+            listen: format!("127.0.0.1:{mine}"),
+            peers: vec![(peer.into(), format!("127.0.0.1:{theirs}"))],
+            timeout: Duration::from_secs(5),
+            tls: None,
+        };
+        GrpcLink::start(cfg).await.expect("link starts")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn messages_arrive_whole_on_the_stream_concurrent_and_multi_chunk() {
+        let ports = (free_port(), free_port());
+        let (a, b) = tokio::join!(link("alice", "s", ports), link("bob", "s", ports));
+        let big: Vec<u8> = (0..2 * CHUNK + 12_345).map(|i| (i * 7 % 251) as u8).collect();
+        // Two sends to one peer at once (as the RLWE products do): their chunks share the stream.
+        let (x, y) = tokio::join!(a.send("bob", "big", big.clone()), a.send("bob", "small", vec![1, 2, 3]));
+        x.expect("big message sent");
+        y.expect("small message sent");
+        a.send("bob", "small", vec![4]).await.expect("second small message sent");
+        assert_eq!(b.recv("alice", "big").await.expect("big message"), big);
+        assert_eq!(b.recv("alice", "small").await.expect("small message"), vec![1, 2, 3]);
+        assert_eq!(b.recv("alice", "small").await.expect("small message"), vec![4]);
+        b.send("alice", "reply", Vec::new()).await.expect("empty reply sent");
+        assert_eq!(a.recv("bob", "reply").await.expect("reply"), Vec::<u8>::new());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_peer_running_another_session_is_refused_with_the_reason() {
+        let ports = (free_port(), free_port());
+        let (a, _b) = tokio::join!(link("alice", "task-1", ports), link("bob", "task-2", ports));
+        let err = a.send("bob", "hello", vec![1]).await.expect_err("another session's chunk is refused");
+        let text = err.to_string();
+        assert!(text.contains("bob") && text.contains("different tasks"), "{text}");
     }
 }
