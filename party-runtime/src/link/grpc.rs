@@ -169,6 +169,11 @@ impl Outbox {
         {
             let tx = self.chunks.lock().await;
             for chunk in chunks {
+                // Room first: from here to the chunk's hand-over nothing awaits, so a send dropped midway (the
+                // other half of a failed `try_join!`) cannot leave a pending entry without its chunk, which would
+                // shift every later acknowledgement by one.
+                let permit =
+                    tx.reserve().await.map_err(|_| LinkError::PeerClosed { peer: peer.into(), tag: tag.into() })?;
                 let (done, wait) = oneshot::channel();
                 {
                     let mut acks = self.lock_acks();
@@ -177,7 +182,7 @@ impl Outbox {
                     }
                     acks.pending.push_back(done);
                 }
-                tx.send(chunk).await.map_err(|_| LinkError::PeerClosed { peer: peer.into(), tag: tag.into() })?;
+                permit.send(chunk);
                 waits.push(wait);
             }
         }
