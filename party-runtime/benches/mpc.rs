@@ -6,7 +6,8 @@
 //!   like-for-like comparison). Times exclude the one-off base OTs, reported separately as `setup_s`.
 //! - `ss_lr`: `party-runtime run` on a synthetic 100,000 x 20 vertical dataset (10 + 10 features, label at
 //!   alice), batch 1024, 5 epochs, t1 sigmoid, both parties as separate processes in cluster mode; the AUC of
-//!   the receiver's predictions on a 20,000-row holdout is reported with the plaintext SGD's.
+//!   the receiver's predictions on a 20,000-row holdout is reported with the plaintext SGD's; then the secure
+//!   run once more in local mode (`ss_lr_local`: one process, the in-memory link).
 //!
 //! - `linear`: the linear layers of one SS-LR batch (`X w` for 1024 x 10 and 1024 x 11 blocks, `X^T e`), by
 //!   RLWE (the default) and by OT, per batch.
@@ -262,8 +263,6 @@ fn child(args: &[String]) {
 
 fn bench_ss_lr() {
     let dir = tempfile::tempdir().unwrap();
-    let dir =
-        if std::env::var("SF_BENCH_KEEP").is_ok() { tempfile::TempDir::new_in("/tmp/keep").unwrap() } else { dir };
     let data = common::synthetic(100_000, 20_000, (10, 10), true, 2024);
     for (label, beaver) in [("ot", false), ("trusted_first_party", true)] {
         let params = json!({"epochs": 5, "learning_rate": 0.1, "batch_size": 1024, "sig_type": "t1", "eps": 0.0});
@@ -272,10 +271,6 @@ fn bench_ss_lr() {
         req["sf_init_config"] = json!({"parties": {
             "alice": {"address": format!("127.0.0.1:{pa}"), "listen_addr": format!("127.0.0.1:{pa}")},
             "bob": {"address": format!("127.0.0.1:{pb}"), "listen_addr": format!("127.0.0.1:{pb}")}}});
-        if let Ok(keep) = std::env::var("SF_BENCH_KEEP") {
-            let local = req.clone();
-            std::fs::write(format!("{keep}/local-{label}.json"), local.to_string()).unwrap();
-        }
         let children: Vec<_> = ["bob", "alice"]
             .iter()
             .map(|p| {
@@ -316,9 +311,30 @@ fn bench_ss_lr() {
                    "phases": alice["result"]["training_metrics"]["phases"]})
         );
     }
-    if std::env::var("SF_BENCH_KEEP").is_ok() {
-        std::mem::forget(dir);
-    }
+    bench_ss_lr_local(&dir, &data);
+}
+
+/// The secure SS-LR case in local mode: both parties in one process over the in-memory link (no gRPC, no
+/// second process), what the protocol costs without the transport.
+fn bench_ss_lr_local(dir: &tempfile::TempDir, data: &common::Dataset) {
+    let params = json!({"epochs": 5, "learning_rate": 0.1, "batch_size": 1024, "sig_type": "t1", "eps": 0.0});
+    let mut req = common::request(dir, data, "FM64", params, false);
+    req["sf_init_config"] = json!({"parties": ["alice", "bob"], "address": "local"});
+    let file = dir.path().join("local.json");
+    std::fs::write(&file, req.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_party-runtime")).arg("run").arg(&file).arg("-q").output().unwrap();
+    let out: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out["status"], "success", "{out:#}");
+    let preds = common::predictions(dir, "pred_prob");
+    println!(
+        "{}",
+        json!({"bench": "ss_lr_local", "rows": 100_000, "features": 20, "batch_size": 1024, "epochs": 5,
+               "sig_type": "t1", "field": "FM64", "beaver": "ot", "insecure": false,
+               "total_s": out["performance_metrics"]["total_execution_time"],
+               "bytes_sent": out["performance_metrics"]["bytes_sent"],
+               "auc": common::auc(&preds, &data.y_test),
+               "phases": out["result"]["training_metrics"]["phases"]["alice"]})
+    );
 }
 
 /// The link alone: message round trips between two gRPC links on loopback (one process, two tasks).
