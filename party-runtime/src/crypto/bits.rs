@@ -40,20 +40,37 @@ pub fn min_tasks(tasks: usize, work: usize) -> usize {
 /// `cols` must be a multiple of 64; rows beyond `rows` are dropped.
 pub fn columns_to_rows(columns: &[u64], cols: usize, words: usize, rows: usize) -> Vec<u64> {
     let row_words = cols / 64;
-    let mut out = vec![0u64; rows * row_words];
+    transpose_rows(columns, (row_words, words, rows), row_words, |row: &mut [u64], cw, w| row[cw] = w)
+}
+
+/// [`columns_to_rows`] for 128 columns, each row one `u128` (its first column word low): the OT extension's
+/// rows, without a second buffer and pass to regroup words.
+pub fn columns_to_rows128(columns: &[u64], words: usize, rows: usize) -> Vec<u128> {
+    transpose_rows(columns, (2, words, rows), 1, |row: &mut [u128], cw, w| row[0] |= (w as u128) << (64 * cw))
+}
+
+/// The transpose behind both: `row_words` column words per row, each row `per_row` items of `T` that `set`
+/// fills from column word `cw`.
+fn transpose_rows<T: Copy + Default + Send>(
+    columns: &[u64],
+    (row_words, words, rows): (usize, usize, usize),
+    per_row: usize,
+    set: impl Fn(&mut [T], usize, u64) + Sync,
+) -> Vec<T> {
+    let mut out = vec![T::default(); rows * per_row];
     let tasks = rows.div_ceil(64 * BLOCKS_PER_TASK);
-    let chunks = out.par_chunks_mut(64 * row_words * BLOCKS_PER_TASK).with_min_len(min_tasks(tasks, rows));
+    let chunks = out.par_chunks_mut(64 * per_row * BLOCKS_PER_TASK).with_min_len(min_tasks(tasks, rows));
     chunks.enumerate().for_each(|(task, dst)| {
         let mut block = [0u64; 64];
-        for (i, dst) in dst.chunks_mut(64 * row_words).enumerate() {
+        for (i, dst) in dst.chunks_mut(64 * per_row).enumerate() {
             let rb = task * BLOCKS_PER_TASK + i;
             for cw in 0..row_words {
                 for (b, slot) in block.iter_mut().enumerate() {
                     *slot = columns[(cw * 64 + b) * words + rb];
                 }
                 transpose64(&mut block);
-                for (row, w) in dst.chunks_exact_mut(row_words).zip(&block) {
-                    row[cw] = *w;
+                for (row, w) in dst.chunks_exact_mut(per_row).zip(&block) {
+                    set(row, cw, *w);
                 }
             }
         }
@@ -127,5 +144,10 @@ mod tests {
             }
         }
         assert_eq!(columns_to_rows(&columns, cols, words_per_col, rows), data);
+        let wide: Vec<u64> = columns_to_rows128(&columns, words_per_col, rows)
+            .iter()
+            .flat_map(|r| [*r as u64, (*r >> 64) as u64])
+            .collect();
+        assert_eq!(wide, data);
     }
 }

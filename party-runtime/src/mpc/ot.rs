@@ -27,7 +27,7 @@ use super::ring::{BitReader, BitWriter, Ring};
 use super::softspoken::{Prover, Verifier};
 use crate::context::{PartyContext, compute};
 use crate::crypto::base_ot;
-use crate::crypto::bits::{bytes, columns_to_rows, min_tasks, words};
+use crate::crypto::bits::{bytes, columns_to_rows128, min_tasks, words};
 use crate::error::Result;
 
 /// Base OTs per direction (the computational security parameter).
@@ -75,10 +75,6 @@ fn hash_elements<R: Ring>(aes: &Aes128, xs: &[u128], first_index: u64, per: usiz
         }
     });
     out
-}
-
-fn rows128(flat: &[u64]) -> Vec<u128> {
-    flat.chunks_exact(2).map(|w| w[0] as u128 | (w[1] as u128) << 64).collect()
 }
 
 /// The extension sender towards the peer: `Δ` and the column generators of the keys it chose.
@@ -155,7 +151,7 @@ impl OtSender {
         self.index += n as u64;
         let q = compute(|| {
             let q = self.vole.extend(&words(&u), col_words);
-            rows128(&columns_to_rows(&q, KAPPA, col_words, n))
+            columns_to_rows128(&q, col_words, n)
         });
         Ok((q, first))
     }
@@ -238,7 +234,7 @@ impl OtReceiver {
         self.index += n as u64;
         let (u, t) = compute(|| {
             let (corrections, t) = self.vole.extend(c_words);
-            (bytes(&corrections), rows128(&columns_to_rows(&t, KAPPA, c_words.len(), n)))
+            (bytes(&corrections), columns_to_rows128(&t, c_words.len(), n))
         });
         ctx.channel.send_bytes(&self.peer, &format!("{tag}/u"), u).await.map_err(|e| ctx.link_error(e))?;
         Ok((t, first))
