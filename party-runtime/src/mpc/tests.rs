@@ -20,6 +20,12 @@ use crate::link::{Channel, Recording};
 type Pair<R> = (Mpc<'static, R>, Mpc<'static, R>, [Arc<Mutex<Vec<u8>>>; 2]);
 
 /// Two engines over an in-memory link (contexts leaked: tests only), plus what each sent.
+/// What each node has sent so far: (alice to bob, bob to alice).
+fn transcripts(logs: &[Arc<Mutex<Vec<u8>>>; 2]) -> (Vec<u8>, Vec<u8>) {
+    let sent = |i: usize| logs[i].lock().expect("lock").clone();
+    (sent(0), sent(1))
+}
+
 async fn pair<R: Ring>(beaver: Beaver, frac: u32) -> Pair<R> {
     pair_with_timeout(beaver, frac, Duration::from_secs(30)).await
 }
@@ -339,7 +345,7 @@ async fn neither_view_contains_the_other_partys_inputs() {
     let (za, zb) = tokio::join!(a.mul_raw(&x, &zero), b.mul_raw(&zero, &y));
     let z = add(&za.expect("a"), &zb.expect("b"));
     assert_eq!(z, x.iter().zip(&y).map(|(x, y)| x.wrapping_mul(*y)).collect::<Vec<_>>());
-    let (to_bob, to_alice) = (logs[0].lock().expect("lock").clone(), logs[1].lock().expect("lock").clone());
+    let (to_bob, to_alice) = transcripts(&logs);
     // 500 x 64 OTs, each with its extension correction (KAPPA / K bits) and message.
     let corrections = 500 * 64 * (crate::mpc::ot::KAPPA / crate::mpc::softspoken::K) / 8;
     assert!(to_bob.len() > corrections, "the OTs ran ({} bytes)", to_bob.len());
@@ -411,7 +417,7 @@ async fn slot_products<R: Ring>(f: u32) {
     logs.iter().for_each(|l| l.lock().expect("lock").clear());
     let (za, zb) = tokio::join!(a.mul_raw(&p, &zero), b.mul_raw(&zero, &q));
     assert_eq!(add(&za.expect("a"), &zb.expect("b")), p.iter().zip(&q).map(|(p, q)| p.mul(*q)).collect::<Vec<_>>());
-    let (to_bob, to_alice) = (logs[0].lock().expect("lock").clone(), logs[1].lock().expect("lock").clone());
+    let (to_bob, to_alice) = transcripts(&logs);
     assert!(to_bob.len() > 1 << 20 && to_alice.len() > 1 << 20, "ciphertexts crossed both ways");
     assert_never_sent(&p, &to_bob);
     assert_never_sent(&q, &to_alice);
@@ -453,7 +459,7 @@ async fn in_dealer_mode_the_second_node_sees_nothing_of_the_firsts_inputs() {
     let (la, lb) = tokio::join!(a.less(&za, &x), b.less(&zb, &zero));
     let lt = add(&la.expect("a"), &lb.expect("b"));
     assert!(lt.iter().all(|v| *v <= 1), "comparison results are bits");
-    let to_bob = logs[0].lock().expect("lock").clone();
+    let (to_bob, _) = transcripts(&logs);
     assert!(to_bob.len() > 500 * 8, "the products ran ({} bytes)", to_bob.len());
     assert_never_sent(&[x, za].concat(), &to_bob);
 }
@@ -493,7 +499,7 @@ async fn rlwe_products<R: Ring>(f: u32) {
     );
     let (ra, rb) = (ra.expect("alice"), rb.expect("bob"));
     assert_eq!(add(&ra[0], &rb[0]), matmul_local(&x, &y, 200, 5, 1));
-    let (to_bob, to_alice) = (logs[0].lock().expect("lock").clone(), logs[1].lock().expect("lock").clone());
+    let (to_bob, to_alice) = transcripts(&logs);
     // Small encoded values (a few raw units) could match ciphertext bytes by chance: only the others count.
     let large: Vec<R> = x.iter().copied().filter(|v| v.signed_f64().abs() > 1e4).collect();
     assert_never_sent(&large, &to_bob);
