@@ -5,11 +5,11 @@
 //! Each feature block stays with its owner in plaintext and is multiplied with the shared weights (and its
 //! transpose with the shared residuals) by [`Mpc::matvec_he_pair`]: RLWE products, both blocks' at once in
 //! opposite directions; where a block's values are too large for the lattice parameters, by OT instead
-//! ([`Mpc::matmul_plain_pair`]). The label party's block carries the intercept column. The label is shared
-//! once. Only three things are ever
-//! opened: one bit per epoch for the `eps` early stop (whether every weight moved less than `eps`), the scalar
-//! `final_loss`, and the test logits to the `prediction_receiver`. Each party's `model_output` holds its share
-//! of every weight.
+//! ([`Mpc::matmul_plain_pair`]). The transpose carries the step size `lr / b` in its encoding, so the product
+//! needs one truncation to be the update. The label party's block carries the intercept column. The label is
+//! shared once. Only three things are ever opened: one bit per epoch for the `eps` early stop (whether every
+//! weight moved less than `eps`), the scalar `final_loss`, and the test logits to the `prediction_receiver`.
+//! Each party's `model_output` holds its share of every weight.
 
 use secretflow_crds::outputs::ModelResult;
 use secretflow_crds::request::{Field, SpuRuntime};
@@ -104,12 +104,26 @@ async fn use_he<R: Ring>(mpc: &mut Mpc<'_, R>, x: &[R], widest: usize) -> Result
     mpc.he_fits(max_abs, widest).await
 }
 
-fn transpose_rows<R: Ring>(x: &[R], rows: std::ops::Range<usize>, d: usize) -> Vec<R> {
-    let b = rows.len();
-    let mut out = vec![R::ZERO; d * b];
-    for (r, row) in x[rows.start * d..rows.end * d].chunks_exact(d).enumerate() {
-        for (j, v) in row.iter().enumerate() {
-            out[j * b + r] = *v;
+/// The fraction bits `f + s` at which the backward product's plaintext `X^T` carries the step size `c = lr / b`,
+/// with `s = floor(log2(1 / c))`: each entry `x c 2^(f + s)` is at most `x`'s own encoding (`c 2^s` is in
+/// `(1/2, 1]`, so the RLWE fit still holds) and the product `X^T e` then needs one truncation by `f + s` to be
+/// the step at scale `f`, where a truncation and a public product took two rounds. `None` when `c > 2^(f-1)`.
+fn step_bits(c: f64, f: u32, k: u32) -> Option<u32> {
+    let bits = f as f64 + (1.0 / c).log2().floor();
+    (bits >= 1.0).then(|| bits.min((k - 3) as f64) as u32)
+}
+
+/// `c X^T` for the rows `range` of this party's block (`d` columns, then the intercept's 1 with `bias`),
+/// encoded with `bits` fraction bits, `width x b` row-major.
+fn scaled_transpose<R: Ring>(data: &Vertical, bias: bool, rows: std::ops::Range<usize>, c: f64, bits: u32) -> Vec<R> {
+    let (d, b) = (data.own.len(), rows.len());
+    let mut out = vec![R::ZERO; (d + bias as usize) * b];
+    for (r, i) in rows.enumerate() {
+        for (j, v) in data.x[i * d..(i + 1) * d].iter().enumerate() {
+            out[j * b + r] = R::encode(v * c, bits);
+        }
+        if bias {
+            out[d * b + r] = R::encode(c, bits);
         }
     }
     out
@@ -169,7 +183,15 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
             };
             meter.lap("sigmoid");
             let e = sub(&pred, &y[range.clone()]);
-            let xt = transpose_rows(&x, range.clone(), blocks[mine].width());
+            let c = p.learning_rate / b as f64;
+            let bits = step_bits(c, f, R::BITS).ok_or_else(|| {
+                Error::bad_data(
+                    me,
+                    "task_config.params.learning_rate",
+                    format!("learning_rate / batch_size = {c} must be below 2^{}", f - 1),
+                )
+            })?;
+            let xt = scaled_transpose(&data, blocks[mine].bias, range.clone(), c, bits);
             let dims = [0, 1].map(|i| (blocks[i].width(), b, 1));
             // For logistic regression |e| = |p - y| <= 1: the chooser needs only f + 3 bits of its share.
             let [g0, g1] = match p.reg_type {
@@ -177,8 +199,7 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
                 RegType::Logistic => mpc.matmul_plain_bounded_pair(&xt, &e, dims, f + 3).await?,
                 RegType::Linear => mpc.matmul_plain_pair(&xt, [&e, &e], dims, R::BITS).await?,
             };
-            let g = mpc.trunc(&[g0, g1].concat(), f).await?;
-            let step = mpc.mul_public(&g, p.learning_rate / b as f64).await?;
+            let step = mpc.trunc(&[g0, g1].concat(), bits).await?;
             let (step0, step1) = step.split_at(dims[0].0);
             for (i, step) in [step0, step1].into_iter().enumerate() {
                 if w[i].is_empty() {
@@ -375,4 +396,37 @@ async fn predict<R: Ring>(
         )?;
     }
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_step_size_keeps_the_scaled_entries_within_the_encoding() {
+        for c in [0.1 / 1024.0, 0.75, 1.0, 1.5, 1e-3, 3.0 / 7.0] {
+            let bits = step_bits(c, 18, 64).unwrap();
+            let factor = c * f64::from(bits as i32 - 18).exp2();
+            assert!(factor > 0.5 && factor <= 1.0, "c = {c}: c 2^s = {factor}");
+        }
+        assert_eq!(step_bits(0.1 / 1024.0, 18, 64), Some(18 + 13));
+        // Tiny steps stop where the truncation still fits the ring; huge ones are refused.
+        assert_eq!(step_bits(1e-30, 18, 64), Some(61));
+        assert_eq!(step_bits(2f64.powi(17), 18, 64), Some(1));
+        assert_eq!(step_bits(2f64.powi(17) * 1.5, 18, 64), None);
+    }
+
+    #[test]
+    fn the_scaled_transpose_carries_the_intercept() {
+        let data = Vertical {
+            columns: vec![],
+            rows: 3,
+            own: vec!["a".into(), "b".into()],
+            x: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            label: None,
+        };
+        let t: Vec<u64> = scaled_transpose(&data, true, 1..3, 0.5, 4);
+        let got: Vec<f64> = t.iter().map(|v| v.decode(4)).collect();
+        assert_eq!(got, [1.5, 2.5, 2.0, 3.0, 0.5, 0.5]);
+    }
 }
