@@ -151,7 +151,7 @@ impl OtSender {
         self.index += n as u64;
         let q = compute(|| {
             let q = self.vole.extend(&words(&u), col_words);
-            columns_to_rows128(&q, col_words, n)
+            columns_to_rows128(q, col_words, n)
         });
         Ok((q, first))
     }
@@ -234,7 +234,7 @@ impl OtReceiver {
         self.index += n as u64;
         let (u, t) = compute(|| {
             let (corrections, t) = self.vole.extend(c_words);
-            (bytes(&corrections), columns_to_rows128(&t, c_words.len(), n))
+            (bytes(corrections), columns_to_rows128(t, c_words.len(), n))
         });
         ctx.channel.send_bytes(&self.peer, &format!("{tag}/u"), u).await.map_err(|e| ctx.link_error(e))?;
         Ok((t, first))

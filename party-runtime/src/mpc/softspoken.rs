@@ -49,8 +49,9 @@ impl Leaf {
 }
 
 /// Sum one block's present leaves over the next `words` words of their streams into `columns` (`K` columns of
-/// `words` words, zeroed): column `i` sums the leaves `x` with bit `i` of `x ^ offset` set. With `all`, it also
-/// receives the sum of every present leaf.
+/// `words` words, overwritten): column `i` sums the leaves `x` with bit `i` of `x ^ offset` set. With `all`, it
+/// also receives the sum of every present leaf. Targets are cleared tile by tile, while in cache, so callers can
+/// hand in reused buffers.
 fn block_sums(leaves: &mut [Option<Leaf>], offset: usize, columns: &mut [u64], mut all: Option<&mut [u64]>) {
     let words = columns.len() / K;
     let mut tile = vec![0u64; TILE];
@@ -58,6 +59,9 @@ fn block_sums(leaves: &mut [Option<Leaf>], offset: usize, columns: &mut [u64], m
     for start in (0..words).step_by(TILE) {
         let end = (start + TILE).min(words);
         let tile = &mut tile[..end - start];
+        for c in columns.chunks_mut(words).chain(all.as_deref_mut()) {
+            c[start..end].fill(0);
+        }
         for (x, leaf) in leaves.iter_mut().enumerate() {
             let Some(leaf) = leaf else { continue };
             leaf.fill(tile, &mut buf);
@@ -94,15 +98,19 @@ fn base_index(j: usize, depth: usize) -> usize {
     j * K + (K - 1 - depth)
 }
 
-/// The extension receiver's end: every leaf of every block.
+/// The extension receiver's end: every leaf of every block, and the buffers each call's output is written to
+/// (kept at the largest call's size: fresh multi-megabyte buffers cost a page fault per 4 KiB written).
 pub struct Prover {
     leaves: Vec<Option<Leaf>>,
+    corrections: Vec<u64>,
+    t: Vec<u64>,
 }
 
-/// The extension sender's end: `Δ` and every leaf but `Δ_j` of block `j`.
+/// The extension sender's end: `Δ`, every leaf but `Δ_j` of block `j`, and the reused output buffer.
 pub struct Verifier {
     delta: u128,
     leaves: Vec<Option<Leaf>>,
+    q: Vec<u64>,
 }
 
 impl Prover {
@@ -125,15 +133,14 @@ impl Prover {
             }
             leaves.extend(level.iter().map(|s| Some(Leaf::new(s))));
         }
-        (Prover { leaves }, message)
+        (Prover { leaves, corrections: Vec::new(), t: Vec::new() }, message)
     }
 
     /// Extend to one OT per bit of `choices` (packed, 64 per word): returns the correction message (`u_j ^ c`
     /// for every block) and the columns of `t` (`KAPPA` columns of `choices.len()` words).
-    pub fn extend(&mut self, choices: &[u64]) -> (Vec<u64>, Vec<u64>) {
+    pub fn extend(&mut self, choices: &[u64]) -> (&[u64], &[u64]) {
         let words = choices.len();
-        let mut corrections = vec![0u64; BLOCKS * words];
-        let mut t = vec![0u64; KAPPA * words];
+        let (corrections, t) = (reuse(&mut self.corrections, BLOCKS * words), reuse(&mut self.t, KAPPA * words));
         if words == 0 {
             return (corrections, t);
         }
@@ -149,6 +156,14 @@ impl Prover {
             });
         (corrections, t)
     }
+}
+
+/// `buf` as `len` words of unspecified content, growing it if needed (never shrinking).
+fn reuse(buf: &mut Vec<u64>, len: usize) -> &mut [u64] {
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    &mut buf[..len]
 }
 
 impl Verifier {
@@ -177,7 +192,7 @@ impl Verifier {
             }
             leaves.extend(level.iter().map(|s| s.as_ref().map(Leaf::new)));
         }
-        Ok(Verifier { delta, leaves })
+        Ok(Verifier { delta, leaves, q: Vec::new() })
     }
 
     /// `Δ`.
@@ -186,9 +201,9 @@ impl Verifier {
     }
 
     /// The columns of `q = t ^ c Δ` for the prover's `corrections` (`words` words per column).
-    pub fn extend(&mut self, corrections: &[u64], words: usize) -> Vec<u64> {
+    pub fn extend(&mut self, corrections: &[u64], words: usize) -> &[u64] {
         let delta = self.delta;
-        let mut q = vec![0u64; KAPPA * words];
+        let q = reuse(&mut self.q, KAPPA * words);
         if words == 0 {
             return q;
         }
@@ -233,12 +248,13 @@ mod tests {
         let chosen: Vec<Key> = (0..KAPPA).map(|j| pairs[j][((delta >> j) & 1) as usize]).collect();
         let (mut prover, message) = Prover::deal(&pairs, &mut rng);
         let mut verifier = Verifier::punctured(delta, &chosen, &message).unwrap();
-        // Two calls (the streams continue), one spanning several tiles with an odd word count.
-        for words in [3usize, 2 * TILE + 5] {
+        // Three calls (the streams continue): one spanning several tiles with an odd word count, then a small one
+        // into the now larger, dirty buffers.
+        for words in [3usize, 2 * TILE + 5, 7] {
             let choices: Vec<u64> = (0..words).map(|_| rng.next_u64()).collect();
             let (corrections, t) = prover.extend(&choices);
             assert_eq!(corrections.len(), Verifier::correction_words(words));
-            let q = verifier.extend(&corrections, words);
+            let q = verifier.extend(corrections, words);
             for col in 0..KAPPA {
                 let d = if (delta >> col) & 1 == 1 { u64::MAX } else { 0 };
                 for w in 0..words {
