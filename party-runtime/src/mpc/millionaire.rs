@@ -7,7 +7,8 @@
 //! The comparison follows CrypTFlow2 (Rathee et al., CCS 2020): `a` and `c` are cut into 4-bit digits; for each
 //! digit a 1-out-of-16 OT, node 0 choosing with its digit, gives XOR shares of the leaf bits `g = [a_d > c_d]`
 //! and `e = [a_d = c_d]`; the leaves combine pairwise (`g = g_hi ^ e_hi g_lo`, `e = e_hi e_lo`) in `log(L/4)`
-//! rounds of ANDs. The 1-out-of-16 OT is Naor and Pinkas's construction from four random 1-out-of-2 OTs
+//! levels of ANDs, each one simultaneous exchange with AND triples made alongside the leaves
+//! ([`super::triples`]). The 1-out-of-16 OT is Naor and Pinkas's construction from four random 1-out-of-2 OTs
 //! ([`super::ot::OtSender::random_pads`]): message `u` (a slot of two bits, four for a pair below) is masked by
 //! the XOR, over the four OTs, of slot `u` of the pad that `u`'s bit selects, so every unchosen message keeps a
 //! pad slice the chooser cannot compute, and no two messages share one. The two ANDs of a pair share an operand and take one OT per
@@ -24,6 +25,7 @@ use secretflow_crds::request::Beaver;
 use super::engine::Mpc;
 use super::prg::{Prg, Words};
 use super::ring::Ring;
+use super::triples::TriplesStarted;
 use crate::error::Result;
 
 /// Bits per digit of the comparison (1-out-of-16 OTs).
@@ -31,6 +33,19 @@ const DIGIT: usize = 4;
 
 /// Leaf OTs per round (bounds memory: 4 OTs and a 32- or 64-bit message per digit).
 const LEAF_ROUND_OTS: usize = 1 << 18;
+
+/// Most AND triples made ahead of a comparison tree (bounds memory); larger trees take an OT round per level.
+const MAX_TRIPLES: usize = 1 << 20;
+
+/// The pairs a tree over `width` leaves combines, over all its levels.
+fn tree_pairs(mut width: usize) -> usize {
+    let mut pairs = 0;
+    while width > 1 {
+        pairs += width / 2;
+        width = width.div_ceil(2);
+    }
+    pairs
+}
 
 /// How node 0's number relates to one of node 1's, digit by digit.
 #[derive(Clone, Copy)]
@@ -164,6 +179,13 @@ impl<R: Ring> Mpc<'_, R> {
             };
             (0..d.len()).flat_map(|i| per(i).into_iter().take(rels.len())).collect()
         };
+        // The tree's AND triples go out before the leaves (see [`super::triples`]); not in the dealer mode.
+        let pairs = d.len() * rels.len() * tree_pairs(((l - skip) as usize).div_ceil(DIGIT));
+        let triples = if self.beaver != Beaver::TrustedFirstParty && (1..=MAX_TRIPLES).contains(&pairs) {
+            Some(self.triples_start(pairs, 2).await?)
+        } else {
+            None
+        };
         let (slots, digits) = if self.beaver == Beaver::TrustedFirstParty {
             self.dealt_digit_leaves(&mine, rels, l - skip).await?
         } else {
@@ -179,7 +201,7 @@ impl<R: Ring> Mpc<'_, R> {
                 e[to] = R::from_u128((s >> (2 * j + 1) & 1) as u128);
             }
         }
-        let carry = self.greater_than(g, e, digits, n * rels.len()).await?;
+        let carry = self.greater_than(g, e, digits, n * rels.len(), triples).await?;
         // v < 0 exactly when bit l of w is clear: sign = 1 ^ w0_l ^ w1_l ^ carry (node 0 adds the 1).
         let flip = if me == 0 { R::ONE } else { R::ZERO };
         let bit = |v: &R| if v.bit(l) { R::ONE } else { R::ZERO };
@@ -284,8 +306,20 @@ impl<R: Ring> Mpc<'_, R> {
         Ok(shares)
     }
 
-    /// XOR shares of `[a > c]` from per-group leaves (`width` groups per element, lowest first).
-    async fn greater_than(&mut self, mut g: Vec<R>, mut e: Vec<R>, mut width: usize, n: usize) -> Result<Vec<R>> {
+    /// XOR shares of `[a > c]` from per-group leaves (`width` groups per element, lowest first), with AND
+    /// triples started for every level's pairs if given, else by an OT round per level.
+    async fn greater_than(
+        &mut self,
+        mut g: Vec<R>,
+        mut e: Vec<R>,
+        mut width: usize,
+        n: usize,
+        triples: Option<TriplesStarted>,
+    ) -> Result<Vec<R>> {
+        let mut triples = match triples {
+            Some(started) => Some(self.triples_finish(started).await?),
+            None => None,
+        };
         while width > 1 {
             let pairs = width / 2;
             let next = width.div_ceil(2);
@@ -300,7 +334,10 @@ impl<R: Ring> Mpc<'_, R> {
                     ys.push(if p > 0 { e[lo] } else { R::ZERO });
                 }
             }
-            let ands = self.and_bits_shared(&xs, &ys, 2).await?;
+            let ands = match &mut triples {
+                Some(t) => self.and_with_triples(t, &xs, &ys).await?,
+                None => self.and_bits_shared(&xs, &ys, 2).await?,
+            };
             let (mut g2, mut e2) = (Vec::with_capacity(n * next), Vec::with_capacity(n * next));
             for i in 0..n {
                 for p in 0..pairs {

@@ -17,6 +17,7 @@ pub mod ring;
 mod rlwe;
 mod slots;
 pub mod softspoken;
+mod triples;
 
 pub use engine::Mpc;
 pub use ring::Ring;

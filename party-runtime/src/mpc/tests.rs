@@ -529,3 +529,29 @@ async fn rlwe_refuses_a_matrix_too_large_for_the_flooding() {
     assert!(err.contains("exceeds the lattice parameters"), "{err}");
     assert!(rb.is_err(), "bob fails too");
 }
+
+#[tokio::test]
+async fn and_triples_hold_and_multiply_shared_bits() {
+    let (mut a, mut b, _) = pair::<u64>(Beaver::Ot, 18).await;
+    // Made in the order the comparisons make them: both send, node 1 reads at once, node 0 at the finish.
+    let (sa, sb) = tokio::join!(a.triples_start(1000, 2), b.triples_start(1000, 2));
+    let (ta, tb) = tokio::join!(a.triples_finish(sa.expect("a")), b.triples_finish(sb.expect("b")));
+    let (mut ta, mut tb) = (ta.expect("alice"), tb.expect("bob"));
+    let ((a0, b0, c0), (a1, b1, c1)) = (ta.shares(), tb.shares());
+    for i in 0..1000 {
+        assert_eq!(c0[i] ^ c1[i], (a0[i] ^ a1[i]) * (b0[i] ^ b1[i]), "triple {i}");
+    }
+    // Neither party's bits decide the triple alone: both halves vary.
+    assert!(a0.contains(&0) && a0.contains(&1) && b1.contains(&3));
+    let mut rng = rng();
+    let bits = |n: usize, rng: &mut ChaCha20Rng| -> Vec<u64> { (0..n).map(|_| rng.next_u64() & 1).collect() };
+    let (x0, x1, y0, y1) = (bits(600, &mut rng), bits(600, &mut rng), bits(1200, &mut rng), bits(1200, &mut rng));
+    let (za, zb) = tokio::join!(a.and_with_triples(&mut ta, &x0, &y0), b.and_with_triples(&mut tb, &x1, &y1));
+    let (za, zb) = (za.expect("alice"), zb.expect("bob"));
+    for (j, (za, zb)) in za.iter().zip(&zb).enumerate() {
+        assert_eq!(za ^ zb, (x0[j / 2] ^ x1[j / 2]) & (y0[j] ^ y1[j]), "AND {j}");
+    }
+    // 400 triples are left: 500 more ANDs are refused, not computed from reused or missing ones.
+    let err = a.and_with_triples(&mut ta, &x0[..500], &y0[..1000]).await.expect_err("too many");
+    assert!(err.to_string().contains("400 of 1000 triples left"), "{err}");
+}
