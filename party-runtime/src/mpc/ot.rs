@@ -77,6 +77,28 @@ fn hash_elements<R: Ring>(aes: &Aes128, xs: &[u128], first_index: u64, per: usiz
     out
 }
 
+/// Both 64-bit pads of each row, `(H(q_i), H(q_i ^ Δ))`: [`hash_elements`] with one element per input, for
+/// `q` and `q ^ Δ` in one pass (no buffer of the rows XOR `Δ`, none per pad, none to pair them up).
+fn pad_pairs(aes: &Aes128, q: &[u128], delta: u128, first_index: u64) -> Vec<[u64; 2]> {
+    let mut out = vec![[0u64; 2]; q.len()];
+    let inputs = HASH_TASK_BLOCKS / 2;
+    let min = min_tasks(q.len().div_ceil(inputs), 2 * q.len());
+    let tasks = out.par_chunks_mut(inputs).zip(q.par_chunks(inputs)).with_min_len(min);
+    tasks.enumerate().for_each(|(task, (dst, qs))| {
+        let block = |x: u128| aes::Block::from(x.to_le_bytes());
+        let mut pis: Vec<aes::Block> = qs.iter().flat_map(|x| [block(*x), block(x ^ delta)]).collect();
+        aes.encrypt_blocks(&mut pis);
+        let pis: Vec<u128> = pis.iter().map(|b| u128::from_le_bytes((*b).into())).collect();
+        let index = |j: usize| ((first_index + (task * inputs + j / 2) as u64) as u128) << 64;
+        let mut buf: Vec<aes::Block> = pis.iter().enumerate().map(|(j, pi)| block(pi ^ index(j))).collect();
+        aes.encrypt_blocks(&mut buf);
+        for (j, (h, pi)) in buf.iter().zip(&pis).enumerate() {
+            dst[j / 2][j % 2] = (u128::from_le_bytes((*h).into()) ^ pi) as u64;
+        }
+    });
+    out
+}
+
 /// The extension sender towards the peer: `Δ` and the column generators of the keys it chose.
 pub struct OtSender {
     peer: String,
@@ -167,10 +189,7 @@ impl OtSender {
     /// the receiver learns the one its bit selects.
     pub async fn random_pads(&mut self, ctx: &PartyContext, tag: &str, n: usize) -> Result<Vec<[u64; 2]>> {
         let (q, first) = self.extend_rows(ctx, tag, n).await?;
-        Ok(compute(|| {
-            let (h0, h1) = self.both_pads::<u64>(&q, first, 1);
-            h0.into_iter().zip(h1).map(|(a, b)| [a, b]).collect()
-        }))
+        Ok(compute(|| pad_pairs(&self.aes, &q, self.vole.delta(), first)))
     }
 
     /// Sender's side of Gilboa products `a_i * v_i mod 2^out_bits` for every item `i`: the receiver holds `a_i`

@@ -432,7 +432,8 @@ async fn slot_products_match_plaintext_and_hide_both_inputs_on_both_rings() {
 #[tokio::test]
 async fn a_random_ot_gives_the_chooser_only_the_pad_its_bit_selects() {
     let (mut a, mut b, _) = pair::<u64>(Beaver::Ot, 18).await;
-    let n: usize = 1000;
+    // More than one hashing task's inputs (2,048), and not a multiple of 64.
+    let n: usize = 5000;
     let mut rng = rng();
     let choices: Vec<u64> = (0..n.div_ceil(64)).map(|_| rng.next_u64()).collect();
     let (ca, cb) = (a.ctx, b.ctx);
