@@ -16,7 +16,7 @@ use rand_core::Rng;
 use super::engine::{Mpc, matmul_local, random, sub};
 use super::prg::Prg;
 use super::ring::Ring;
-use super::rlwe::{self, Params, Product, PublicKey, SecretKey};
+use super::rlwe::{self, Params, Product, PublicKey, SecretKey, ZeroEnc};
 use crate::context::{PartyContext, compute};
 use crate::error::{Error, Result};
 
@@ -291,6 +291,8 @@ async fn evaluator<R: Ring>(
 ) -> Result<Vec<R>> {
     let params: &Params = rlwe::params::<R>();
     let l = params.limbs();
+    // The re-randomizers do not depend on the data: made while the peer's ciphertext is on its way.
+    let mut zeros: Vec<ZeroEnc> = compute(|| tiling.blocks().map(|_| ZeroEnc::new(params, pk, rng)).collect());
     let tag = "mpc/he/enc";
     let bytes = ctx.channel.recv_bytes(peer, tag).await.map_err(|e| ctx.link_error(e))?;
     let len = l * params.n;
@@ -309,7 +311,7 @@ async fn evaluator<R: Ring>(
         let mut msg = vec![1u8];
         let mut masks = Vec::with_capacity(tiling.m);
         for (i, block) in tiling.blocks().enumerate() {
-            let mut prod = Product::new(params);
+            let mut prod = zeros.pop().map_or_else(|| Product::new(params), Product::from_zero);
             for ((c0, c1), (pt, norm)) in cts.iter().zip(&plaintexts[i * cts.len()..]) {
                 prod.add(params, (pt, *norm), c0, c1);
             }

@@ -25,7 +25,7 @@ mod product;
 use super::ring::Ring;
 #[cfg(test)]
 use product::Wide;
-pub use product::{Flood, Product};
+pub use product::{Flood, Product, ZeroEnc};
 
 /// The primes are the largest below `2^PRIME_BITS` that are `1 mod 2N`.
 /// 51 bits: tfhe-ntt's IFMA kernels (AVX-512) take primes below 2^51, about 1.6 times faster than the 64-bit
@@ -521,5 +521,28 @@ mod tests {
     fn the_encoding_survives_the_flooding_on_both_rings() {
         round_trip::<u64>();
         round_trip::<u128>();
+    }
+
+    /// A product re-randomized by an encryption of zero made ahead decrypts like one made at the finish.
+    #[test]
+    fn a_product_from_a_zero_made_ahead_decrypts_the_same() {
+        let par = params::<u64>();
+        let mut sk = SecretKey::new(par, Prg::new([1; 16], 0));
+        let pk = PublicKey::new(par, sk.public_key([2; 16]), [2; 16]);
+        let m: Vec<u64> = (0..8).map(|i| u64::MAX - 3 * i).collect();
+        let (c0, c1) = received(par, sk.encrypt(&m, [3; 16], 0), [3; 16], 0);
+        // The plaintext 2 - X: coefficient j of the product is 2 m_j - m_(j-1).
+        let a = par.plaintext(&[(0, 2u64), (1, u64::MAX)]);
+        let want: Vec<u64> =
+            (0..8).map(|j| 2u64.wrapping_mul(m[j]).wrapping_sub(if j > 0 { m[j - 1] } else { 0 })).collect();
+        let mask = vec![5u64; 8];
+        let positions: Vec<usize> = (0..8).collect();
+        let mut rng = Prg::new([4; 16], 0);
+        for mut prod in [Product::new(par), Product::from_zero(ZeroEnc::new(par, &pk, &mut rng))] {
+            prod.add(par, (&a.0, a.1), &c0, &c1);
+            let (r1, r0) = prod.finish(par, &pk, &positions, &mask, &mut rng).expect("fits");
+            let got: Vec<u64> = sk.decrypt::<u64>(&r1, &r0, &positions).iter().map(|v| v.wrapping_sub(5)).collect();
+            assert_eq!(got, want);
+        }
     }
 }

@@ -12,12 +12,44 @@ pub struct Product {
     c0: Vec<u64>,
     c1: Vec<u64>,
     norm: u128,
+    /// Whether the sum started from an encryption of zero (made ahead), so `finish` need not add one.
+    rerandomized: bool,
+}
+
+/// A fresh public-key encryption of zero in NTT form, `(pk0 u, pk1 u + e2)` for a ternary `u` and an error
+/// `e2`: what re-randomizes a product. It does not depend on the data, so it can be made ahead, off the
+/// path that waits for the peer's ciphertext.
+pub struct ZeroEnc {
+    c0: Vec<u64>,
+    c1: Vec<u64>,
+}
+
+impl ZeroEnc {
+    /// A fresh encryption of zero under `pk`, from private randomness `rng`.
+    pub fn new(params: &Params, pk: &PublicKey, rng: &mut Prg) -> ZeroEnc {
+        let u = params.ntt_of(&ternary(rng, params.n));
+        let mut c1 = params.ntt_of(&cbd(rng, params.n));
+        let mut c0 = vec![0; params.limbs() * params.n];
+        for (i, plan) in params.plans.iter().enumerate() {
+            let r = params.limb(i);
+            plan.mul_accumulate(&mut c0[r.clone()], &pk.p0[r.clone()], &u[r.clone()]);
+            plan.mul_accumulate(&mut c1[r.clone()], &pk.p1[r.clone()], &u[r]);
+        }
+        ZeroEnc { c0, c1 }
+    }
 }
 
 impl Product {
-    /// An empty sum.
+    /// An empty sum; [`Product::finish`] re-randomizes it with an encryption of zero made then.
     pub fn new(params: &Params) -> Product {
-        Product { c0: vec![0; params.limbs() * params.n], c1: vec![0; params.limbs() * params.n], norm: 0 }
+        let (c0, c1) = (vec![0; params.limbs() * params.n], vec![0; params.limbs() * params.n]);
+        Product { c0, c1, norm: 0, rerandomized: false }
+    }
+
+    /// A sum that starts from the encryption of zero `zero` (made ahead): the same re-randomization, already
+    /// done.
+    pub fn from_zero(zero: ZeroEnc) -> Product {
+        Product { c0: zero.c0, c1: zero.c1, norm: 0, rerandomized: true }
     }
 
     /// Add `a * Enc(m)` for the plaintext `a` (NTT form, `||a||_1 = norm`) and the ciphertext `(c0, c1)`
@@ -70,8 +102,18 @@ impl Product {
                 (limit as f64).log2()
             ));
         }
-        let u = params.ntt_of(&ternary(rng, params.n));
-        let e2 = params.ntt_of(&cbd(rng, params.n));
+        if !self.rerandomized {
+            let zero = ZeroEnc::new(params, pk, rng);
+            for (i, p) in params.primes.iter().enumerate() {
+                let r = params.limb(i);
+                for (c, z) in self.c0[r.clone()].iter_mut().zip(&zero.c0[r.clone()]) {
+                    *c = add_mod(*c, *z, *p);
+                }
+                for (c, z) in self.c1[r.clone()].iter_mut().zip(&zero.c1[r]) {
+                    *c = add_mod(*c, *z, *p);
+                }
+            }
+        }
         let n = positions.len();
         let mut out0 = vec![0u64; params.limbs() * n];
         let before = match flood {
@@ -82,12 +124,7 @@ impl Product {
         for (i, plan) in params.plans.iter().enumerate() {
             let r = params.limb(i);
             let p = params.primes[i];
-            plan.mul_accumulate(&mut self.c1[r.clone()], &pk.p1[r.clone()], &u[r.clone()]);
-            for (c, e) in self.c1[r.clone()].iter_mut().zip(&e2[r.clone()]) {
-                *c = add_mod(*c, *e, p);
-            }
-            let c0 = &mut self.c0[r.clone()];
-            plan.mul_accumulate(c0, &pk.p0[r.clone()], &u[r]);
+            let c0 = &mut self.c0[r];
             plan.normalize(c0);
             plan.inv(c0);
             let out = &mut out0[i * n..(i + 1) * n];
