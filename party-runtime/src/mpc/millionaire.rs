@@ -179,7 +179,7 @@ impl<R: Ring> Mpc<'_, R> {
             };
             (0..d.len()).flat_map(|i| per(i).into_iter().take(rels.len())).collect()
         };
-        // The tree's AND triples go out before the leaves (see [`super::triples`]); not in the dealer mode.
+        // The tree's AND triples go out before the leaves (see the triples module); not in the dealer mode.
         let pairs = d.len() * rels.len() * tree_pairs(((l - skip) as usize).div_ceil(DIGIT));
         let triples = if self.beaver != Beaver::TrustedFirstParty && (1..=MAX_TRIPLES).contains(&pairs) {
             Some(self.triples_start(pairs, 2).await?)

@@ -99,7 +99,7 @@ fn base_index(j: usize, depth: usize) -> usize {
 }
 
 /// The extension receiver's end: every leaf of every block, and the buffers each call's output is written to
-/// (kept at the largest call's size: fresh multi-megabyte buffers cost a page fault per 4 KiB written).
+/// (kept between calls, see [`KEEP_WORDS`]: fresh multi-megabyte buffers cost a page fault per 4 KiB written).
 pub struct Prover {
     leaves: Vec<Option<Leaf>>,
     corrections: Vec<u64>,
@@ -158,8 +158,15 @@ impl Prover {
     }
 }
 
-/// `buf` as `len` words of unspecified content, growing it if needed (never shrinking).
+/// Words of an output buffer kept between calls (8 MiB): a larger one, from a large call, is let go at the next
+/// call that fits under it, so a session does not hold its largest product's buffers to the end.
+const KEEP_WORDS: usize = 1 << 20;
+
+/// `buf` as `len` words of unspecified content, growing it if needed.
 fn reuse(buf: &mut Vec<u64>, len: usize) -> &mut [u64] {
+    if buf.len() > KEEP_WORDS && len <= KEEP_WORDS {
+        *buf = Vec::new();
+    }
     if buf.len() < len {
         buf.resize(len, 0);
     }
@@ -248,9 +255,9 @@ mod tests {
         let chosen: Vec<Key> = (0..KAPPA).map(|j| pairs[j][((delta >> j) & 1) as usize]).collect();
         let (mut prover, message) = Prover::deal(&pairs, &mut rng);
         let mut verifier = Verifier::punctured(delta, &chosen, &message).unwrap();
-        // Three calls (the streams continue): one spanning several tiles with an odd word count, then a small one
-        // into the now larger, dirty buffers.
-        for words in [3usize, 2 * TILE + 5, 7] {
+        // Calls in a row (the streams continue): one spanning several tiles with an odd word count, a small one
+        // into the now larger, dirty buffers, one past the kept size and a small one after it (a fresh buffer).
+        for words in [3usize, 2 * TILE + 5, 7, KEEP_WORDS / KAPPA + 9, 5] {
             let choices: Vec<u64> = (0..words).map(|_| rng.next_u64()).collect();
             let (corrections, t) = prover.extend(&choices);
             assert_eq!(corrections.len(), Verifier::correction_words(words));

@@ -16,7 +16,7 @@ use rand_core::Rng;
 
 use super::engine::Mpc;
 use super::ring::Ring;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The tag of the triples' random OTs.
 const TAG: &str = "mpc/and-triples";
@@ -54,6 +54,9 @@ impl<R: Ring> Mpc<'_, R> {
     /// the peer). Node 1 also reads node 0's at once, so that node 0 may follow its own with other OTs towards
     /// node 1 (each direction's extensions are consumed in the order they were made).
     pub(super) async fn triples_start(&mut self, n: usize, per: u32) -> Result<TriplesStarted> {
+        if !(1..=3).contains(&per) {
+            return Err(Error::Internal(format!("AND triples carry 1 to 3 bits of b, not {per}")));
+        }
         let mut a: Vec<u64> = (0..n.div_ceil(64)).map(|_| self.rng.next_u64()).collect();
         if let Some(last) = a.last_mut().filter(|_| !n.is_multiple_of(64)) {
             *last &= (1 << (n % 64)) - 1;
@@ -93,7 +96,7 @@ impl<R: Ring> Mpc<'_, R> {
         let (n, per) = (x.len(), t.per as usize);
         let range = t.used..t.used + n;
         if range.end > t.a.len() || y.len() != n * per {
-            return Err(crate::error::Error::Internal(format!(
+            return Err(Error::Internal(format!(
                 "{n} ANDs of {per} bits with {} of {} triples left",
                 t.a.len() - t.used,
                 t.a.len()
