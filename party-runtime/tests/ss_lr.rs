@@ -115,6 +115,13 @@ async fn misaligned_rows_and_unsupported_protocols_are_value_errors() {
         assert_eq!(out["error"]["type"], "ValueError");
         assert!(out["error"]["message"].as_str().unwrap().contains("SEMI2K"), "{out:#}");
     }
+    // A step size lr / b past what the backward product's encoding carries (2^(f-1)) is refused, not overflowed.
+    let data = synthetic(100, 10, (2, 2), true, 2);
+    let req = request(&dir, &data, "FM64", json!({"epochs": 1, "learning_rate": 1e6, "batch_size": 1}), false);
+    let out = common::run_json(&dir, &req).await;
+    assert_eq!(out["error"]["type"], "ValueError", "{out:#}");
+    let msg = out["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("learning_rate / batch_size") && msg.contains("2^17"), "{msg}");
 }
 
 /// `examples/data/{alice,bob}_lr_{train,test}.csv`: the penguin tables split vertically (alice: bill length and
