@@ -43,6 +43,22 @@ fn fixed_aes() -> Aes128 {
 /// Output blocks hashed per rayon task (inputs are grouped to about this many, encrypted in one call).
 const HASH_TASK_BLOCKS: usize = 4096;
 
+/// The hash for one task's inputs: `π(π(x_j) ^ (index_j, c)) ^ π(x_j)` for each input `x_j` and output block
+/// `c < nblocks`, input after input, with `index_j` the OT index of input `j` (`index(j)`).
+fn tccr(aes: &Aes128, xs: impl Iterator<Item = u128>, index: impl Fn(usize) -> u64, nblocks: usize) -> Vec<u128> {
+    let block = |x: u128| aes::Block::from(x.to_le_bytes());
+    let mut pis: Vec<aes::Block> = xs.map(block).collect();
+    aes.encrypt_blocks(&mut pis);
+    let pis: Vec<u128> = pis.iter().map(|b| u128::from_le_bytes((*b).into())).collect();
+    let mut buf: Vec<aes::Block> = Vec::with_capacity(pis.len() * nblocks);
+    for (j, pi) in pis.iter().enumerate() {
+        let tweak = (index(j) as u128) << 64;
+        buf.extend((0..nblocks).map(|c| block(pi ^ tweak ^ c as u128)));
+    }
+    aes.encrypt_blocks(&mut buf);
+    buf.iter().enumerate().map(|(k, h)| u128::from_le_bytes((*h).into()) ^ pis[k / nblocks]).collect()
+}
+
 /// `H(index_i, x_i)` as `per` ring elements per input, laid out input after input: output block `c` of input
 /// `i` is `π(π(x_i) ^ (index_i, c)) ^ π(x_i)`, split into ring elements from the low bits up.
 fn hash_elements<R: Ring>(aes: &Aes128, xs: &[u128], first_index: u64, per: usize) -> Vec<R> {
@@ -56,18 +72,10 @@ fn hash_elements<R: Ring>(aes: &Aes128, xs: &[u128], first_index: u64, per: usiz
     let min = min_tasks(xs.len().div_ceil(inputs), xs.len() * nblocks);
     let tasks = out.par_chunks_mut(per * inputs).zip(xs.par_chunks(inputs)).with_min_len(min);
     tasks.enumerate().for_each(|(task, (dst, xs))| {
-        let mut pis: Vec<aes::Block> = xs.iter().map(|x| x.to_le_bytes().into()).collect();
-        aes.encrypt_blocks(&mut pis);
-        let pis: Vec<u128> = pis.iter().map(|b| u128::from_le_bytes((*b).into())).collect();
-        let mut buf: Vec<aes::Block> = Vec::with_capacity(xs.len() * nblocks);
-        for (i, pi) in pis.iter().enumerate() {
-            let index = ((first_index + (task * inputs + i) as u64) as u128) << 64;
-            buf.extend((0..nblocks).map(|c| aes::Block::from((pi ^ index ^ c as u128).to_le_bytes())));
-        }
-        aes.encrypt_blocks(&mut buf);
-        for ((pi, dst), hs) in pis.iter().zip(dst.chunks_mut(per)).zip(buf.chunks(nblocks)) {
+        let first = first_index + (task * inputs) as u64;
+        let hs = tccr(aes, xs.iter().copied(), |j| first + j as u64, nblocks);
+        for (dst, hs) in dst.chunks_mut(per).zip(hs.chunks(nblocks)) {
             for (d, h) in dst.chunks_mut(per_block).zip(hs) {
-                let h = u128::from_le_bytes((*h).into()) ^ pi;
                 for (e, v) in d.iter_mut().enumerate() {
                     *v = R::from_u128(h >> (e as u32 * R::BITS));
                 }
@@ -85,15 +93,10 @@ fn pad_pairs(aes: &Aes128, q: &[u128], delta: u128, first_index: u64) -> Vec<[u6
     let min = min_tasks(q.len().div_ceil(inputs), 2 * q.len());
     let tasks = out.par_chunks_mut(inputs).zip(q.par_chunks(inputs)).with_min_len(min);
     tasks.enumerate().for_each(|(task, (dst, qs))| {
-        let block = |x: u128| aes::Block::from(x.to_le_bytes());
-        let mut pis: Vec<aes::Block> = qs.iter().flat_map(|x| [block(*x), block(x ^ delta)]).collect();
-        aes.encrypt_blocks(&mut pis);
-        let pis: Vec<u128> = pis.iter().map(|b| u128::from_le_bytes((*b).into())).collect();
-        let index = |j: usize| ((first_index + (task * inputs + j / 2) as u64) as u128) << 64;
-        let mut buf: Vec<aes::Block> = pis.iter().enumerate().map(|(j, pi)| block(pi ^ index(j))).collect();
-        aes.encrypt_blocks(&mut buf);
-        for (j, (h, pi)) in buf.iter().zip(&pis).enumerate() {
-            dst[j / 2][j % 2] = (u128::from_le_bytes((*h).into()) ^ pi) as u64;
+        let first = first_index + (task * inputs) as u64;
+        let hs = tccr(aes, qs.iter().flat_map(|x| [*x, x ^ delta]), |j| first + (j / 2) as u64, 1);
+        for (d, h) in dst.iter_mut().zip(hs.chunks_exact(2)) {
+            *d = [h[0] as u64, h[1] as u64];
         }
     });
     out
