@@ -82,14 +82,17 @@ impl PartyContext {
         self.link_error(LinkError::Decode { peer: peer.into(), tag: tag.into(), message: message.into() })
     }
 
-    /// End of the session: tell every peer this party is done, then wait (at most [`CLOSE_WAIT`]) for theirs.
-    /// A gRPC peer that exits right after receiving a message can drop the sender's acknowledgement, failing a
-    /// send that did arrive; after this handshake only the goodbye itself can be caught that way, and its
-    /// errors are ignored.
+    /// End of the session: tell every peer this party is done, wait (at most the link timeout) until each
+    /// holds everything sent to it (sends do not wait for delivery, so a result or an error sent last would
+    /// otherwise be lost if this process exits first), then wait (at most [`CLOSE_WAIT`]) for their goodbyes.
+    /// Errors are ignored: the job's outcome is already decided.
     pub async fn close(&self) {
         let peers: Vec<&String> = self.parties.iter().filter(|p| **p != self.party).collect();
         for peer in &peers {
             let _ = self.channel.send_bytes(peer, "link/bye", Vec::new()).await;
+        }
+        for peer in &peers {
+            let _ = self.channel.flush(peer).await;
         }
         for peer in &peers {
             let _ = tokio::time::timeout(CLOSE_WAIT, self.channel.recv_bytes(peer, "link/bye")).await;

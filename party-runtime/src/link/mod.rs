@@ -78,10 +78,17 @@ pub enum LinkError {
 pub trait Link: Send + Sync {
     /// This party.
     fn party(&self) -> &str;
-    /// Send `bytes` to `peer` under `tag`; messages with the same (peer, tag) arrive in order.
+    /// Send `bytes` to `peer` under `tag`; messages with the same (peer, tag) arrive in order. Returns once
+    /// the message is on its way, not when it has arrived: see [`Link::flush`].
     async fn send(&self, peer: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError>;
     /// Receive the next message from `peer` under `tag`.
     async fn recv(&self, peer: &str, tag: &str) -> Result<Vec<u8>, LinkError>;
+    /// Wait until `peer` holds every message sent to it so far (before this party exits). A link whose sends
+    /// complete on delivery has nothing to wait for.
+    async fn flush(&self, peer: &str) -> Result<(), LinkError> {
+        let _ = peer;
+        Ok(())
+    }
 }
 
 /// A link with communication counters and typed helpers.
@@ -115,6 +122,11 @@ impl Channel {
         self.counters.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         self.counters.sending.store(true, Ordering::Relaxed);
         self.link.send(peer, tag, bytes).await
+    }
+
+    /// Wait until `peer` holds every message sent to it so far ([`Link::flush`]).
+    pub async fn flush(&self, peer: &str) -> Result<(), LinkError> {
+        self.link.flush(peer).await
     }
 
     /// Receive raw bytes. A receive right after sends starts a new round.
