@@ -3,11 +3,11 @@
 //! Messages travel in chunks of at most [`CHUNK`] bytes on one `Messages` stream per peer, held open for the
 //! session (a unary call per message cost a new HTTP/2 stream and its headers: a 100-byte round trip took
 //! 173-225 us against 136 us on the stream). A `send` returns once its chunks are on the stream, without
-//! waiting for the peer: each chunk is acknowledged once queued at the peer, and [`Link::flush`] waits for the
-//! last acknowledgement, so a party flushes before it exits (the session's goodbye does). Waiting for every
-//! acknowledgement in `send` put a loopback round trip (about 0.1 ms) behind each message, in front of the
-//! sender's next step. A chunk the peer refuses ends the stream with its status: the next `send`, `recv` or
-//! `flush` to that peer fails with it. Chunks from another session are refused, so two tasks never mix. Connecting retries with backoff while peers start,
+//! waiting for the peer; [`Link::flush`] sends a marker chunk the peer acknowledges once it has queued
+//! everything before it, so a party flushes before it exits (the session's goodbye does). Waiting for an
+//! acknowledgement of every chunk in `send` put a loopback round trip (about 0.1 ms) behind each message, in
+//! front of the sender's next step, and an acknowledgement each way per message. A chunk the peer refuses ends
+//! the stream with its status: the next `send`, `recv` or `flush` to that peer fails with it. Chunks from another session are refused, so two tasks never mix. Connecting retries with backoff while peers start,
 //! up to the link timeout.
 //!
 //! With [`TlsMaterial`] the link runs over mutual TLS: each party presents its certificate and accepts only
@@ -45,6 +45,9 @@ pub mod pb {
 
 use pb::party_link_client::PartyLinkClient;
 use pb::party_link_server::{PartyLink, PartyLinkServer};
+
+/// The tag of a flush's marker chunk: acknowledged, never delivered to a mailbox.
+const FLUSH_TAG: &str = "link/flush";
 
 /// Largest chunk pushed in one call.
 pub const CHUNK: usize = 4 << 20;
@@ -115,15 +118,12 @@ struct Peer {
     outbox: AsyncMutex<Option<Arc<Outbox>>>,
 }
 
-/// The sending side of one peer's `Messages` stream: chunks go out in order, and their acknowledgements come
-/// back in the same order, each resolving the oldest pending chunk.
+/// The sending side of one peer's `Messages` stream: chunks go out in order; the acknowledgements of the
+/// flush markers among them come back in the same order, each resolving the oldest pending flush.
 struct Outbox {
     /// Held while a message's chunks are queued, so the pending list and the stream stay in the same order.
     chunks: AsyncMutex<tokio::sync::mpsc::Sender<pb::Chunk>>,
     acks: Mutex<Acks>,
-    /// The acknowledgement of the latest chunk queued (acknowledgements arrive in order, so it answers for
-    /// every earlier one): what [`Outbox::flush`] waits for.
-    last: Mutex<Option<oneshot::Receiver<Result<(), Status>>>>,
 }
 
 #[derive(Default)]
@@ -134,7 +134,7 @@ struct Acks {
 }
 
 impl Outbox {
-    /// Open the stream on `client` and start the task that matches acknowledgements to pending chunks. When
+    /// Open the stream on `client` and start the task that matches acknowledgements to pending flushes. When
     /// the stream ends the peer is marked departed in `boxes`, so receives from it fail instead of waiting.
     async fn open(
         peer: &str,
@@ -147,7 +147,7 @@ impl Outbox {
             .await
             .map_err(|s| status_error(peer, "messages", s))?
             .into_inner();
-        let outbox = Arc::new(Outbox { chunks: AsyncMutex::new(tx), acks: Mutex::default(), last: Mutex::default() });
+        let outbox = Arc::new(Outbox { chunks: AsyncMutex::new(tx), acks: Mutex::default() });
         let out = outbox.clone();
         let peer = peer.to_string();
         tokio::spawn(async move {
@@ -183,43 +183,44 @@ impl Outbox {
         self.lock_acks().ended.clone()
     }
 
-    /// Queue `chunks` in order on the stream (not waiting for their acknowledgements; see [`Outbox::flush`]).
-    async fn send(&self, peer: &str, tag: &str, chunks: impl Iterator<Item = pb::Chunk>) -> Result<(), LinkError> {
-        let mut latest = None;
-        {
-            let tx = self.chunks.lock().await;
-            for chunk in chunks {
-                // Room first: from here to the chunk's hand-over nothing awaits, so a send dropped midway (the
-                // other half of a failed `try_join!`) cannot leave a pending entry without its chunk, which would
-                // shift every later acknowledgement by one.
-                let permit =
-                    tx.reserve().await.map_err(|_| LinkError::PeerClosed { peer: peer.into(), tag: tag.into() })?;
-                let (done, wait) = oneshot::channel();
-                {
-                    let mut acks = self.lock_acks();
-                    if let Some(status) = &acks.ended {
-                        return Err(status_error(peer, tag, status.clone()));
-                    }
-                    acks.pending.push_back(done);
+    /// Queue `chunks` in order on the stream; a chunk with `ack` set (a flush marker) gets a pending entry that
+    /// its acknowledgement resolves. Returns the last such entry.
+    async fn send(
+        &self,
+        peer: &str,
+        tag: &str,
+        chunks: impl Iterator<Item = pb::Chunk>,
+    ) -> Result<Option<oneshot::Receiver<Result<(), Status>>>, LinkError> {
+        let tx = self.chunks.lock().await;
+        let mut wait = None;
+        for chunk in chunks {
+            // Room first: from here to the chunk's hand-over nothing awaits, so a send dropped midway (the other
+            // half of a failed `try_join!`) cannot leave a pending entry without its chunk, which would shift
+            // every later acknowledgement by one.
+            let permit =
+                tx.reserve().await.map_err(|_| LinkError::PeerClosed { peer: peer.into(), tag: tag.into() })?;
+            {
+                let mut acks = self.lock_acks();
+                if let Some(status) = &acks.ended {
+                    return Err(status_error(peer, tag, status.clone()));
                 }
-                permit.send(chunk);
-                latest = Some(wait);
+                if chunk.ack {
+                    let (done, w) = oneshot::channel();
+                    acks.pending.push_back(done);
+                    wait = Some(w);
+                }
             }
-            // Still under the stream's lock, so `last` follows the stream's order.
-            if latest.is_some() {
-                *self.last.lock().unwrap_or_else(|p| p.into_inner()) = latest;
-            }
+            permit.send(chunk);
         }
-        Ok(())
+        Ok(wait)
     }
 
-    /// Wait (at most `timeout`) until the peer has acknowledged every chunk queued so far, that is, holds
-    /// every message sent so far.
-    async fn flush(&self, peer: &str, timeout: Duration) -> Result<(), LinkError> {
+    /// Queue the flush marker `marker` and wait (at most `timeout`) for its acknowledgement: the peer then
+    /// holds every message sent before it.
+    async fn flush(&self, peer: &str, marker: pb::Chunk, timeout: Duration) -> Result<(), LinkError> {
         let what = "flush";
-        let last = self.last.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let Some(wait) = last else {
-            return self.ended().map_or(Ok(()), |s| Err(status_error(peer, what, s)));
+        let Some(wait) = self.send(peer, what, std::iter::once(marker)).await? else {
+            return Ok(());
         };
         match tokio::time::timeout(timeout, wait).await {
             Ok(Ok(Ok(()))) => Ok(()),
@@ -399,14 +400,15 @@ impl Link for GrpcLink {
             tag: tag.into(),
             data,
             last,
+            ack: false,
         };
         // A message that fits one chunk (most of them) moves without a copy.
         if bytes.len() <= CHUNK {
-            return outbox.send(peer, tag, std::iter::once(chunk(bytes, true))).await;
+            return outbox.send(peer, tag, std::iter::once(chunk(bytes, true))).await.map(drop);
         }
         let n = bytes.len().div_ceil(CHUNK);
         let chunks = bytes.chunks(CHUNK).enumerate().map(|(i, c)| chunk(c.to_vec(), i + 1 == n));
-        outbox.send(peer, tag, chunks).await
+        outbox.send(peer, tag, chunks).await.map(drop)
     }
 
     async fn recv(&self, peer: &str, tag: &str) -> Result<Vec<u8>, LinkError> {
@@ -427,8 +429,16 @@ impl Link for GrpcLink {
     async fn flush(&self, peer: &str) -> Result<(), LinkError> {
         let p = self.peers.get(peer).ok_or_else(|| LinkError::UnknownPeer { peer: peer.into() })?;
         let outbox = p.outbox.lock().await.clone();
+        let marker = pb::Chunk {
+            session: self.session.clone(),
+            from: self.party.clone(),
+            tag: FLUSH_TAG.into(),
+            data: Vec::new(),
+            last: true,
+            ack: true,
+        };
         match outbox {
-            Some(o) => o.flush(peer, self.timeout).await,
+            Some(o) => o.flush(peer, marker, self.timeout).await,
             None => Ok(()),
         }
     }
@@ -467,9 +477,14 @@ impl Shared {
         Ok(())
     }
 
-    /// Queue a chunk; a message's last chunk delivers the whole message to its mailbox.
-    fn accept(&self, c: pb::Chunk) -> Result<pb::Ack, Status> {
+    /// Queue a chunk; a message's last chunk delivers the whole message to its mailbox. Answers the
+    /// acknowledgement the chunk asks for, if any (a flush marker, which is not delivered).
+    fn accept(&self, c: pb::Chunk) -> Result<Option<pb::Ack>, Status> {
         self.check(&c.session, &c.from)?;
+        let ack = c.ack.then_some(pb::Ack {});
+        if c.tag == FLUSH_TAG {
+            return Ok(ack);
+        }
         let key = (c.from.clone(), c.tag.clone());
         let whole = {
             let mut partial = self.partial.lock().unwrap_or_else(|p| p.into_inner());
@@ -483,11 +498,11 @@ impl Shared {
                 }
             } else {
                 partial.entry(key).or_default().extend_from_slice(&c.data);
-                return Ok(pb::Ack {});
+                return Ok(ack);
             }
         };
         self.boxes.deliver(&c.from, &self.party, &c.tag, whole).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        Ok(pb::Ack {})
+        Ok(ack)
     }
 }
 
@@ -503,11 +518,15 @@ impl PartyLink for Service {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let service = self.clone();
         tokio::spawn(async move {
-            // One acknowledgement per chunk, in order; a refused chunk ends the stream with its status.
+            // Acknowledgements in order, for the chunks that ask; a refused chunk ends the stream with its status.
             while let Ok(Some(chunk)) = inbound.message().await {
-                let accepted = service.accept(chunk);
-                let refused = accepted.is_err();
-                if tx.send(accepted).await.is_err() || refused {
+                let answer = match service.accept(chunk) {
+                    Ok(None) => continue,
+                    Ok(Some(ack)) => Ok(ack),
+                    Err(status) => Err(status),
+                };
+                let refused = answer.is_err();
+                if tx.send(answer).await.is_err() || refused {
                     break;
                 }
             }
