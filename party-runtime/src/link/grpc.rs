@@ -7,8 +7,9 @@
 //! everything before it, so a party flushes before it exits (the session's goodbye does). Waiting for an
 //! acknowledgement of every chunk in `send` put a loopback round trip (about 0.1 ms) behind each message, in
 //! front of the sender's next step, and an acknowledgement each way per message. A chunk the peer refuses ends
-//! the stream with its status: the next `send`, `recv` or `flush` to that peer fails with it. Chunks from another session are refused, so two tasks never mix. Connecting retries with backoff while peers start,
-//! up to the link timeout.
+//! the stream with its status: the next `send`, `recv` or `flush` to that peer fails with it. Chunks from
+//! another session are refused, so two tasks never mix. Connecting retries with backoff while peers start, up
+//! to the link timeout.
 //!
 //! With [`TlsMaterial`] the link runs over mutual TLS: each party presents its certificate and accepts only
 //! peers whose certificate chains to the given CA; the peer's certificate must name the host of its address.
