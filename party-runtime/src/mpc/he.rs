@@ -292,7 +292,7 @@ async fn evaluator<R: Ring>(
     let params: &Params = rlwe::params::<R>();
     let l = params.limbs();
     // The re-randomizers do not depend on the data: made while the peer's ciphertext is on its way.
-    let mut zeros: Vec<ZeroEnc> = compute(|| tiling.blocks().map(|_| ZeroEnc::new(params, pk, rng)).collect());
+    let zeros: Vec<ZeroEnc> = compute(|| tiling.blocks().map(|_| ZeroEnc::new(params, pk, rng)).collect());
     let tag = "mpc/he/enc";
     let bytes = ctx.channel.recv_bytes(peer, tag).await.map_err(|e| ctx.link_error(e))?;
     let len = l * params.n;
@@ -310,14 +310,14 @@ async fn evaluator<R: Ring>(
         let plaintexts = plain.get(params, tiling, a);
         let mut msg = vec![1u8];
         let mut masks = Vec::with_capacity(tiling.m);
-        for (i, block) in tiling.blocks().enumerate() {
-            let mut prod = zeros.pop().map_or_else(|| Product::new(params), Product::from_zero);
+        for ((i, block), zero) in tiling.blocks().enumerate().zip(zeros) {
+            let mut prod = Product::new(zero);
             for ((c0, c1), (pt, norm)) in cts.iter().zip(&plaintexts[i * cts.len()..]) {
                 prod.add(params, (pt, *norm), c0, c1);
             }
             let mask: Vec<R> = random(rng, block.len());
             let (c1, c0) = prod
-                .finish(params, pk, &tiling.positions(block.len()), &mask, rng)
+                .finish(params, &tiling.positions(block.len()), &mask, rng)
                 .map_err(|e| Error::Internal(format!("RLWE product: {e}")))?;
             put_residues(&mut msg, &c1);
             put_residues(&mut msg, &c0);

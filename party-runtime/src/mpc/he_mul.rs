@@ -16,7 +16,7 @@ use super::engine::Mpc;
 use super::he::{HeState, residue_bytes, residues, write_residues};
 use super::prg::Prg;
 use super::ring::Ring;
-use super::rlwe::{self, Flood, Product, PublicKey, SecretKey};
+use super::rlwe::{self, Flood, Product, PublicKey, SecretKey, ZeroEnc};
 use super::slots::{self, SlotParams};
 use crate::context::{PartyContext, compute};
 use crate::error::{Error, Result};
@@ -210,7 +210,7 @@ async fn evaluator<R: Ring>(
                     let part = &bytes[at + w * seg..at + (w + 1) * seg];
                     rlwe::received(ct, residues(part, ct.limbs() * ct.n), seed, layout.stream(b, j, w))
                 };
-                let mut prod = Product::new(ct);
+                let mut prod = Product::new(ZeroEnc::new(ct, pk, &mut rng));
                 // Enc(x_0) times y_1, Enc(y_0) times x_1.
                 for (w, v) in [y, x].into_iter().enumerate() {
                     let (c0, c1) = received(w);
@@ -219,7 +219,7 @@ async fn evaluator<R: Ring>(
                 }
                 let mask = sp.encode(j, masks[b - group.start].0[j].iter().map(|&r| r as u128));
                 let (c1, c0) =
-                    prod.finish_with(ct, pk, (&positions, Flood::After(sp.flood)), &sp.scaled(j, &mask), &mut rng)?;
+                    prod.finish_with(ct, (&positions, Flood::After(sp.flood)), &sp.scaled(j, &mask), &mut rng)?;
                 let (o1, o0) = out.split_at_mut(ret);
                 write_residues(o1, &c1);
                 write_residues(o0, &c0);

@@ -232,11 +232,11 @@ mod tests {
             let c0 = sk.encrypt_with(&mut rng.fork(), &sp.scaled(j, &m), [6; 16], j as u64);
             let (c0, c1) = rlwe::received(ct, c0, [6; 16], j as u64);
             let (pt, norm) = sp.plaintext(j, y.iter().copied());
-            let mut prod = rlwe::Product::new(ct);
+            let mut prod = rlwe::Product::new(rlwe::ZeroEnc::new(ct, &pk, &mut rng));
             prod.add(ct, (&pt, norm), &c0, &c1);
             let mr = sp.encode(j, rj.iter().map(|&v| v as u128));
             let (c1, c0) = prod
-                .finish_with(ct, &pk, (&positions, Flood::After(sp.flood)), &sp.scaled(j, &mr), &mut rng)
+                .finish_with(ct, (&positions, Flood::After(sp.flood)), &sp.scaled(j, &mr), &mut rng)
                 .expect("within the norm");
             let got = sp.decode(j, &sk.phase(&c1, &c0));
             for s in 0..ct.n {

@@ -12,13 +12,11 @@ pub struct Product {
     c0: Vec<u64>,
     c1: Vec<u64>,
     norm: u128,
-    /// Whether the sum started from an encryption of zero (made ahead), so `finish` need not add one.
-    rerandomized: bool,
 }
 
 /// A fresh public-key encryption of zero in NTT form, `(pk0 u, pk1 u + e2)` for a ternary `u` and an error
-/// `e2`: what re-randomizes a product. It does not depend on the data, so it can be made ahead, off the
-/// path that waits for the peer's ciphertext.
+/// `e2`: what re-randomizes a product (every sum starts from one). It does not depend on the data, so it can be
+/// made ahead, off the path that waits for the peer's ciphertext.
 pub struct ZeroEnc {
     c0: Vec<u64>,
     c1: Vec<u64>,
@@ -40,16 +38,9 @@ impl ZeroEnc {
 }
 
 impl Product {
-    /// An empty sum; [`Product::finish`] re-randomizes it with an encryption of zero made then.
-    pub fn new(params: &Params) -> Product {
-        let (c0, c1) = (vec![0; params.limbs() * params.n], vec![0; params.limbs() * params.n]);
-        Product { c0, c1, norm: 0, rerandomized: false }
-    }
-
-    /// A sum that starts from the encryption of zero `zero` (made ahead): the same re-randomization, already
-    /// done.
-    pub fn from_zero(zero: ZeroEnc) -> Product {
-        Product { c0: zero.c0, c1: zero.c1, norm: 0, rerandomized: true }
+    /// A sum that starts from the fresh encryption of zero `zero`, which re-randomizes the result.
+    pub fn new(zero: ZeroEnc) -> Product {
+        Product { c0: zero.c0, c1: zero.c1, norm: 0 }
     }
 
     /// Add `a * Enc(m)` for the plaintext `a` (NTT form, `||a||_1 = norm`) and the ciphertext `(c0, c1)`
@@ -63,19 +54,18 @@ impl Product {
         self.norm = self.norm.saturating_add(norm);
     }
 
-    /// Re-randomize with a fresh encryption of zero under `pk`, add `round(q mask / t)` and flooding noise at
-    /// `positions`, switch down to the kept primes and return `(c1 in NTT form, c0 at positions)` (prime by
+    /// Add `round(q mask / t)` and flooding noise at `positions` (the sum is already re-randomized by the
+    /// encryption of zero it started from), switch down to the kept primes and return `(c1 in NTT form, c0 at positions)` (prime by
     /// prime). Fails if the summed plaintexts' norm exceeds [`Params::max_norm`].
     pub fn finish<R: Ring>(
         self,
         params: &Params,
-        pk: &PublicKey,
         positions: &[usize],
         mask: &[R],
         rng: &mut Prg,
     ) -> Result<(Vec<u64>, Vec<u64>), String> {
         let scaled = params.scaled_all(mask, positions.len());
-        self.finish_with(params, pk, (positions, Flood::Before(params.flood)), &scaled, rng)
+        self.finish_with(params, (positions, Flood::Before(params.flood)), &scaled, rng)
     }
 
     /// [`Product::finish`] with the given flooding and an encoded mask: `scaled` holds `round(q mask_k / t)`
@@ -83,7 +73,6 @@ impl Product {
     pub fn finish_with(
         mut self,
         params: &Params,
-        pk: &PublicKey,
         (positions, flood): (&[usize], Flood),
         scaled: &[u64],
         rng: &mut Prg,
@@ -101,18 +90,6 @@ impl Product {
                 (self.norm as f64).log2(),
                 (limit as f64).log2()
             ));
-        }
-        if !self.rerandomized {
-            let zero = ZeroEnc::new(params, pk, rng);
-            for (i, p) in params.primes.iter().enumerate() {
-                let r = params.limb(i);
-                for (c, z) in self.c0[r.clone()].iter_mut().zip(&zero.c0[r.clone()]) {
-                    *c = add_mod(*c, *z, *p);
-                }
-                for (c, z) in self.c1[r.clone()].iter_mut().zip(&zero.c1[r]) {
-                    *c = add_mod(*c, *z, *p);
-                }
-            }
         }
         let n = positions.len();
         let mut out0 = vec![0u64; params.limbs() * n];
