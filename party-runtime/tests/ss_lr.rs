@@ -122,6 +122,11 @@ async fn misaligned_rows_and_unsupported_protocols_are_value_errors() {
     assert_eq!(out["error"]["type"], "ValueError", "{out:#}");
     let msg = out["error"]["message"].as_str().unwrap();
     assert!(msg.contains("learning_rate / batch_size") && msg.contains("2^17"), "{msg}");
+    // Only the short last batch (one row of 100 in batches of 99) takes the step past it: refused all the same.
+    let req = request(&dir, &data, "FM64", json!({"epochs": 1, "learning_rate": 2e5, "batch_size": 99}), false);
+    let out = common::run_json(&dir, &req).await;
+    assert_eq!(out["error"]["type"], "ValueError", "{out:#}");
+    assert!(out["error"]["message"].as_str().unwrap().contains("= 200000"), "{out:#}");
 }
 
 /// `examples/data/{alice,bob}_lr_{train,test}.csv`: the penguin tables split vertically (alice: bill length and

@@ -113,6 +113,18 @@ fn step_bits(c: f64, f: u32, k: u32) -> Option<u32> {
     (bits >= 1.0).then(|| bits.min((k - 3) as f64) as u32)
 }
 
+/// [`step_bits`] for `learning_rate / b`, or the ValueError naming `learning_rate` when it is too large.
+fn step_bits_for(party: &str, learning_rate: f64, b: usize, f: u32, k: u32) -> Result<u32> {
+    let c = learning_rate / b as f64;
+    step_bits(c, f, k).ok_or_else(|| {
+        Error::bad_data(
+            party,
+            "task_config.params.learning_rate",
+            format!("learning_rate / batch_size = {c} must be below 2^{}", f - 1),
+        )
+    })
+}
+
 /// `c X^T` for the rows `range` of this party's block (`d` columns, then the intercept's 1 with `bias`),
 /// encoded with `bits` fraction bits, `width x b` row-major.
 fn scaled_transpose<R: Ring>(data: &Vertical, bias: bool, rows: std::ops::Range<usize>, c: f64, bits: u32) -> Vec<R> {
@@ -167,6 +179,8 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
     meter.lap("share the label");
     let mut w: Vec<Vec<R>> = blocks.iter().map(|b| vec![R::ZERO; b.width()]).collect();
     let batch = (p.batch_size as usize).clamp(1, n.max(1));
+    // The smallest batch (the last, when it is short) has the largest step size: refused before any work.
+    step_bits_for(me, p.learning_rate, if n % batch == 0 { batch } else { n % batch }, f, R::BITS)?;
     let he = use_he(&mut mpc, &x, batch.max(blocks[mine].width())).await?;
     let mut epochs_run = 0;
     for epoch in 0..p.epochs {
@@ -183,15 +197,8 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
             };
             meter.lap("sigmoid");
             let e = sub(&pred, &y[range.clone()]);
-            let c = p.learning_rate / b as f64;
-            let bits = step_bits(c, f, R::BITS).ok_or_else(|| {
-                Error::bad_data(
-                    me,
-                    "task_config.params.learning_rate",
-                    format!("learning_rate / batch_size = {c} must be below 2^{}", f - 1),
-                )
-            })?;
-            let xt = scaled_transpose(&data, blocks[mine].bias, range.clone(), c, bits);
+            let bits = step_bits_for(me, p.learning_rate, b, f, R::BITS)?;
+            let xt = scaled_transpose(&data, blocks[mine].bias, range.clone(), p.learning_rate / b as f64, bits);
             let dims = [0, 1].map(|i| (blocks[i].width(), b, 1));
             // For logistic regression |e| = |p - y| <= 1: the chooser needs only f + 3 bits of its share.
             let [g0, g1] = match p.reg_type {
