@@ -53,6 +53,9 @@ const FLUSH_TAG: &str = "link/flush";
 /// Largest chunk pushed in one call.
 pub const CHUNK: usize = 4 << 20;
 const MAX_MESSAGE: usize = CHUNK + (64 << 10);
+/// The largest HTTP/2 frame this party accepts (the peer's chunks come as frames of up to this size): with
+/// the 16 KiB default a 4 MiB chunk is 256 frames, each one accounted, buffered and woken for on its own.
+const MAX_FRAME: u32 = 1 << 20;
 /// HTTP/2 flow-control windows: a whole chunk per stream, a few per connection. With the 64 KiB default the
 /// sender of a multi-megabyte MPC message waits for a window update every 64 KiB.
 const STREAM_WINDOW: u32 = CHUNK as u32 + (64 << 10);
@@ -262,6 +265,7 @@ impl GrpcLink {
         // Small messages (acknowledgements, openings) must not wait for Nagle's algorithm.
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let mut builder = Server::builder()
+            .max_frame_size(MAX_FRAME)
             .initial_stream_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .http2_keepalive_interval(Some(Duration::from_secs(5)))
