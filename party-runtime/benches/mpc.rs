@@ -92,7 +92,19 @@ async fn mul_party<R: Ring>(me: &str, ports: (u16, u16), n: usize, beaver: Beave
            "bytes_sent": after.bytes_sent - before.bytes_sent, "rounds": after.rounds - before.rounds})
 }
 
-fn spawn_pair(args: &[String]) -> (Value, Value) {
+/// CPU seconds (user and system) of this process's waited-for children so far, from `/proc/self/stat`
+/// (`cutime` and `cstime`, in the kernel's 100 Hz clock ticks); 0 where there is no procfs.
+fn children_cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name's closing parenthesis, from field 3 (state): cutime is field 16.
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let fields: Vec<f64> = rest.split_whitespace().map(|f| f.parse().unwrap_or(0.0)).collect();
+    fields.get(13..15).map_or(0.0, |t| (t[0] + t[1]) / 100.0)
+}
+
+/// Both parties' processes with `args`: alice's and bob's JSON lines and the CPU seconds both took together.
+fn spawn_pair(args: &[String]) -> (Value, Value, f64) {
+    let cpu = children_cpu_s();
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = ["bob", "alice"]
         .iter()
@@ -106,7 +118,7 @@ fn spawn_pair(args: &[String]) -> (Value, Value) {
         })
         .collect();
     let alice = outs.pop().unwrap();
-    (alice, outs.pop().unwrap())
+    (alice, outs.pop().unwrap(), children_cpu_s() - cpu)
 }
 
 fn bench_mul() {
@@ -122,10 +134,10 @@ fn bench_mul() {
                 ports.0.to_string(),
                 ports.1.to_string(),
             ];
-            let (a, b) = spawn_pair(&args);
+            let (a, b, cpu) = spawn_pair(&args);
             println!(
                 "{}",
-                json!({"bench": "mpc_mul", "field": field, "beaver": beaver, "n": n,
+                json!({"bench": "mpc_mul", "field": field, "beaver": beaver, "n": n, "cpu_s_both_parties": cpu,
                        "seconds": a["seconds"].as_f64().unwrap().max(b["seconds"].as_f64().unwrap()),
                        "product_s": a["product_s"], 
                        "setup_s": a["setup_s"], "alice_bytes_sent": a["bytes_sent"], "bob_bytes_sent": b["bytes_sent"],
@@ -176,11 +188,12 @@ fn bench_linear() {
         let ports = (free_port(), free_port());
         let args: Vec<String> =
             vec!["linear".into(), method.into(), batches.to_string(), ports.0.to_string(), ports.1.to_string()];
-        let (a, b) = spawn_pair(&args);
+        let (a, b, cpu) = spawn_pair(&args);
         let per = |v: &Value, k: &str| v[k].as_f64().unwrap() / batches as f64;
         println!(
             "{}",
             json!({"bench": "mpc_linear", "field": "FM64", "method": method, "batch": 1024, "features": [10, 11],
+                   "cpu_s_both_parties": cpu,
                    "seconds_per_batch": per(&a, "seconds").max(per(&b, "seconds")),
                    "alice_bytes_per_batch": per(&a, "bytes_sent"), "bob_bytes_per_batch": per(&b, "bytes_sent"),
                    "rounds_per_batch": per(&a, "rounds")})
@@ -224,10 +237,11 @@ fn bench_sigmoid() {
     let ports = (free_port(), free_port());
     let args: Vec<String> =
         vec!["sigmoid".into(), steps.to_string(), rows.to_string(), ports.0.to_string(), ports.1.to_string()];
-    let (a, b) = spawn_pair(&args);
+    let (a, b, cpu) = spawn_pair(&args);
     println!(
         "{}",
         json!({"bench": "mpc_sigmoid", "field": "FM64", "sig_type": "t1", "rows": rows, "steps": steps,
+               "cpu_s_both_parties": cpu,
                "seconds": a["seconds"].as_f64().unwrap().max(b["seconds"].as_f64().unwrap()),
                "alice_bytes_sent": a["bytes_sent"], "bob_bytes_sent": b["bytes_sent"], "rounds": a["rounds"]})
     );
@@ -271,6 +285,7 @@ fn bench_ss_lr() {
         req["sf_init_config"] = json!({"parties": {
             "alice": {"address": format!("127.0.0.1:{pa}"), "listen_addr": format!("127.0.0.1:{pa}")},
             "bob": {"address": format!("127.0.0.1:{pb}"), "listen_addr": format!("127.0.0.1:{pb}")}}});
+        let cpu = children_cpu_s();
         let children: Vec<_> = ["bob", "alice"]
             .iter()
             .map(|p| {
@@ -290,6 +305,7 @@ fn bench_ss_lr() {
             .into_iter()
             .map(|c| serde_json::from_slice(&c.wait_with_output().unwrap().stdout).unwrap())
             .collect();
+        let cpu = children_cpu_s() - cpu;
         let (bob, alice) = (&outs[0], &outs[1]);
         assert_eq!(alice["status"], "success", "{alice:#}");
         let preds = common::predictions(&dir, "pred_prob");
@@ -302,7 +318,8 @@ fn bench_ss_lr() {
             "{}",
             json!({"bench": "ss_lr", "rows": 100_000, "features": 20, "batch_size": 1024, "epochs": 5,
                    "sig_type": "t1", "field": "FM64", "beaver": label, "insecure": beaver,
-                   "alice_total_s": total(alice), "bob_total_s": total(bob),
+                   "alice_total_s": total(alice), "bob_total_s": total(bob), "cpu_s_both_parties": cpu,
+                   "cores_busy": cpu / total(alice).max(total(bob)),
                    "alice_algorithm_s": algo(alice), "bob_algorithm_s": algo(bob),
                    "alice_bytes_sent": sent(alice), "bob_bytes_sent": sent(bob),
                    "auc": common::auc(&preds, &data.y_test), "plaintext_auc": common::auc(&plain, &data.y_test),
@@ -322,7 +339,9 @@ fn bench_ss_lr_local(dir: &tempfile::TempDir, data: &common::Dataset) {
     req["sf_init_config"] = json!({"parties": ["alice", "bob"], "address": "local"});
     let file = dir.path().join("local.json");
     std::fs::write(&file, req.to_string()).unwrap();
+    let cpu = children_cpu_s();
     let out = Command::new(env!("CARGO_BIN_EXE_party-runtime")).arg("run").arg(&file).arg("-q").output().unwrap();
+    let cpu = children_cpu_s() - cpu;
     let out: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out["status"], "success", "{out:#}");
     let preds = common::predictions(dir, "pred_prob");
@@ -330,7 +349,7 @@ fn bench_ss_lr_local(dir: &tempfile::TempDir, data: &common::Dataset) {
         "{}",
         json!({"bench": "ss_lr_local", "rows": 100_000, "features": 20, "batch_size": 1024, "epochs": 5,
                "sig_type": "t1", "field": "FM64", "beaver": "ot", "insecure": false,
-               "total_s": out["performance_metrics"]["total_execution_time"],
+               "total_s": out["performance_metrics"]["total_execution_time"], "cpu_s": cpu,
                "bytes_sent": out["performance_metrics"]["bytes_sent"],
                "auc": common::auc(&preds, &data.y_test),
                "phases": out["result"]["training_metrics"]["phases"]["alice"]})
