@@ -222,7 +222,7 @@ impl Outbox {
     /// Queue the flush marker `marker` and wait (at most `timeout`) for its acknowledgement: the peer then
     /// holds every message sent before it.
     async fn flush(&self, peer: &str, marker: pb::Chunk, timeout: Duration) -> Result<(), LinkError> {
-        let what = "flush";
+        let what = FLUSH_TAG;
         let Some(wait) = self.send(peer, what, std::iter::once(marker)).await? else {
             return Ok(());
         };
@@ -369,6 +369,11 @@ impl GrpcLink {
         }
         Ok(())
     }
+
+    /// A chunk of this party's session under `tag`; `ack` asks the peer to acknowledge it (a flush marker).
+    fn chunk(&self, tag: &str, data: Vec<u8>, last: bool, ack: bool) -> pb::Chunk {
+        pb::Chunk { session: self.session.clone(), from: self.party.clone(), tag: tag.into(), data, last, ack }
+    }
 }
 
 impl Drop for GrpcLink {
@@ -399,14 +404,7 @@ impl Link for GrpcLink {
 
     async fn send(&self, peer: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
         let outbox = self.outbox(peer).await?;
-        let chunk = |data: Vec<u8>, last: bool| pb::Chunk {
-            session: self.session.clone(),
-            from: self.party.clone(),
-            tag: tag.into(),
-            data,
-            last,
-            ack: false,
-        };
+        let chunk = |data: Vec<u8>, last: bool| self.chunk(tag, data, last, false);
         // A message that fits one chunk (most of them) moves without a copy.
         if bytes.len() <= CHUNK {
             return outbox.send(peer, tag, std::iter::once(chunk(bytes, true))).await.map(drop);
@@ -434,14 +432,7 @@ impl Link for GrpcLink {
     async fn flush(&self, peer: &str) -> Result<(), LinkError> {
         let p = self.peers.get(peer).ok_or_else(|| LinkError::UnknownPeer { peer: peer.into() })?;
         let outbox = p.outbox.lock().await.clone();
-        let marker = pb::Chunk {
-            session: self.session.clone(),
-            from: self.party.clone(),
-            tag: FLUSH_TAG.into(),
-            data: Vec::new(),
-            last: true,
-            ack: true,
-        };
+        let marker = self.chunk(FLUSH_TAG, Vec::new(), true, true);
         match outbox {
             Some(o) => o.flush(peer, marker, self.timeout).await,
             None => Ok(()),
