@@ -55,8 +55,8 @@ impl Product {
     }
 
     /// Add `round(q mask / t)` and flooding noise at `positions` (the sum is already re-randomized by the
-    /// encryption of zero it started from), switch down to the kept primes and return `(c1 in NTT form, c0 at positions)` (prime by
-    /// prime). Fails if the summed plaintexts' norm exceeds [`Params::max_norm`].
+    /// encryption of zero it started from), switch down to the kept primes and return `(c1 in NTT form, c0 at
+    /// positions)` (prime by prime). Fails if the summed plaintexts' norm exceeds [`Params::max_norm`].
     pub fn finish<R: Ring>(
         self,
         params: &Params,
