@@ -5,9 +5,11 @@
 //!   (RLWE slot products, OT truncation) and with the insecure trusted-first-party dealer (SPU's default, for
 //!   like-for-like comparison). Times exclude the one-off base OTs, reported separately as `setup_s`.
 //! - `ss_lr`: `party-runtime run` on a synthetic 100,000 x 20 vertical dataset (10 + 10 features, label at
-//!   alice), batch 1024, 5 epochs, t1 sigmoid, both parties as separate processes in cluster mode; the AUC of
-//!   the receiver's predictions on a 20,000-row holdout is reported with the plaintext SGD's; then the secure
-//!   run once more in local mode (`ss_lr_local`: one process, the in-memory link).
+//!   alice), batch 1024, 5 epochs, t1 sigmoid (with its limits), then SPU's linear sigmoid `mm1` (no limits,
+//!   what SPU's own figure used), both parties as separate processes in cluster mode; the AUC of the receiver's
+//!   predictions on a 20,000-row holdout is reported with the plaintext SGD's, and `train_loop_s` is the training
+//!   loop alone (what `benches/spu_sslr.py` times for SPU); then the secure runs once more in local mode
+//!   (`ss_lr_local`: one process, the in-memory link).
 //!
 //! - `linear`: the linear layers of one SS-LR batch (`X w` for 1024 x 10 and 1024 x 11 blocks, `X^T e`), by
 //!   RLWE (the default) and by OT, per batch.
@@ -278,8 +280,15 @@ fn child(args: &[String]) {
 fn bench_ss_lr() {
     let dir = tempfile::tempdir().unwrap();
     let data = common::synthetic(100_000, 20_000, (10, 10), true, 2024);
-    for (label, beaver) in [("ot", false), ("trusted_first_party", true)] {
-        let params = json!({"epochs": 5, "learning_rate": 0.1, "batch_size": 1024, "sig_type": "t1", "eps": 0.0});
+    // t1 (SecretFlow's default, with its limits), then SPU's linear sigmoid mm1 (what SPU's figure used).
+    let cases = [
+        ("t1", "ot", false),
+        ("t1", "trusted_first_party", true),
+        ("mm1", "ot", false),
+        ("mm1", "trusted_first_party", true),
+    ];
+    for (sig, label, beaver) in cases {
+        let params = json!({"epochs": 5, "learning_rate": 0.1, "batch_size": 1024, "sig_type": sig, "eps": 0.0});
         let mut req = common::request(&dir, &data, "FM64", params, beaver);
         let (pa, pb) = (free_port(), free_port());
         req["sf_init_config"] = json!({"parties": {
@@ -309,7 +318,7 @@ fn bench_ss_lr() {
         let (bob, alice) = (&outs[0], &outs[1]);
         assert_eq!(alice["status"], "success", "{alice:#}");
         let preds = common::predictions(&dir, "pred_prob");
-        let (pw, pb_, _) = common::plain_sgd(&data, 5, 0.1, 1024, "t1", true, 0.0, "none");
+        let (pw, pb_, _) = common::plain_sgd(&data, 5, 0.1, 1024, sig, true, 0.0, "none");
         let plain = data.test_logits(&pw, pb_);
         let total = |v: &Value| v["performance_metrics"]["total_execution_time"].as_f64().unwrap();
         let algo = |v: &Value| v["performance_metrics"]["algorithm_exec_time"].as_f64().unwrap();
@@ -317,8 +326,9 @@ fn bench_ss_lr() {
         println!(
             "{}",
             json!({"bench": "ss_lr", "rows": 100_000, "features": 20, "batch_size": 1024, "epochs": 5,
-                   "sig_type": "t1", "field": "FM64", "beaver": label, "insecure": beaver,
+                   "sig_type": sig, "field": "FM64", "beaver": label, "insecure": beaver,
                    "alice_total_s": total(alice), "bob_total_s": total(bob), "cpu_s_both_parties": cpu,
+                   "train_loop_s": train_loop_s(&alice["result"]["training_metrics"]["phases"]["alice"]),
                    "cores_busy": cpu / total(alice).max(total(bob)),
                    "alice_algorithm_s": algo(alice), "bob_algorithm_s": algo(bob),
                    "alice_bytes_sent": sent(alice), "bob_bytes_sent": sent(bob),
@@ -328,13 +338,21 @@ fn bench_ss_lr() {
                    "phases": alice["result"]["training_metrics"]["phases"]})
         );
     }
-    bench_ss_lr_local(&dir, &data);
+    for sig in ["t1", "mm1"] {
+        bench_ss_lr_local(&dir, &data, sig);
+    }
+}
+
+/// The seconds of SS-LR's training loop in a party's `phases` (forward, sigmoid, backward and update): what
+/// SPU's compiled training loop measures, without loading, the final loss or predictions.
+fn train_loop_s(phases: &Value) -> f64 {
+    ["forward X w", "sigmoid", "backward X^T e and update"].iter().filter_map(|k| phases[k]["seconds"].as_f64()).sum()
 }
 
 /// The secure SS-LR case in local mode: both parties in one process over the in-memory link (no gRPC, no
 /// second process), what the protocol costs without the transport.
-fn bench_ss_lr_local(dir: &tempfile::TempDir, data: &common::Dataset) {
-    let params = json!({"epochs": 5, "learning_rate": 0.1, "batch_size": 1024, "sig_type": "t1", "eps": 0.0});
+fn bench_ss_lr_local(dir: &tempfile::TempDir, data: &common::Dataset, sig: &str) {
+    let params = json!({"epochs": 5, "learning_rate": 0.1, "batch_size": 1024, "sig_type": sig, "eps": 0.0});
     let mut req = common::request(dir, data, "FM64", params, false);
     req["sf_init_config"] = json!({"parties": ["alice", "bob"], "address": "local"});
     let file = dir.path().join("local.json");
@@ -348,8 +366,9 @@ fn bench_ss_lr_local(dir: &tempfile::TempDir, data: &common::Dataset) {
     println!(
         "{}",
         json!({"bench": "ss_lr_local", "rows": 100_000, "features": 20, "batch_size": 1024, "epochs": 5,
-               "sig_type": "t1", "field": "FM64", "beaver": "ot", "insecure": false,
+               "sig_type": sig, "field": "FM64", "beaver": "ot", "insecure": false,
                "total_s": out["performance_metrics"]["total_execution_time"], "cpu_s": cpu,
+               "train_loop_s": train_loop_s(&out["result"]["training_metrics"]["phases"]["alice"]),
                "bytes_sent": out["performance_metrics"]["bytes_sent"],
                "auc": common::auc(&preds, &data.y_test),
                "phases": out["result"]["training_metrics"]["phases"]["alice"]})

@@ -55,7 +55,9 @@ async fn linear_regression_matches_plaintext_r2_on_both_rings() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_sigmoids_and_the_dealer_mode_train() {
-    for (sig, field, dealer) in [("t3", "FM128", false), ("df", "FM64", false), ("t1", "FM64", true)] {
+    for (sig, field, dealer) in
+        [("t3", "FM128", false), ("df", "FM64", false), ("mm1", "FM64", false), ("t1", "FM64", true)]
+    {
         let dir = tempfile::tempdir().unwrap();
         let data = synthetic(600, 300, (2, 2), true, 3);
         let params = json!({"epochs": 2, "learning_rate": 0.1, "batch_size": 100, "sig_type": sig, "eps": 0.0});

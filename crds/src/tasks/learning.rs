@@ -30,7 +30,7 @@ pub enum Penalty {
     L2,
 }
 
-/// SecretFlow's sigmoid approximations.
+/// SecretFlow's sigmoid approximations, and SPU's linear one.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum SigType {
@@ -49,6 +49,9 @@ pub enum SigType {
     Mix,
     /// The exact sigmoid through exp and reciprocal.
     Real,
+    /// SPU's linear sigmoid (`SIGMOID_MM1`): `0.5 + x/8` without limits, so a prediction can leave `[0, 1]`;
+    /// no comparison, one truncation. What SPU's `jax.nn.sigmoid` computes by default.
+    Mm1,
 }
 
 /// `ss_lr.params`.

@@ -333,6 +333,10 @@ impl<R: Ring> Mpc<'_, R> {
             let quarter = self.trunc_from(x, l, s + 2).await?;
             return self.t1_of_quarter(&quarter).await;
         }
+        if sig == SigType::Mm1 {
+            let eighth = self.trunc_from(x, l, s + 3).await?;
+            return Ok(self.add_public(&eighth, R::encode(0.5, f)));
+        }
         let x = self.trunc_from(x, l, s).await?;
         self.sigmoid(&x, sig).await
     }
@@ -352,6 +356,10 @@ impl<R: Ring> Mpc<'_, R> {
             SigType::T1 => {
                 let quarter = self.trunc(x, 2).await?;
                 self.t1_of_quarter(&quarter).await
+            }
+            SigType::Mm1 => {
+                let eighth = self.trunc(x, 3).await?;
+                Ok(self.add_public(&eighth, half))
             }
             SigType::T3 => {
                 let t = self.poly(x, &[0.5, 0.25, 0.0, -1.0 / 48.0]).await?;

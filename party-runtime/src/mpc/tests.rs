@@ -273,6 +273,7 @@ fn sig_plain(x: f64, sig: SigType) -> f64 {
         SigType::Mix if x.abs() > 4.0 => sr,
         SigType::Mix => LS7.iter().rev().fold(0.0, |acc, c| acc * x + c),
         SigType::Real => 1.0 / (1.0 + (-x).exp()),
+        SigType::Mm1 => 0.5 + x / 8.0,
     }
 }
 
@@ -282,7 +283,9 @@ async fn functions<R: Ring>(f: u32, tol: f64) {
     let mut x = vec![0.0, 1.0, -1.0, 2.0, -2.0, 4.5, -4.5, 20.0, -20.0];
     x.extend(reals(40, 8.0, &mut rng));
     let (xa, xb) = split(&a.encode(&x), &mut rng);
-    for sig in [SigType::T1, SigType::T3, SigType::T5, SigType::Df, SigType::Sr, SigType::Mix, SigType::Real] {
+    let all =
+        [SigType::T1, SigType::T3, SigType::T5, SigType::Df, SigType::Sr, SigType::Mix, SigType::Real, SigType::Mm1];
+    for sig in all {
         let (sa, sb) = tokio::join!(a.sigmoid(&xa, sig), b.sigmoid(&xb, sig));
         let s = open(&sa.expect("a"), &sb.expect("b"), f);
         for (x, s) in x.iter().zip(&s) {
@@ -295,7 +298,7 @@ async fn functions<R: Ring>(f: u32, tol: f64) {
     // From an untruncated product (scale 2f): t1 folds its division by 4 into the one truncation. (Not t3:
     // its jumps at +-2 make the one-unit truncation error visible exactly there.)
     let (ra, rb) = split(&x.iter().map(|v| R::encode(*v, 2 * f)).collect::<Vec<R>>(), &mut rng);
-    for sig in [SigType::T1, SigType::Df] {
+    for sig in [SigType::T1, SigType::Df, SigType::Mm1] {
         let (sa, sb) = tokio::join!(a.sigmoid_from(&ra, R::BITS, f, sig), b.sigmoid_from(&rb, R::BITS, f, sig));
         let s = open(&sa.expect("a"), &sb.expect("b"), f);
         for (x, s) in x.iter().zip(&s) {
