@@ -1,6 +1,6 @@
 //! Functions built on comparison ([`super::millionaire`]): `<`, select, `max`, `clip`, `abs`, reciprocal,
-//! inverse square root, `exp`, and SecretFlow's sigmoid approximations. A comparison's XOR-shared bit becomes
-//! an arithmetic share with one more OT per element; a multiplexer takes two.
+//! inverse square root, `exp`, and SecretFlow's sigmoid approximations (and SPU's linear one). A comparison's
+//! XOR-shared bit becomes an arithmetic share with one more OT per element; a multiplexer takes two.
 
 use secretflow_crds::tasks::learning::SigType;
 
