@@ -236,7 +236,7 @@ impl Beaver {
     }
 }
 
-/// MPC protocols the Worker API names. Only SEMI2K is implemented.
+/// MPC protocols the Worker API names. SEMI2K and CHEETAH run on the two-party device; ABY3 is refused.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(clippy::upper_case_acronyms)]
 pub enum Protocol {
@@ -244,7 +244,8 @@ pub enum Protocol {
     SEMI2K,
     /// Three-party replicated sharing (not supported yet).
     ABY3,
-    /// Two-party with HE-based linear layers (not supported yet).
+    /// Two-party with lattice (RLWE) linear layers and products and OT comparisons: the device's secure
+    /// backend, which has no trusted dealer.
     CHEETAH,
 }
 
@@ -260,7 +261,7 @@ pub enum Field {
 /// The validated SPU device.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpuRuntime {
-    /// The protocol (SEMI2K once validated for a task that needs it).
+    /// The protocol (SEMI2K or CHEETAH once validated for a task that needs it).
     pub protocol: Protocol,
     /// The ring.
     pub field: Field,
@@ -438,7 +439,8 @@ fn endpoints(f: &str, entries: &[(String, PartyAddress)]) -> Result<Vec<PartyEnd
 }
 
 impl SpuConfig {
-    /// Check the nodes against the parties; a task that needs the device must ask for SEMI2K with two nodes.
+    /// Check the nodes against the parties; a task that needs the device must ask for SEMI2K or CHEETAH with two
+    /// nodes.
     pub fn validate(&self, parties: &[String], needs_spu: bool) -> Result<SpuRuntime, ValidationError> {
         let c = &self.cluster_def;
         if c.nodes.is_empty() {
@@ -472,16 +474,22 @@ impl SpuConfig {
             ));
         }
         if needs_spu {
-            if rc.protocol != Protocol::SEMI2K {
+            if rc.protocol == Protocol::ABY3 {
                 return Err(ValidationError::new(
                     "cluster_def.runtime_config.protocol",
-                    format!("{:?} is not supported yet; the supported protocol is SEMI2K", rc.protocol),
+                    "ABY3 is not supported yet; the supported protocols are SEMI2K and CHEETAH",
                 ));
             }
             if nodes.len() != 2 {
                 return Err(ValidationError::new(
                     "cluster_def.nodes",
-                    format!("SEMI2K runs between exactly 2 parties, got {} nodes", nodes.len()),
+                    format!("{:?} runs between exactly 2 parties, got {} nodes", rc.protocol, nodes.len()),
+                ));
+            }
+            if rc.protocol == Protocol::CHEETAH && rc.beaver == Beaver::TrustedFirstParty {
+                return Err(ValidationError::new(
+                    "cluster_def.runtime_config.beaver",
+                    "CHEETAH has no trusted dealer; trusted_first_party is a SEMI2K option",
                 ));
             }
         }

@@ -16,6 +16,7 @@ pub mod numeric;
 pub mod progress;
 pub mod psi;
 pub mod report;
+pub mod ring;
 pub mod runner;
 
 pub use error::{Error, Result};

@@ -4,13 +4,15 @@
 //! no key crosses the link in plaintext.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::spawn;
 use party_runtime::context::{NoProgress, PartyContext};
 use party_runtime::data::DataPolicy;
 use party_runtime::link::memory::MemoryHub;
@@ -237,35 +239,9 @@ async fn transcript_case(protocol: &str) {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Two cluster-mode requests (alice's and bob's) for the same task.
 fn cluster_requests(dir: &Path, kind: KeyKind, protocol: &str) -> (String, String) {
-    let (pa, pb) = (free_port(), free_port());
-    let mut req = request(dir, kind, true, true, protocol);
-    req["sf_init_config"] = json!({"parties": {
-        "alice": {"address": format!("127.0.0.1:{pa}"), "listen_addr": format!("127.0.0.1:{pa}")},
-        "bob": {"address": format!("127.0.0.1:{pb}"), "listen_addr": format!("127.0.0.1:{pb}")}}});
-    let mut alice = req.clone();
-    alice["sf_init_config"]["self_party"] = json!("alice");
-    req["sf_init_config"]["self_party"] = json!("bob");
-    (alice.to_string(), req.to_string())
-}
-
-fn spawn(dir: &Path, name: &str, request: &str, extra: &[&str]) -> std::process::Child {
-    let file = dir.join(format!("{name}.json"));
-    std::fs::write(&file, request).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_party-runtime"))
-        .arg("run")
-        .arg(&file)
-        .args(extra)
-        .env("RUST_LOG", "party_runtime=info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    common::cluster_requests(&request(dir, kind, true, true, protocol))
 }
 
 #[test]

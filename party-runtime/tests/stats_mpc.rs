@@ -130,6 +130,43 @@ async fn pearson_and_vif_match_plaintext_on_both_rings() {
     }
 }
 
+/// `protocol: CHEETAH` gives SEMI2K's correlations and VIFs, in local mode and as two processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cheetah_matches_semi2k_in_local_and_cluster_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = synthetic(800, 1, (2, 2), true, 8);
+    write(&dir, &data, None);
+    let names = vec!["a0", "a1", "b0", "b1"];
+    for (task, key) in [("pearson_correlation", "correlation_matrix"), ("vif", "vif_values")] {
+        let semi2k = request(&dir, task, "FM64", Some(names.clone()));
+        let mut cheetah = semi2k.clone();
+        cheetah["spu_config"]["cluster_def"]["runtime_config"]["protocol"] = json!("CHEETAH");
+        let want = run_json(&dir, &semi2k).await;
+        let local = run_json(&dir, &cheetah).await;
+        let path = dir.path().to_path_buf();
+        let [cluster, _] = tokio::task::spawn_blocking(move || common::run_cluster(&path, &cheetah)).await.unwrap();
+        for (mode, out) in [("local", &local), ("cluster", &cluster)] {
+            assert_eq!(out["status"], "success", "{mode} {task}: {out:#}");
+            let values = |v: &Value| -> Vec<f64> {
+                let v = &v["result"][key];
+                names
+                    .iter()
+                    .flat_map(|a| {
+                        if v[a].is_object() {
+                            names.iter().map(|b| v[a][b].as_f64().unwrap()).collect()
+                        } else {
+                            vec![v[a].as_f64().unwrap()]
+                        }
+                    })
+                    .collect()
+            };
+            for (got, want) in values(out).iter().zip(values(&want)) {
+                assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "{mode} {task}: {got} vs SEMI2K {want}");
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn constant_and_collinear_columns_are_value_errors() {
     let dir = tempfile::tempdir().unwrap();

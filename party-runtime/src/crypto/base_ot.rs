@@ -18,6 +18,9 @@ use crate::error::Result;
 /// A 32-byte OT key.
 pub type Key = [u8; 32];
 
+/// Base OTs per direction of an OT extension (the computational security parameter).
+pub const KAPPA: usize = 128;
+
 fn scalar(rng: &mut ChaCha20Rng) -> Scalar {
     let mut wide = [0u8; 64];
     rng.fill_bytes(&mut wide);

@@ -1,9 +1,13 @@
-//! Cryptographic building blocks, generic over the party link: base OT, the KKRT batched OPRF and the bit
-//! matrix transpose they need. One protocol per file, each citing its paper.
+//! Cryptographic building blocks that run between two parties over a [`crate::context::PartyContext`]: base OT,
+//! SoftSpokenOT extension with arithmetic (Gilboa) OT, the KKRT batched OPRF, the AES PRG and the bit-matrix
+//! transpose they need. One protocol per file, each citing its paper; nothing here knows the MPC device.
 
 pub mod base_ot;
 pub mod bits;
 pub mod kkrt;
+pub mod ot;
+pub mod prg;
+pub mod softspoken;
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;

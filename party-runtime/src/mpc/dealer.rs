@@ -5,11 +5,13 @@
 //! 1's part of every correlation and can decrypt all that node 1 sends: that is why the mode is labelled
 //! insecure.
 
-use super::engine::{Mpc, add, draw, put_ring, random, ring_from_bytes, sub};
-use super::prg::Prg;
-use super::ring::{BitReader, BitWriter, Ring};
+use super::backend::Backend;
+use super::engine::Mpc;
+use super::local::{add, draw, put_ring, random, ring_from_bytes, sub};
 use crate::context::compute;
-use crate::error::Result;
+use crate::crypto::prg::Prg;
+use crate::error::{Error, Result};
+use crate::ring::{BitReader, BitWriter, Ring};
 
 /// At most this many message elements per direction in one dealt round (bounds memory on large batches).
 const DEALT_CHUNK: usize = 1 << 20;
@@ -24,21 +26,12 @@ struct Direction<R> {
 }
 
 impl<R: Ring> Mpc<'_, R> {
-    /// Node 1's randomness for the next dealt call: stream `n` of the session's dealer seed (sent by node 0 on
-    /// first use, so later calls cost no message).
+    /// Node 1's randomness for the next dealt call (see [`super::backend::Dealer::stream`]).
     pub(super) async fn dealer_stream(&mut self) -> Result<Prg> {
-        let seed = match self.dealer_seed {
-            Some(seed) => seed,
-            None => {
-                let seed = self.seed_from(0, "mpc/tfp-seed").await?;
-                self.dealer_seed = Some(seed);
-                seed
-            }
-        };
-        let key: [u8; 16] = seed[..16].try_into().unwrap_or([0; 16]);
-        let stream = Prg::new(key, self.dealt_calls);
-        self.dealt_calls += 1;
-        Ok(stream)
+        match &mut self.backend {
+            Backend::TrustedFirstParty(dealer) => dealer.stream(&self.link, &mut self.rng).await,
+            Backend::Secure(_) => Err(Error::Internal("a dealt correlation asked of the secure backend".into())),
+        }
     }
 
     /// Beaver multiplication with a dealt triple (`sizes`: the lengths of x, y and the product): node 1's triple

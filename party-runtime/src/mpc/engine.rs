@@ -1,11 +1,13 @@
-//! The two-party SEMI2K device: additive shares over `Z_2^k`, fixed point, secure products and truncation.
+//! The two-party device: additive shares over `Z_2^k`, fixed point, secure products and truncation.
 //!
 //! A shared value is this party's `Vec<R>`; the two parties' vectors add up (mod `2^k`) to the value. Linear
-//! operations are local. Products take their correlated randomness from OT between the two parties (the
-//! default, [`Beaver::Ot`]): a product with a party's *plaintext* matrix is one Gilboa product in one direction
-//! (the matrix owner sends, the other party chooses with the bits of its share), a product of two shared values
-//! is two of them, one per direction, run concurrently. With the insecure [`Beaver::TrustedFirstParty`] (SPU's
-//! default, for like-for-like comparison only) the first node deals every correlation ([`super::dealer`]).
+//! operations are local ([`super::local`]). Products take their correlated randomness from the device's
+//! [`Backend`], chosen once in [`Mpc::new`]: with the secure backend (the default) a product with a party's
+//! *plaintext* matrix is one Gilboa product in one direction (the matrix owner sends, the other party chooses
+//! with the bits of its share) or an RLWE product ([`super::he`]), and a product of two shared values is two
+//! Gilboa products, one per direction, run concurrently, or a slot product ([`super::he_mul`]) for long vectors.
+//! With the insecure trusted-first-party backend (SPU's default, for like-for-like comparison only) the first
+//! node deals every correlation ([`super::dealer`]).
 //!
 //! Truncation by `f` bits is exact up to one unit in the last place for any `|x| < 2^(k-2)`: adding `2^(k-2)`
 //! makes the value's top bit zero, so the shares wrap around `2^k` exactly when either share's top bit is set;
@@ -15,20 +17,17 @@
 use std::marker::PhantomData;
 
 use rand_chacha::ChaCha20Rng;
-use rand_core::{Rng, SeedableRng};
-use secretflow_crds::request::{Beaver, SpuRuntime};
+use rand_core::Rng;
+use secretflow_crds::request::SpuRuntime;
 
-use super::ot::{self, OtReceiver, OtSender, Pending};
-use super::prg::Words;
-use super::ring::Ring;
+use super::backend::{Backend, Keys};
+use super::local::{accumulate, item_vectors, matmul_local};
+use super::peer::Peer;
 use crate::context::{PartyContext, compute};
 use crate::crypto::os_rng;
+use crate::crypto::ot::{self, CHUNK, OtReceiver, OtSender, Pending, recv_chunks, send_chunks};
 use crate::error::{Error, Result};
-
-/// At most this many (OT x message element) pairs go into one round, bounding memory. Rounds of 2^18 keep each
-/// buffer (16 bytes per OT) at a few MiB, which the allocator reuses; 2^21 made every round map and fault in
-/// fresh pages (about a fifth of the OT extension's time, measured).
-const CHUNK: usize = 1 << 18;
+use crate::ring::Ring;
 
 /// One party's end of the device.
 pub struct Mpc<'a, R: Ring> {
@@ -36,131 +35,42 @@ pub struct Mpc<'a, R: Ring> {
     nodes: [String; 2],
     pub(super) me: usize,
     frac: u32,
+    /// The other node, through which every message goes.
+    pub(super) link: Peer<'a>,
     pub(super) sender: OtSender,
     pub(super) receiver: OtReceiver,
     pub(super) rng: ChaCha20Rng,
-    pub(super) beaver: Beaver,
-    /// The trusted-first-party mode's dealer seed (set on first use) and the dealt calls so far.
-    pub(super) dealer_seed: Option<[u8; 32]>,
-    pub(super) dealt_calls: u64,
-    /// The RLWE keys of the linear layers, set up on first use.
-    pub(super) he: Option<super::he::HeState>,
-    /// FM128's keys for the slot products (FM64 uses `he`), set up on first use.
-    pub(super) he_slots: Option<super::he::HeState>,
+    /// Where correlated randomness comes from, with that backend's state.
+    pub(super) backend: Backend,
     _ring: PhantomData<R>,
-}
-
-/// `m x p` times `p x q`, row-major, mod `2^k`.
-pub fn matmul_local<R: Ring>(a: &[R], b: &[R], m: usize, p: usize, q: usize) -> Vec<R> {
-    let mut out = vec![R::ZERO; m * q];
-    for (i, row) in out.chunks_exact_mut(q).enumerate() {
-        for k in 0..p {
-            let x = a[i * p + k];
-            for (o, y) in row.iter_mut().zip(&b[k * q..(k + 1) * q]) {
-                *o = o.add(x.mul(*y));
-            }
-        }
-    }
-    out
-}
-
-/// `x + y` elementwise.
-pub fn add<R: Ring>(x: &[R], y: &[R]) -> Vec<R> {
-    x.iter().zip(y).map(|(a, b)| a.add(*b)).collect()
-}
-
-/// `x - y` elementwise.
-pub fn sub<R: Ring>(x: &[R], y: &[R]) -> Vec<R> {
-    x.iter().zip(y).map(|(a, b)| a.sub(*b)).collect()
-}
-
-/// `x * c` for a public ring constant (no truncation).
-pub fn scale<R: Ring>(x: &[R], c: R) -> Vec<R> {
-    x.iter().map(|a| a.mul(c)).collect()
-}
-
-/// The Gilboa sender's vectors for `A (m x p)` times a `p x q` chooser matrix: item `(r, c)` of the chooser's
-/// matrix (index `r q + c`) carries column `r` of `A`.
-pub(super) fn item_vectors<R: Ring>(a: &[R], m: usize, p: usize, q: usize) -> Vec<R> {
-    let at = transpose(a, m, p);
-    (0..p * q).flat_map(|i| at[(i / q) * m..(i / q + 1) * m].iter().copied()).collect()
-}
-
-fn transpose<R: Ring>(a: &[R], rows: usize, cols: usize) -> Vec<R> {
-    let mut out = vec![R::ZERO; a.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = a[r * cols + c];
-        }
-    }
-    out
-}
-
-/// `n` ring elements from the ChaCha20 stream of `seed`.
-fn expand<R: Ring>(seed: [u8; 32], n: usize) -> Vec<R> {
-    let mut rng = ChaCha20Rng::from_seed(seed);
-    random(&mut rng, n)
-}
-
-pub(super) fn random<R: Ring>(rng: &mut impl Words, n: usize) -> Vec<R> {
-    (0..n).map(|_| draw(rng)).collect()
-}
-
-/// One uniform ring element.
-#[inline]
-pub(super) fn draw<R: Ring>(rng: &mut impl Words) -> R {
-    let lo = rng.word() as u128;
-    if R::BITS > 64 { R::from_u128(lo | (rng.word() as u128) << 64) } else { R::from_u128(lo) }
-}
-
-fn ring_bytes<R: Ring>(x: &[R]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(x.len() * (R::BITS / 8) as usize);
-    for v in x {
-        put_ring(&mut out, *v);
-    }
-    out
-}
-
-/// Append `v` as `k / 8` little-endian bytes (the wire form of a ring element).
-#[inline]
-pub(super) fn put_ring<R: Ring>(out: &mut Vec<u8>, v: R) {
-    out.extend_from_slice(&v.to_u128().to_le_bytes()[..(R::BITS / 8) as usize]);
-}
-
-/// A ring element from its `k / 8` little-endian bytes.
-#[inline]
-pub(super) fn ring_from_bytes<R: Ring>(bytes: &[u8]) -> R {
-    let mut b = [0u8; 16];
-    b[..bytes.len()].copy_from_slice(bytes);
-    R::from_u128(u128::from_le_bytes(b))
 }
 
 impl<'a, R: Ring> Mpc<'a, R> {
     /// Join the device as `ctx.party`, one of the two SPU nodes, and run the base OTs.
     pub async fn new(ctx: &'a PartyContext, spu: &SpuRuntime) -> Result<Self> {
         if spu.nodes.len() != 2 {
-            return Err(Error::Internal(format!("SEMI2K needs exactly 2 nodes, got {}", spu.nodes.len())));
+            return Err(Error::Internal(format!(
+                "the two-party device needs exactly 2 nodes, got {}",
+                spu.nodes.len()
+            )));
         }
         let nodes = [spu.nodes[0].0.clone(), spu.nodes[1].0.clone()];
         let me = nodes.iter().position(|p| *p == ctx.party).ok_or_else(|| {
             Error::Internal(format!("party `{}` is not an SPU node ({})", ctx.party, nodes.join(", ")))
         })?;
         let mut rng = os_rng()?;
-        let peer = nodes[1 - me].clone();
-        let (sender, receiver) = ot::setup(ctx, &peer, me == 0, &mut rng).await?;
+        let link = Peer { ctx, name: nodes[1 - me].clone(), me };
+        let (sender, receiver) = ot::setup(ctx, &link.name, me == 0, &mut rng).await?;
         Ok(Mpc {
             ctx,
             nodes,
             me,
             frac: spu.fraction_bits,
+            link,
             sender,
             receiver,
             rng,
-            beaver: spu.beaver,
-            dealer_seed: None,
-            dealt_calls: 0,
-            he: None,
-            he_slots: None,
+            backend: Backend::of(spu),
             _ring: PhantomData,
         })
     }
@@ -185,13 +95,14 @@ impl<'a, R: Ring> Mpc<'a, R> {
         self.frac
     }
 
-    /// The triple source in use.
-    pub fn beaver(&self) -> Beaver {
-        self.beaver
+    /// The backend's name, for metrics and logs.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
     }
 
-    pub(super) fn peer(&self) -> &str {
-        &self.nodes[1 - self.me]
+    /// Whether correlations are dealt by node 0 (the insecure trusted-first-party backend).
+    pub fn dealt_backend(&self) -> bool {
+        self.backend.dealt()
     }
 
     /// Fixed-point encoding.
@@ -215,60 +126,22 @@ impl<'a, R: Ring> Mpc<'a, R> {
     }
 
     pub(super) async fn send(&self, tag: &str, bytes: Vec<u8>) -> Result<()> {
-        self.ctx.channel.send_bytes(self.peer(), tag, bytes).await.map_err(|e| self.ctx.link_error(e))
+        self.link.send(tag, bytes).await
     }
 
     pub(super) async fn recv(&self, tag: &str, n: usize) -> Result<Vec<u8>> {
-        let bytes = self.ctx.channel.recv_bytes(self.peer(), tag).await.map_err(|e| self.ctx.link_error(e))?;
-        if bytes.len() != n {
-            return Err(self.ctx.bad_message(self.peer(), tag, format!("expected {n} bytes, got {}", bytes.len())));
-        }
-        Ok(bytes)
-    }
-
-    async fn recv_ring(&self, tag: &str, n: usize) -> Result<Vec<R>> {
-        let w = (R::BITS / 8) as usize;
-        let bytes = self.recv(tag, n * w).await?;
-        Ok(bytes.chunks_exact(w).map(ring_from_bytes).collect())
-    }
-
-    pub(super) async fn seed_from(&mut self, owner: usize, tag: &str) -> Result<[u8; 32]> {
-        if self.me == owner {
-            let mut seed = [0u8; 32];
-            self.rng.fill_bytes(&mut seed);
-            self.send(tag, seed.to_vec()).await?;
-            Ok(seed)
-        } else {
-            let bytes = self.recv(tag, 32).await?;
-            let mut seed = [0u8; 32];
-            seed.copy_from_slice(&bytes);
-            Ok(seed)
-        }
+        self.link.recv(tag, n).await
     }
 
     /// Secret-share `n` ring values held by node `owner` (`values` is `Some` there): the owner sends a 32-byte
     /// seed; the other node's share is its stream, the owner's the values minus it.
     pub async fn input(&mut self, owner: usize, values: Option<&[R]>, n: usize) -> Result<Vec<R>> {
-        let seed = self.seed_from(owner, "mpc/input").await?;
-        let mask: Vec<R> = compute(|| expand(seed, n));
-        match (self.me == owner, values) {
-            (true, Some(v)) if v.len() == n => Ok(sub(v, &mask)),
-            (true, _) => Err(Error::Internal("input: the owner must pass its n values".into())),
-            (false, _) => Ok(mask),
-        }
+        self.link.input(owner, values, n, &mut self.rng).await
     }
 
     /// Open `x` to node `to` (both when `None`); returns the values where they are opened.
     pub async fn reveal(&mut self, x: &[R], to: Option<usize>) -> Result<Option<Vec<R>>> {
-        let other = 1 - self.me;
-        if to.is_none() || to == Some(other) {
-            self.send("mpc/reveal", ring_bytes(x)).await?;
-        }
-        if to.is_none() || to == Some(self.me) {
-            let theirs = self.recv_ring("mpc/reveal", x.len()).await?;
-            return Ok(Some(add(x, &theirs)));
-        }
-        Ok(None)
+        self.link.reveal(x, to).await
     }
 
     /// Reveal to both and decode.
@@ -333,7 +206,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
     /// Whether a Gilboa product takes a dealt correlation instead of OT: in the trusted-first-party mode, for
     /// bit or whole-share choices (the shapes [`Mpc::dealt_gilboa`] covers).
     fn dealt(&self, bits: u32, out: u32) -> bool {
-        self.beaver == Beaver::TrustedFirstParty && (bits == 1 || bits >= out)
+        self.backend.dealt() && (bits == 1 || bits >= out)
     }
 
     /// Gilboa products as the receiver, split into rounds of at most [`CHUNK`] pairs.
@@ -374,11 +247,15 @@ impl<'a, R: Ring> Mpc<'a, R> {
 
     /// Elementwise product of two shared vectors, not truncated (scale adds up).
     pub async fn mul_raw(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
-        if self.beaver == Beaver::TrustedFirstParty {
-            return self.mul_dealt(x, y).await;
-        }
+        let lattice = match &mut self.backend {
+            Backend::TrustedFirstParty(_) => return self.mul_dealt(x, y).await,
+            Backend::Secure(lattice) => lattice,
+        };
         if x.len() >= super::he_mul::HE_MUL_MIN {
-            return self.mul_slots(x, y).await;
+            let he = lattice.keys::<R>(Keys::Slots, &self.link, &mut self.rng).await?;
+            let mut seed = [0u8; 16];
+            self.rng.fill_bytes(&mut seed);
+            return super::he_mul::mul_slots(&self.link, he, seed, x, y).await;
         }
         let k = R::BITS;
         let (s, r) = self.gilboa_both("mpc/mul", (y, x), (1, 1), k, k).await?;
@@ -395,7 +272,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
 
     /// Shared `m x p` times shared `p x q`, not truncated.
     pub async fn matmul_raw(&mut self, a: &[R], b: &[R], m: usize, p: usize, q: usize) -> Result<Vec<R>> {
-        if self.beaver == Beaver::TrustedFirstParty {
+        if self.backend.dealt() {
             let prod = move |x: &[R], y: &[R]| matmul_local(x, y, m, p, q);
             return self.beaver_dealt(a, b, [m * p, p * q, m * q], prod).await;
         }
@@ -423,60 +300,4 @@ pub(super) struct TruncJob<R> {
 enum Products<R> {
     Done(Vec<R>),
     Pending(Pending<R>),
-}
-
-/// Gilboa products as the receiver, split into rounds of at most [`CHUNK`] pairs.
-pub(super) async fn recv_chunks<R: Ring>(
-    receiver: &mut OtReceiver,
-    ctx: &PartyContext,
-    tag: &str,
-    a: &[R],
-    per: usize,
-    bits: u32,
-    out: u32,
-) -> Result<Vec<R>> {
-    let step = (CHUNK / (bits.min(out) as usize * per).max(1)).max(1);
-    let mut res = Vec::with_capacity(a.len() * per);
-    // One round ahead: the next round's corrections go out before this round's messages are awaited, so the
-    // sender computes one round while this party extends the next.
-    let mut pending = None;
-    for chunk in a.chunks(step) {
-        let next = receiver.gilboa_start(ctx, tag, chunk, per, bits, out).await?;
-        if let Some(p) = pending.replace(next) {
-            res.extend(receiver.gilboa_finish(ctx, p).await?);
-        }
-    }
-    if let Some(p) = pending {
-        res.extend(receiver.gilboa_finish(ctx, p).await?);
-    }
-    Ok(res)
-}
-
-/// Gilboa products as the sender (`v` has `per` elements per item), matching [`recv_chunks`].
-pub(super) async fn send_chunks<R: Ring>(
-    sender: &mut OtSender,
-    ctx: &PartyContext,
-    tag: &str,
-    v: &[R],
-    per: usize,
-    bits: u32,
-    out: u32,
-) -> Result<Vec<R>> {
-    let step = (CHUNK / (bits.min(out) as usize * per).max(1)).max(1);
-    let mut res = Vec::with_capacity(v.len());
-    for chunk in v.chunks(step * per) {
-        res.extend(sender.gilboa(ctx, tag, chunk, per, bits, out).await?);
-    }
-    Ok(res)
-}
-
-/// Sum per-item product vectors (`m` elements for item `(r, c)`, item index `r * q + c`) into column `c`.
-pub(super) fn accumulate<R: Ring>(out: &mut [R], parts: &[R], m: usize, q: usize) {
-    for (i, part) in parts.chunks_exact(m).enumerate() {
-        let c = i % q;
-        for (row, v) in part.iter().enumerate() {
-            let o = &mut out[row * q + c];
-            *o = o.add(*v);
-        }
-    }
 }

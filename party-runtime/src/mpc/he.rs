@@ -13,12 +13,15 @@ use std::sync::Arc;
 
 use rand_core::Rng;
 
-use super::engine::{Mpc, matmul_local, random, sub};
-use super::prg::Prg;
-use super::ring::Ring;
+use rand_chacha::ChaCha20Rng;
+
+use super::local::{matmul_local, random, sub};
+use super::peer::Peer;
 use super::rlwe::{self, Params, Product, PublicKey, SecretKey, ZeroEnc};
 use crate::context::{PartyContext, compute};
+use crate::crypto::prg::Prg;
 use crate::error::{Error, Result};
+use crate::ring::Ring;
 
 /// This party's lattice keys and the peer's public key, set up on first use.
 pub struct HeState {
@@ -171,64 +174,47 @@ pub(super) fn residues(bytes: &[u8], n: usize) -> Vec<u64> {
         .collect()
 }
 
-impl<'a, R: Ring> Mpc<'a, R> {
+impl HeState {
     /// Generate this party's key for `params` and swap public keys with the peer under `tag` (once per
     /// device and parameter set).
-    pub(super) async fn he_state(&mut self, params: &'static Params, tag: &str) -> Result<HeState> {
+    pub async fn setup(peer: &Peer<'_>, rng: &mut ChaCha20Rng, params: &'static Params, tag: &str) -> Result<HeState> {
         let mut key = [0u8; 16];
-        self.rng.fill_bytes(&mut key);
+        rng.fill_bytes(&mut key);
         let mut sk = SecretKey::new(params, Prg::new(key, 0));
         let mut seed = [0u8; 16];
-        self.rng.fill_bytes(&mut seed);
+        rng.fill_bytes(&mut seed);
         let p0 = compute(|| sk.public_key(seed));
         let mut msg = seed.to_vec();
         put_residues(&mut msg, &p0);
-        self.send(tag, msg).await?;
+        peer.send(tag, msg).await?;
         let len = params.limbs() * params.n;
-        let bytes = self.recv(tag, 16 + residue_bytes(len)).await?;
+        let bytes = peer.recv(tag, 16 + residue_bytes(len)).await?;
         let peer_seed: [u8; 16] = bytes[..16].try_into().unwrap_or_default();
-        let peer = PublicKey::new(params, residues(&bytes[16..], len), peer_seed);
+        let peer_pk = PublicKey::new(params, residues(&bytes[16..], len), peer_seed);
         let mut rk = [0u8; 16];
-        self.rng.fill_bytes(&mut rk);
-        Ok(HeState { sk, peer, rng: Prg::new(rk, 0), plain: PlainCache::default() })
-    }
-
-    /// Whether both nodes' plaintext matrices fit the lattice parameters, given each node's largest entry
-    /// magnitude `max_abs` (raw units) and its largest number of entries per product `entries`: one bit per
-    /// node is exchanged. Never in the trusted-first-party mode (it has its own dealt products).
-    pub async fn he_fits(&mut self, max_abs: u128, entries: usize) -> Result<bool> {
-        if self.beaver == secretflow_crds::request::Beaver::TrustedFirstParty {
-            return Ok(false);
-        }
-        let params = rlwe::params::<R>();
-        let fits = max_abs.saturating_mul(entries.max(params.n) as u128) <= params.max_norm();
-        self.send("mpc/he/fits", vec![fits as u8]).await?;
-        let theirs = self.recv("mpc/he/fits", 1).await?;
-        Ok(fits && theirs[0] == 1)
+        rng.fill_bytes(&mut rk);
+        Ok(HeState { sk, peer: peer_pk, rng: Prg::new(rk, 0), plain: PlainCache::default() })
     }
 
     /// Shares of `A_0 b_0` and `A_1 b_1`: node `i` holds the plaintext `A_i` (`m x p` by `dims[i]`; this
     /// party's is `mine`), the vectors `b_i` are shared. Full-ring results (no truncation).
-    pub async fn matvec_he_pair(&mut self, mine: &[R], b: [&[R]; 2], dims: [(usize, usize); 2]) -> Result<[Vec<R>; 2]> {
-        let me = self.me;
-        let mut he = match self.he.take() {
-            Some(he) => he,
-            None => self.he_state(rlwe::params::<R>(), "mpc/he/pk").await?,
-        };
+    pub async fn matvec_pair<R: Ring>(
+        &mut self,
+        peer: &Peer<'_>,
+        seed: [u8; 16],
+        mine: &[R],
+        b: [&[R]; 2],
+        dims: [(usize, usize); 2],
+    ) -> Result<[Vec<R>; 2]> {
+        let me = peer.me;
         let n = rlwe::params::<R>().n;
         let own = Tiling::new(dims[me].0, dims[me].1, n);
         let theirs = Tiling::new(dims[1 - me].0, dims[1 - me].1, n);
-        let mut seed = [0u8; 16];
-        self.rng.fill_bytes(&mut seed);
-        let ctx = self.ctx;
-        let peer = self.peer().to_string();
-        let HeState { sk, peer: pk, rng, plain } = &mut he;
-        let result = tokio::try_join!(
-            key_holder(ctx, &peer, sk, theirs, b[1 - me], seed),
-            evaluator(ctx, &peer, (pk, rng, plain), own, mine)
-        );
-        self.he = Some(he);
-        let (decrypted, masks) = result?;
+        let HeState { sk, peer: pk, rng, plain } = self;
+        let (decrypted, masks) = tokio::try_join!(
+            key_holder(peer.ctx, &peer.name, sk, theirs, b[1 - me], seed),
+            evaluator(peer.ctx, &peer.name, (pk, rng, plain), own, mine)
+        )?;
         let local = matmul_local(mine, b[me], dims[me].0, dims[me].1, 1);
         let own_share = sub(&local, &masks);
         Ok(if me == 0 { [own_share, decrypted] } else { [decrypted, own_share] })
@@ -341,8 +327,8 @@ async fn evaluator<R: Ring>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::prg::Words;
     use super::*;
+    use crate::crypto::prg::Words;
 
     #[test]
     fn residues_round_trip_in_packed_segments() {

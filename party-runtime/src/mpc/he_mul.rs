@@ -9,21 +9,20 @@
 
 use std::ops::Range;
 
-use rand_core::Rng;
 use rayon::prelude::*;
 
-use super::engine::Mpc;
 use super::he::{HeState, residue_bytes, residues, write_residues};
-use super::prg::Prg;
-use super::ring::Ring;
+use super::peer::Peer;
 use super::rlwe::{self, Flood, Product, PublicKey, SecretKey, ZeroEnc};
 use super::slots::{self, SlotParams};
 use crate::context::{PartyContext, compute};
+use crate::crypto::prg::Prg;
 use crate::error::{Error, Result};
+use crate::ring::Ring;
 
 /// Vectors shorter than this take Gilboa's OT product: a slot product costs whole ciphertexts per prime
 /// (about 0.5 MB per plaintext prime even for one element).
-pub(super) const HE_MUL_MIN: usize = 2048;
+pub const HE_MUL_MIN: usize = 2048;
 
 /// Messages are cut into groups of blocks of about this many bytes, so decryption of one group overlaps the
 /// transfer of the next.
@@ -66,38 +65,22 @@ impl Layout {
     }
 }
 
-impl<'a, R: Ring> Mpc<'a, R> {
-    /// Elementwise product of two shared vectors by the slot scheme (not truncated).
-    pub(super) async fn mul_slots(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
-        let (n, me) = (x.len(), self.me);
-        let half = n / 2;
-        let (own, other) = if me == 0 { (0..half, half..n) } else { (half..n, 0..half) };
-        // FM64's lattice keys serve both rings (the slot scheme's ciphertexts are FM64's).
-        let taken = if R::BITS == 64 { self.he.take() } else { self.he_slots.take() };
-        let mut he = match taken {
-            Some(he) => he,
-            None => self.he_state(rlwe::params::<u64>(), "mpc/he/slots-pk").await?,
-        };
-        let mut seed = [0u8; 16];
-        self.rng.fill_bytes(&mut seed);
-        let (ctx, peer) = (self.ctx, self.peer().to_string());
-        let HeState { sk, peer: pk, rng, .. } = &mut he;
-        let (noise, masks) = (rng.fork(), rng.fork());
-        let result = tokio::try_join!(
-            key_holder(ctx, &peer, sk, (&x[own.clone()], &y[own.clone()]), seed, noise),
-            evaluator(ctx, &peer, pk, (&x[other.clone()], &y[other.clone()]), masks)
-        );
-        if R::BITS == 64 {
-            self.he = Some(he);
-        } else {
-            self.he_slots = Some(he);
-        }
-        let (mine, theirs) = result?;
-        let mut cross = vec![R::ZERO; n];
-        cross[own].copy_from_slice(&mine);
-        cross[other].copy_from_slice(&theirs);
-        Ok(compute(|| x.iter().zip(y).zip(&cross).map(|((x, y), c)| x.mul(*y).add(*c)).collect()))
-    }
+/// Elementwise product of two shared vectors by the slot scheme (not truncated), under this party's keys `he`
+/// (FM64's lattice keys serve both rings: the slot scheme's ciphertexts are FM64's).
+pub async fn mul_slots<R: Ring>(peer: &Peer<'_>, he: &mut HeState, seed: [u8; 16], x: &[R], y: &[R]) -> Result<Vec<R>> {
+    let (n, me) = (x.len(), peer.me);
+    let half = n / 2;
+    let (own, other) = if me == 0 { (0..half, half..n) } else { (half..n, 0..half) };
+    let HeState { sk, peer: pk, rng, .. } = he;
+    let (noise, masks) = (rng.fork(), rng.fork());
+    let (mine, theirs) = tokio::try_join!(
+        key_holder(peer.ctx, &peer.name, sk, (&x[own.clone()], &y[own.clone()]), seed, noise),
+        evaluator(peer.ctx, &peer.name, pk, (&x[other.clone()], &y[other.clone()]), masks)
+    )?;
+    let mut cross = vec![R::ZERO; n];
+    cross[own].copy_from_slice(&mine);
+    cross[other].copy_from_slice(&theirs);
+    Ok(compute(|| x.iter().zip(y).zip(&cross).map(|((x, y), c)| x.mul(*y).add(*c)).collect()))
 }
 
 /// The slot values of `v` in block `b` as integers.

@@ -9,7 +9,7 @@
 //! and `e = [a_d = c_d]`; the leaves combine pairwise (`g = g_hi ^ e_hi g_lo`, `e = e_hi e_lo`) in `log(L/4)`
 //! levels of ANDs, each one simultaneous exchange with AND triples made alongside the leaves
 //! ([`super::triples`]). The 1-out-of-16 OT is Naor and Pinkas's construction from four random 1-out-of-2 OTs
-//! ([`super::ot::OtSender::random_pads`]): message `u` (a slot of two bits, four for a pair below) is masked by
+//! ([`crate::crypto::ot::OtSender::random_pads`]): message `u` (a slot of two bits, four for a pair below) is masked by
 //! the XOR, over the four OTs, of slot `u` of the pad that `u`'s bit selects, so every unchosen message keeps a
 //! pad slice the chooser cannot compute, and no two messages share one. The two ANDs of a pair share an operand and take one OT per
 //! direction. 28 leaf OTs and 6 AND OT pairs for a 28-bit comparison, against 28 OTs and 49 AND pairs with
@@ -20,13 +20,11 @@
 //! (`[a > c]` and `[a < b]`): one 1-out-of-16 OT per digit carries both leaf pairs (4-bit slots), and only the
 //! trees stay separate: 28 leaf OTs instead of 56 for the pair at 28 bits.
 
-use secretflow_crds::request::Beaver;
-
 use super::engine::Mpc;
-use super::prg::{Prg, Words};
-use super::ring::Ring;
 use super::triples::TriplesStarted;
+use crate::crypto::prg::{Prg, Words};
 use crate::error::Result;
+use crate::ring::Ring;
 
 /// Bits per digit of the comparison (1-out-of-16 OTs).
 const DIGIT: usize = 4;
@@ -181,12 +179,12 @@ impl<R: Ring> Mpc<'_, R> {
         };
         // The tree's AND triples go out before the leaves (see the triples module); not in the dealer mode.
         let pairs = d.len() * rels.len() * tree_pairs(((l - skip) as usize).div_ceil(DIGIT));
-        let triples = if self.beaver != Beaver::TrustedFirstParty && (1..=MAX_TRIPLES).contains(&pairs) {
+        let triples = if !self.backend.dealt() && (1..=MAX_TRIPLES).contains(&pairs) {
             Some(self.triples_start(pairs, 2).await?)
         } else {
             None
         };
-        let (slots, digits) = if self.beaver == Beaver::TrustedFirstParty {
+        let (slots, digits) = if self.backend.dealt() {
             self.dealt_digit_leaves(&mine, rels, l - skip).await?
         } else {
             self.digit_leaves(&mine, rels, l - skip).await?

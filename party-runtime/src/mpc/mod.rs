@@ -3,24 +3,24 @@
 //! decrypt anything (SPU's default "trusted first party" is available only as an explicitly insecure option).
 //! See docs/SECURITY.md for what each task reveals.
 
+mod backend;
+pub mod cost;
 mod dealer;
 pub mod engine;
 mod he;
 mod he_mul;
+pub mod local;
 mod millionaire;
 mod modular;
 mod nonlinear;
-pub mod ot;
+mod peer;
 mod plain;
-mod prg;
-pub mod ring;
 mod rlwe;
 mod slots;
-pub mod softspoken;
 mod triples;
 
+pub use crate::ring::Ring;
 pub use engine::Mpc;
-pub use ring::Ring;
 pub use rlwe::signed;
 
 #[cfg(test)]

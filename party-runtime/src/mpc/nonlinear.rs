@@ -4,9 +4,10 @@
 
 use secretflow_crds::tasks::learning::SigType;
 
-use super::engine::{Mpc, add, scale, sub};
-use super::ring::Ring;
+use super::engine::Mpc;
+use super::local::{add, scale, sub};
 use crate::error::Result;
+use crate::ring::Ring;
 
 /// Magnitude bound (bits above the fraction) of differences compared by `less`, `max`, `clip` and the sigmoids:
 /// `|x - y| < 2^24`, so operands below `2^23` always work.

@@ -5,15 +5,54 @@
 //! bits of its share. The `_pair` forms run both nodes' products at once, one per direction, so both halves of
 //! the link and both parties' cores work at the same time.
 
-use secretflow_crds::request::Beaver;
+use rand_core::Rng;
 
-use super::engine::{Mpc, accumulate, item_vectors, matmul_local, recv_chunks, send_chunks, sub};
-use super::ot::{OtReceiver, OtSender};
-use super::ring::Ring;
+use super::backend::{Backend, Keys};
+use super::cost::{self, Shape};
+use super::engine::Mpc;
+use super::local::{accumulate, item_vectors, matmul_local, sub};
+use super::rlwe;
 use crate::context::PartyContext;
+use crate::crypto::ot::{OtReceiver, OtSender, recv_chunks, send_chunks};
 use crate::error::{Error, Result};
+use crate::ring::Ring;
 
 impl<R: Ring> Mpc<'_, R> {
+    /// Whether both nodes' plaintext matrices fit the lattice parameters, given each node's largest entry
+    /// magnitude `max_abs` (raw units) and its largest number of entries per product `entries`: one bit per
+    /// node is exchanged. Never with the dealer (it has its own dealt products).
+    pub async fn he_fits(&mut self, max_abs: u128, entries: usize) -> Result<bool> {
+        if self.backend.dealt() {
+            return Ok(false);
+        }
+        let params = rlwe::params::<R>();
+        let fits = max_abs.saturating_mul(entries.max(params.n) as u128) <= params.max_norm();
+        self.send("mpc/he/fits", vec![fits as u8]).await?;
+        let theirs = self.recv("mpc/he/fits", 1).await?;
+        Ok(fits && theirs[0] == 1)
+    }
+
+    /// Whether the RLWE product is the cheaper method for both nodes' plaintext matrices of `dims[i] = (m, p)`
+    /// against OT whose choosers use `choice_bits` bits and whose messages carry `out_bits` ([`super::cost`]).
+    /// Never with the dealer. Both nodes reach the same answer from the public shapes.
+    pub fn prefers_rlwe(&self, dims: [(usize, usize); 2], choice_bits: u32, out_bits: u32) -> bool {
+        let shapes = dims.map(|(m, p)| Shape { m, p });
+        !self.backend.dealt() && cost::rlwe_cheaper::<R>(shapes, choice_bits, out_bits)
+    }
+
+    /// Shares of `A_0 b_0` and `A_1 b_1` by RLWE ([`super::he`]): node `i` holds the plaintext `A_i` (`m x p` by
+    /// `dims[i]`; this party's is `mine`), the vectors `b_i` are shared. Full-ring results (no truncation). Only
+    /// after [`Mpc::he_fits`] said yes.
+    pub async fn matvec_he_pair(&mut self, mine: &[R], b: [&[R]; 2], dims: [(usize, usize); 2]) -> Result<[Vec<R>; 2]> {
+        let Backend::Secure(lattice) = &mut self.backend else {
+            return Err(Error::Internal("an RLWE product asked of the dealer backend".into()));
+        };
+        let he = lattice.keys::<R>(Keys::Ring, &self.link, &mut self.rng).await?;
+        let mut seed = [0u8; 16];
+        self.rng.fill_bytes(&mut seed);
+        he.matvec_pair(&self.link, seed, mine, b, dims).await
+    }
+
     /// Node `owner`'s plaintext `m x p` matrix (`a` is `Some` there) times a shared `p x q`, not truncated.
     /// With OT this is one Gilboa product, the other node choosing with the low `bits` of its share of `b`
     /// (pass `R::BITS` unless that share is known to be a small non-negative integer).
@@ -25,7 +64,7 @@ impl<R: Ring> Mpc<'_, R> {
         (m, p, q): (usize, usize, usize),
         bits: u32,
     ) -> Result<Vec<R>> {
-        if self.beaver == Beaver::TrustedFirstParty {
+        if self.backend.dealt() {
             let a = self.input(owner, a, m * p).await?;
             return self.matmul_raw(&a, b, m, p, q).await;
         }
@@ -57,7 +96,7 @@ impl<R: Ring> Mpc<'_, R> {
         l: u32,
     ) -> Result<[Vec<R>; 2]> {
         let me = self.me;
-        if self.beaver == Beaver::TrustedFirstParty {
+        if self.backend.dealt() {
             let mut out = [Vec::new(), Vec::new()];
             for (i, o) in out.iter_mut().enumerate() {
                 *o = self.matmul_plain_raw(i, (i == me).then_some(mine), b[i], dims[i], R::BITS).await?;
@@ -89,7 +128,7 @@ impl<R: Ring> Mpc<'_, R> {
         (m, p, q): (usize, usize, usize),
         l: u32,
     ) -> Result<Vec<R>> {
-        if self.beaver == Beaver::TrustedFirstParty || l + 2 >= R::BITS {
+        if self.backend.dealt() || l + 2 >= R::BITS {
             return self.matmul_plain_raw(owner, a, b, (m, p, q), R::BITS).await;
         }
         let split = Split::new(self, b, l);
@@ -110,7 +149,7 @@ impl<R: Ring> Mpc<'_, R> {
         dims: [(usize, usize, usize); 2],
         l: u32,
     ) -> Result<[Vec<R>; 2]> {
-        if self.beaver == Beaver::TrustedFirstParty || l + 2 >= R::BITS {
+        if self.backend.dealt() || l + 2 >= R::BITS {
             return self.matmul_plain_pair(mine, [b, b], dims, R::BITS).await;
         }
         let me = self.me;

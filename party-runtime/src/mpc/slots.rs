@@ -15,9 +15,9 @@ use std::sync::OnceLock;
 use tfhe_ntt::prime64::Plan;
 
 use super::modular::{Modulus, inv_mod, mul_mod, mul_shoup, ntt_primes, reduce_once, shoup};
-use super::prg::Prg;
-use super::ring::Ring;
 use super::rlwe::{self, Hps, Params, STAT_SEC};
+use crate::crypto::prg::Prg;
+use crate::ring::Ring;
 
 /// Plaintext primes are the largest below `2^T_BITS` that are `1 mod 2N`.
 const T_BITS: u32 = 44;
@@ -196,9 +196,9 @@ impl SlotParams {
 
 #[cfg(test)]
 mod tests {
-    use super::super::prg::Words;
     use super::super::rlwe::Flood;
     use super::*;
+    use crate::crypto::prg::Words;
 
     fn check<R: Ring>() {
         let sp = params::<R>();

@@ -9,13 +9,14 @@ use rand_core::{Rng, SeedableRng};
 use secretflow_crds::request::{Beaver, Field, Protocol, SpuRuntime};
 use secretflow_crds::tasks::learning::SigType;
 
-use super::engine::{Mpc, add, matmul_local};
+use super::engine::Mpc;
+use super::local::{add, matmul_local};
 use super::nonlinear::LS7;
-use super::ring::Ring;
 use crate::context::{NoProgress, PartyContext};
 use crate::data::DataPolicy;
 use crate::link::memory::MemoryHub;
 use crate::link::{Channel, Recording};
+use crate::ring::Ring;
 
 type Pair<R> = (Mpc<'static, R>, Mpc<'static, R>, [Arc<Mutex<Vec<u8>>>; 2]);
 
@@ -350,7 +351,7 @@ async fn neither_view_contains_the_other_partys_inputs() {
     assert_eq!(z, x.iter().zip(&y).map(|(x, y)| x.wrapping_mul(*y)).collect::<Vec<_>>());
     let (to_bob, to_alice) = transcripts(&logs);
     // 500 x 64 OTs, each with its extension correction (KAPPA / K bits) and message.
-    let corrections = 500 * 64 * (crate::mpc::ot::KAPPA / crate::mpc::softspoken::K) / 8;
+    let corrections = 500 * 64 * (crate::crypto::base_ot::KAPPA / crate::crypto::softspoken::K) / 8;
     assert!(to_bob.len() > corrections, "the OTs ran ({} bytes)", to_bob.len());
     assert_never_sent(&x, &to_bob);
     assert_never_sent(&y, &to_alice);

@@ -15,8 +15,8 @@
 use rand_core::Rng;
 
 use super::engine::Mpc;
-use super::ring::Ring;
 use crate::error::{Error, Result};
+use crate::ring::Ring;
 
 /// The tag of the triples' random OTs.
 const TAG: &str = "mpc/and-triples";

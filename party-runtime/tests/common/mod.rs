@@ -1,8 +1,9 @@
 //! Shared by the MPC job tests: synthetic vertical datasets, plaintext references (SGD with SecretFlow's
-//! schedule and sigmoids, AUC, R2), and running requests in local mode.
+//! schedule and sigmoids, AUC, R2), and running requests in local mode or as cluster-mode processes.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use party_runtime::{RunOptions, run_request};
 use rand_chacha::ChaCha20Rng;
@@ -271,4 +272,50 @@ pub fn predictions(dir: &TempDir, column: &str) -> Vec<f64> {
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let at = header.iter().position(|h| *h == column).unwrap();
     lines.map(|l| l.split(',').nth(at).unwrap().parse().unwrap()).collect()
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Alice's and bob's cluster-mode requests for the local-mode request `req`, on two free loopback ports.
+pub fn cluster_requests(req: &Value) -> (String, String) {
+    let (pa, pb) = (free_port(), free_port());
+    let mut req = req.clone();
+    req["sf_init_config"] = json!({"parties": {
+        "alice": {"address": format!("127.0.0.1:{pa}"), "listen_addr": format!("127.0.0.1:{pa}")},
+        "bob": {"address": format!("127.0.0.1:{pb}"), "listen_addr": format!("127.0.0.1:{pb}")}}});
+    let mut alice = req.clone();
+    alice["sf_init_config"]["self_party"] = json!("alice");
+    req["sf_init_config"]["self_party"] = json!("bob");
+    (alice.to_string(), req.to_string())
+}
+
+/// `party-runtime run` on `request` (written to `dir/NAME.json`) as a child process with piped output.
+pub fn spawn(dir: &Path, name: &str, request: &str, extra: &[&str]) -> std::process::Child {
+    let file = dir.join(format!("{name}.json"));
+    std::fs::write(&file, request).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_party-runtime"))
+        .arg("run")
+        .arg(&file)
+        .args(extra)
+        .env("RUST_LOG", "party_runtime=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Run alice's and bob's requests as two processes; both must succeed. Their results, alice's first.
+pub fn run_cluster(dir: &Path, req: &Value) -> [Value; 2] {
+    let (ra, rb) = cluster_requests(req);
+    let bob = spawn(dir, "bob", &rb, &[]);
+    let alice = spawn(dir, "alice", &ra, &[]);
+    [("alice", alice), ("bob", bob)].map(|(name, child)| {
+        let out = child.wait_with_output().unwrap();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{name}: {json:#}\n{}", String::from_utf8_lossy(&out.stderr));
+        json
+    })
 }

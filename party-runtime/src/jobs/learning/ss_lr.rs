@@ -3,9 +3,10 @@
 //! penalty)`), with the weights secret-shared from start to end.
 //!
 //! Each feature block stays with its owner in plaintext and is multiplied with the shared weights (and its
-//! transpose with the shared residuals) by [`Mpc::matvec_he_pair`]: RLWE products, both blocks' at once in
-//! opposite directions; where a block's values are too large for the lattice parameters, by OT instead
-//! ([`Mpc::matmul_plain_pair`]). The transpose carries the step size `lr / b` in its encoding, so the product
+//! transpose with the shared residuals), both blocks' at once in opposite directions, by RLWE
+//! ([`Mpc::matvec_he_pair`]) or OT ([`Mpc::matmul_plain_pair`]), per call whichever costs less for its shape
+//! ([`crate::mpc::cost`]; small batches take OT); OT always where a block's values are too large for the
+//! lattice parameters. The transpose carries the step size `lr / b` in its encoding, so the product
 //! needs one truncation to be the update. The label party's block carries the intercept column. The label is
 //! shared once. Only three things are ever opened: one bit per epoch for the `eps` early stop (whether every
 //! weight moved less than `eps`), the scalar `final_loss`, and the test logits to the `prediction_receiver`.
@@ -22,7 +23,7 @@ use super::model::{self, LrModel};
 use super::phases::Meter;
 use crate::context::PartyContext;
 use crate::error::{Error, Result};
-use crate::mpc::engine::{add, scale, sub};
+use crate::mpc::local::{add, scale, sub};
 use crate::mpc::{Mpc, Ring};
 
 /// Train (and predict) as `ctx.party`.
@@ -69,27 +70,59 @@ fn encode_block<R: Ring>(mpc: &Mpc<'_, R>, data: &Vertical, bias: bool) -> Vec<R
 async fn forward_raw<R: Ring>(
     mpc: &mut Mpc<'_, R>,
     blocks: &[Block],
-    (x, he): (&[R], bool),
+    (x, linear): (&[R], &mut Linear),
     w: &[Vec<R>],
     range: std::ops::Range<usize>,
 ) -> Result<(Vec<R>, u32)> {
     let b = range.len();
     let d = [blocks[0].width(), blocks[1].width()];
     let mine = &x[range.start * d[mpc.me()]..range.end * d[mpc.me()]];
-    if he {
+    let l = (2 * mpc.frac() + 18).min(R::BITS);
+    if linear.rlwe(mpc, [(b, d[0]), (b, d[1])], l, l) {
         let [z0, z1] = mpc.matvec_he_pair(mine, [&w[0], &w[1]], [(b, d[0]), (b, d[1])]).await?;
         return Ok((add(&z0, &z1), R::BITS));
     }
-    let l = (2 * mpc.frac() + 18).min(R::BITS);
     let [z0, z1] = mpc.matmul_plain_pair(mine, [&w[0], &w[1]], [(b, d[0], 1), (b, d[1], 1)], l).await?;
     Ok((add(&z0, &z1), l))
+}
+
+/// How the linear layers' products run: RLWE where both nodes' data fit the lattice parameters (`fits`, agreed
+/// once per dataset) and it is the cheaper method for the call's shape, OT otherwise; and which ran.
+struct Linear {
+    fits: bool,
+    used_rlwe: bool,
+    used_ot: bool,
+}
+
+impl Linear {
+    /// Whether this call (node `i`'s matrix `dims[i]`, OT choosers using `choice` bits, messages `out` bits)
+    /// takes RLWE; records the method.
+    fn rlwe<R: Ring>(&mut self, mpc: &Mpc<'_, R>, dims: [(usize, usize); 2], choice: u32, out: u32) -> bool {
+        let rlwe = self.fits && mpc.prefers_rlwe(dims, choice, out);
+        if rlwe {
+            self.used_rlwe = true;
+        } else {
+            self.used_ot = true;
+        }
+        rlwe
+    }
+
+    /// `training_metrics.linear_products`: `rlwe`, `ot`, `ot+rlwe`, or `dealer` (the insecure backend).
+    fn name<R: Ring>(&self, mpc: &Mpc<'_, R>) -> &'static str {
+        match (mpc.dealt_backend(), self.used_rlwe, self.used_ot) {
+            (true, _, _) => "dealer",
+            (false, true, true) => "ot+rlwe",
+            (false, true, false) => "rlwe",
+            (false, false, _) => "ot",
+        }
+    }
 }
 
 /// `X w` for the rows `range`, truncated to the fixed-point scale.
 async fn forward<R: Ring>(
     mpc: &mut Mpc<'_, R>,
     blocks: &[Block],
-    x: (&[R], bool),
+    x: (&[R], &mut Linear),
     w: &[Vec<R>],
     range: std::ops::Range<usize>,
 ) -> Result<Vec<R>> {
@@ -181,14 +214,15 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
     let batch = (p.batch_size as usize).clamp(1, n.max(1));
     // The smallest batch (the last, when it is short) has the largest step size: refused before any work.
     step_bits_for(me, p.learning_rate, if n % batch == 0 { batch } else { n % batch }, f, R::BITS)?;
-    let he = use_he(&mut mpc, &x, batch.max(blocks[mine].width())).await?;
+    let fits = use_he(&mut mpc, &x, batch.max(blocks[mine].width())).await?;
+    let mut linear = Linear { fits, used_rlwe: false, used_ot: false };
     let mut epochs_run = 0;
     for epoch in 0..p.epochs {
         let before = w.concat();
         for start in (0..n).step_by(batch) {
             let range = start..(start + batch).min(n);
             let b = range.len();
-            let (z, l) = forward_raw(&mut mpc, &blocks, (&x, he), &w, range.clone()).await?;
+            let (z, l) = forward_raw(&mut mpc, &blocks, (&x, &mut linear), &w, range.clone()).await?;
             meter.lap("forward X w");
             // The truncation of z goes into the sigmoid's first step (t1 divides by 4 in the same one).
             let pred = match p.reg_type {
@@ -201,8 +235,10 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
             let xt = scaled_transpose(&data, blocks[mine].bias, range.clone(), p.learning_rate / b as f64, bits);
             let dims = [0, 1].map(|i| (blocks[i].width(), b, 1));
             // For logistic regression |e| = |p - y| <= 1: the chooser needs only f + 3 bits of its share.
+            let choice = if p.reg_type == RegType::Logistic { f + 4 } else { R::BITS };
+            let rlwe = linear.rlwe(&mpc, dims.map(|(r, c, _)| (r, c)), choice, R::BITS);
             let [g0, g1] = match p.reg_type {
-                _ if he => mpc.matvec_he_pair(&xt, [&e, &e], dims.map(|(r, c, _)| (r, c))).await?,
+                _ if rlwe => mpc.matvec_he_pair(&xt, [&e, &e], dims.map(|(r, c, _)| (r, c))).await?,
                 RegType::Logistic => mpc.matmul_plain_bounded_pair(&xt, &e, dims, f + 3).await?,
                 RegType::Linear => mpc.matmul_plain_pair(&xt, [&e, &e], dims, R::BITS).await?,
             };
@@ -230,7 +266,7 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
         }
     }
     ctx.progress(0.85, "final loss");
-    let z = forward_raw(&mut mpc, &blocks, (&x, he), &w, 0..n).await?;
+    let z = forward_raw(&mut mpc, &blocks, (&x, &mut linear), &w, 0..n).await?;
     let final_loss = loss(&mut mpc, z, &y, data.label.as_deref(), label_node, p.reg_type).await?;
     meter.lap("final loss");
     let names: Vec<(String, String)> = data.columns.clone();
@@ -239,7 +275,7 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
         model::save(me, path, &lr_model)?;
     }
     let prediction_output = match &c.test_data {
-        Some(_) => Some(predict(ctx, &mut mpc, c, &blocks, &w, prediction_path_of(c)).await?),
+        Some(_) => Some(predict(ctx, (&mut mpc, &mut linear), c, &blocks, &w, prediction_path_of(c)).await?),
         None => None,
     };
     meter.lap("predict");
@@ -247,13 +283,8 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
     let phases: serde_json::Map<String, serde_json::Value> =
         phases.into_iter().map(|(p, v)| (p, serde_json::to_value(v).unwrap_or_default())).collect();
     ctx.progress(1.0, "done");
-    let linear = match (he, mpc.beaver()) {
-        (true, _) => "rlwe",
-        (false, secretflow_crds::request::Beaver::TrustedFirstParty) => "dealer",
-        (false, _) => "ot",
-    };
-    let metrics =
-        json!({ "epochs": epochs_run, "final_loss": final_loss, "linear_products": linear, "phases": phases });
+    let metrics = json!({ "epochs": epochs_run, "final_loss": final_loss, "linear_products": linear.name(&mpc),
+                          "phases": phases });
     JobOutput::new(&ModelResult {
         model_saved: true,
         model_paths: c.model_output.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -328,8 +359,8 @@ async fn loss<R: Ring>(
             // (1/2 - y)^T z at the label node's plaintext, then everything at scale 2(f - shift).
             let coeffs = y_plain.map(|y| mpc.encode(&y.iter().map(|y| 0.5 - y).collect::<Vec<_>>()));
             let mine = coeffs.as_deref().unwrap_or(&[]);
-            let lin = if use_he(mpc, mine, n).await? {
-                let dims = [0, 1].map(|i| if i == label_node { (1, n) } else { (0, 0) });
+            let dims = [0, 1].map(|i| if i == label_node { (1, n) } else { (0, 0) });
+            let lin = if use_he(mpc, mine, n).await? && mpc.prefers_rlwe(dims, l + 1, R::BITS) {
                 let b = [0, 1].map(|i| if i == label_node { v.as_slice() } else { &[] });
                 let mut both = mpc.matvec_he_pair(mine, b, dims).await?;
                 std::mem::take(&mut both[label_node])
@@ -354,7 +385,7 @@ async fn loss<R: Ring>(
 /// Predict on `test_data`; the logits are opened to the receiver only, which writes the CSV.
 async fn predict<R: Ring>(
     ctx: &PartyContext,
-    mpc: &mut Mpc<'_, R>,
+    (mpc, linear): (&mut Mpc<'_, R>, &mut Linear),
     c: &SsLrConfig,
     blocks: &[Block],
     w: &[Vec<R>],
@@ -388,8 +419,8 @@ async fn predict<R: Ring>(
         Error::bad_data(me, "task_config.prediction_output", format!("missing an entry for `{receiver}`"))
     })?;
     let x = encode_block(mpc, &test, blocks[mpc.me()].bias);
-    let he = use_he(mpc, &x, blocks[mpc.me()].width()).await?;
-    let z = forward(mpc, blocks, (&x, he), w, 0..test.rows).await?;
+    linear.fits = use_he(mpc, &x, blocks[mpc.me()].width()).await?;
+    let z = forward(mpc, blocks, (&x, linear), w, 0..test.rows).await?;
     if let Some(z) = mpc.reveal(&z, Some(recv_node)).await? {
         let logits: Vec<f64> = mpc.decode(&z);
         model::write_predictions(

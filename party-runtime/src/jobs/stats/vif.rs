@@ -16,7 +16,7 @@ use super::super::JobOutput;
 use super::correlation;
 use crate::context::PartyContext;
 use crate::error::{Error, Result};
-use crate::mpc::engine::sub;
+use crate::mpc::local::sub;
 use crate::mpc::{Mpc, Ring};
 
 /// Newton-Schulz rounds: enough for eigenvalues down to about `d * 2^-25` (VIF in the millions).

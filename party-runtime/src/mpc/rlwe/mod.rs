@@ -19,10 +19,10 @@ use tfhe_ntt::prime64::Plan;
 use super::modular::{
     Modulus, add_mod, inv_mod, mul_mod, mul_shoup, ntt_primes, pow2_mod, shoup, signed_mod, small_mod,
 };
-use super::prg::{Prg, Words};
+use crate::crypto::prg::{Prg, Words};
 
 mod product;
-use super::ring::Ring;
+use crate::ring::Ring;
 #[cfg(test)]
 use product::Wide;
 pub use product::{Flood, Product, ZeroEnc};

@@ -3,9 +3,9 @@
 //! cut to the coefficients the protocol returns.
 
 use super::{Params, PublicKey, STAT_SEC, cbd, ternary, words};
+use crate::crypto::prg::Prg;
 use crate::mpc::modular::{add_mod, small_mod};
-use crate::mpc::prg::Prg;
-use crate::mpc::ring::Ring;
+use crate::ring::Ring;
 
 /// The evaluator's side: sums of `a_j * Enc(m_j)` for its plaintexts `a_j`, re-randomized and returned.
 pub struct Product {
@@ -141,7 +141,7 @@ pub(in crate::mpc) struct Wide {
 impl Wide {
     /// Uniform in `[-2^bits, 2^bits)`, for `64 <= bits <= 125`.
     #[cfg(test)]
-    pub(in crate::mpc) fn uniform(rng: &mut impl crate::mpc::prg::Words, bits: u32) -> Wide {
+    pub(in crate::mpc) fn uniform(rng: &mut impl crate::crypto::prg::Words, bits: u32) -> Wide {
         Wide::from_words(rng.word(), rng.word(), bits)
     }
 

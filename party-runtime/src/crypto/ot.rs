@@ -1,7 +1,7 @@
 //! Correlated OT extension and arithmetic OT, the source of every secure product in the engine.
 //!
 //! Extension is SoftSpokenOT ([`super::softspoken`]) on [`KAPPA`] = 128 base OTs (Chou-Orlandi,
-//! [`crate::crypto::base_ot`]) run once per direction per session. The extension *receiver* picks its choice
+//! [`super::base_ot`]) run once per direction per session. The extension *receiver* picks its choice
 //! bits `c_i` freely; the sender holds a secret `Δ` and afterwards row `i` satisfies `q_i = t_i ^ c_i Δ` (IKNP's
 //! correlation, at a quarter of IKNP's traffic). The leaf streams continue across calls, so one base-OT set serves
 //! the session.
@@ -23,15 +23,12 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::Rng;
 use rayon::prelude::*;
 
-use super::ring::{BitReader, BitWriter, Ring};
+use super::base_ot::{self, KAPPA};
+use super::bits::{bytes, columns_to_rows128, min_tasks, words};
 use super::softspoken::{Prover, Verifier};
 use crate::context::{PartyContext, compute};
-use crate::crypto::base_ot;
-use crate::crypto::bits::{bytes, columns_to_rows128, min_tasks, words};
 use crate::error::Result;
-
-/// Base OTs per direction (the computational security parameter).
-pub const KAPPA: usize = 128;
+use crate::ring::{BitReader, BitWriter, Ring};
 
 /// The fixed AES key of the hash (any public constant works; this is the first 16 bytes of pi's fraction).
 const HASH_KEY: [u8; 16] = *b"\x24\x3f\x6a\x88\x85\xa3\x08\xd3\x13\x19\x8a\x2e\x03\x70\x73\x44";
@@ -333,4 +330,54 @@ impl OtReceiver {
             out
         }))
     }
+}
+
+/// At most this many (OT x message element) pairs go into one round, bounding memory. Rounds of 2^18 keep each
+/// buffer (16 bytes per OT) at a few MiB, which the allocator reuses; 2^21 made every round map and fault in
+/// fresh pages (about a fifth of the OT extension's time, measured).
+pub const CHUNK: usize = 1 << 18;
+
+/// Gilboa products as the receiver, split into rounds of at most [`CHUNK`] pairs.
+pub async fn recv_chunks<R: Ring>(
+    receiver: &mut OtReceiver,
+    ctx: &PartyContext,
+    tag: &str,
+    a: &[R],
+    per: usize,
+    bits: u32,
+    out: u32,
+) -> Result<Vec<R>> {
+    let step = (CHUNK / (bits.min(out) as usize * per).max(1)).max(1);
+    let mut res = Vec::with_capacity(a.len() * per);
+    // One round ahead: the next round's corrections go out before this round's messages are awaited, so the
+    // sender computes one round while this party extends the next.
+    let mut pending = None;
+    for chunk in a.chunks(step) {
+        let next = receiver.gilboa_start(ctx, tag, chunk, per, bits, out).await?;
+        if let Some(p) = pending.replace(next) {
+            res.extend(receiver.gilboa_finish(ctx, p).await?);
+        }
+    }
+    if let Some(p) = pending {
+        res.extend(receiver.gilboa_finish(ctx, p).await?);
+    }
+    Ok(res)
+}
+
+/// Gilboa products as the sender (`v` has `per` elements per item), matching [`recv_chunks`].
+pub async fn send_chunks<R: Ring>(
+    sender: &mut OtSender,
+    ctx: &PartyContext,
+    tag: &str,
+    v: &[R],
+    per: usize,
+    bits: u32,
+    out: u32,
+) -> Result<Vec<R>> {
+    let step = (CHUNK / (bits.min(out) as usize * per).max(1)).max(1);
+    let mut res = Vec::with_capacity(v.len());
+    for chunk in v.chunks(step * per) {
+        res.extend(sender.gilboa(ctx, tag, chunk, per, bits, out).await?);
+    }
+    Ok(res)
 }

@@ -15,10 +15,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use rayon::prelude::*;
 
-use super::ot::KAPPA;
+use super::base_ot::{KAPPA, Key};
+use super::bits::min_tasks;
 use super::prg::ctr_words;
-use crate::crypto::base_ot::Key;
-use crate::crypto::bits::min_tasks;
 
 /// Bits of `Δ` per block: traffic is `KAPPA / K` bits per OT, stream work `2^K / K` times IKNP's.
 pub const K: usize = 4;
