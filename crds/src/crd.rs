@@ -87,7 +87,7 @@ pub struct ExternalParty {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SpuSpec {
-    /// `SEMI2K` (default; the only one implemented).
+    /// `SEMI2K` (default) or `CHEETAH` (two nodes; `ABY3` is refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
     /// `FM64` or `FM128` (default `FM128`, as the Worker API recommends).

@@ -51,6 +51,8 @@ pub struct PartyContext {
     /// The MPC device, when the request configures one.
     pub spu: Option<SpuRuntime>,
     progress: Arc<dyn ProgressSink>,
+    /// Nanoseconds this party spent building MPC devices (`performance_metrics.device_init_time`).
+    device_init_ns: std::sync::atomic::AtomicU64,
 }
 
 impl PartyContext {
@@ -62,7 +64,25 @@ impl PartyContext {
         data: DataPolicy,
         progress: Arc<dyn ProgressSink>,
     ) -> Self {
-        PartyContext { party: party.to_string(), parties, channel, data, spu: None, progress }
+        PartyContext {
+            party: party.to_string(),
+            parties,
+            channel,
+            data,
+            spu: None,
+            progress,
+            device_init_ns: Default::default(),
+        }
+    }
+
+    /// Count `elapsed` as time spent building the MPC device.
+    pub fn add_device_init(&self, elapsed: std::time::Duration) {
+        self.device_init_ns.fetch_add(elapsed.as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Seconds spent building MPC devices so far.
+    pub fn device_init_secs(&self) -> f64 {
+        self.device_init_ns.load(std::sync::atomic::Ordering::Relaxed) as f64 * 1e-9
     }
 
     /// The same context with the MPC device configured.

@@ -1,5 +1,5 @@
-//! Runs a Worker-API request: parse and validate, build the link (cluster init), build the MPC device if the
-//! task needs one (device init), run the job at every party this process hosts, write the report, and
+//! Runs a Worker-API request: parse and validate, build the link (cluster init), run the job at every party this
+//! process hosts (an MPC job builds its device first, timed as device init), write the report, and
 //! assemble the execution result with real timings and communication counts.
 //!
 //! Local mode hosts every party as its own tokio task over the in-memory link. A party's failure reaches the
@@ -209,8 +209,6 @@ type Outcome = (Result<JobOutput>, BTreeMap<String, CommStats>);
 async fn run_hosted(req: &ValidRequest, contexts: Vec<PartyContext>, clock: &mut Clock) -> Outcome {
     let task: Arc<TaskConfig> = Arc::new(req.task.clone());
     clock.cluster_init = clock.start.elapsed().as_secs_f64();
-    // The MPC device is set up inside its jobs (base OTs, tens of milliseconds): counted as algorithm time.
-    clock.device_init = 0.0;
     let algorithm_start = Instant::now();
     let handles: Vec<_> = contexts
         .into_iter()
@@ -221,7 +219,7 @@ async fn run_hosted(req: &ValidRequest, contexts: Vec<PartyContext>, clock: &mut
                 let out = jobs::run(&ctx, &task).await;
                 let stats = ctx.channel.stats();
                 ctx.close().await;
-                (stats, out)
+                (stats, ctx.device_init_secs(), out)
             });
             (party, handle)
         })
@@ -233,8 +231,9 @@ async fn run_hosted(req: &ValidRequest, contexts: Vec<PartyContext>, clock: &mut
     for (party, h) in handles.0.iter_mut() {
         let party = party.clone();
         match h.await {
-            Ok((stats, out)) => {
+            Ok((stats, device_init, out)) => {
                 comm.insert(party.clone(), stats);
+                clock.device_init = clock.device_init.max(device_init);
                 results.push((party, out));
             }
             Err(e) => {
@@ -243,15 +242,16 @@ async fn run_hosted(req: &ValidRequest, contexts: Vec<PartyContext>, clock: &mut
             }
         }
     }
-    clock.algorithm = algorithm_start.elapsed().as_secs_f64();
+    // The device is built inside the job (base OTs when it joins): its time is device init, not algorithm.
+    clock.algorithm = (algorithm_start.elapsed().as_secs_f64() - clock.device_init).max(0.0);
     (pick(results), comm)
 }
 
 /// Party tasks that are aborted when the run is dropped before they finish.
 struct AbortOnDrop(Vec<(String, PartyTask)>);
 
-/// One hosted party's job: its link counters and its outcome.
-type PartyTask = tokio::task::JoinHandle<(CommStats, Result<JobOutput>)>;
+/// One hosted party's job: its link counters, its device-initialisation seconds and its outcome.
+type PartyTask = tokio::task::JoinHandle<(CommStats, f64, Result<JobOutput>)>;
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -19,6 +19,10 @@ async fn logistic_t1_matches_plaintext_sgd_on_fm64() {
     assert_eq!(result["model_saved"], true);
     assert_eq!(result["training_metrics"]["epochs"], 3);
     assert_eq!(result["training_metrics"]["linear_products"], "rlwe", "the linear layers at this shape");
+    // The device's set-up (base OTs) is timed apart from the algorithm.
+    let metrics = &out["performance_metrics"];
+    assert!(metrics["device_init_time"].as_f64().unwrap() > 0.0, "{metrics:#}");
+    assert!(metrics["algorithm_exec_time"].as_f64().unwrap() > metrics["device_init_time"].as_f64().unwrap());
     let (w, b) = common::model_weights(&dir);
     let (pw, pb, loss) = plain_sgd(&data, 3, 0.5, 1024, "t1", true, 0.0, "none");
     for (s, p) in w.iter().zip(&pw) {

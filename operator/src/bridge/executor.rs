@@ -1,6 +1,6 @@
 //! Where a request runs. `local` runs it in this process with the party-runtime library (every party of a
 //! local-mode request; only `self_party` of a cluster-mode one, listening on its `listen_addr`).
-//! `kubernetes` (a SecretFlowTask per execution) needs the operator and is refused until it exists.
+//! `kubernetes` writes a SecretFlowTask per execution for the operator to run (`super::kubernetes`).
 
 use std::time::Duration;
 

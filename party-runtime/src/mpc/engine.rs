@@ -46,7 +46,8 @@ pub struct Mpc<'a, R: Ring> {
 }
 
 impl<'a, R: Ring> Mpc<'a, R> {
-    /// Join the device as `ctx.party`, one of the two SPU nodes, and run the base OTs.
+    /// Join the device as `ctx.party`, one of the two SPU nodes, and run the base OTs (timed as the party's
+    /// device initialisation).
     pub async fn new(ctx: &'a PartyContext, spu: &SpuRuntime) -> Result<Self> {
         if spu.nodes.len() != 2 {
             return Err(Error::Internal(format!(
@@ -58,9 +59,11 @@ impl<'a, R: Ring> Mpc<'a, R> {
         let me = nodes.iter().position(|p| *p == ctx.party).ok_or_else(|| {
             Error::Internal(format!("party `{}` is not an SPU node ({})", ctx.party, nodes.join(", ")))
         })?;
+        let started = std::time::Instant::now();
         let mut rng = os_rng()?;
         let link = Peer { ctx, name: nodes[1 - me].clone(), me };
         let (sender, receiver) = ot::setup(ctx, &link.name, me == 0, &mut rng).await?;
+        ctx.add_device_init(started.elapsed());
         Ok(Mpc {
             ctx,
             nodes,

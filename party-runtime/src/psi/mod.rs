@@ -1,5 +1,5 @@
-//! Private set intersection protocols, generic over the party link. One protocol per file; both produce the
-//! same views, so the `psi` job treats them alike.
+//! Private set intersection protocols between two parties of a [`crate::context::PartyContext`]. One protocol
+//! per file; both produce the same views, so the `psi` job treats them alike.
 
 pub mod cuckoo;
 pub mod ecdh;
