@@ -220,6 +220,9 @@ pub struct PartyStatus {
     /// Its error, if it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
+    /// The peer its failure is blamed on (the one its link lost, or that reported its own failure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blamed_peer: Option<String>,
 }
 
 /// Observed state, aggregated by the operator from pods and party reports.

@@ -113,6 +113,16 @@ impl Error {
         matches!(self, Error::Peer { .. } | Error::Link { source: LinkError::PeerClosed { .. }, .. })
     }
 
+    /// The peer this party's failure is blamed on: the one its link lost or that reported its own failure.
+    /// Written to the party's status so the controller names the root cause without parsing messages.
+    pub fn blamed_peer(&self) -> Option<&str> {
+        match self {
+            Error::Link { source, .. } => Some(source.peer()),
+            Error::Peer { peer, .. } => Some(peer),
+            _ => None,
+        }
+    }
+
     /// A `BadData` error.
     pub fn bad_data(party: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::BadData { party: party.to_string(), field: field.into(), message: message.into() }
@@ -131,5 +141,28 @@ impl Error {
             traceback.push_str(&format!("\n  peer traceback:\n{}", error.traceback));
         }
         ErrorInfo { kind: self.error_type(), message, traceback }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_or_peer_failure_blames_the_peer_and_nothing_else_does() {
+        let link = |source| Error::Link { party: "alice".into(), source };
+        let timeout = link(LinkError::Timeout { peer: "bob".into(), tag: "t".into(), secs: 5 });
+        assert_eq!(timeout.blamed_peer(), Some("bob"));
+        let closed = link(LinkError::PeerClosed { peer: "carol".into(), tag: "t".into() });
+        assert_eq!(closed.blamed_peer(), Some("carol"));
+        let relayed = Error::Peer {
+            party: "alice".into(),
+            peer: "bob".into(),
+            error: ErrorInfo { kind: ErrorType::ValueError, message: "m".into(), traceback: String::new() },
+        };
+        assert_eq!(relayed.blamed_peer(), Some("bob"));
+        // Errors that mention a peer only in their text blame nobody.
+        assert_eq!(Error::bad_data("alice", "task_config.x", "peer `bob` sent nothing").blamed_peer(), None);
+        assert_eq!(Error::Internal("link to peer `bob`".into()).blamed_peer(), None);
     }
 }

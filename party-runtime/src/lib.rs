@@ -20,4 +20,4 @@ pub mod ring;
 pub mod runner;
 
 pub use error::{Error, Result};
-pub use runner::{RunOptions, run_request};
+pub use runner::{RunOptions, run_request, run_request_with_blame};

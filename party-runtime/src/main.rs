@@ -14,7 +14,7 @@ use party_runtime::data::{DataPolicy, atomic_write};
 use party_runtime::link::grpc::TlsMaterial;
 use party_runtime::progress::TerminalProgress;
 use party_runtime::report::{KubeReporter, result_holder};
-use party_runtime::{RunOptions, run_request};
+use party_runtime::{RunOptions, run_request_with_blame};
 use secretflow_crds::result::ExecStatus;
 use secretflow_crds::{ErrorInfo, ErrorType, ExecutionResult};
 
@@ -113,11 +113,11 @@ fn run() -> anyhow::Result<ExitCode> {
             if let Some(r) = &reporter {
                 r.started().await;
             }
-            let result = run_request(&json, &opts).await;
+            let (result, blamed) = run_request_with_blame(&json, &opts).await;
             if let Some(r) = &reporter {
                 let me = opts.party.clone().or_else(|| std::env::var("SF_PARTY").ok());
                 let holder = serde_json::from_str(&json).ok().and_then(|v| result_holder(&v));
-                r.finished(&result, holder.is_some() && holder == me).await;
+                r.finished(&result, holder.is_some() && holder == me, blamed.as_deref()).await;
             }
             result
         }),

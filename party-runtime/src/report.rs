@@ -65,8 +65,9 @@ impl KubeReporter {
         self.party(json!({"phase": "Running", "pod": self.pod, "startedAt": rfc3339()})).await;
     }
 
-    /// The party finished with `result`; `holder` also writes the task result.
-    pub async fn finished(&self, result: &ExecutionResult, holder: bool) {
+    /// The party finished with `result`; `holder` also writes the task result. A failure names the peer it
+    /// is blamed on (`blamedPeer`), if any.
+    pub async fn finished(&self, result: &ExecutionResult, holder: bool, blamed: Option<&str>) {
         let ok = result.status == ExecStatus::Success;
         let mut entry = json!({"phase": if ok { "Succeeded" } else { "Failed" }, "finishedAt": rfc3339()});
         if let Some(m) = &result.performance_metrics {
@@ -75,6 +76,9 @@ impl KubeReporter {
         if let Some(e) = &result.error {
             entry["error"] = serde_json::to_value(e).unwrap_or(Value::Null);
             entry["message"] = e.to_string().into();
+            if let Some(peer) = blamed {
+                entry["blamedPeer"] = peer.into();
+            }
         }
         if ok {
             entry["progress"] = json!({"fraction": 1.0, "phase": "done"});

@@ -59,10 +59,16 @@ pub fn now_iso() -> String {
 
 /// Run a request given as JSON text. Never panics on bad input; every failure is a `failure` result.
 pub async fn run_request(json: &str, opts: &RunOptions) -> ExecutionResult {
+    run_request_with_blame(json, opts).await.0
+}
+
+/// [`run_request`], also returning the peer a failure is blamed on ([`Error::blamed_peer`]): a party pod
+/// writes it to its status, so the controller names the root cause without reading messages.
+pub async fn run_request_with_blame(json: &str, opts: &RunOptions) -> (ExecutionResult, Option<String>) {
     let clock = Clock::start();
     let raw = match WorkerRequest::parse(json) {
         Ok(r) => r,
-        Err(e) => return ExecutionResult::failure(e.to_info()),
+        Err(e) => return (ExecutionResult::failure(e.to_info()), None),
     };
     match raw.validate() {
         Ok(req) => run_valid(&req, opts, clock).await,
@@ -71,7 +77,7 @@ pub async fn run_request(json: &str, opts: &RunOptions) -> ExecutionResult {
             let mut out = ExecutionResult::failure(e.to_info());
             out.task_metadata =
                 Some(clock.metadata(&raw.task_id, &raw.subtask_id, &raw.execution_id, &task_type, vec![]));
-            out
+            (out, None)
         }
     }
 }
@@ -110,8 +116,8 @@ impl Clock {
     }
 }
 
-/// Run a validated request.
-async fn run_valid(req: &ValidRequest, opts: &RunOptions, mut clock: Clock) -> ExecutionResult {
+/// Run a validated request; a failure comes with the peer it is blamed on.
+async fn run_valid(req: &ValidRequest, opts: &RunOptions, mut clock: Clock) -> (ExecutionResult, Option<String>) {
     let outcome = match contexts(req, opts).await {
         Ok(contexts) => run_hosted(req, contexts, &mut clock).await,
         Err(e) => (Err(e), BTreeMap::new()),
@@ -133,14 +139,17 @@ async fn run_valid(req: &ValidRequest, opts: &RunOptions, mut clock: Clock) -> E
     let metadata =
         clock.metadata(&req.task_id, &req.subtask_id, &req.execution_id, req.task.task_type().as_str(), devices);
     match outcome {
-        Ok(out) => ExecutionResult {
-            status: ExecStatus::Success,
-            result: Some(out.result),
-            error: None,
-            performance_metrics: Some(metrics),
-            task_metadata: Some(metadata),
-        },
-        Err(e) => failure(e.to_info(), metrics, metadata),
+        Ok(out) => (
+            ExecutionResult {
+                status: ExecStatus::Success,
+                result: Some(out.result),
+                error: None,
+                performance_metrics: Some(metrics),
+                task_metadata: Some(metadata),
+            },
+            None,
+        ),
+        Err(e) => (failure(e.to_info(), metrics, metadata), e.blamed_peer().map(str::to_string)),
     }
 }
 

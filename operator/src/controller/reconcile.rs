@@ -111,6 +111,15 @@ pub struct Plan {
     pub requeue: Option<Duration>,
 }
 
+/// A local party's failure: its error type, what to say of it, and the peer it blames (its `blamedPeer`).
+#[derive(Clone)]
+struct Failure {
+    party: String,
+    kind: ErrorType,
+    detail: String,
+    blamed: Option<String>,
+}
+
 /// How long a failure that blames a still-running peer waits for that peer's own report.
 const ROOT_CAUSE_GRACE_SECS: i64 = 5;
 
@@ -294,7 +303,7 @@ pub fn reconcile(task: &SecretFlowTask, observed: &Observed, now: Timestamp, def
 
     // Outcome of each local party: its pod, and its own report.
     let report = |party: &str| status.parties.get(party).cloned().unwrap_or_default();
-    let failures: Vec<(String, ErrorType, String)> = local
+    let failures: Vec<Failure> = local
         .iter()
         .filter_map(|p| {
             let pod = pod_of(&p.name);
@@ -311,24 +320,22 @@ pub fn reconcile(task: &SecretFlowTask, observed: &Observed, now: Timestamp, def
                 .or_else(|| pod.and_then(|x| x.exit_code).map(|c| format!("exited with code {c}")))
                 .unwrap_or_else(|| "failed".into());
             let kind = rep.error.as_ref().map_or(ErrorType::RuntimeError, |e| e.kind);
-            Some((p.name.clone(), kind, detail))
+            Some(Failure { party: p.name.clone(), kind, detail, blamed: rep.blamed_peer })
         })
         .collect();
-    // A party that lost its link to a peer usually fails because of that peer: name the root cause. While
-    // the only failures blame a local peer that is still running, give it a moment to report its own error.
-    // The runtime's two shapes: a lost link ("link to peer `bob` failed") and a relayed error ("peer bob failed").
-    let blames = |detail: &str, other: &str| {
-        detail.contains(&format!("peer `{other}`")) || detail.contains(&format!("peer {other} failed"))
-    };
-    let root = failures.iter().find(|(p, _, d)| !failures.iter().any(|(o, _, _)| o != p && blames(d, o)));
-    let blamed_alive = failures.iter().all(|(_, _, d)| {
+    // A party that lost its link to a peer usually fails because of that peer: name the root cause (the
+    // runtime writes the peer it blames, `blamedPeer`). While the only failures blame a local peer that is
+    // still running, give it a moment to report its own error.
+    let blames = |f: &Failure, other: &str| f.blamed.as_deref() == Some(other);
+    let root = failures.iter().find(|f| !failures.iter().any(|o| o.party != f.party && blames(f, &o.party)));
+    let blamed_alive = failures.iter().all(|f| {
         local.iter().any(|q| {
-            blames(d, &q.name)
+            blames(f, &q.name)
                 && pod_of(&q.name).is_some_and(|x| !matches!(x.phase, PodPhase::Failed | PodPhase::Succeeded))
         })
     });
     let first_failed_at =
-        failures.iter().filter_map(|(p, _, _)| parse_time(&status.parties.get(p)?.finished_at)).min().unwrap_or(now);
+        failures.iter().filter_map(|f| parse_time(&status.parties.get(&f.party)?.finished_at)).min().unwrap_or(now);
     // A pod that failed before its runtime's own report is visible here (the report is written just before
     // the process exits, but this view of the task may be older than the pod list): wait for it briefly.
     let report_pending = local.iter().any(|p| {
@@ -344,7 +351,7 @@ pub fn reconcile(task: &SecretFlowTask, observed: &Observed, now: Timestamp, def
         return plan.finish();
     }
     let failure = root.or(failures.first()).cloned();
-    if let Some((party, kind, detail)) = failure {
+    if let Some(Failure { party, kind, detail, .. }) = failure {
         let backoff = task.spec.backoff_limit.unwrap_or(0);
         let message = format!("party {party} failed in attempt {attempt}: {detail}");
         if attempt <= backoff {

@@ -348,14 +348,15 @@ fn a_finished_task_stops_leftover_pods() {
 fn the_root_cause_is_named_not_the_peer_that_lost_its_link() {
     let mut t = task(json!({}));
     step(&mut t, &Observed::default(), now());
-    let report = |error: Value| -> secretflow_crds::crd::PartyStatus {
-        serde_json::from_value(json!({"phase": "Failed", "finishedAt": "2026-11-28T10:00:05Z", "error": error}))
-            .unwrap()
+    let report = |error: Value, blamed: Option<&str>| -> secretflow_crds::crd::PartyStatus {
+        serde_json::from_value(json!({"phase": "Failed", "finishedAt": "2026-11-28T10:00:05Z", "error": error,
+                                      "blamedPeer": blamed}))
+        .unwrap()
     };
     let echo = json!({"type": "RuntimeError", "message": "party alice: peer bob failed: FileNotFoundError: ...", "traceback": ""});
     let cause =
         json!({"type": "FileNotFoundError", "message": "party bob: /app/data/b.csv not found", "traceback": ""});
-    t.status.as_mut().unwrap().parties.insert("alice".into(), report(echo));
+    t.status.as_mut().unwrap().parties.insert("alice".into(), report(echo, Some("bob")));
     // bob still runs: wait for its own report.
     let plan = reconcile(
         &t,
@@ -366,7 +367,7 @@ fn the_root_cause_is_named_not_the_peer_that_lost_its_link() {
     assert!(plan.status_patch.get("phase").is_none(), "{}", plan.status_patch);
     assert_eq!(plan.requeue, Some(std::time::Duration::from_secs(1)));
     // bob reports: bob is named even though alice comes first.
-    t.status.as_mut().unwrap().parties.insert("bob".into(), report(cause));
+    t.status.as_mut().unwrap().parties.insert("bob".into(), report(cause, None));
     let both = created(vec![pod("alice", 1, PodPhase::Failed), pod("bob", 1, PodPhase::Failed)]);
     let plan = reconcile(&t, &both, at(7), &Defaults::default());
     assert_eq!(plan.status_patch["error"]["type"], "FileNotFoundError");
@@ -376,8 +377,10 @@ fn the_root_cause_is_named_not_the_peer_that_lost_its_link() {
     step(&mut t2, &Observed::default(), now());
     t2.status.as_mut().unwrap().parties.insert(
         "alice".into(),
-        report(json!({"type": "RuntimeError",
-        "message": "party alice: link to peer `bob` failed", "traceback": ""})),
+        report(
+            json!({"type": "RuntimeError", "message": "party alice: link to peer `bob` failed", "traceback": ""}),
+            Some("bob"),
+        ),
     );
     let plan = reconcile(
         &t2,

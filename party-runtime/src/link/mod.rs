@@ -73,6 +73,19 @@ pub enum LinkError {
     },
 }
 
+impl LinkError {
+    /// The peer this error names.
+    pub fn peer(&self) -> &str {
+        match self {
+            LinkError::UnknownPeer { peer }
+            | LinkError::Timeout { peer, .. }
+            | LinkError::PeerClosed { peer, .. }
+            | LinkError::Transport { peer, .. }
+            | LinkError::Decode { peer, .. } => peer,
+        }
+    }
+}
+
 /// Tagged, ordered byte messages between the parties of one session.
 #[async_trait]
 pub trait Link: Send + Sync {
