@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::ErrorInfo;
+use crate::request::{Beaver, Field, Protocol};
 
 /// Desired state: one Worker-API task and how to run its parties.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -84,18 +85,22 @@ pub struct ExternalParty {
 }
 
 /// The MPC device.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SpuSpec {
     /// `SEMI2K` (default) or `CHEETAH` (two nodes; `ABY3` is refused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<String>,
+    pub protocol: Option<Protocol>,
     /// `FM64` or `FM128` (default `FM128`, as the Worker API recommends).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
+    pub field: Option<Field>,
     /// Fixed-point fraction bits (default 18 on FM64, 26 on FM128).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fxp_fraction_bits: Option<u32>,
+    /// Where products' correlations come from: `ot` (default, secure) or SEMI2K's insecure
+    /// `trusted_first_party`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beaver: Option<Beaver>,
 }
 
 /// Pod settings for party runtimes.

@@ -7,6 +7,7 @@
 //! low/high args: serde reads the raw JSON, then `validate` produces typed values or a `ValueError`.
 #![deny(missing_docs)]
 
+pub mod convert;
 pub mod crd;
 pub mod error;
 pub mod event;

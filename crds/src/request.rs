@@ -219,7 +219,7 @@ pub struct RuntimeConfig {
 }
 
 /// The source of the correlated randomness behind secure products.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Beaver {
     /// Oblivious transfer between the two parties: no single party can decrypt anything (the default).
@@ -231,13 +231,14 @@ pub enum Beaver {
 }
 
 impl Beaver {
-    fn is_default(&self) -> bool {
+    /// Whether this is the default (`ot`).
+    pub fn is_default(&self) -> bool {
         *self == Beaver::Ot
     }
 }
 
 /// MPC protocols the Worker API names. SEMI2K and CHEETAH run on the two-party device; ABY3 is refused.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
 #[allow(clippy::upper_case_acronyms)]
 pub enum Protocol {
     /// Semi-honest additive sharing over Z_2^k.
@@ -250,7 +251,7 @@ pub enum Protocol {
 }
 
 /// The ring `Z_2^k`.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
 pub enum Field {
     /// Z_2^64.
     FM64,

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use secretflow_crds::WorkerRequest;
+use secretflow_crds::convert::spec_for_request;
+use secretflow_crds::crd::{DataVolume, RuntimeSpec, SecretFlowTask};
 use secretflow_e2e::k8s::Cluster;
 use secretflow_e2e::repo_root;
 
@@ -28,31 +31,28 @@ fn requests() -> Vec<(String, Value)> {
     out
 }
 
-/// The SecretFlowTask for an example request.
+/// The SecretFlowTask for an example request ([`spec_for_request`]), on the examples' data volume. Only tasks
+/// on the MPC device keep their SPU configuration (the others do not need it).
 fn task(stem: &str, req: &Value) -> Value {
-    let parties: Vec<Value> =
-        req["sf_init_config"]["parties"].as_array().unwrap().iter().map(|p| json!({"name": p})).collect();
-    let mut t = json!({
-        "apiVersion": "secretflow.io/v1alpha1",
-        "kind": "SecretFlowTask",
-        "metadata": {"name": format!("example-{}", stem.replace('_', "-"))},
-        "spec": {
-            "taskId": req["task_id"], "subtaskId": req["subtask_id"], "executionId": req["execution_id"],
-            "parties": parties,
-            "runtime": {"dataVolume": {"claimName": "secretflow-examples"}, "dataRoot": "/app/data"},
-            "taskConfig": req["task_config"],
-            "ttlSecondsAfterFinished": 86400,
-        }
-    });
-    // Tasks on the MPC device carry it (the others do not need it).
-    let rc = &req["spu_config"]["cluster_def"]["runtime_config"];
-    if MPC_TASKS.contains(&req["task_config"]["task_type"].as_str().unwrap_or_default()) && rc.is_object() {
-        t["spec"]["spu"] = json!({"protocol": rc["protocol"], "field": rc["field"]});
+    let runtime = RuntimeSpec {
+        data_volume: Some(DataVolume {
+            claim_name: Some("secretflow-examples".into()),
+            host_path: None,
+            read_only: None,
+        }),
+        data_root: Some("/app/data".into()),
+        ..RuntimeSpec::default()
+    };
+    let mut spec = spec_for_request(&WorkerRequest::parse(&req.to_string()).unwrap(), runtime);
+    spec.ttl_seconds_after_finished = Some(86400);
+    if !MPC_TASKS.contains(&req["task_config"]["task_type"].as_str().unwrap_or_default()) {
+        spec.spu = None;
     }
-    t
+    let name = format!("example-{}", stem.replace('_', "-"));
+    serde_json::to_value(SecretFlowTask::new(&name, spec)).unwrap()
 }
 
-/// Task types that run on the SEMI2K device: their results carry fixed-point noise (truncation is exact to
+/// Task types that run on the MPC device: their results carry fixed-point noise (truncation is exact to
 /// one unit in the last place, which unit depends on the random shares), so they are compared within 1e-3.
 const MPC_TASKS: [&str; 3] = ["ss_lr", "pearson_correlation", "vif"];
 

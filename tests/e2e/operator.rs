@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 use party_runtime::RunOptions;
 use party_runtime::data::DataPolicy;
 
+use secretflow_crds::WorkerRequest;
+use secretflow_crds::convert::spec_for_request;
+use secretflow_crds::crd::RuntimeSpec;
 use secretflow_e2e::k8s::Cluster;
 use secretflow_e2e::repo_root;
 
@@ -25,20 +28,21 @@ pub fn data_root() -> tempfile::TempDir {
     dir
 }
 
-/// The SecretFlowTask for a Worker-API request: same ids, parties and task_config.
+/// The SecretFlowTask for a Worker-API request ([`spec_for_request`]: same ids, parties, task_config and SPU
+/// configuration), with `extra` spec fields on top.
 fn task_for(name: &str, req: &Value, root: &Path, extra: Value) -> Value {
-    let parties: Vec<Value> =
-        req["sf_init_config"]["parties"].as_array().unwrap().iter().map(|p| json!({"name": p})).collect();
-    let mut spec = json!({
-        "taskId": req["task_id"], "subtaskId": req["subtask_id"], "executionId": req["execution_id"],
-        "parties": parties,
-        "runtime": {"dataRoot": root.display().to_string(), "linkTimeoutSeconds": 10},
-        "taskConfig": req["task_config"],
-    });
+    let runtime = RuntimeSpec { data_root: Some(root.display().to_string()), ..test_runtime() };
+    let spec = spec_for_request(&WorkerRequest::parse(&req.to_string()).unwrap(), runtime);
+    let mut spec = serde_json::to_value(spec).unwrap();
     for (k, v) in extra.as_object().unwrap() {
         spec[k] = v.clone();
     }
     json!({"apiVersion": "secretflow.io/v1alpha1", "kind": "SecretFlowTask", "metadata": {"name": name}, "spec": spec})
+}
+
+/// Pod settings for the stand-in cluster: a short link timeout, so a lost peer fails fast.
+fn test_runtime() -> RuntimeSpec {
+    RuntimeSpec { link_timeout_seconds: Some(10), ..RuntimeSpec::default() }
 }
 
 fn example(name: &str) -> Value {
@@ -198,7 +202,7 @@ async fn the_bridge_kubernetes_executor_runs_a_request_as_a_task_once() {
     use secretflow_operator::bridge::kubernetes::{KubernetesExecutor, task_name};
     let cluster = Cluster::start().await;
     let root = data_root();
-    let runtime = json!({"dataRoot": root.path().display().to_string(), "linkTimeoutSeconds": 10});
+    let runtime = RuntimeSpec { data_root: Some(root.path().display().to_string()), ..test_runtime() };
     let executor = KubernetesExecutor::new(secretflow_e2e::k8s::client_for(&cluster.url), "bridge", runtime, None);
     let req = example("psi");
     let result = serde_json::to_value(executor.execute(&req).await).unwrap();

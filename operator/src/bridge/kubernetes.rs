@@ -7,10 +7,11 @@ use async_trait::async_trait;
 use kube::api::PostParams;
 use kube::runtime::wait::await_condition;
 use kube::{Api, Client};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use secretflow_crds::crd::{SecretFlowTask, TaskPhase};
+use secretflow_crds::convert::spec_for_request;
+use secretflow_crds::crd::{RuntimeSpec, SecretFlowTask, TaskPhase};
 use secretflow_crds::{ErrorInfo, ErrorType, ExecutionResult, WorkerRequest};
 
 use super::executor::Executor;
@@ -20,7 +21,7 @@ pub struct KubernetesExecutor {
     client: Client,
     namespace: String,
     /// `spec.runtime` given to every task (image, data volume, data root, ...).
-    runtime: Value,
+    runtime: RuntimeSpec,
     /// `spec.ttlSecondsAfterFinished` of the tasks it creates.
     ttl: Option<i64>,
 }
@@ -37,31 +38,17 @@ pub fn task_name(execution_id: &str) -> String {
 
 impl KubernetesExecutor {
     /// An executor creating tasks in `namespace` with `runtime` as their `spec.runtime`.
-    pub fn new(client: Client, namespace: &str, runtime: Value, ttl: Option<i64>) -> Self {
+    pub fn new(client: Client, namespace: &str, runtime: RuntimeSpec, ttl: Option<i64>) -> Self {
         KubernetesExecutor { client, namespace: namespace.into(), runtime, ttl }
     }
 
-    /// The SecretFlowTask for a request (every party runs as a pod here).
-    fn task(&self, req: &WorkerRequest, name: &str) -> Result<SecretFlowTask, ErrorInfo> {
-        let parties: Vec<Value> = req.sf_init_config.parties.names().iter().map(|p| json!({"name": p})).collect();
-        let mut spec = json!({
-            "taskId": req.task_id, "subtaskId": req.subtask_id, "executionId": req.execution_id,
-            "parties": parties, "runtime": self.runtime, "taskConfig": req.task_config,
-        });
-        if let Some(rc) = req.spu_config.as_ref().and_then(|s| serde_json::to_value(s).ok())
-            && let Some(rt) = rc.pointer("/cluster_def/runtime_config")
-        {
-            spec["spu"] = json!({"protocol": rt.get("protocol"), "field": rt.get("field"),
-                                 "fxpFractionBits": rt.get("fxp_fraction_bits")});
-        }
-        if let Some(ttl) = self.ttl {
-            spec["ttlSecondsAfterFinished"] = ttl.into();
-        }
-        let task = json!({"apiVersion": "secretflow.io/v1alpha1", "kind": "SecretFlowTask",
-                          "metadata": {"name": name, "labels": {"secretflow.io/created-by": "bridge"}}, "spec": spec});
-        serde_json::from_value(task).map_err(|e| {
-            ErrorInfo::new(ErrorType::ValueError, format!("cannot express the request as a SecretFlowTask: {e}"))
-        })
+    /// The SecretFlowTask for a request (every party runs as a pod here; [`spec_for_request`]).
+    fn task(&self, req: &WorkerRequest, name: &str) -> SecretFlowTask {
+        let mut spec = spec_for_request(req, self.runtime.clone());
+        spec.ttl_seconds_after_finished = self.ttl;
+        let mut task = SecretFlowTask::new(name, spec);
+        task.metadata.labels = Some([("secretflow.io/created-by".to_string(), "bridge".to_string())].into());
+        task
     }
 
     async fn run(&self, params: &Value) -> Result<ExecutionResult, ErrorInfo> {
@@ -69,7 +56,7 @@ impl KubernetesExecutor {
         req.validate().map_err(|e| e.to_info())?;
         let name = task_name(&req.execution_id);
         let api: Api<SecretFlowTask> = Api::namespaced(self.client.clone(), &self.namespace);
-        let task = self.task(&req, &name)?;
+        let task = self.task(&req, &name);
         let unavailable = |e: kube::Error| ErrorInfo::new(ErrorType::RuntimeError, format!("Kubernetes API: {e}"));
         match api.create(&PostParams::default(), &task).await {
             Ok(_) => tracing::info!(task = %name, namespace = %self.namespace, "created SecretFlowTask"),

@@ -120,9 +120,9 @@ pub async fn run(args: BridgeArgs) -> anyhow::Result<()> {
             Duration::from_secs_f64(args.link_timeout.max(0.1)),
         )),
         ExecutorKind::Kubernetes => {
-            let runtime: serde_json::Value = match &args.k8s_runtime {
+            let runtime: secretflow_crds::crd::RuntimeSpec = match &args.k8s_runtime {
                 Some(text) => serde_json::from_str(text).context("--k8s-runtime must be a JSON spec.runtime object")?,
-                None => serde_json::json!({}),
+                None => Default::default(),
             };
             let client =
                 kube::Client::try_default().await.context("--executor kubernetes needs a Kubernetes client")?;

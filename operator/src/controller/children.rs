@@ -8,8 +8,9 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::Resource;
 use serde_json::{Value, json};
 
+use secretflow_crds::ValidationError;
+use secretflow_crds::convert::{Endpoints, request_for_spec};
 use secretflow_crds::crd::{PartySpec, RuntimeSpec, SecretFlowTask};
-use secretflow_crds::{ValidationError, WorkerRequest};
 
 /// Port of the party link (gRPC) in every party pod.
 pub const LINK_PORT: u16 = 9400;
@@ -99,39 +100,9 @@ pub fn request(task: &SecretFlowTask) -> Result<Value, ValidationError> {
     if spec.parties.iter().all(|p| p.external.is_some()) {
         return Err(ValidationError::new("spec.parties", "every party is external: nothing to run here"));
     }
-    let parties: serde_json::Map<String, Value> = spec
-        .parties
-        .iter()
-        .map(|p| {
-            let mut entry = json!({"address": link_address(task, p)});
-            if p.external.is_none() {
-                entry["listen_addr"] = format!("0.0.0.0:{LINK_PORT}").into();
-            }
-            (p.name.clone(), entry)
-        })
-        .collect();
-    let mut req = json!({
-        "task_id": spec.task_id,
-        "subtask_id": spec.subtask_id,
-        "execution_id": spec.execution_id,
-        "sf_init_config": {"parties": parties},
-        "task_config": spec.task_config,
-    });
-    if let Some(spu) = &spec.spu {
-        let nodes: Vec<Value> =
-            spec.parties.iter().map(|p| json!({"party": p.name, "address": spu_address(task, p)})).collect();
-        let mut runtime = json!({
-            "protocol": spu.protocol.clone().unwrap_or_else(|| "SEMI2K".into()),
-            "field": spu.field.clone().unwrap_or_else(|| "FM128".into()),
-        });
-        if let Some(bits) = spu.fxp_fraction_bits {
-            runtime["fxp_fraction_bits"] = bits.into();
-        }
-        req["spu_config"] = json!({"cluster_def": {"nodes": nodes, "runtime_config": runtime}});
-    }
-    let parsed = WorkerRequest::parse(&req.to_string())?;
-    parsed.validate()?;
-    Ok(req)
+    let endpoints = |p: &PartySpec| Endpoints { link: link_address(task, p), spu: spu_address(task, p) };
+    let req = request_for_spec(spec, endpoints, &format!("0.0.0.0:{LINK_PORT}"))?;
+    serde_json::to_value(&req).map_err(|e| ValidationError::new("spec", format!("cannot write the request: {e}")))
 }
 
 /// Labels shared by a task's children.
