@@ -11,6 +11,7 @@ pub mod data;
 pub mod error;
 pub mod jobs;
 pub mod link;
+pub mod ml;
 pub mod mpc;
 pub mod numeric;
 pub mod progress;

@@ -1,5 +1,5 @@
-//! Supervised learning on the SEMI2K device (spec sections 2 and 3).
+//! Supervised learning jobs on the MPC device (spec sections 2 and 3): inputs, outputs and reports; the
+//! algorithms are in [`crate::ml`].
 
 mod model;
-mod phases;
 pub mod ss_lr;
