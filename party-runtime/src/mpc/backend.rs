@@ -39,14 +39,6 @@ impl Backend {
     pub fn dealt(&self) -> bool {
         matches!(self, Backend::TrustedFirstParty(_))
     }
-
-    /// A short name for metrics and logs.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Backend::Secure(_) => "secure two-party (OT and RLWE)",
-            Backend::TrustedFirstParty(_) => "trusted first party (insecure)",
-        }
-    }
 }
 
 /// The secure backend's lattice keys, each set up on first use: the linear layers' keys for the device's ring

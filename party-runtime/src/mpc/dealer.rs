@@ -48,7 +48,7 @@ impl<R: Ring> Mpc<'_, R> {
         let dealt: Vec<R> = compute(|| random(&mut stream, nx + ny + nz));
         let (u1, rest) = dealt.split_at(nx);
         let (v1, w1) = rest.split_at(ny);
-        let (u, v, w) = if self.me == 0 {
+        let (u, v, w) = if self.link.me == 0 {
             let mut own = Prg::private(&mut self.rng);
             let u0: Vec<R> = random(&mut own, nx);
             let v0: Vec<R> = random(&mut own, ny);
@@ -64,7 +64,7 @@ impl<R: Ring> Mpc<'_, R> {
         let (e, f) = opened.split_at(nx);
         Ok(compute(|| {
             let mut z = add(&w, &add(&prod(e, &v), &prod(&u, f)));
-            if self.me == 0 {
+            if self.link.me == 0 {
                 z = add(&z, &prod(e, f));
             }
             z
@@ -75,7 +75,7 @@ impl<R: Ring> Mpc<'_, R> {
     /// as [`Mpc::beaver_dealt`], without its intermediate vectors).
     pub(super) async fn mul_dealt(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
         let mut stream = self.dealer_stream().await?;
-        let me = self.me;
+        let me = self.link.me;
         let width = (R::BITS / 8) as usize;
         let mut own = Prg::private(&mut self.rng);
         let (triples, mine) = compute(|| {
@@ -147,7 +147,7 @@ impl<R: Ring> Mpc<'_, R> {
         bits: u32,
         out: u32,
     ) -> Result<(Vec<R>, Vec<R>)> {
-        let me = self.me;
+        let me = self.link.me;
         let aw = if bits == 1 { 1 } else { out };
         let mut stream = self.dealer_stream().await?;
         // Direction 0: node 0 sends, node 1 chooses; direction 1 the reverse. Node 1's parts come from the
@@ -219,7 +219,7 @@ impl<R: Ring> Mpc<'_, R> {
         if node1_chooses {
             let alpha = low(random(stream, n), aw);
             let gamma_r: Vec<R> = random(stream, n * per);
-            if self.me == 1 {
+            if self.link.me == 1 {
                 return Direction { alpha, gamma_r, beta: Vec::new(), gamma_s: Vec::new() };
             }
             let beta: Vec<R> = random(&mut Prg::private(&mut self.rng), n * per);
@@ -228,7 +228,7 @@ impl<R: Ring> Mpc<'_, R> {
         } else {
             let beta: Vec<R> = random(stream, n * per);
             let gamma_s: Vec<R> = random(stream, n * per);
-            if self.me == 1 {
+            if self.link.me == 1 {
                 return Direction { alpha: Vec::new(), gamma_r: Vec::new(), beta, gamma_s };
             }
             let alpha = low(random(&mut Prg::private(&mut self.rng), n), aw);

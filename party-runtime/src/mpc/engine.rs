@@ -33,7 +33,6 @@ use crate::ring::Ring;
 pub struct Mpc<'a, R: Ring> {
     pub(super) ctx: &'a PartyContext,
     nodes: [String; 2],
-    pub(super) me: usize,
     frac: u32,
     /// The other node, through which every message goes.
     pub(super) link: Peer<'a>,
@@ -67,7 +66,6 @@ impl<'a, R: Ring> Mpc<'a, R> {
         Ok(Mpc {
             ctx,
             nodes,
-            me,
             frac: spu.fraction_bits,
             link,
             sender,
@@ -80,7 +78,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
 
     /// This party's node index (0 or 1).
     pub fn me(&self) -> usize {
-        self.me
+        self.link.me
     }
 
     /// Node `i`'s party name.
@@ -96,11 +94,6 @@ impl<'a, R: Ring> Mpc<'a, R> {
     /// Fixed-point fraction bits.
     pub fn frac(&self) -> u32 {
         self.frac
-    }
-
-    /// The backend's name, for metrics and logs.
-    pub fn backend_name(&self) -> &'static str {
-        self.backend.name()
     }
 
     /// Whether correlations are dealt by node 0 (the insecure trusted-first-party backend).
@@ -120,12 +113,12 @@ impl<'a, R: Ring> Mpc<'a, R> {
 
     /// The public constant `c` as a share (node 0 holds it, node 1 zero).
     pub fn constant(&self, c: R, n: usize) -> Vec<R> {
-        vec![if self.me == 0 { c } else { R::ZERO }; n]
+        vec![if self.link.me == 0 { c } else { R::ZERO }; n]
     }
 
     /// `x + c` for a public constant.
     pub fn add_public(&self, x: &[R], c: R) -> Vec<R> {
-        if self.me == 0 { x.iter().map(|v| v.add(c)).collect() } else { x.to_vec() }
+        if self.link.me == 0 { x.iter().map(|v| v.add(c)).collect() } else { x.to_vec() }
     }
 
     pub(super) async fn send(&self, tag: &str, bytes: Vec<u8>) -> Result<()> {
@@ -175,7 +168,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
         let m: Vec<R> = y.iter().map(|v| if v.bit(l - 1) { R::ONE } else { R::ZERO }).collect();
         // Shares of m0 * m1 mod 2^(k - l + f); node 0 chooses with its bit, node 1 sends its own.
         let out = R::BITS - (l - f);
-        let products = if self.me == 1 {
+        let products = if self.link.me == 1 {
             Products::Done(self.chunked_send("mpc/trunc", &m, 1, 1, out).await?)
         } else if overlap && !self.dealt(1, out) && m.len() <= CHUNK {
             Products::Pending(self.receiver.gilboa_start(self.ctx, "mpc/trunc", &m, 1, 1, out).await?)
@@ -192,7 +185,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
             Products::Done(s) => s,
             Products::Pending(p) => self.receiver.gilboa_finish(self.ctx, p).await?,
         };
-        let (me, top) = (self.me, l - f);
+        let (me, top) = (self.link.me, l - f);
         let offset = R::ONE.shl(l - 2 - f);
         Ok(compute(|| {
             y.iter()

@@ -1,12 +1,13 @@
 //! The other node of the two-party device: tagged messages to it and from it, each receive checked for its
-//! length, every error naming the peer and the tag. The protocol files talk to the peer only through this.
+//! length, every error naming the peer and the tag. The device's own messages (inputs, openings, seeds, the
+//! dealer's and the engine's) go through this; the OT and lattice protocols use the channel with the peer's name.
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::Rng;
 
-use super::local::{add, expand, ring_bytes, ring_from_bytes};
-use crate::context::PartyContext;
-use crate::error::Result;
+use super::local::{add, expand, ring_bytes, ring_from_bytes, sub};
+use crate::context::{PartyContext, compute};
+use crate::error::{Error, Result};
 use crate::ring::Ring;
 
 /// This party's view of the device's other node.
@@ -64,10 +65,10 @@ impl Peer<'_> {
         rng: &mut ChaCha20Rng,
     ) -> Result<Vec<R>> {
         let seed = self.seed_from(owner, "mpc/input", rng).await?;
-        let mask: Vec<R> = crate::context::compute(|| expand(seed, n));
+        let mask: Vec<R> = compute(|| expand(seed, n));
         match (self.me == owner, values) {
-            (true, Some(v)) if v.len() == n => Ok(super::local::sub(v, &mask)),
-            (true, _) => Err(crate::error::Error::Internal("input: the owner must pass its n values".into())),
+            (true, Some(v)) if v.len() == n => Ok(sub(v, &mask)),
+            (true, _) => Err(Error::Internal("input: the owner must pass its n values".into())),
             (false, _) => Ok(mask),
         }
     }

@@ -69,7 +69,7 @@ impl<R: Ring> Mpc<'_, R> {
             return self.matmul_raw(&a, b, m, p, q).await;
         }
         let k = R::BITS;
-        if self.me == owner {
+        if self.link.me == owner {
             let a = a.ok_or_else(|| Error::Internal("matmul_plain_raw: the owner must pass its matrix".into()))?;
             let v = item_vectors(a, m, p, q);
             let s = self.chunked_send("mpc/matmul-plain", &v, m, bits, k).await?;
@@ -95,7 +95,7 @@ impl<R: Ring> Mpc<'_, R> {
         dims: [(usize, usize, usize); 2],
         l: u32,
     ) -> Result<[Vec<R>; 2]> {
-        let me = self.me;
+        let me = self.link.me;
         if self.backend.dealt() {
             let mut out = [Vec::new(), Vec::new()];
             for (i, o) in out.iter_mut().enumerate() {
@@ -132,7 +132,7 @@ impl<R: Ring> Mpc<'_, R> {
             return self.matmul_plain_raw(owner, a, b, (m, p, q), R::BITS).await;
         }
         let split = Split::new(self, b, l);
-        if self.me == owner {
+        if self.link.me == owner {
             let a = a.ok_or_else(|| Error::Internal("matmul_plain_bounded: the owner must pass its matrix".into()))?;
             bounded_owner(&mut self.sender, self.ctx, a, &split, (m, p, q)).await
         } else {
@@ -152,7 +152,7 @@ impl<R: Ring> Mpc<'_, R> {
         if self.backend.dealt() || l + 2 >= R::BITS {
             return self.matmul_plain_pair(mine, [b, b], dims, R::BITS).await;
         }
-        let me = self.me;
+        let me = self.link.me;
         let split = Split::new(self, b, l);
         let ctx = self.ctx;
         let (own, other) = tokio::try_join!(

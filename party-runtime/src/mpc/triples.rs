@@ -63,7 +63,7 @@ impl<R: Ring> Mpc<'_, R> {
         }
         let chosen = self.receiver.random_pads(self.ctx, TAG, &a, n).await?;
         let mut started = TriplesStarted { a, chosen, both: None, per };
-        if self.me == 1 {
+        if self.link.me == 1 {
             started.both = Some(self.sender.random_pads(self.ctx, TAG, n).await?);
         }
         Ok(started)
@@ -117,7 +117,7 @@ impl<R: Ring> Mpc<'_, R> {
         let nibble = |bytes: &[u8], i: usize| (bytes[i / 2] >> (4 * (i % 2))) & 0xf;
         self.send(OPEN, mine.clone()).await?;
         let theirs = self.recv(OPEN, mine.len()).await?;
-        let node0 = self.me == 0;
+        let node0 = self.link.me == 0;
         let mut out = Vec::with_capacity(n * per);
         for i in 0..n {
             let open = nibble(&mine, i) ^ nibble(&theirs, i);
