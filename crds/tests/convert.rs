@@ -11,7 +11,10 @@ use secretflow_crds::{ClusterMode, WorkerRequest};
 use serde_json::{Value, json};
 
 fn examples() -> Vec<(String, Value)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/requests");
+    // The manifest folder at run time (a test binary reused from another checkout carries its build path).
+    let crate_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from);
+    let dir = crate_dir.join("../examples/requests");
     let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
         .expect("examples/requests")
         .map(|e| e.expect("entry").path())

@@ -33,7 +33,7 @@ use party_runtime::context::{NoProgress, PartyContext};
 use party_runtime::data::DataPolicy;
 use party_runtime::link::grpc::{GrpcConfig, GrpcLink};
 use party_runtime::link::{Channel, Link};
-use party_runtime::mpc::{Mpc, Ring};
+use party_runtime::mpc::{Fixed, Mpc, Ring};
 use secretflow_crds::request::{Beaver, Field, Protocol, SpuRuntime};
 use serde_json::{Value, json};
 
@@ -214,9 +214,9 @@ async fn sigmoid_party(me: &str, ports: (u16, u16), steps: usize, rows: usize) -
     let z: Vec<u64> = (0..rows).map(|i| u64::encode(half(i), 2 * f)).collect();
     let before = ctx.channel.stats();
     let start = Instant::now();
-    let mut out = Vec::new();
+    let (z, mut out) = (mpc.share(z), Vec::new());
     for _ in 0..steps {
-        out = mpc.sigmoid_from(&z, 64, f, secretflow_crds::tasks::learning::SigType::T1).await.unwrap();
+        out = mpc.sigmoid_from(&z, 64, f, secretflow_crds::tasks::learning::SigType::T1).await.unwrap().into_additive();
     }
     let secs = start.elapsed().as_secs_f64();
     let after = ctx.channel.stats();

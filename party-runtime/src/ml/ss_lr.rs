@@ -17,8 +17,9 @@ use secretflow_crds::tasks::learning::{LrParams, Penalty, RegType};
 use super::phases::Meter;
 use crate::context::PartyContext;
 use crate::error::{Error, Result};
+use crate::mpc::fixed::INT_BITS;
 use crate::mpc::local::{add, scale, sub};
-use crate::mpc::{Mpc, Ring};
+use crate::mpc::{Fixed, Kernels, Mpc, Ring};
 
 /// A trained model: this party's shares of each node's weights, and how training went.
 pub struct Trained<R> {
@@ -66,7 +67,7 @@ pub async fn train<R: Ring>(
             meter.lap("forward X w");
             // The truncation of z goes into the sigmoid's first step (t1 divides by 4 in the same one).
             let pred = match p.reg_type {
-                RegType::Logistic => mpc.sigmoid_from(&z, l, f, p.sig_type).await?,
+                RegType::Logistic => mpc.sigmoid_from(&mpc.share(z), l, f, p.sig_type).await?.into_additive(),
                 RegType::Linear => mpc.trunc_from(&z, l, f).await?,
             };
             meter.lap("sigmoid");
@@ -99,7 +100,7 @@ pub async fn train<R: Ring>(
         }
         epochs_run = epoch + 1;
         ctx.progress(0.1 + 0.75 * epochs_run as f64 / p.epochs as f64, &format!("epoch {epochs_run}"));
-        let stop = p.eps > 0.0 && mpc.all_below(&sub(&before, &w.concat()), p.eps).await?;
+        let stop = p.eps > 0.0 && mpc.all_below(&mpc.share(sub(&before, &w.concat())), p.eps).await?;
         meter.lap("early-stop check");
         if stop {
             break;
@@ -297,13 +298,12 @@ async fn penalty<R: Ring>(
 ) -> Result<Option<Vec<R>>> {
     let mut reg = match kind {
         Penalty::None => return Ok(None),
-        Penalty::L2 => mpc.mul_public(w, strength).await?,
+        Penalty::L2 => mpc.mul_public(&mpc.share(w.to_vec()), strength).await?.into_additive(),
         Penalty::L1 => {
-            let f = mpc.frac();
-            let neg = mpc.msb_bits(w, f + 24).await?;
-            let two = mpc.constant(R::encode(2.0 * strength, f), w.len());
-            let twice = mpc.mul_bit(&neg, &two).await?;
-            sub(&mpc.constant(R::encode(strength, f), w.len()), &twice)
+            // strength * (1 - 2 [w < 0])
+            let neg = Kernels::msb(mpc, &mpc.share(w.to_vec()), mpc.frac() + INT_BITS, 0).await?;
+            let twice = Kernels::mul_bit(mpc, &neg, &mpc.constant(2.0 * strength, w.len())).await?;
+            mpc.constant(strength, w.len()).sub(&twice).into_additive()
         }
     };
     if bias && let Some(last) = reg.last_mut() {

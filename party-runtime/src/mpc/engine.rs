@@ -1,7 +1,8 @@
-//! The two-party device: additive shares over `Z_2^k`, fixed point, secure products and truncation.
+//! The two-party backend: additive shares over `Z_2^k`, secure products and truncation.
 //!
-//! A shared value is this party's `Vec<R>`; the two parties' vectors add up (mod `2^k`) to the value. Linear
-//! operations are local ([`super::local`]). Products take their correlated randomness from the device's
+//! A shared value is this party's `Vec<R>` (its one component of a [`super::Share`]; [`super::two_party`]
+//! puts these methods behind the protocol interface); the two parties' vectors add up (mod `2^k`) to the
+//! value. Linear operations are local ([`super::local`]). Products take their correlated randomness from the device's
 //! [`Backend`], chosen once in [`Mpc::new`]: with the secure backend (the default) a product with a party's
 //! *plaintext* matrix is one Gilboa product in one direction (the matrix owner sends, the other party chooses
 //! with the bits of its share) or an RLWE product ([`super::he`]), and a product of two shared values is two
@@ -111,13 +112,8 @@ impl<'a, R: Ring> Mpc<'a, R> {
         xs.iter().map(|x| x.decode(self.frac)).collect()
     }
 
-    /// The public constant `c` as a share (node 0 holds it, node 1 zero).
-    pub fn constant(&self, c: R, n: usize) -> Vec<R> {
-        vec![if self.link.me == 0 { c } else { R::ZERO }; n]
-    }
-
     /// `x + c` for a public constant.
-    pub fn add_public(&self, x: &[R], c: R) -> Vec<R> {
+    pub(super) fn add_public(&self, x: &[R], c: R) -> Vec<R> {
         if self.link.me == 0 { x.iter().map(|v| v.add(c)).collect() } else { x.to_vec() }
     }
 

@@ -14,7 +14,7 @@ use secretflow_crds::tasks::stats::StatsConfig;
 use super::super::vertical::{self, Spec, Vertical};
 use crate::context::PartyContext;
 use crate::error::{Error, Result};
-use crate::mpc::{Mpc, Ring};
+use crate::mpc::{Fixed, Mpc, Ring};
 
 /// A party's standardized columns and the shared layout.
 pub(crate) struct Standardized {
@@ -131,7 +131,7 @@ pub(crate) async fn cross_block<R: Ring>(mpc: &mut Mpc<'_, R>, s: &Standardized)
         std::cmp::Ordering::Equal => shares,
         std::cmp::Ordering::Less => shares.iter().map(|v| v.shl(f - 2 * fz)).collect(),
     };
-    mpc.mul_public(&t, 1.0 / n as f64).await
+    Ok(mpc.mul_public(&mpc.share(t), 1.0 / n as f64).await?.into_additive())
 }
 
 /// Check the request's device and pick the ring.

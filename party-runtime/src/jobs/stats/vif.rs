@@ -17,7 +17,7 @@ use super::correlation;
 use crate::context::PartyContext;
 use crate::error::{Error, Result};
 use crate::mpc::local::sub;
-use crate::mpc::{Mpc, Ring};
+use crate::mpc::{Fixed, Mpc, Ring};
 
 /// Newton-Schulz rounds: enough for eigenvalues down to about `d * 2^-25` (VIF in the millions).
 const ROUNDS: usize = 32;
@@ -78,7 +78,7 @@ async fn compute<R: Ring>(ctx: &PartyContext, c: &StatsConfig, spu: &SpuRuntime)
         x = mpc.trunc(&raw, f).await?;
     }
     let residual = sub(&identity, &rx);
-    if !mpc.all_below(&residual, 0.01).await? {
+    if !mpc.all_below(&mpc.share(residual), 0.01).await? {
         return Err(Error::bad_data(
             me,
             "task_config.columns",

@@ -1,5 +1,6 @@
-//! The engine against plaintext on both rings and both triple sources: every operation on random values,
-//! a million truncations at large magnitudes, comparisons at the edges, and what crosses the link.
+//! The two-party backend's own tests: what crosses the link (neither view holds the other's inputs, in either
+//! triple source), its RLWE and slot products, the OTs and AND triples under its comparisons, and a silent peer.
+//! The kernels and functions of the protocol interface are tested on every backend in [`suite`].
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -7,16 +8,17 @@ use std::time::Duration;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use secretflow_crds::request::{Beaver, Field, Protocol, SpuRuntime};
-use secretflow_crds::tasks::learning::SigType;
 
+use super::Fixed;
 use super::engine::Mpc;
 use super::local::{add, matmul_local};
-use super::nonlinear::LS7;
 use crate::context::{NoProgress, PartyContext};
 use crate::data::DataPolicy;
 use crate::link::memory::MemoryHub;
 use crate::link::{Channel, Recording};
 use crate::ring::Ring;
+
+mod suite;
 
 type Pair<R> = (Mpc<'static, R>, Mpc<'static, R>, [Arc<Mutex<Vec<u8>>>; 2]);
 
@@ -86,40 +88,14 @@ fn reals(n: usize, range: f64, rng: &mut ChaCha20Rng) -> Vec<f64> {
     (0..n).map(|_| (rng.next_u64() as f64 / u64::MAX as f64 * 2.0 - 1.0) * range).collect()
 }
 
-fn open<R: Ring>(a: &[R], b: &[R], f: u32) -> Vec<f64> {
-    add(a, b).iter().map(|v| v.decode(f)).collect()
-}
-
-async fn products<R: Ring>(beaver: Beaver, f: u32) {
+/// The two-party bounded plaintext-matrix product (the chooser uses `l` bits of its share), for each node as
+/// the owner.
+async fn bounded_products<R: Ring>(beaver: Beaver, f: u32) {
     let (mut a, mut b, _) = pair::<R>(beaver, f).await;
     let mut rng = rng();
-    let n = 2000;
-    let (x, y) = (reals(n, 1000.0, &mut rng), reals(n, 1000.0, &mut rng));
-    let (xa, xb) = split(&a.encode(&x), &mut rng);
-    let (ya, yb) = split(&a.encode(&y), &mut rng);
-    let (za, zb) = tokio::join!(a.mul(&xa, &ya), b.mul(&xb, &yb));
-    let z = add(&za.expect("a"), &zb.expect("b"));
-    for i in 0..n {
-        // floor(x y / 2^f), or one unit below it.
-        let exact = R::encode(x[i], f).mul(R::encode(y[i], f)).sar(f);
-        let err = z[i].sub(exact);
-        assert!(err == R::ZERO || err == R::ONE.neg(), "{} * {}: {:?} vs {:?}", x[i], y[i], z[i], exact);
-    }
-    // A 3x4 shared times 4x2 shared matrix, and alice's plaintext 5x4 times it.
-    let (m, p, q) = (3, 4, 2);
-    let (am, bm) = (reals(m * p, 10.0, &mut rng), reals(p * q, 10.0, &mut rng));
-    let (ea, eb) = (a.encode(&am), a.encode(&bm));
-    let (a0, a1) = split(&ea, &mut rng);
-    let (b0, b1) = split(&eb, &mut rng);
-    let (r0, r1) = tokio::join!(a.matmul_raw(&a0, &b0, m, p, q), b.matmul_raw(&a1, &b1, m, p, q));
-    assert_eq!(add(&r0.expect("a"), &r1.expect("b")), matmul_local(&ea, &eb, m, p, q));
+    let (p, q) = (4, 2);
     let plain = a.encode(&reals(5 * p, 10.0, &mut rng));
-    let (r0, r1) = tokio::join!(
-        a.matmul_plain_raw(0, Some(&plain), &b0, (5, p, q), R::BITS),
-        b.matmul_plain_raw(0, None, &b1, (5, p, q), R::BITS)
-    );
-    assert_eq!(add(&r0.expect("a"), &r1.expect("b")), matmul_local(&plain, &eb, 5, p, q));
-    // The bounded variant: |b| < 4 with l = f + 4, for each node as the owner.
+    // |b| < 4 with l = f + 4.
     let small = a.encode(&reals(p * q, 3.99, &mut rng));
     let (s0, s1) = split(&small, &mut rng);
     for owner in [0, 1] {
@@ -130,211 +106,14 @@ async fn products<R: Ring>(beaver: Beaver, f: u32) {
         );
         assert_eq!(add(&r0.expect("a"), &r1.expect("b")), matmul_local(&plain, &small, 5, p, q), "owner {owner}");
     }
-    // Reveal to one party only.
-    let (o0, o1) = tokio::join!(a.reveal(&xa, Some(1)), b.reveal(&xb, Some(1)));
-    assert_eq!(o0.expect("a"), None);
-    assert_eq!(o1.expect("b"), Some(a.encode(&x)));
 }
 
 #[tokio::test]
-async fn products_match_plaintext_on_both_rings_and_triple_sources() {
-    products::<u64>(Beaver::Ot, 18).await;
-    products::<u128>(Beaver::Ot, 26).await;
-    products::<u64>(Beaver::TrustedFirstParty, 18).await;
-    products::<u128>(Beaver::TrustedFirstParty, 26).await;
-}
-
-async fn truncation<R: Ring>(n: usize, f: u32) {
-    let (mut a, mut b, _) = pair::<R>(Beaver::Ot, f).await;
-    let mut rng = rng();
-    // Raw values up to 2^(k-3) in magnitude: local (SecureML) truncation would fail on about 1 in 8 of them.
-    let span = 1u128 << (R::BITS - 3);
-    let x: Vec<R> = (0..n)
-        .map(|_| {
-            let m = R::from_u128(uniform::<R>(&mut rng).to_u128() % span);
-            if rng.next_u64() & 1 == 1 { m.neg() } else { m }
-        })
-        .collect();
-    let (xa, xb) = split(&x, &mut rng);
-    let (za, zb) = tokio::join!(a.trunc(&xa, f), b.trunc(&xb, f));
-    let z = add(&za.expect("a"), &zb.expect("b"));
-    for (x, z) in x.iter().zip(&z) {
-        let err = z.sub(x.sar(f));
-        assert!(err == R::ZERO || err == R::ONE.neg(), "trunc({x:?}) = {z:?}");
-    }
-}
-
-#[tokio::test]
-async fn a_million_truncations_are_each_within_one_unit() {
-    truncation::<u64>(1 << 20, 18).await;
-    truncation::<u128>(1 << 16, 26).await;
-}
-
-async fn comparisons<R: Ring>(f: u32, beaver: Beaver) {
-    let (mut a, mut b, _) = pair::<R>(beaver, f).await;
-    let mut rng = rng();
-    let ulp = (-(f as f64)).exp2();
-    // The documented domain: operands below 2^23 in magnitude, so differences stay below 2^24.
-    let max = (23f64).exp2() - ulp;
-    let mut x =
-        vec![0.0, ulp, -ulp, max, -max, 1.0, -1.0, 0.5, -2.0, 3.0, -2.0 - ulp, 3.0 + ulp, -2.0 + ulp, 3.0 - ulp];
-    x.extend(reals(200, 100.0, &mut rng));
-    let mut y = vec![0.0, 0.0, 0.0, 0.0, 0.0, -max, max, 0.5, 7.0, 7.0, 7.0, 7.0, 7.0, 7.0];
-    y.extend(reals(200, 100.0, &mut rng));
-    let (xa, xb) = split(&a.encode(&x), &mut rng);
-    let (ya, yb) = split(&a.encode(&y), &mut rng);
-    let (la, lb) = tokio::join!(a.less(&xa, &ya), b.less(&xb, &yb));
-    let lt = add(&la.expect("a"), &lb.expect("b"));
-    for i in 0..x.len() {
-        assert_eq!(lt[i], if x[i] < y[i] { R::ONE } else { R::ZERO }, "{} < {}", x[i], y[i]);
-    }
-    let (ma, mb) = tokio::join!(a.max(&xa, &ya), b.max(&xb, &yb));
-    let mx = open(&ma.expect("a"), &mb.expect("b"), f);
-    let (ca, cb) = tokio::join!(a.clip(&xa, -2.0, 3.0), b.clip(&xb, -2.0, 3.0));
-    let cl = open(&ca.expect("a"), &cb.expect("b"), f);
-    let (aa, ab) = tokio::join!(a.abs(&xa), b.abs(&xb));
-    let ab = open(&aa.expect("a"), &ab.expect("b"), f);
-    let (sa, sb) =
-        tokio::join!(a.saturate(&xa, (-2.0, 3.0), &ya, (10.0, 20.0)), b.saturate(&xb, (-2.0, 3.0), &yb, (10.0, 20.0)));
-    let sat = open(&sa.expect("a"), &sb.expect("b"), f);
-    for i in 0..x.len() {
-        let (xi, yi) = (R::encode(x[i], f).decode(f), R::encode(y[i], f).decode(f));
-        assert_eq!(mx[i], xi.max(yi));
-        assert_eq!(cl[i], xi.clamp(-2.0, 3.0));
-        assert_eq!(ab[i], xi.abs());
-        // SecretFlow's select([c < lo, c > hi], [v_lo, v_hi], v): strict at both limits.
-        assert_eq!(
-            sat[i],
-            if xi < -2.0 {
-                10.0
-            } else if xi > 3.0 {
-                20.0
-            } else {
-                yi
-            },
-            "saturate({xi})"
-        );
-    }
-    // Coarse signs (the sigmoids' limits): exact from 2^skip up to 2^bound - 2^skip, whatever the shares.
-    let (skip, bound) = (f - 12, f + 16);
-    let (lo, hi) = (1i128 << skip, (1i128 << bound) - (1i128 << skip) - 1);
-    let mut raw: Vec<i128> = vec![lo, lo + 1, hi, hi - 1, 1 << (bound - 1)];
-    raw.extend((0..400).map(|_| (rng.next_u64() as i128).rem_euclid(hi - lo) + lo));
-    raw.extend(raw.clone().iter().map(|v| -v));
-    let small: Vec<i128> = (0..200).map(|_| (rng.next_u64() as i128).rem_euclid(2 * lo) - lo).collect();
-    let vals: Vec<R> = raw.iter().chain(&small).map(|v| R::from_u128(*v as u128)).collect();
-    let (va, vb) = split(&vals, &mut rng);
-    let (sa, sb) = tokio::join!(a.msb_bits_coarse(&va, bound, skip), b.msb_bits_coarse(&vb, bound, skip));
-    let signs: Vec<bool> = add(&sa.expect("a"), &sb.expect("b")).iter().map(|v| v.bit(0)).collect();
-    for (v, s) in raw.iter().zip(&signs) {
-        assert_eq!(*s, *v < 0, "coarse sign of {v}");
-    }
-    // The pair (one set of leaf OTs for d and k - d), coarse and exact, wherever each lies in the exact band.
-    let k = 3i128 << (bound - 3);
-    let exact = |v: i128, skip: u32| v.abs() >= 1 << skip && v.abs() < (1 << bound) - (1 << skip);
-    for skip in [skip, 0] {
-        let mut d: Vec<i128> = vec![0, 1, -1, k, k - 1, k + 1, lo, -lo, k - lo, k + lo, hi, -hi, k - hi];
-        d.extend((0..400).map(|_| (rng.next_u64() as i128).rem_euclid(2 * hi) - hi));
-        let vals: Vec<R> = d.iter().map(|v| R::from_u128(*v as u128)).collect();
-        let (va, vb) = split(&vals, &mut rng);
-        let kr = R::from_u128(k as u128);
-        let (sa, sb) = tokio::join!(a.sign_pair_coarse(&va, kr, bound, skip), b.sign_pair_coarse(&vb, kr, bound, skip));
-        let signs: Vec<bool> = add(&sa.expect("a"), &sb.expect("b")).iter().map(|v| v.bit(0)).collect();
-        for (i, v) in d.iter().enumerate() {
-            for (s, v) in [(signs[i], *v), (signs[d.len() + i], k - v)] {
-                if exact(v, skip) || (skip == 0 && v == 0) {
-                    assert_eq!(s, v < 0, "sign of {v} (pair, skip {skip})");
-                }
-            }
-        }
-    }
-}
-
-#[tokio::test]
-async fn comparisons_hold_at_the_edges() {
-    comparisons::<u64>(18, Beaver::Ot).await;
-    comparisons::<u128>(26, Beaver::Ot).await;
-    // The insecure dealer mode's comparisons take dealt AND triples instead of OT.
-    comparisons::<u64>(18, Beaver::TrustedFirstParty).await;
-    comparisons::<u128>(26, Beaver::TrustedFirstParty).await;
-}
-
-fn sig_plain(x: f64, sig: SigType) -> f64 {
-    let t1 = 0.5 + x / 4.0;
-    let t3 = t1 - x.powi(3) / 48.0;
-    let sr = 0.5 * x / (1.0 + x * x).sqrt() + 0.5;
-    match sig {
-        SigType::T1 => t1.clamp(0.0, 1.0),
-        SigType::T3 if x < -2.0 => 0.0,
-        SigType::T3 if x > 2.0 => 1.0,
-        SigType::T3 => t3,
-        SigType::T5 => (t3 + x.powi(5) / 480.0).clamp(0.0, 1.0),
-        SigType::Df => 0.5 * x / (1.0 + x.abs()) + 0.5,
-        SigType::Sr => sr,
-        SigType::Mix if x.abs() > 4.0 => sr,
-        SigType::Mix => LS7.iter().rev().fold(0.0, |acc, c| acc * x + c),
-        SigType::Real => 1.0 / (1.0 + (-x).exp()),
-        SigType::Mm1 => 0.5 + x / 8.0,
-    }
-}
-
-async fn functions<R: Ring>(f: u32, tol: f64) {
-    let (mut a, mut b, _) = pair::<R>(Beaver::Ot, f).await;
-    let mut rng = rng();
-    let mut x = vec![0.0, 1.0, -1.0, 2.0, -2.0, 4.5, -4.5, 20.0, -20.0];
-    x.extend(reals(40, 8.0, &mut rng));
-    let (xa, xb) = split(&a.encode(&x), &mut rng);
-    let all =
-        [SigType::T1, SigType::T3, SigType::T5, SigType::Df, SigType::Sr, SigType::Mix, SigType::Real, SigType::Mm1];
-    for sig in all {
-        let (sa, sb) = tokio::join!(a.sigmoid(&xa, sig), b.sigmoid(&xb, sig));
-        let s = open(&sa.expect("a"), &sb.expect("b"), f);
-        for (x, s) in x.iter().zip(&s) {
-            let want = sig_plain(*x, sig);
-            // The exact sigmoid goes through exp (Taylor, 5 squarings) and a reciprocal.
-            let t = if sig == SigType::Real { tol.max(5e-4) } else { tol };
-            assert!((s - want).abs() < t, "{sig:?}({x}) = {want}, got {s}");
-        }
-    }
-    // From an untruncated product (scale 2f): t1 folds its division by 4 into the one truncation. (Not t3:
-    // its jumps at +-2 make the one-unit truncation error visible exactly there.)
-    let (ra, rb) = split(&x.iter().map(|v| R::encode(*v, 2 * f)).collect::<Vec<R>>(), &mut rng);
-    for sig in [SigType::T1, SigType::Df, SigType::Mm1] {
-        let (sa, sb) = tokio::join!(a.sigmoid_from(&ra, R::BITS, f, sig), b.sigmoid_from(&rb, R::BITS, f, sig));
-        let s = open(&sa.expect("a"), &sb.expect("b"), f);
-        for (x, s) in x.iter().zip(&s) {
-            assert!((s - sig_plain(*x, sig)).abs() < tol, "{sig:?}({x}) from a product, got {s}");
-        }
-    }
-    // As SS-LR calls t1: a product shared mod 2^(2f + 18) only (the shares' higher bits are noise), logits up to
-    // 2^12, and some within 2^-10 of the limits.
-    let l = 2 * f + 18;
-    let mut wide = x.clone();
-    wide.extend([1000.0, -1000.0, 4000.0, -4000.0, 2.001, -2.001, 1.999, -1.999, 2.0005, -2.0005]);
-    let (ra, rb) = split(&wide.iter().map(|v| R::encode(*v, 2 * f)).collect::<Vec<R>>(), &mut rng);
-    let mut noisy = |v: &[R]| v.iter().map(|v| v.add(uniform::<R>(&mut rng).shl(l))).collect::<Vec<R>>();
-    let (ra, rb) = (noisy(&ra), noisy(&rb));
-    let (sa, sb) = tokio::join!(a.sigmoid_from(&ra, l, f, SigType::T1), b.sigmoid_from(&rb, l, f, SigType::T1));
-    let s = open(&sa.expect("a"), &sb.expect("b"), f);
-    for (x, s) in wide.iter().zip(&s) {
-        assert!((s - sig_plain(*x, SigType::T1)).abs() < tol, "t1({x}) from a product mod 2^{l}, got {s}");
-    }
-    let d: Vec<f64> = reals(50, 1000.0, &mut rng).iter().map(|v| v.abs() + 1.0).collect();
-    let (da, db) = split(&a.encode(&d), &mut rng);
-    let (ra, rb) = tokio::join!(a.reciprocal(&da, 12), b.reciprocal(&db, 12));
-    let r = open(&ra.expect("a"), &rb.expect("b"), f);
-    let (qa, qb) = tokio::join!(a.rsqrt(&da, 12), b.rsqrt(&db, 12));
-    let q = open(&qa.expect("a"), &qb.expect("b"), f);
-    for i in 0..d.len() {
-        assert!((r[i] - 1.0 / d[i]).abs() < tol, "1/{} = {}", d[i], r[i]);
-        assert!((q[i] - 1.0 / d[i].sqrt()).abs() < tol, "1/sqrt({}) = {}", d[i], q[i]);
-    }
-}
-
-#[tokio::test]
-async fn sigmoids_reciprocal_and_rsqrt_match_plaintext() {
-    functions::<u64>(18, 1e-3).await;
-    functions::<u128>(26, 1e-5).await;
+async fn bounded_plaintext_products_match_plaintext_on_both_rings_and_triple_sources() {
+    bounded_products::<u64>(Beaver::Ot, 18).await;
+    bounded_products::<u128>(Beaver::Ot, 26).await;
+    bounded_products::<u64>(Beaver::TrustedFirstParty, 18).await;
+    bounded_products::<u128>(Beaver::TrustedFirstParty, 26).await;
 }
 
 #[tokio::test]
@@ -461,12 +240,13 @@ async fn in_dealer_mode_the_second_node_sees_nothing_of_the_firsts_inputs() {
     let zero = vec![0u64; 500];
     let (za, zb) = tokio::join!(a.mul(&x, &x), b.mul(&zero, &zero));
     let (za, zb) = (za.expect("a"), zb.expect("b"));
-    let (la, lb) = tokio::join!(a.less(&za, &x), b.less(&zb, &zero));
-    let lt = add(&la.expect("a"), &lb.expect("b"));
+    let (za, zb, xa, xb) = (a.share(za), b.share(zb), a.share(x.clone()), b.share(zero));
+    let (la, lb) = tokio::join!(a.less(&za, &xa), b.less(&zb, &xb));
+    let lt = add(&la.expect("a").into_additive(), &lb.expect("b").into_additive());
     assert!(lt.iter().all(|v| *v <= 1), "comparison results are bits");
     let (to_bob, _) = transcripts(&logs);
     assert!(to_bob.len() > 500 * 8, "the products ran ({} bytes)", to_bob.len());
-    assert_never_sent(&[x, za].concat(), &to_bob);
+    assert_never_sent(&[x, za.into_additive()].concat(), &to_bob);
 }
 
 async fn rlwe_products<R: Ring>(f: u32) {

@@ -1,0 +1,94 @@
+//! The protocol interface: the kernels every task and every function above them needs, as SPU draws its
+//! protocol layer. A backend implements them over its own sharing ([`Share`] says which components a party
+//! holds); the fixed-point functions ([`super::fixed`]), the statistics and the learners are written once
+//! over this trait. Each kernel's documentation states its cost on the two-party backend ([`super::Mpc`]).
+//!
+//! Conventions: shares are of ring `R`, fixed point at [`Kernels::frac`] fraction bits unless a kernel says
+//! raw; bits ([`Bits`]) are XOR-shared in the components' low bit; a node index is a position in the SPU
+//! node list.
+
+use super::share::{Bits, Holding, Share};
+use crate::error::Result;
+use crate::ring::Ring;
+
+/// The kernels of an MPC protocol over `Z_2^k` (`R`).
+#[allow(async_fn_in_trait)] // Implemented and called inside this crate; futures are Send where their types are.
+pub trait Kernels<R: Ring> {
+    /// This party's node index.
+    fn me(&self) -> usize;
+
+    /// Which components of every sharing this party holds.
+    fn holding(&self) -> Holding;
+
+    /// Fixed-point fraction bits.
+    fn frac(&self) -> u32;
+
+    /// Share `n` values held in the clear by node `owner` (`values` is `Some` there). Two-party: one message
+    /// of a 32-byte seed.
+    async fn input(&mut self, owner: usize, values: Option<&[R]>, n: usize) -> Result<Share<R>>;
+
+    /// Open `x` to node `to`, or to every node with `None`; the values where they are opened. Two-party: one
+    /// message of `n` ring elements per receiving node.
+    async fn reveal(&mut self, x: &Share<R>, to: Option<usize>) -> Result<Option<Vec<R>>>;
+
+    /// Elementwise product, not truncated (the scales add up). Two-party: two Gilboa products (`k` OTs per
+    /// element each way, one round trip), or an RLWE slot product for long vectors; dealt Beaver triples with
+    /// the trusted first party.
+    async fn mul_raw(&mut self, x: &Share<R>, y: &Share<R>) -> Result<Share<R>>;
+
+    /// Shared `m x p` (row-major) times shared `p x q`, not truncated. Two-party: Gilboa products, `k` OTs per
+    /// entry of `b` each way carrying `m` values.
+    async fn matmul_raw(&mut self, a: &Share<R>, b: &Share<R>, dims: (usize, usize, usize)) -> Result<Share<R>>;
+
+    /// Node `owner`'s plaintext `m x p` matrix (`a` is `Some` there) times a shared `p x q`, not truncated.
+    /// Two-party: one Gilboa product (the owner sends, `k` OTs per entry of `b` carrying `m` values) or RLWE.
+    async fn matmul_plain_raw(
+        &mut self,
+        owner: usize,
+        a: Option<&[R]>,
+        b: &Share<R>,
+        dims: (usize, usize, usize),
+    ) -> Result<Share<R>>;
+
+    /// `x / 2^f` (floor, at most one unit off) for `x` whose low `l` bits carry it (`|x| < 2^(l-2)`), shared
+    /// mod `2^k`. Two-party: one OT per element with an `f`-bit message, exact (no probabilistic failure).
+    async fn trunc_from(&mut self, x: &Share<R>, l: u32, f: u32) -> Result<Share<R>>;
+
+    /// The sign bits (1 when negative) of `x` with `|x| < 2^bound` (raw units), at resolution `2^skip`: exact
+    /// for `2^skip <= |x|`, either answer below. Two-party: a millionaires' comparison over `bound - skip` bits
+    /// (4-bit digits, one 1-out-of-16 OT per digit, `log` levels of ANDs).
+    async fn msb(&mut self, x: &Share<R>, bound: u32, skip: u32) -> Result<Bits<R>>;
+
+    /// The sign bits of `d` and of `k - d` (`d`'s first), as [`Kernels::msb`]: the two limits of a clip. The
+    /// two-party backend compares both with one set of leaf OTs.
+    async fn sign_pair(&mut self, d: &Share<R>, k: R, bound: u32, skip: u32) -> Result<Bits<R>> {
+        let both = Share::concat(&[d, &d.sub_from_public(k)]);
+        self.msb(&both, bound, skip).await
+    }
+
+    /// Arithmetic shares (0/1) of shared bits. Two-party: one OT per element.
+    async fn b2a(&mut self, b: &Bits<R>) -> Result<Share<R>>;
+
+    /// `x AND y`. Two-party: one bit OT each way per element.
+    async fn and(&mut self, x: &Bits<R>, y: &Bits<R>) -> Result<Bits<R>>;
+
+    /// `b * x` for shared bits `b`. Two-party: one OT each way per element (a multiplexer).
+    async fn mul_bit(&mut self, b: &Bits<R>, x: &Share<R>) -> Result<Share<R>>;
+
+    /// `b * x` and the arithmetic shares of `c`, which the two-party backend computes in one round.
+    async fn mul_bit_and_b2a(&mut self, b: &Bits<R>, x: &Share<R>, c: &Bits<R>) -> Result<(Share<R>, Share<R>)> {
+        let bx = self.mul_bit(b, x).await?;
+        Ok((bx, self.b2a(c).await?))
+    }
+
+    /// [`Kernels::trunc_from`] of `x` and [`Kernels::sign_pair`] of `d`, which the two-party backend overlaps
+    /// (the truncation's OT and the comparison's first messages share a round trip).
+    async fn trunc_and_sign_pair(
+        &mut self,
+        (x, l, f): (&Share<R>, u32, u32),
+        (d, k, bound, skip): (&Share<R>, R, u32, u32),
+    ) -> Result<(Share<R>, Bits<R>)> {
+        let t = self.trunc_from(x, l, f).await?;
+        Ok((t, self.sign_pair(d, k, bound, skip).await?))
+    }
+}
