@@ -173,7 +173,7 @@ async fn linear_party(me: &str, ports: (u16, u16), rlwe: bool, batches: usize) -
             mpc.matvec_he_pair(&xt, [&e, &e], [(d[0], b), (d[1], b)]).await.unwrap();
         } else {
             mpc.matmul_plain_pair(&x, [&w[0], &w[1]], [(b, d[0], 1), (b, d[1], 1)], 54).await.unwrap();
-            mpc.matmul_plain_bounded_pair(&xt, &e, [(d[0], b, 1), (d[1], b, 1)], 21).await.unwrap();
+            mpc.matmul_plain_bounded_pair(&xt, [&e, &e], [(d[0], b, 1), (d[1], b, 1)], 21).await.unwrap();
         }
     }
     let secs = start.elapsed().as_secs_f64();

@@ -5,7 +5,7 @@
 //!
 //! Each feature block stays with its owner in plaintext and is multiplied with the shared weights (and its
 //! transpose with the shared residuals), both blocks' at once in opposite directions, by RLWE
-//! ([`Mpc::matvec_he_pair`]) or OT ([`Mpc::matmul_plain_pair`]), per call whichever costs less for its shape
+//! or OT ([`Kernels::matmul_plain_each`]), per call whichever costs less for its shape
 //! ([`crate::mpc::cost`]; small batches take OT); OT always where a block's values are too large for the
 //! lattice parameters. The transpose carries the step size `lr / b` in its encoding, so the product needs one
 //! truncation to be the update. The label party's block carries the intercept column. The label is shared once.
@@ -18,26 +18,26 @@ use super::phases::Meter;
 use crate::context::PartyContext;
 use crate::error::{Error, Result};
 use crate::mpc::fixed::INT_BITS;
-use crate::mpc::local::{add, scale, sub};
-use crate::mpc::{Fixed, Kernels, Mpc, Ring};
+use crate::mpc::kernels::Operand;
+use crate::mpc::{Fixed, Kernels, Ring, Share};
 
 /// A trained model: this party's shares of each node's weights, and how training went.
 pub struct Trained<R> {
     /// Node `i`'s weights (its block's columns, then the intercept at the label node), this party's shares.
-    pub w: Vec<Vec<R>>,
+    pub w: Vec<Share<R>>,
     /// Epochs run (fewer than asked when `eps` stopped early).
     pub epochs: u32,
-    /// The training loss over every row, opened to both.
+    /// The training loss over every row, opened to every node.
     pub final_loss: f64,
 }
 
-/// Train on this party's `features` (and the label `y` at the label node), the two nodes' blocks laid out by
-/// `blocks`; the linear layers' methods are recorded in `linear`, each phase's cost in `meter`.
+/// Train on this party's `features` (and the label `y` at the label node), the nodes' blocks laid out by
+/// `blocks`; each phase's cost goes to `meter`.
 #[allow(clippy::too_many_arguments)]
-pub async fn train<R: Ring>(
+pub async fn train<R: Ring, D: Kernels<R>>(
     ctx: &PartyContext,
-    mpc: &mut Mpc<'_, R>,
-    (meter, linear): (&mut Meter<'_>, &mut Linear),
+    mpc: &mut D,
+    meter: &mut Meter<'_>,
     p: &LrParams,
     blocks: &[Block],
     label_node: usize,
@@ -47,85 +47,88 @@ pub async fn train<R: Ring>(
     let me = ctx.party.as_str();
     let f = mpc.frac();
     let mine = mpc.me();
-    let x = encode_block(mpc, features, blocks[mine].bias);
+    let x = encode_block(f, features, blocks[mine].bias);
     let n = features.rows;
-    let y_encoded = y_plain.map(|y| mpc.encode(y));
+    let y_encoded = y_plain.map(|y| encode(y, f));
     let y = mpc.input(label_node, y_encoded.as_deref(), n).await?;
     meter.lap("share the label");
-    let mut w: Vec<Vec<R>> = blocks.iter().map(|b| vec![R::ZERO; b.width()]).collect();
+    let mut w: Vec<Share<R>> = blocks.iter().map(|b| mpc.constant(0.0, b.width())).collect();
     let batch = (p.batch_size as usize).clamp(1, n.max(1));
     // The smallest batch (the last, when it is short) has the largest step size: refused before any work.
     step_bits_for(me, p.learning_rate, if n.is_multiple_of(batch) { batch } else { n % batch }, f, R::BITS)?;
-    linear.fits = use_he(mpc, &x, batch.max(blocks[mine].width())).await?;
+    plain_entries(mpc, &x, batch.max(blocks[mine].width())).await?;
     let mut epochs_run = 0;
     for epoch in 0..p.epochs {
-        let before = w.concat();
+        let before = Share::concat(&w.iter().collect::<Vec<_>>());
         for start in (0..n).step_by(batch) {
             let range = start..(start + batch).min(n);
             let b = range.len();
-            let (z, l) = forward_raw(mpc, blocks, (&x, linear), &w, range.clone()).await?;
+            let (z, l) = forward_raw(mpc, blocks, &x, &w, range.clone()).await?;
             meter.lap("forward X w");
             // The truncation of z goes into the sigmoid's first step (t1 divides by 4 in the same one).
             let pred = match p.reg_type {
-                RegType::Logistic => mpc.sigmoid_from(&mpc.share(z), l, f, p.sig_type).await?.into_additive(),
+                RegType::Logistic => mpc.sigmoid_from(&z, l, f, p.sig_type).await?,
                 RegType::Linear => mpc.trunc_from(&z, l, f).await?,
             };
             meter.lap("sigmoid");
-            let e = sub(&pred, &y[range.clone()]);
+            let e = pred.sub(&y.slice(range.clone()));
             let bits = step_bits_for(me, p.learning_rate, b, f, R::BITS)?;
             let xt = scaled_transpose(features, blocks[mine].bias, range.clone(), p.learning_rate / b as f64, bits);
-            let dims = [0, 1].map(|i| (blocks[i].width(), b, 1));
-            // For logistic regression |e| = |p - y| <= 1: the chooser needs only f + 3 bits of its share.
-            let choice = if p.reg_type == RegType::Logistic { f + 4 } else { R::BITS };
-            let rlwe = linear.rlwe(mpc, dims.map(|(r, c, _)| (r, c)), choice, R::BITS);
-            let [g0, g1] = match p.reg_type {
-                _ if rlwe => mpc.matvec_he_pair(&xt, [&e, &e], dims.map(|(r, c, _)| (r, c))).await?,
-                RegType::Logistic => mpc.matmul_plain_bounded_pair(&xt, &e, dims, f + 3).await?,
-                RegType::Linear => mpc.matmul_plain_pair(&xt, [&e, &e], dims, R::BITS).await?,
+            let dims: Vec<_> = blocks.iter().map(|block| (block.width(), b, 1)).collect();
+            // For logistic regression |e| = |p - y| <= 1: the products need only f + 3 bits of it.
+            let operand = match p.reg_type {
+                RegType::Logistic => Operand::Bounded(f + 3),
+                RegType::Linear => Operand::Full,
             };
-            let step = mpc.trunc(&[g0, g1].concat(), bits).await?;
-            let (step0, step1) = step.split_at(dims[0].0);
-            for (i, step) in [step0, step1].into_iter().enumerate() {
+            let es = vec![&e; blocks.len()];
+            let (g, _) = mpc.matmul_plain_each(&xt, &es, &dims, operand).await?;
+            let step = mpc.trunc(&Share::concat(&g.iter().collect::<Vec<_>>()), bits).await?;
+            let mut at = 0;
+            for (i, block) in blocks.iter().enumerate() {
+                let step = step.slice(at..at + block.width());
+                at += block.width();
                 if w[i].is_empty() {
                     continue;
                 }
                 let strength = p.learning_rate * p.l2_norm;
-                let update = match penalty(mpc, &w[i], blocks[i].bias, p.penalty, strength).await? {
-                    Some(reg) => add(step, &reg),
-                    None => step.to_vec(),
+                let update = match penalty(mpc, &w[i], block.bias, p.penalty, strength).await? {
+                    Some(reg) => step.add(&reg),
+                    None => step,
                 };
-                w[i] = sub(&w[i], &update);
+                w[i] = w[i].sub(&update);
             }
             meter.lap("backward X^T e and update");
         }
         epochs_run = epoch + 1;
         ctx.progress(0.1 + 0.75 * epochs_run as f64 / p.epochs as f64, &format!("epoch {epochs_run}"));
-        let stop = p.eps > 0.0 && mpc.all_below(&mpc.share(sub(&before, &w.concat())), p.eps).await?;
+        let moved = before.sub(&Share::concat(&w.iter().collect::<Vec<_>>()));
+        let stop = p.eps > 0.0 && mpc.all_below(&moved, p.eps).await?;
         meter.lap("early-stop check");
         if stop {
             break;
         }
     }
     ctx.progress(0.85, "final loss");
-    let z = forward_raw(mpc, blocks, (&x, linear), &w, 0..n).await?;
+    let z = forward_raw(mpc, blocks, &x, &w, 0..n).await?;
     let final_loss = loss(mpc, z, &y, y_plain, label_node, p.reg_type).await?;
     meter.lap("final loss");
     Ok(Trained { w, epochs: epochs_run, final_loss })
 }
 
 /// The logits `X w` of this party's test `features`, opened to node `receiver` only (`Some` there).
-pub async fn predict_logits<R: Ring>(
-    mpc: &mut Mpc<'_, R>,
-    linear: &mut Linear,
+pub async fn predict_logits<R: Ring, D: Kernels<R>>(
+    mpc: &mut D,
     blocks: &[Block],
-    w: &[Vec<R>],
+    w: &[Share<R>],
     features: Features<'_>,
     receiver: usize,
 ) -> Result<Option<Vec<f64>>> {
-    let x = encode_block(mpc, features, blocks[mpc.me()].bias);
-    linear.fits = use_he(mpc, &x, blocks[mpc.me()].width()).await?;
-    let z = forward(mpc, blocks, (&x, linear), w, 0..features.rows).await?;
-    Ok(mpc.reveal(&z, Some(receiver)).await?.map(|z| mpc.decode(&z)))
+    let f = mpc.frac();
+    let x = encode_block(f, features, blocks[mpc.me()].bias);
+    plain_entries(mpc, &x, blocks[mpc.me()].width()).await?;
+    let (z, l) = forward_raw(mpc, blocks, &x, w, 0..features.rows).await?;
+    let z = mpc.trunc_from(&z, l, f).await?;
+    Ok(mpc.reveal(&z, Some(receiver)).await?.map(|z| z.iter().map(|v| v.decode(f)).collect()))
 }
 
 /// One node's feature block: its columns (plus the intercept at the label node).
@@ -154,95 +157,53 @@ pub struct Features<'a> {
     pub rows: usize,
 }
 
+/// Fixed-point encoding at `f` fraction bits.
+fn encode<R: Ring>(xs: &[f64], f: u32) -> Vec<R> {
+    xs.iter().map(|x| R::encode(*x, f)).collect()
+}
+
 /// This party's plaintext block, encoded, `rows x width` (the intercept's 1 last with `bias`).
-fn encode_block<R: Ring>(mpc: &Mpc<'_, R>, data: Features<'_>, bias: bool) -> Vec<R> {
+fn encode_block<R: Ring>(f: u32, data: Features<'_>, bias: bool) -> Vec<R> {
     let d = data.cols;
     let mut out = Vec::with_capacity(data.rows * (d + bias as usize));
     for row in data.x.chunks(d.max(1)).take(data.rows) {
-        out.extend(mpc.encode(&row[..d]));
+        out.extend(encode::<R>(&row[..d], f));
         if bias {
-            out.push(R::encode(1.0, mpc.frac()));
+            out.push(R::encode(1.0, f));
         }
     }
     if d == 0 && bias {
-        out = vec![R::encode(1.0, mpc.frac()); data.rows];
+        out = vec![R::encode(1.0, f); data.rows];
     }
     out
 }
 
-/// `X w` for the rows `range`, not truncated, with the `l` it is valid mod: both blocks' plaintext-times-shared
-/// products at once. By RLWE (`he`, the default where the data fits the lattice parameters) in the full ring;
-/// otherwise by OT in the ring `Z_2^l` with `l = 2f + 18` (enough for `|X w| < 2^16`, the logit range the loss
-/// already assumes), about `(l / k)^2` of the full ring's OT traffic; the truncation lifts it to `Z_2^k`.
-async fn forward_raw<R: Ring>(
-    mpc: &mut Mpc<'_, R>,
+/// `X w` for the rows `range`, not truncated, with the `l` it is valid mod: every block's plaintext-times-shared
+/// product at once. The backend may compute it in the ring `Z_2^l` with `l = 2f + 18` (enough for
+/// `|X w| < 2^16`, the logit range the loss already assumes), about `(l / k)^2` of the full ring's OT traffic;
+/// the truncation lifts it to `Z_2^k`.
+async fn forward_raw<R: Ring, D: Kernels<R>>(
+    mpc: &mut D,
     blocks: &[Block],
-    (x, linear): (&[R], &mut Linear),
-    w: &[Vec<R>],
+    x: &[R],
+    w: &[Share<R>],
     range: std::ops::Range<usize>,
-) -> Result<(Vec<R>, u32)> {
+) -> Result<(Share<R>, u32)> {
     let b = range.len();
-    let d = [blocks[0].width(), blocks[1].width()];
-    let mine = &x[range.start * d[mpc.me()]..range.end * d[mpc.me()]];
+    let d = blocks[mpc.me()].width();
+    let mine = &x[range.start * d..range.end * d];
     let l = (2 * mpc.frac() + 18).min(R::BITS);
-    if linear.rlwe(mpc, [(b, d[0]), (b, d[1])], l, l) {
-        let [z0, z1] = mpc.matvec_he_pair(mine, [&w[0], &w[1]], [(b, d[0]), (b, d[1])]).await?;
-        return Ok((add(&z0, &z1), R::BITS));
-    }
-    let [z0, z1] = mpc.matmul_plain_pair(mine, [&w[0], &w[1]], [(b, d[0], 1), (b, d[1], 1)], l).await?;
-    Ok((add(&z0, &z1), l))
+    let dims: Vec<_> = blocks.iter().map(|block| (b, block.width(), 1)).collect();
+    let (z, valid) = mpc.matmul_plain_each(mine, &w.iter().collect::<Vec<_>>(), &dims, Operand::ResultMod(l)).await?;
+    let sum = z.iter().skip(1).fold(z[0].clone(), |acc, z| if z.is_empty() { acc } else { acc.add(z) });
+    Ok((sum, valid))
 }
 
-/// How the linear layers' products run: RLWE where both nodes' data fit the lattice parameters (`fits`, agreed
-/// once per dataset) and it is the cheaper method for the call's shape, OT otherwise; and which ran.
-#[derive(Default)]
-pub struct Linear {
-    fits: bool,
-    used_rlwe: bool,
-    used_ot: bool,
-}
-
-impl Linear {
-    /// Whether this call (node `i`'s matrix `dims[i]`, OT choosers using `choice` bits, messages `out` bits)
-    /// takes RLWE; records the method.
-    fn rlwe<R: Ring>(&mut self, mpc: &Mpc<'_, R>, dims: [(usize, usize); 2], choice: u32, out: u32) -> bool {
-        let rlwe = self.fits && mpc.prefers_rlwe(dims, choice, out);
-        if rlwe {
-            self.used_rlwe = true;
-        } else {
-            self.used_ot = true;
-        }
-        rlwe
-    }
-
-    /// `training_metrics.linear_products`: `rlwe`, `ot`, `ot+rlwe`, or `dealer` (the insecure backend).
-    pub fn name<R: Ring>(&self, mpc: &Mpc<'_, R>) -> &'static str {
-        match (mpc.dealt_backend(), self.used_rlwe, self.used_ot) {
-            (true, _, _) => "dealer",
-            (false, true, true) => "ot+rlwe",
-            (false, true, false) => "rlwe",
-            (false, false, _) => "ot",
-        }
-    }
-}
-
-/// `X w` for the rows `range`, truncated to the fixed-point scale.
-async fn forward<R: Ring>(
-    mpc: &mut Mpc<'_, R>,
-    blocks: &[Block],
-    x: (&[R], &mut Linear),
-    w: &[Vec<R>],
-    range: std::ops::Range<usize>,
-) -> Result<Vec<R>> {
-    let (z, l) = forward_raw(mpc, blocks, x, w, range).await?;
-    mpc.trunc_from(&z, l, mpc.frac()).await
-}
-
-/// Whether both nodes' blocks go through the RLWE products (see [`Mpc::he_fits`]): `x` is this party's
-/// encoded block, `widest` the most entries one product row block may take.
-async fn use_he<R: Ring>(mpc: &mut Mpc<'_, R>, x: &[R], widest: usize) -> Result<bool> {
+/// Tell the device the largest entry of this party's encoded block `x` and the most entries one product row
+/// may take (`widest`), so it can pick the products' method.
+async fn plain_entries<R: Ring, D: Kernels<R>>(mpc: &mut D, x: &[R], widest: usize) -> Result<()> {
     let max_abs = x.iter().map(|v| crate::mpc::signed(*v).unsigned_abs()).max().unwrap_or(0);
-    mpc.he_fits(max_abs, widest).await
+    mpc.plain_entries(max_abs, widest).await
 }
 
 /// The fraction bits `f + s` at which the backward product's plaintext `X^T` carries the step size `c = lr / b`,
@@ -289,35 +250,36 @@ fn scaled_transpose<R: Ring>(
 }
 
 /// The penalty's step for one block (`lr * l2_norm * w` or `lr * l2_norm * sign(w)`), the intercept exempt.
-async fn penalty<R: Ring>(
-    mpc: &mut Mpc<'_, R>,
-    w: &[R],
+async fn penalty<R: Ring, D: Kernels<R>>(
+    mpc: &mut D,
+    w: &Share<R>,
     bias: bool,
     kind: Penalty,
     strength: f64,
-) -> Result<Option<Vec<R>>> {
-    let mut reg = match kind {
+) -> Result<Option<Share<R>>> {
+    let reg = match kind {
         Penalty::None => return Ok(None),
-        Penalty::L2 => mpc.mul_public(&mpc.share(w.to_vec()), strength).await?.into_additive(),
+        Penalty::L2 => mpc.mul_public(w, strength).await?,
         Penalty::L1 => {
             // strength * (1 - 2 [w < 0])
-            let neg = Kernels::msb(mpc, &mpc.share(w.to_vec()), mpc.frac() + INT_BITS, 0).await?;
-            let twice = Kernels::mul_bit(mpc, &neg, &mpc.constant(2.0 * strength, w.len())).await?;
-            mpc.constant(strength, w.len()).sub(&twice).into_additive()
+            let neg = mpc.msb(w, mpc.frac() + INT_BITS, 0).await?;
+            let twice = mpc.mul_bit(&neg, &mpc.constant(2.0 * strength, w.len())).await?;
+            mpc.constant(strength, w.len()).sub(&twice)
         }
     };
-    if bias && let Some(last) = reg.last_mut() {
-        *last = R::ZERO;
+    if bias && !reg.is_empty() {
+        let last = reg.len() - 1;
+        return Ok(Some(Share::concat(&[&reg.slice(0..last), &mpc.constant(0.0, 1)])));
     }
     Ok(Some(reg))
 }
 
 /// The training loss, opened as one scalar: mean squared error (linear) or the second-order Taylor expansion
 /// of the log loss around 0, `log 2 + (1/2 - y) z + z^2 / 8` (logistic; what SecretFlow's t1 model fits).
-async fn loss<R: Ring>(
-    mpc: &mut Mpc<'_, R>,
-    (z, zl): (Vec<R>, u32),
-    y: &[R],
+async fn loss<R: Ring, D: Kernels<R>>(
+    mpc: &mut D,
+    (z, zl): (Share<R>, u32),
+    y: &Share<R>,
     y_plain: Option<&[f64]>,
     label_node: usize,
     reg: RegType,
@@ -328,39 +290,37 @@ async fn loss<R: Ring>(
     let shift = if R::BITS == 64 { f / 2 } else { 0 };
     // z is the untruncated X w (scale 2f, valid mod 2^zl): one truncation takes it, or the residual, to f - shift.
     let base = match reg {
-        RegType::Linear => sub(&z, &scale(y, R::ONE.shl(f))),
+        RegType::Linear => z.sub(&y.shl(f)),
         RegType::Logistic => z,
     };
     let v = mpc.trunc_from(&base, zl, f + shift).await?;
     let scale_bits = 2 * (f - shift);
-    // sum v^2 from the elementwise squares: RLWE slot products in the secure default (OT below 2,048 rows, dealt
-    // triples in the dealer mode), about a third of the time the OT product `v_0^T v` took at 100,000 rows.
+    // sum v^2 from the elementwise squares: RLWE slot products in the two-party default (OT below 2,048 rows,
+    // dealt triples in the dealer mode), about a third of the time the OT product `v_0^T v` took at 100,000 rows.
     let squares = mpc.mul_raw(&v, &v).await?;
-    let sumsq = squares.iter().fold(R::ZERO, |acc, x| acc.add(*x));
-    // Logits are taken to stay below 2^16 in magnitude (as the sigmoids' coarse comparisons do): products with
-    // them need only the low l bits of the chooser's share.
-    let l = f - shift + 18;
+    let sumsq = squares.weighted_blocks(&vec![R::ONE; n]);
     let total = match reg {
         RegType::Linear => sumsq,
         RegType::Logistic => {
-            // (1/2 - y)^T z at the label node's plaintext, then everything at scale 2(f - shift).
-            let coeffs = y_plain.map(|y| mpc.encode(&y.iter().map(|y| 0.5 - y).collect::<Vec<_>>()));
+            // (1/2 - y)^T z at the label node's plaintext, then everything at scale 2(f - shift). Logits are
+            // taken to stay below 2^16 in magnitude (as the sigmoids' coarse comparisons do): the product may use
+            // only the low l bits of v.
+            let l = f - shift + 18;
+            let coeffs = y_plain.map(|y| encode::<R>(&y.iter().map(|y| 0.5 - y).collect::<Vec<_>>(), f));
             let mine = coeffs.as_deref().unwrap_or(&[]);
-            let dims = [0, 1].map(|i| if i == label_node { (1, n) } else { (0, 0) });
-            let lin = if use_he(mpc, mine, n).await? && mpc.prefers_rlwe(dims, l + 1, R::BITS) {
-                let b = [0, 1].map(|i| if i == label_node { v.as_slice() } else { &[] });
-                let mut both = mpc.matvec_he_pair(mine, b, dims).await?;
-                std::mem::take(&mut both[label_node])
-            } else {
-                mpc.matmul_plain_bounded(label_node, coeffs.as_deref(), &v, (1, n, 1), l).await?
-            };
+            plain_entries(mpc, mine, n).await?;
+            let nodes = mpc.nodes();
+            let dims: Vec<_> = (0..nodes).map(|i| if i == label_node { (1, n, 1) } else { (0, 0, 1) }).collect();
+            let vs = vec![&v; nodes];
+            let (mut lin, _) = mpc.matmul_plain_each(mine, &vs, &dims, Operand::Bounded(l)).await?;
+            let lin = std::mem::replace(&mut lin[label_node], Share::constant(mpc.holding(), R::ZERO, 0));
             // lin has scale f + (f - shift); bring it to z^2's 2 (f - shift).
-            let lin = if shift > 0 { mpc.trunc(&lin, shift).await?[0] } else { lin[0] };
-            let sq8 = mpc.trunc(&[sumsq], 3).await?[0];
-            lin.add(sq8)
+            let lin = if shift > 0 { mpc.trunc(&lin, shift).await? } else { lin };
+            let sq8 = mpc.trunc(&sumsq, 3).await?;
+            lin.add(&sq8)
         }
     };
-    let opened = mpc.reveal(&[total], None).await?.unwrap_or_default();
+    let opened = mpc.reveal(&total, None).await?.unwrap_or_default();
     let sum = opened.first().map_or(0.0, |v| v.decode(scale_bits));
     let n = n.max(1) as f64;
     Ok(match reg {

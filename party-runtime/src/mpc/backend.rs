@@ -47,6 +47,10 @@ impl Backend {
 pub struct Lattice {
     ring: Option<HeState>,
     slots128: Option<HeState>,
+    /// Whether both nodes' plaintext matrices fit the lattice parameters (agreed by `Mpc::he_fits`).
+    pub fits: bool,
+    /// Whether a plaintext-matrix product took RLWE, and whether one took OT.
+    pub used: (bool, bool),
 }
 
 /// Which lattice keys a product needs.

@@ -11,11 +11,40 @@ use super::share::{Bits, Holding, Share};
 use crate::error::Result;
 use crate::ring::Ring;
 
+/// What the caller vouches for in a plaintext-matrix product ([`Kernels::matmul_plain_each`]), which lets a
+/// backend use fewer bits of the shared operand or of the result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operand {
+    /// Any shared operand, the result in the full ring.
+    Full,
+    /// Any shared operand; the result is needed mod `2^l` only (the caller truncates from `l` bits).
+    ResultMod(u32),
+    /// The operand is below `2^(l-2)` in magnitude (raw units); the result in the full ring.
+    Bounded(u32),
+}
+
+impl Operand {
+    /// The bits an OT chooser uses of its share and the bits of the messages, for the cost estimate.
+    pub fn ot_bits(self, k: u32) -> (u32, u32) {
+        match self {
+            Operand::Full => (k, k),
+            Operand::ResultMod(l) => (l, l),
+            Operand::Bounded(l) => (l + 1, k),
+        }
+    }
+}
+
 /// The kernels of an MPC protocol over `Z_2^k` (`R`).
 #[allow(async_fn_in_trait)] // Implemented and called inside this crate; futures are Send where their types are.
 pub trait Kernels<R: Ring> {
     /// This party's node index.
     fn me(&self) -> usize;
+
+    /// Number of nodes running the protocol.
+    fn nodes(&self) -> usize;
+
+    /// Node `i`'s party name.
+    fn party(&self, i: usize) -> &str;
 
     /// Which components of every sharing this party holds.
     fn holding(&self) -> Holding;
@@ -49,6 +78,57 @@ pub trait Kernels<R: Ring> {
         b: &Share<R>,
         dims: (usize, usize, usize),
     ) -> Result<Share<R>>;
+
+    /// Every node's plaintext matrix times a shared operand of its own, all at once: node `i` holds `A_i`
+    /// (`dims[i] = (m, p, q)`, this party's is `mine`; a node without one has `m = 0`), `b[i]` is a shared
+    /// `p x q`. Shares of each `A_i b_i`, not truncated, and the bits they are valid mod (`k` unless `operand`
+    /// is [`Operand::ResultMod`] and the backend used it). Two-party: one Gilboa product per direction at
+    /// once, or RLWE where [`Kernels::plain_entries`] allowed it and its cost estimate is lower.
+    async fn matmul_plain_each(
+        &mut self,
+        mine: &[R],
+        b: &[&Share<R>],
+        dims: &[(usize, usize, usize)],
+        operand: Operand,
+    ) -> Result<(Vec<Share<R>>, u32)> {
+        let _ = operand;
+        let mut out = Vec::with_capacity(dims.len());
+        for (i, (b, dims)) in b.iter().zip(dims).enumerate() {
+            let a = (i == self.me()).then_some(mine);
+            out.push(if dims.0 * dims.1 == 0 {
+                Share::constant(self.holding(), R::ZERO, dims.0 * dims.2)
+            } else {
+                self.matmul_plain_raw(i, a, b, *dims).await?
+            });
+        }
+        Ok((out, R::BITS))
+    }
+
+    /// Node `a.0`'s plaintext `m x p` matrix times node `b.0`'s plaintext `p x q` (each `Some` at its owner),
+    /// the entries of `b` below `2^bound` in magnitude (raw units): shares of the product, not truncated.
+    /// Two-party: one Gilboa product in which `b`'s owner chooses with `bound + 2` bits of its entries.
+    async fn matmul_plain_plain(
+        &mut self,
+        (a_owner, a): (usize, Option<&[R]>),
+        (b_owner, b): (usize, Option<&[R]>),
+        dims: (usize, usize, usize),
+        bound: u32,
+    ) -> Result<Share<R>> {
+        let _ = bound;
+        let shared = self.input(b_owner, b, dims.1 * dims.2).await?;
+        self.matmul_plain_raw(a_owner, a, &shared, dims).await
+    }
+
+    /// Tell the backend about the plaintext matrices of the products that follow: this party's largest entry
+    /// magnitude (raw units) and the most entries in one product row. Two-party: decides with the peer (one bit
+    /// each way) whether RLWE products fit the lattice parameters. Others need nothing.
+    async fn plain_entries(&mut self, max_abs: u128, widest: usize) -> Result<()> {
+        let _ = (max_abs, widest);
+        Ok(())
+    }
+
+    /// How this backend's plaintext-matrix products ran so far (`training_metrics.linear_products`).
+    fn plain_methods(&self) -> &'static str;
 
     /// `x / 2^f` (floor, at most one unit off) for `x` whose low `l` bits carry it (`|x| < 2^(l-2)`), shared
     /// mod `2^k`. Two-party: one OT per element with an `f`-bit message, exact (no probabilistic failure).

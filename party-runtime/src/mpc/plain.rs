@@ -10,6 +10,7 @@ use rand_core::Rng;
 use super::backend::{Backend, Keys};
 use super::cost::{self, Shape};
 use super::engine::Mpc;
+use super::kernels::Operand;
 use super::local::{accumulate, item_vectors, matmul_local, sub};
 use super::rlwe;
 use crate::context::PartyContext;
@@ -141,25 +142,139 @@ impl<R: Ring> Mpc<'_, R> {
     }
 
     /// [`Mpc::matmul_plain_bounded`] for both nodes' matrices at once (node `i`'s by `dims[i]`, this party's
-    /// `mine`) with the same shared `b`: returns shares of `A_0 b` and `A_1 b`.
+    /// `mine`, times the shared `b[i]`): returns shares of `A_0 b_0` and `A_1 b_1`.
     pub async fn matmul_plain_bounded_pair(
         &mut self,
         mine: &[R],
-        b: &[R],
+        b: [&[R]; 2],
         dims: [(usize, usize, usize); 2],
         l: u32,
     ) -> Result<[Vec<R>; 2]> {
         if self.backend.dealt() || l + 2 >= R::BITS {
-            return self.matmul_plain_pair(mine, [b, b], dims, R::BITS).await;
+            return self.matmul_plain_pair(mine, b, dims, R::BITS).await;
         }
         let me = self.link.me;
-        let split = Split::new(self, b, l);
+        let (own_split, other_split) = (Split::new(self, b[me], l), Split::new(self, b[1 - me], l));
         let ctx = self.ctx;
         let (own, other) = tokio::try_join!(
-            bounded_owner(&mut self.sender, ctx, mine, &split, dims[me]),
-            bounded_chooser(&mut self.receiver, ctx, &split, dims[1 - me])
+            bounded_owner(&mut self.sender, ctx, mine, &own_split, dims[me]),
+            bounded_chooser(&mut self.receiver, ctx, &other_split, dims[1 - me])
         )?;
         Ok(if me == 0 { [own, other] } else { [other, own] })
+    }
+
+    /// Both nodes' plaintext matrices times their shared operands (see
+    /// [`super::Kernels::matmul_plain_each`]), by RLWE where both nodes' data fit and it costs less for the
+    /// shapes, else by OT with as few bits as `operand` allows; a product with one owner runs in one direction.
+    /// Returns the shares and the bits they are valid mod.
+    pub(super) async fn plain_each(
+        &mut self,
+        mine: &[R],
+        b: [&[R]; 2],
+        dims: [(usize, usize, usize); 2],
+        operand: Operand,
+    ) -> Result<([Vec<R>; 2], u32)> {
+        let k = R::BITS;
+        let (choice, out) = operand.ot_bits(k);
+        let matvec = dims.map(|(m, p, _)| (m, p));
+        let rlwe = match &mut self.backend {
+            Backend::Secure(lattice) => {
+                let rlwe = lattice.fits
+                    && dims.iter().all(|d| d.2 <= 1)
+                    && cost::rlwe_cheaper::<R>(matvec.map(|(m, p)| Shape { m, p }), choice, out);
+                if rlwe {
+                    lattice.used.0 = true
+                } else {
+                    lattice.used.1 = true
+                }
+                rlwe
+            }
+            Backend::TrustedFirstParty(_) => false,
+        };
+        let present = dims.map(|(m, p, _)| m * p > 0);
+        if rlwe {
+            let b = [0, 1].map(|i| if present[i] { b[i] } else { &[] });
+            return Ok((self.matvec_he_pair(mine, b, matvec).await?, k));
+        }
+        let valid = if let Operand::ResultMod(l) = operand { l } else { k };
+        if present[0] != present[1] {
+            let owner = if present[0] { 0 } else { 1 };
+            let a = (self.link.me == owner).then_some(mine);
+            let r = match operand {
+                Operand::Bounded(l) => self.matmul_plain_bounded(owner, a, b[owner], dims[owner], l).await?,
+                _ => self.matmul_plain_raw(owner, a, b[owner], dims[owner], valid).await?,
+            };
+            let empty = vec![R::ZERO; dims[1 - owner].0 * dims[1 - owner].2];
+            return Ok((if owner == 0 { [r, empty] } else { [empty, r] }, valid));
+        }
+        if !present[0] {
+            return Ok((dims.map(|(m, _, q)| vec![R::ZERO; m * q]), k));
+        }
+        let r = match operand {
+            Operand::Bounded(l) => self.matmul_plain_bounded_pair(mine, b, dims, l).await?,
+            _ => self.matmul_plain_pair(mine, b, dims, valid).await?,
+        };
+        Ok((r, valid))
+    }
+
+    /// Node `a.0`'s plaintext times node `b.0`'s plaintext (see [`super::Kernels::matmul_plain_plain`]): `b`'s
+    /// owner offsets its entries by `2^bound` to make them non-negative and chooses with `bound + 2` bits; `a`'s
+    /// owner removes the offset's contribution, `2^bound` times its row sums, from its share. One owner of both:
+    /// its local product is its share.
+    pub(super) async fn plain_plain(
+        &mut self,
+        (a_owner, a): (usize, Option<&[R]>),
+        (b_owner, b): (usize, Option<&[R]>),
+        (m, p, q): (usize, usize, usize),
+        bound: u32,
+    ) -> Result<Vec<R>> {
+        let me = self.link.me;
+        let missing = |what: &str| Error::Internal(format!("matmul_plain_plain: the owner must pass {what}"));
+        if a_owner == b_owner {
+            return Ok(match (me == a_owner, a, b) {
+                (true, Some(a), Some(b)) => matmul_local(a, b, m, p, q),
+                (true, _, _) => return Err(missing("both matrices")),
+                (false, _, _) => vec![R::ZERO; m * q],
+            });
+        }
+        let offset = R::ONE.shl(bound);
+        let bits = bound + 2;
+        if me == a_owner {
+            let a = a.ok_or_else(|| missing("its matrix"))?;
+            let mut out = self.matmul_plain_raw(a_owner, Some(a), &vec![R::ZERO; p * q], (m, p, q), bits).await?;
+            for (j, row) in a.chunks_exact(p.max(1)).take(m).enumerate() {
+                let correction = row.iter().fold(R::ZERO, |acc, v| acc.add(*v)).mul(offset);
+                out[j * q..(j + 1) * q].iter_mut().for_each(|v| *v = v.sub(correction));
+            }
+            Ok(out)
+        } else if me == b_owner {
+            let b: Vec<R> = b.ok_or_else(|| missing("its matrix"))?.iter().map(|v| v.add(offset)).collect();
+            self.matmul_plain_raw(a_owner, None, &b, (m, p, q), bits).await
+        } else {
+            Ok(vec![R::ZERO; m * q])
+        }
+    }
+
+    /// Whether both nodes' plaintext matrices fit the lattice parameters (see [`Mpc::he_fits`]), kept for
+    /// the products that follow.
+    pub(super) async fn set_plain_entries(&mut self, max_abs: u128, widest: usize) -> Result<()> {
+        let fits = self.he_fits(max_abs, widest).await?;
+        if let Backend::Secure(lattice) = &mut self.backend {
+            lattice.fits = fits;
+        }
+        Ok(())
+    }
+
+    /// `training_metrics.linear_products`: `rlwe`, `ot`, `ot+rlwe`, or `dealer` (the insecure backend).
+    pub(super) fn plain_method_names(&self) -> &'static str {
+        match &self.backend {
+            Backend::TrustedFirstParty(_) => "dealer",
+            Backend::Secure(lattice) => match lattice.used {
+                (true, true) => "ot+rlwe",
+                (true, false) => "rlwe",
+                (false, _) => "ot",
+            },
+        }
     }
 }
 

@@ -153,16 +153,20 @@ impl<R: Ring> Share<R> {
 
     /// `x + c` for a public constant.
     pub fn add_public(&self, c: R) -> Share<R> {
-        let mut out = self.clone();
-        if let Some(j) = self.holding.zeroth() {
-            out.parts[j].iter_mut().for_each(|v| *v = v.add(c));
-        }
-        out
+        self.clone().plus_public(c)
     }
 
     /// `c - x` for a public constant.
     pub fn sub_from_public(&self, c: R) -> Share<R> {
-        self.neg().add_public(c)
+        self.neg().plus_public(c)
+    }
+
+    /// `x + c` in place.
+    fn plus_public(mut self, c: R) -> Share<R> {
+        if let Some(j) = self.holding.zeroth() {
+            self.parts[j].iter_mut().for_each(|v| *v = v.add(c));
+        }
+        self
     }
 
     /// `sum_j x_(j n .. (j+1) n) * c_j` for public `c` over the `c.len()` consecutive blocks of `n = len / c.len()`
@@ -177,6 +181,12 @@ impl<R: Ring> Share<R> {
             acc
         });
         Share { holding: self.holding, parts: parts.collect() }
+    }
+
+    /// Elements picked by `idx` (`None` for a zero): a local rearrangement, as any linear sharing allows.
+    pub fn gather(&self, idx: &[Option<usize>]) -> Share<R> {
+        let parts = self.parts.iter().map(|p| idx.iter().map(|i| i.map_or(R::ZERO, |i| p[i])).collect()).collect();
+        Share { holding: self.holding, parts }
     }
 
     /// Elements `range`.
@@ -196,7 +206,13 @@ impl<R: Ring> Share<R> {
 impl<R: Ring> Bits<R> {
     /// Bits from their components' low bits (higher bits are dropped, so every component is 0 or 1).
     pub fn new(share: Share<R>) -> Bits<R> {
-        Bits(share.map(|v| v.low(1)))
+        Bits(share).masked()
+    }
+
+    /// Every component reduced to its low bit, in place.
+    fn masked(mut self) -> Bits<R> {
+        self.0.parts.iter_mut().flatten().for_each(|v| *v = v.low(1));
+        self
     }
 
     /// The components, each 0 or 1.
@@ -226,7 +242,7 @@ impl<R: Ring> Bits<R> {
 
     /// `NOT x`.
     pub fn not(&self) -> Bits<R> {
-        Bits(self.0.add_public(R::ONE).map(|v| v.low(1)))
+        Bits(self.0.add_public(R::ONE)).masked()
     }
 
     /// Bits `range`.

@@ -3,9 +3,9 @@
 //! this node's additive component.
 
 use super::engine::Mpc;
-use super::kernels::Kernels;
+use super::kernels::{Kernels, Operand};
 use super::share::{Bits, Holding, Share};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ring::Ring;
 
 impl<R: Ring> Mpc<'_, R> {
@@ -23,6 +23,14 @@ fn mine<R: Ring>(x: &Share<R>) -> &[R] {
 impl<R: Ring> Kernels<R> for Mpc<'_, R> {
     fn me(&self) -> usize {
         Mpc::me(self)
+    }
+
+    fn nodes(&self) -> usize {
+        2
+    }
+
+    fn party(&self, i: usize) -> &str {
+        Mpc::party(self, i)
     }
 
     fn holding(&self) -> Holding {
@@ -61,6 +69,39 @@ impl<R: Ring> Kernels<R> for Mpc<'_, R> {
     ) -> Result<Share<R>> {
         let v = Mpc::matmul_plain_raw(self, owner, a, mine(b), dims, R::BITS).await?;
         Ok(self.share(v))
+    }
+
+    async fn matmul_plain_each(
+        &mut self,
+        own: &[R],
+        b: &[&Share<R>],
+        dims: &[(usize, usize, usize)],
+        operand: Operand,
+    ) -> Result<(Vec<Share<R>>, u32)> {
+        let (&[b0, b1], &[d0, d1]) = (b, dims) else {
+            return Err(Error::Internal(format!("the two-party device has 2 nodes, not {} matrices", dims.len())));
+        };
+        let (out, valid) = self.plain_each(own, [mine(b0), mine(b1)], [d0, d1], operand).await?;
+        Ok((out.into_iter().map(|v| self.share(v)).collect(), valid))
+    }
+
+    async fn matmul_plain_plain(
+        &mut self,
+        a: (usize, Option<&[R]>),
+        b: (usize, Option<&[R]>),
+        dims: (usize, usize, usize),
+        bound: u32,
+    ) -> Result<Share<R>> {
+        let v = self.plain_plain(a, b, dims, bound).await?;
+        Ok(self.share(v))
+    }
+
+    async fn plain_entries(&mut self, max_abs: u128, widest: usize) -> Result<()> {
+        self.set_plain_entries(max_abs, widest).await
+    }
+
+    fn plain_methods(&self) -> &'static str {
+        self.plain_method_names()
     }
 
     async fn trunc_from(&mut self, x: &Share<R>, l: u32, f: u32) -> Result<Share<R>> {

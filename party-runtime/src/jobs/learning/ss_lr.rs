@@ -13,8 +13,8 @@ use super::model::{self, LrModel};
 use crate::context::PartyContext;
 use crate::error::{Error, Result};
 use crate::ml::phases::Meter;
-use crate::ml::ss_lr::{self as algorithm, Block, Features, Linear};
-use crate::mpc::{Mpc, Ring};
+use crate::ml::ss_lr::{self as algorithm, Block, Features};
+use crate::mpc::{Kernels, Mpc, Ring, Share};
 
 /// Train (and predict) as `ctx.party`.
 pub async fn run(ctx: &PartyContext, c: &SsLrConfig) -> Result<JobOutput> {
@@ -58,11 +58,10 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
     meter.lap("device setup (base OTs)");
     let label_node = mpc.index_of(&c.label_party).ok_or_else(|| Error::Internal("label party is no node".into()))?;
     let blocks: Vec<Block> = (0..2).map(|i| Block { names: data.of(mpc.party(i)), bias: i == label_node }).collect();
-    let mut linear = Linear::default();
     let trained = algorithm::train(
         ctx,
         &mut mpc,
-        (&mut meter, &mut linear),
+        &mut meter,
         &c.params,
         &blocks,
         label_node,
@@ -70,12 +69,14 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
         data.label.as_deref(),
     )
     .await?;
-    let lr_model = LrModel::new(&mpc, spu, c, &data.columns, &trained.w, label_node);
+    // This node's weights: its one component of each two-party share.
+    let w: Vec<Vec<R>> = trained.w.iter().map(|s| s.part(0).to_vec()).collect();
+    let lr_model = LrModel::new(&mpc, spu, c, &data.columns, &w, label_node);
     if let Some(path) = &model_path {
         model::save(me, path, &lr_model)?;
     }
     let prediction_output = match &c.test_data {
-        Some(_) => Some(predict(ctx, (&mut mpc, &mut linear), c, &blocks, &trained.w, prediction_path_of(c)).await?),
+        Some(_) => Some(predict(ctx, &mut mpc, c, &blocks, &trained.w, prediction_path_of(c)).await?),
         None => None,
     };
     meter.lap("predict");
@@ -84,7 +85,7 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
         phases.into_iter().map(|(p, v)| (p, serde_json::to_value(v).unwrap_or_default())).collect();
     ctx.progress(1.0, "done");
     let metrics = json!({ "epochs": trained.epochs, "final_loss": trained.final_loss,
-                          "linear_products": linear.name(&mpc), "phases": phases });
+                          "linear_products": mpc.plain_methods(), "phases": phases });
     JobOutput::new(&ModelResult {
         model_saved: true,
         model_paths: c.model_output.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -103,10 +104,10 @@ fn prediction_path_of(c: &SsLrConfig) -> (String, Option<String>) {
 /// Predict on `test_data`: the logits are opened to the receiver only, which writes the CSV.
 async fn predict<R: Ring>(
     ctx: &PartyContext,
-    (mpc, linear): (&mut Mpc<'_, R>, &mut Linear),
+    mpc: &mut Mpc<'_, R>,
     c: &SsLrConfig,
     blocks: &[Block],
-    w: &[Vec<R>],
+    w: &[Share<R>],
     (receiver, path): (String, Option<String>),
 ) -> Result<String> {
     let me = ctx.party.as_str();
@@ -136,7 +137,7 @@ async fn predict<R: Ring>(
     let path = path.ok_or_else(|| {
         Error::bad_data(me, "task_config.prediction_output", format!("missing an entry for `{receiver}`"))
     })?;
-    if let Some(logits) = algorithm::predict_logits(mpc, linear, blocks, w, features(&test), recv_node).await? {
+    if let Some(logits) = algorithm::predict_logits(mpc, blocks, w, features(&test), recv_node).await? {
         model::write_predictions(
             ctx,
             &path,

@@ -1,10 +1,10 @@
 //! What `pearson_correlation` and `vif` share: each owner standardizes its own columns, the within-party
 //! correlations are plaintext at their owner, and the cross-party block `Z_s^T Z_r / n` is computed on the
-//! SEMI2K device without either side seeing the other's values.
+//! MPC device without either side seeing the other's values.
 //!
-//! The cross block is one OT-based product: the party with fewer columns (`r`) chooses with the bits of its
-//! standardized values, offset to be non-negative so that only `m + 1 + f` bits are needed instead of `k`
-//! (`|z| <= sqrt(n) < 2^m`); the sender removes the offset's contribution, `2^m * sum z_s`, which it knows.
+//! The cross block is one product of the two owners' plaintexts ([`Kernels::matmul_plain_plain`]; on the
+//! two-party device one OT-based product in which the party with fewer columns (`r`) chooses with only
+//! `m + 2 + f` bits of its standardized values, `|z| <= sqrt(n) < 2^m`, instead of `k`).
 //! By Cauchy-Schwarz every cross sum is at most `n` in magnitude, so the fraction bits are chosen from `n`
 //! alone (a public count) to rule out overflow.
 
@@ -14,7 +14,7 @@ use secretflow_crds::tasks::stats::StatsConfig;
 use super::super::vertical::{self, Spec, Vertical};
 use crate::context::PartyContext;
 use crate::error::{Error, Result};
-use crate::mpc::{Fixed, Mpc, Ring};
+use crate::mpc::{Fixed, Kernels, Ring, Share};
 
 /// A party's standardized columns and the shared layout.
 pub(crate) struct Standardized {
@@ -80,19 +80,19 @@ impl Standardized {
 }
 
 /// The node roles for the cross block: `(sender, receiver)`, the receiver having fewer columns.
-pub(crate) fn roles<R: Ring>(mpc: &Mpc<'_, R>, s: &Standardized) -> (usize, usize) {
+pub(crate) fn roles<R: Ring, D: Kernels<R>>(mpc: &D, s: &Standardized) -> (usize, usize) {
     let width = |i: usize| s.data.of(mpc.party(i)).len();
     if width(0) < width(1) { (1, 0) } else { (0, 1) }
 }
 
 /// Shares of the cross block `Z_s^T Z_r / n` (`d_s x d_r`, row-major) at scale `f`.
-pub(crate) async fn cross_block<R: Ring>(mpc: &mut Mpc<'_, R>, s: &Standardized) -> Result<Vec<R>> {
+pub(crate) async fn cross_block<R: Ring, D: Kernels<R>>(mpc: &mut D, s: &Standardized) -> Result<Share<R>> {
     let (sender, receiver) = roles(mpc, s);
     let n = s.data.rows;
     let ds = s.data.of(mpc.party(sender)).len();
     let dr = s.data.of(mpc.party(receiver)).len();
     if ds == 0 || dr == 0 {
-        return Ok(Vec::new());
+        return Ok(mpc.constant(0.0, 0));
     }
     let f = mpc.frac();
     let log_n = (n.max(2) as f64).log2().ceil() as u32;
@@ -100,38 +100,26 @@ pub(crate) async fn cross_block<R: Ring>(mpc: &mut Mpc<'_, R>, s: &Standardized)
     let fz = f.min((R::BITS - 2 - log_n) / 2);
     // |z| <= sqrt(n) < 2^m.
     let m = log_n.div_ceil(2) + 1;
-    let offset = R::ONE.shl(m + fz);
-    let bits = m + 1 + fz + 1;
-    let shares = if mpc.me() == sender {
-        // A = Z_s^T (ds x n); its product with the receiver's offset values, minus the offset's part.
+    let me = mpc.me();
+    // A = Z_s^T (ds x n) at the sender, B = Z_r (n x dr) at the receiver, both at fz fraction bits.
+    let a: Option<Vec<R>> = (me == sender).then(|| {
         let mut a = vec![R::ZERO; ds * n];
-        let mut sums = vec![R::ZERO; ds];
         for i in 0..n {
             for j in 0..ds {
-                let v = R::encode(s.z[i * ds + j], fz);
-                a[j * n + i] = v;
-                sums[j] = sums[j].add(v);
+                a[j * n + i] = R::encode(s.z[i * ds + j], fz);
             }
         }
-        let zero = vec![R::ZERO; n * dr];
-        let mut out = mpc.matmul_plain_raw(sender, Some(&a), &zero, (ds, n, dr), bits).await?;
-        for j in 0..ds {
-            for c in 0..dr {
-                out[j * dr + c] = out[j * dr + c].sub(sums[j].mul(offset));
-            }
-        }
-        out
-    } else {
-        let b: Vec<R> = s.z.iter().map(|v| R::encode(*v, fz).add(offset)).collect();
-        mpc.matmul_plain_raw(sender, None, &b, (ds, n, dr), bits).await?
-    };
+        a
+    });
+    let b: Option<Vec<R>> = (me == receiver).then(|| s.z.iter().map(|v| R::encode(*v, fz)).collect());
+    let shares = mpc.matmul_plain_plain((sender, a.as_deref()), (receiver, b.as_deref()), (ds, n, dr), m + fz).await?;
     // Scale 2 fz -> f, then divide by n.
     let t = match (2 * fz).cmp(&f) {
         std::cmp::Ordering::Greater => mpc.trunc(&shares, 2 * fz - f).await?,
         std::cmp::Ordering::Equal => shares,
-        std::cmp::Ordering::Less => shares.iter().map(|v| v.shl(f - 2 * fz)).collect(),
+        std::cmp::Ordering::Less => shares.shl(f - 2 * fz),
     };
-    Ok(mpc.mul_public(&mpc.share(t), 1.0 / n as f64).await?.into_additive())
+    mpc.mul_public(&t, 1.0 / n as f64).await
 }
 
 /// Check the request's device and pick the ring.

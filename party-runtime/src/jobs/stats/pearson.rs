@@ -10,7 +10,7 @@ use super::super::JobOutput;
 use super::correlation::{self, Standardized};
 use crate::context::PartyContext;
 use crate::error::Result;
-use crate::mpc::{Mpc, Ring};
+use crate::mpc::{Kernels, Mpc, Ring};
 
 /// Compute the matrix.
 pub async fn run(ctx: &PartyContext, c: &StatsConfig) -> Result<JobOutput> {
@@ -31,8 +31,8 @@ async fn compute<R: Ring>(
     ctx.progress(0.2, "cross-party products");
     let mut mpc = Mpc::<R>::new(ctx, spu).await?;
     let cross = correlation::cross_block(&mut mpc, &s).await?;
-    let opened = mpc.reveal(&cross, None).await?.unwrap_or_default();
-    let cross = mpc.decode(&opened);
+    let opened = Kernels::reveal(&mut mpc, &cross, None).await?.unwrap_or_default();
+    let cross: Vec<f64> = opened.iter().map(|v| v.decode(mpc.frac())).collect();
     // Every party's own block goes to the others in plaintext: it is part of the output.
     let blocks = ctx.exchange("pearson/local", Ok(s.local_block())).await?;
     let matrix = assemble(&mpc, &s, &blocks, &cross);
@@ -44,8 +44,8 @@ async fn compute<R: Ring>(
 }
 
 /// The full matrix in column order from the owners' blocks and the cross block.
-fn assemble<R: Ring>(
-    mpc: &Mpc<'_, R>,
+fn assemble<R: Ring, D: Kernels<R>>(
+    mpc: &D,
     s: &Standardized,
     blocks: &[(String, Vec<f64>)],
     cross: &[f64],

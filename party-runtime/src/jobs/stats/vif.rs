@@ -1,8 +1,7 @@
 //! `vif` (spec section 5.3): variance inflation factors of columns held by different parties, the diagonal
 //! of the inverse correlation matrix (regression of each column on the others, with an intercept).
 //!
-//! The correlation matrix never leaves the device: each owner's block enters as its own share (the other
-//! party's share is zero), the cross block comes from [`correlation::cross_block`], and the inverse is
+//! The correlation matrix never leaves the device: each owner inputs its own block, the cross block comes from [`correlation::cross_block`], and the inverse is
 //! computed by Newton-Schulz iteration `X <- X (2I - R X)` from `X0 = I / d` (converges for any symmetric
 //! positive definite `R` with eigenvalues in `(0, d]`). Opened: the VIF values, and one bit saying whether
 //! `R X` reached the identity (when it did not, or a VIF exceeds `2^(f/2 + 4)`, the columns are collinear and
@@ -13,11 +12,10 @@ use secretflow_crds::request::{Field, SpuRuntime};
 use secretflow_crds::tasks::stats::StatsConfig;
 
 use super::super::JobOutput;
-use super::correlation;
+use super::correlation::{self, Standardized};
 use crate::context::PartyContext;
 use crate::error::{Error, Result};
-use crate::mpc::local::sub;
-use crate::mpc::{Fixed, Mpc, Ring};
+use crate::mpc::{Fixed, Kernels, Mpc, Ring, Share};
 
 /// Newton-Schulz rounds: enough for eigenvalues down to about `d * 2^-25` (VIF in the millions).
 const ROUNDS: usize = 32;
@@ -36,71 +34,88 @@ async fn compute<R: Ring>(ctx: &PartyContext, c: &StatsConfig, spu: &SpuRuntime)
     ctx.progress(0.0, "load and standardize");
     let s = correlation::load(ctx, c, "vif", spu).await?;
     let mut mpc = Mpc::<R>::new(ctx, spu).await?;
-    let f = mpc.frac();
     ctx.progress(0.2, "cross-party products");
-    let cross = correlation::cross_block(&mut mpc, &s).await?;
-    let (sender, receiver) = correlation::roles(&mpc, &s);
+    let values = inverse_diagonal(&mut mpc, &s, me).await?;
+    let vif_values: ColumnMap<f64> =
+        s.data.columns.iter().zip(values).map(|((name, _), v)| (name.clone(), v)).collect();
+    ctx.progress(1.0, "done");
+    JobOutput::with_report(&VifResult { output_report: c.output_report.clone(), vif_values }, &c.output_report)
+}
+
+/// The diagonal of the correlation matrix's inverse, opened to every node: the matrix is assembled shared
+/// (each owner inputs its own block, the cross block is placed from its shares) and inverted by Newton-Schulz.
+async fn inverse_diagonal<R: Ring, D: Kernels<R>>(mpc: &mut D, s: &Standardized, me: &str) -> Result<Vec<f64>> {
+    let f = mpc.frac();
+    let cross = correlation::cross_block(mpc, s).await?;
+    let (sender, receiver) = correlation::roles(mpc, s);
     let columns = &s.data.columns;
     let d = columns.len();
     let (cs, cr) = (s.data.of(mpc.party(sender)), s.data.of(mpc.party(receiver)));
+    // Each node's own block (ones on its diagonal) inputs by that node, zero elsewhere.
     let local = s.local_block();
     let own = &s.data.own;
-    let mut r = vec![R::ZERO; d * d];
-    for (a, (na, pa)) in columns.iter().enumerate() {
-        for (b, (nb, pb)) in columns.iter().enumerate() {
-            r[a * d + b] = if pa == pb {
-                // The owner's block is its share; the other party's share is zero.
-                if *pa == me {
-                    let (i, j) = (pos(own, na), pos(own, nb));
-                    R::encode(if i == j { 1.0 } else { local[i * own.len() + j] }, f)
-                } else {
-                    R::ZERO
+    let mut r = mpc.constant(0.0, d * d);
+    for node in 0..mpc.nodes() {
+        let mine = (mpc.me() == node).then(|| {
+            let mut block = vec![R::ZERO; d * d];
+            for (a, (na, pa)) in columns.iter().enumerate() {
+                for (b, (nb, pb)) in columns.iter().enumerate() {
+                    if pa == me && pb == me {
+                        let (i, j) = (pos(own, na), pos(own, nb));
+                        block[a * d + b] = R::encode(if i == j { 1.0 } else { local[i * own.len() + j] }, f);
+                    }
                 }
-            } else {
-                let (x, y) = if *pa == mpc.party(sender) { (na, nb) } else { (nb, na) };
-                cross[pos(&cs, x) * cr.len() + pos(&cr, y)]
-            };
-        }
+            }
+            block
+        });
+        r = r.add(&mpc.input(node, mine.as_deref(), d * d).await?);
     }
-    ctx.progress(0.4, "invert");
-    // Public diagonal matrices as shares: node 0 holds them, node 1 zeros.
-    let eye = |v: f64| -> Vec<R> {
-        let c = if mpc.me() == 0 { R::encode(v, f) } else { R::ZERO };
-        (0..d * d).map(|i| if i % (d + 1) == 0 { c } else { R::ZERO }).collect()
+    // The cross block's entries where the two columns' owners differ.
+    let placed: Vec<Option<usize>> = (0..d * d)
+        .map(|at| {
+            let ((na, pa), (nb, pb)) = (&columns[at / d], &columns[at % d]);
+            (pa != pb).then(|| {
+                let (x, y) = if pa == mpc.party(sender) { (na, nb) } else { (nb, na) };
+                pos(&cs, x) * cr.len() + pos(&cr, y)
+            })
+        })
+        .collect();
+    let r = r.add(&cross.gather(&placed));
+    // Public diagonal matrices.
+    let eye = |mpc: &D, v: f64| -> Share<R> {
+        let diag: Vec<R> = (0..d * d).map(|i| if i % (d + 1) == 0 { R::encode(v, f) } else { R::ZERO }).collect();
+        Share::public(mpc.holding(), &diag)
     };
-    let (identity, two_i) = (eye(1.0), eye(2.0));
-    let mut x = eye(1.0 / d as f64);
-    let mut rx = Vec::new();
+    let (identity, two_i) = (eye(mpc, 1.0), eye(mpc, 2.0));
+    let mut x = eye(mpc, 1.0 / d as f64);
+    let mut rx = mpc.constant(0.0, d * d);
     for _ in 0..ROUNDS {
-        let raw = mpc.matmul_raw(&r, &x, d, d, d).await?;
+        let raw = mpc.matmul_raw(&r, &x, (d, d, d)).await?;
         rx = mpc.trunc(&raw, f).await?;
-        let raw = mpc.matmul_raw(&x, &sub(&two_i, &rx), d, d, d).await?;
+        let raw = mpc.matmul_raw(&x, &two_i.sub(&rx), (d, d, d)).await?;
         x = mpc.trunc(&raw, f).await?;
     }
-    let residual = sub(&identity, &rx);
-    if !mpc.all_below(&mpc.share(residual), 0.01).await? {
+    if !mpc.all_below(&identity.sub(&rx), 0.01).await? {
         return Err(Error::bad_data(
             me,
             "task_config.columns",
             "the columns are (nearly) collinear: the correlation matrix is singular and VIF is unbounded",
         ));
     }
-    let diag: Vec<R> = (0..d).map(|i| x[i * d + i]).collect();
-    let opened = mpc.reveal(&diag, None).await?.unwrap_or_default();
+    let diag: Vec<Option<usize>> = (0..d).map(|i| Some(i * d + i)).collect();
+    let opened = mpc.reveal(&x.gather(&diag), None).await?.unwrap_or_default();
+    let values: Vec<f64> = opened.iter().map(|v| v.decode(f)).collect();
     // Near-singular matrices converge too, to values fixed point cannot resolve (an eigenvalue near 2^-f):
     // beyond 2^(f/2 + 4) the columns are treated as collinear, as a failed convergence is.
     let limit = ((f / 2 + 4) as f64).exp2();
-    if let Some(v) = mpc.decode(&opened).iter().find(|v| !(0.99..=limit).contains(*v)) {
+    if let Some(v) = values.iter().find(|v| !(0.99..=limit).contains(*v)) {
         return Err(Error::bad_data(
             me,
             "task_config.columns",
             format!("the columns are (nearly) collinear: a VIF of {v:.0} is beyond what {f} fraction bits resolve"),
         ));
     }
-    let vif_values: ColumnMap<f64> =
-        columns.iter().zip(mpc.decode(&opened)).map(|((name, _), v)| (name.clone(), v)).collect();
-    ctx.progress(1.0, "done");
-    JobOutput::with_report(&VifResult { output_report: c.output_report.clone(), vif_values }, &c.output_report)
+    Ok(values)
 }
 
 fn pos(names: &[String], name: &str) -> usize {
