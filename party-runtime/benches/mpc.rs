@@ -33,7 +33,7 @@ use party_runtime::context::{NoProgress, PartyContext};
 use party_runtime::data::DataPolicy;
 use party_runtime::link::grpc::{GrpcConfig, GrpcLink};
 use party_runtime::link::{Channel, Link};
-use party_runtime::mpc::{Fixed, Mpc, Ring};
+use party_runtime::mpc::{Fixed, Kernels, Mpc, Ring};
 use secretflow_crds::request::{Beaver, Field, Protocol, SpuRuntime};
 use serde_json::{Value, json};
 
@@ -74,17 +74,18 @@ async fn mul_party<R: Ring>(me: &str, ports: (u16, u16), n: usize, beaver: Beave
     let mut mpc = Mpc::<R>::new(&ctx, &spu).await.unwrap();
     let setup = start.elapsed().as_secs_f64();
     let before = ctx.channel.stats();
-    let x: Vec<R> = (0..n).map(|i| R::encode((i % 1000) as f64 / 7.0, mpc.frac())).collect();
-    let y: Vec<R> = (0..n).map(|i| R::encode((i % 997) as f64 / -3.0, mpc.frac())).collect();
+    let f = mpc.frac();
+    let x = mpc.share((0..n).map(|i| R::encode((i % 1000) as f64 / 7.0, f)).collect());
+    let y = mpc.share((0..n).map(|i| R::encode((i % 997) as f64 / -3.0, f)).collect());
     let start = Instant::now();
     let raw = mpc.mul_raw(&x, &y).await.unwrap();
     let product = start.elapsed().as_secs_f64();
-    let z = mpc.trunc(&raw, mpc.frac()).await.unwrap();
+    let z = mpc.trunc(&raw, f).await.unwrap();
     let secs = start.elapsed().as_secs_f64();
     let after = ctx.channel.stats();
     // The peer's shares are the same values: z is 2x * 2y elementwise = 4xy. Check a few by opening.
-    let opened = mpc.reveal(&z[..16], None).await.unwrap().unwrap();
-    let got = mpc.decode(&opened);
+    let opened = mpc.reveal(&z.slice(0..16), None).await.unwrap().unwrap();
+    let got: Vec<f64> = opened.iter().map(|v| v.decode(f)).collect();
     ctx.close().await;
     for (i, g) in got.iter().enumerate() {
         let want = 4.0 * ((i % 1000) as f64 / 7.0) * ((i % 997) as f64 / -3.0);
@@ -214,14 +215,14 @@ async fn sigmoid_party(me: &str, ports: (u16, u16), steps: usize, rows: usize) -
     let z: Vec<u64> = (0..rows).map(|i| u64::encode(half(i), 2 * f)).collect();
     let before = ctx.channel.stats();
     let start = Instant::now();
-    let (z, mut out) = (mpc.share(z), Vec::new());
+    let (z, mut out) = (mpc.share(z), mpc.constant(0.0, 0));
     for _ in 0..steps {
-        out = mpc.sigmoid_from(&z, 64, f, secretflow_crds::tasks::learning::SigType::T1).await.unwrap().into_additive();
+        out = mpc.sigmoid_from(&z, 64, f, secretflow_crds::tasks::learning::SigType::T1).await.unwrap();
     }
     let secs = start.elapsed().as_secs_f64();
     let after = ctx.channel.stats();
-    let opened = mpc.reveal(&out[..rows.min(64)], None).await.unwrap().unwrap();
-    let got = mpc.decode(&opened);
+    let opened = mpc.reveal(&out.slice(0..rows.min(64)), None).await.unwrap().unwrap();
+    let got: Vec<f64> = opened.iter().map(|v| v.decode(f)).collect();
     ctx.close().await;
     for (i, g) in got.iter().enumerate() {
         let want = (0.5 + 2.0 * half(i) / 4.0).clamp(0.0, 1.0);

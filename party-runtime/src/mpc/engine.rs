@@ -127,30 +127,19 @@ impl<'a, R: Ring> Mpc<'a, R> {
 
     /// Secret-share `n` ring values held by node `owner` (`values` is `Some` there): the owner sends a 32-byte
     /// seed; the other node's share is its stream, the owner's the values minus it.
-    pub async fn input(&mut self, owner: usize, values: Option<&[R]>, n: usize) -> Result<Vec<R>> {
+    pub(super) async fn input(&mut self, owner: usize, values: Option<&[R]>, n: usize) -> Result<Vec<R>> {
         self.link.input(owner, values, n, &mut self.rng).await
     }
 
     /// Open `x` to node `to` (both when `None`); returns the values where they are opened.
-    pub async fn reveal(&mut self, x: &[R], to: Option<usize>) -> Result<Option<Vec<R>>> {
+    pub(super) async fn reveal(&mut self, x: &[R], to: Option<usize>) -> Result<Option<Vec<R>>> {
         self.link.reveal(x, to).await
-    }
-
-    /// Reveal to both and decode.
-    pub async fn reveal_f64(&mut self, x: &[R]) -> Result<Vec<f64>> {
-        let v = self.reveal(x, None).await?.unwrap_or_default();
-        Ok(self.decode(&v))
-    }
-
-    /// Divide by `2^f` (floor, at most one unit off), for any shared `|x| < 2^(k-2)`.
-    pub async fn trunc(&mut self, x: &[R], f: u32) -> Result<Vec<R>> {
-        self.trunc_from(x, R::BITS, f).await
     }
 
     /// Divide by `2^f` a value shared mod `2^l` (only the low `l` bits of the shares count), for any
     /// `|x| < 2^(l-2)`; the result is shared mod `2^k` (floor, at most one unit off). With `y = x + 2^(l-2)` in
     /// `[0, 2^(l-1))`, the low `l` bits of the two shares wrap around `2^l` exactly when either top bit is set.
-    pub async fn trunc_from(&mut self, x: &[R], l: u32, f: u32) -> Result<Vec<R>> {
+    pub(super) async fn trunc_from(&mut self, x: &[R], l: u32, f: u32) -> Result<Vec<R>> {
         let job = self.trunc_start(x, l, f, false).await?;
         self.trunc_finish(job).await
     }
@@ -238,7 +227,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
     }
 
     /// Elementwise product of two shared vectors, not truncated (scale adds up).
-    pub async fn mul_raw(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
+    pub(super) async fn mul_raw(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
         let lattice = match &mut self.backend {
             Backend::TrustedFirstParty(_) => return self.mul_dealt(x, y).await,
             Backend::Secure(lattice) => lattice,
@@ -256,14 +245,8 @@ impl<'a, R: Ring> Mpc<'a, R> {
         }))
     }
 
-    /// Elementwise fixed-point product.
-    pub async fn mul(&mut self, x: &[R], y: &[R]) -> Result<Vec<R>> {
-        let raw = self.mul_raw(x, y).await?;
-        self.trunc(&raw, self.frac).await
-    }
-
     /// Shared `m x p` times shared `p x q`, not truncated.
-    pub async fn matmul_raw(&mut self, a: &[R], b: &[R], m: usize, p: usize, q: usize) -> Result<Vec<R>> {
+    pub(super) async fn matmul_raw(&mut self, a: &[R], b: &[R], m: usize, p: usize, q: usize) -> Result<Vec<R>> {
         if self.backend.dealt() {
             let prod = move |x: &[R], y: &[R]| matmul_local(x, y, m, p, q);
             return self.beaver_dealt(a, b, [m * p, p * q, m * q], prod).await;

@@ -57,7 +57,7 @@ impl<R: Ring> Mpc<'_, R> {
     /// Node `owner`'s plaintext `m x p` matrix (`a` is `Some` there) times a shared `p x q`, not truncated.
     /// With OT this is one Gilboa product, the other node choosing with the low `bits` of its share of `b`
     /// (pass `R::BITS` unless that share is known to be a small non-negative integer).
-    pub async fn matmul_plain_raw(
+    pub(super) async fn matmul_plain_raw(
         &mut self,
         owner: usize,
         a: Option<&[R]>,

@@ -31,7 +31,7 @@ async fn compute<R: Ring>(
     ctx.progress(0.2, "cross-party products");
     let mut mpc = Mpc::<R>::new(ctx, spu).await?;
     let cross = correlation::cross_block(&mut mpc, &s).await?;
-    let opened = Kernels::reveal(&mut mpc, &cross, None).await?.unwrap_or_default();
+    let opened = mpc.reveal(&cross, None).await?.unwrap_or_default();
     let cross: Vec<f64> = opened.iter().map(|v| v.decode(mpc.frac())).collect();
     // Every party's own block goes to the others in plaintext: it is part of the output.
     let blocks = ctx.exchange("pearson/local", Ok(s.local_block())).await?;

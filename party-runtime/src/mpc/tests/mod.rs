@@ -149,7 +149,8 @@ async fn a_peer_that_stops_answering_fails_the_product_naming_it() {
     assert_eq!(add(&ra.expect("alice")[0], &rb.expect("bob")[0]), matmul_local(&x, &add(v, v), 3, 1, 1));
     let started = std::time::Instant::now();
     // Bob set up the device and then went silent: alice's product must fail, not hang.
-    let err = a.mul(&x, &x).await.expect_err("bob never answers");
+    let xs = a.share(x.clone());
+    let err = a.mul(&xs, &xs).await.expect_err("bob never answers");
     assert!(started.elapsed() < Duration::from_secs(10));
     let text = err.to_string();
     assert!(text.contains("bob") && text.contains("timed out"), "{text}");
@@ -162,6 +163,7 @@ async fn a_peer_that_stops_answering_fails_the_product_naming_it() {
     // And for a product long enough for the slot scheme (its ciphertexts go out, nothing comes back).
     let long = a.encode(&vec![1.5; 5000]);
     let started = std::time::Instant::now();
+    let long = a.share(long);
     let err = a.mul(&long, &long).await.expect_err("bob never answers");
     assert!(started.elapsed() < Duration::from_secs(10));
     let text = err.to_string();
@@ -187,8 +189,9 @@ async fn slot_products<R: Ring>(f: u32) {
     let reals_y = reals(4096, 1000.0, &mut rng);
     let (xa, xb) = split(&a.encode(&reals_x), &mut rng);
     let (ya, yb) = split(&a.encode(&reals_y), &mut rng);
+    let (xa, xb, ya, yb) = (a.share(xa), b.share(xb), a.share(ya), b.share(yb));
     let (za, zb) = tokio::join!(a.mul(&xa, &ya), b.mul(&xb, &yb));
-    let z = add(&za.expect("a"), &zb.expect("b"));
+    let z = add(&za.expect("a").into_additive(), &zb.expect("b").into_additive());
     for i in 0..reals_x.len() {
         let exact = R::encode(reals_x[i], f).mul(R::encode(reals_y[i], f)).sar(f);
         let err = z[i].sub(exact);
@@ -238,9 +241,9 @@ async fn in_dealer_mode_the_second_node_sees_nothing_of_the_firsts_inputs() {
     // the dealt products, the truncation's bit products and a comparison's dealt 1-out-of-16 OTs.
     let x: Vec<u64> = (0..500).map(|_| (rng.next_u64() >> 24) | 1 << 36).collect();
     let zero = vec![0u64; 500];
-    let (za, zb) = tokio::join!(a.mul(&x, &x), b.mul(&zero, &zero));
+    let (xa, xb) = (a.share(x.clone()), b.share(zero));
+    let (za, zb) = tokio::join!(a.mul(&xa, &xa), b.mul(&xb, &xb));
     let (za, zb) = (za.expect("a"), zb.expect("b"));
-    let (za, zb, xa, xb) = (a.share(za), b.share(zb), a.share(x.clone()), b.share(zero));
     let (la, lb) = tokio::join!(a.less(&za, &xa), b.less(&zb, &xb));
     let lt = add(&la.expect("a").into_additive(), &lb.expect("b").into_additive());
     assert!(lt.iter().all(|v| *v <= 1), "comparison results are bits");
