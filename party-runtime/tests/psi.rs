@@ -179,7 +179,7 @@ async fn plaintext_cases(protocol: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn duplicate_and_missing_keys_are_value_errors_naming_the_party() {
+async fn duplicate_and_missing_keys_are_value_errors_naming_the_party_and_rows_not_values() {
     let dir = tempfile::tempdir().unwrap();
     write_party(&dir.path().join("a.csv"), KeyKind::Text, &[1, 2, 3], 1);
     std::fs::write(dir.path().join("b.csv"), "id,value\nuser-000001,1\nuser-000002,2\nuser-000001,3\n").unwrap();
@@ -187,7 +187,9 @@ async fn duplicate_and_missing_keys_are_value_errors_naming_the_party() {
     let out = serde_json::to_value(run_request(&req, &RunOptions::default()).await).unwrap();
     assert_eq!(out["error"]["type"], "ValueError", "{out:#}");
     let msg = out["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("bob") && msg.contains("duplicate") && msg.contains("user-000001"), "{msg}");
+    assert!(msg.contains("bob") && msg.contains("duplicate") && msg.contains("row 3 repeats row 1"), "{msg}");
+    // The error reaches the peer: it names rows, never a key value.
+    assert!(!msg.contains("user-"), "{msg}");
     std::fs::write(dir.path().join("b.csv"), "id,value\nuser-000001,1\n,2\n").unwrap();
     let out = serde_json::to_value(run_request(&req, &RunOptions::default()).await).unwrap();
     assert_eq!(out["error"]["type"], "ValueError", "{out:#}");

@@ -3,7 +3,7 @@
 //! Keys: the `keys` columns of each party, several forming a composite key; values are compared as text
 //! (integers without decimals, floats as Rust prints them, strings as-is), each column length-prefixed so that
 //! composite keys cannot collide. A missing key or a duplicate key is a `ValueError` naming the party (and the
-//! first duplicates), as SecretFlow's checker does. Empty inputs and an empty intersection are valid.
+//! rows of the first duplicates, never their values: the error reaches the peer), as SecretFlow's checker does. Empty inputs and an empty intersection are valid.
 //!
 //! Output: each party that learns the intersection writes its full input rows whose key is in it, in the same
 //! order at both parties: the receiver's input order, or sorted by key when `sort` is true (the receiver
@@ -191,16 +191,21 @@ fn prepare(ctx: &PartyContext, c: &PsiConfig) -> Result<Prepared> {
     // FxHash: the duplicate check runs over every key; SipHash's flood resistance buys nothing for a party's own data.
     let mut seen: rustc_hash::FxHashMap<&[u8], usize> = rustc_hash::FxHashMap::default();
     seen.reserve(n);
-    let mut dups = Vec::new();
+    // The error names rows, never key values: it reaches the peer, which must not learn keys outside the
+    // intersection.
+    let (mut count, mut shown) = (0usize, Vec::new());
     for (row, k) in keys.iter().enumerate() {
-        if seen.insert(k.as_slice(), row).is_some() && dups.len() < 3 {
-            let shown: Vec<String> =
-                columns.iter().map(|col| col[row].as_ref().map(Cat::label).unwrap_or_default()).collect();
-            dups.push(shown.join("|"));
+        if let Some(first) = seen.insert(k.as_slice(), row) {
+            count += 1;
+            if shown.len() < 3 {
+                shown.push(format!("row {} repeats row {}", row + 1, first + 1));
+            }
         }
     }
-    if !dups.is_empty() {
-        return Err(Error::bad_data(me, &field, format!("duplicate keys in {}: {}", path.display(), dups.join(", "))));
+    if count > 0 {
+        let more = if count > shown.len() { format!(" and {} more", count - shown.len()) } else { String::new() };
+        let listed = shown.join(", ");
+        return Err(Error::bad_data(me, &field, format!("duplicate keys in {}: {listed}{more}", path.display())));
     }
     Ok(Prepared { table, keys, values, output })
 }
