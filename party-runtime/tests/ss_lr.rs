@@ -71,11 +71,50 @@ async fn other_sigmoids_and_the_dealer_mode_train() {
         assert_eq!(out["status"], "success", "{sig} {field}: {out:#}");
         let linear = if dealer { "dealer" } else { "ot" };
         assert_eq!(out["result"]["training_metrics"]["linear_products"], linear);
+        // A result computed with the dealt correlations says it is insecure; a secure one carries no such field.
+        assert_eq!(out["result"]["insecure"].as_bool(), dealer.then_some(true), "{sig} {field}");
         let (pw, pb, _) = plain_sgd(&data, 2, 0.1, 100, sig, true, 0.0, "none");
         let (w, b) = common::model_weights(&dir);
         for (s, p) in w.iter().chain([&b]).zip(pw.iter().chain([&pb])) {
             assert!((s - p).abs() < 1e-2, "{sig}: weights {w:?} {b} vs plaintext {pw:?} {pb}");
         }
+    }
+}
+
+/// SPU's linear sigmoid `mm1` is not clipped: after a large first step (large features, a large learning rate)
+/// the second batch's residuals `p - y` pass 2 in magnitude, beyond what the backward product may assume of a
+/// clipped sigmoid's, and training still follows plaintext SGD.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mm1_with_large_logits_matches_plaintext_sgd() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = synthetic(600, 300, (2, 2), true, 5);
+    let all =
+        data.xa.iter_mut().chain(data.xb.iter_mut()).chain(data.xa_test.iter_mut()).chain(data.xb_test.iter_mut());
+    all.for_each(|v| *v *= 10.0);
+    let (lr, batch) = (0.3, 300);
+    let params = json!({"epochs": 1, "learning_rate": lr, "batch_size": batch, "sig_type": "mm1", "eps": 0.0});
+    let out = run(&dir, &data, "FM64", params, false).await;
+    assert_eq!(out["status"], "success", "{out:#}");
+    // The weights after the first batch, and the second batch's residuals under them.
+    let first = common::Dataset {
+        da: data.da,
+        db: data.db,
+        xa: data.xa[..batch * data.da].to_vec(),
+        xb: data.xb[..batch * data.db].to_vec(),
+        y: data.y[..batch].to_vec(),
+        xa_test: data.xa[batch * data.da..].to_vec(),
+        xb_test: data.xb[batch * data.db..].to_vec(),
+        y_test: data.y[batch..].to_vec(),
+    };
+    let (w1, b1, _) = plain_sgd(&first, 1, lr, batch, "mm1", true, 0.0, "none");
+    let residuals =
+        first.test_logits(&w1, b1).iter().zip(&first.y_test).map(|(z, y)| 0.5 + z / 8.0 - y).collect::<Vec<_>>();
+    let large = residuals.iter().filter(|e| e.abs() > 2.0).count();
+    assert!(large > 10, "{large} rows with |p - y| > 2: the case is exercised");
+    let (pw, pb, _) = plain_sgd(&data, 1, lr, batch, "mm1", true, 0.0, "none");
+    let (w, b) = common::model_weights(&dir);
+    for (s, p) in w.iter().chain([&b]).zip(pw.iter().chain([&pb])) {
+        assert!((s - p).abs() < 1e-2 * p.abs().max(1.0), "weights {w:?} {b} vs plaintext {pw:?} {pb}");
     }
 }
 

@@ -12,7 +12,7 @@
 //! Only three things are ever opened: one bit per epoch for the `eps` early stop (whether every weight moved
 //! less than `eps`), the scalar `final_loss`, and the test logits to the prediction receiver.
 
-use secretflow_crds::tasks::learning::{LrParams, Penalty, RegType};
+use secretflow_crds::tasks::learning::{LrParams, Penalty, RegType, SigType};
 
 use super::phases::Meter;
 use crate::context::PartyContext;
@@ -75,10 +75,13 @@ pub async fn train<R: Ring, D: Kernels<R>>(
             let bits = step_bits_for(me, p.learning_rate, b, f, R::BITS)?;
             let xt = scaled_transpose(features, blocks[mine].bias, range.clone(), p.learning_rate / b as f64, bits);
             let dims: Vec<_> = blocks.iter().map(|block| (block.width(), b, 1)).collect();
-            // For logistic regression |e| = |p - y| <= 1: the products need only f + 3 bits of it.
-            let operand = match p.reg_type {
-                RegType::Logistic => Operand::Bounded(f + 3),
-                RegType::Linear => Operand::Full,
+            // With a sigmoid in [0, 1], |e| = |p - y| <= 1: the products need only f + 3 bits of it. SPU's linear
+            // mm1 is not clipped: with logits below 2^16 (as the loss and the comparisons take them),
+            // |e| < 2^13 + 1 and they need f + 16.
+            let operand = match (p.reg_type, p.sig_type) {
+                (RegType::Linear, _) => Operand::Full,
+                (RegType::Logistic, SigType::Mm1) => Operand::Bounded(f + 16),
+                (RegType::Logistic, _) => Operand::Bounded(f + 3),
             };
             let es = vec![&e; blocks.len()];
             let (g, _) = mpc.matmul_plain_each(&xt, &es, &dims, operand).await?;
