@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use secretflow_crds::request::Beaver;
 use secretflow_crds::result::{CommStats, ExecStatus};
 use secretflow_crds::{
     ClusterMode, ErrorInfo, ExecutionResult, PerformanceMetrics, TaskConfig, TaskMetadata, ValidRequest, WorkerRequest,
@@ -139,10 +140,13 @@ async fn run_valid(req: &ValidRequest, opts: &RunOptions, mut clock: Clock) -> (
     let metadata =
         clock.metadata(&req.task_id, &req.subtask_id, &req.execution_id, req.task.task_type().as_str(), devices);
     match outcome {
-        Ok(out) => (
+        Ok(mut out) => (
             ExecutionResult {
                 status: ExecStatus::Success,
-                result: Some(out.result),
+                result: Some({
+                    mark_insecure(req, &mut out.result);
+                    out.result
+                }),
                 error: None,
                 performance_metrics: Some(metrics),
                 task_metadata: Some(metadata),
@@ -150,6 +154,18 @@ async fn run_valid(req: &ValidRequest, opts: &RunOptions, mut clock: Clock) -> (
             None,
         ),
         Err(e) => (failure(e.to_info(), metrics, metadata), e.blamed_peer().map(str::to_string)),
+    }
+}
+
+/// A result computed on the device with the insecure trusted-first-party correlations says so:
+/// `"insecure": true` beside the task's own fields.
+fn mark_insecure(req: &ValidRequest, result: &mut serde_json::Value) {
+    let dealt = req.spu.as_ref().is_some_and(|spu| spu.beaver == Beaver::TrustedFirstParty);
+    if dealt
+        && req.task.task_type().needs_spu()
+        && let Some(fields) = result.as_object_mut()
+    {
+        fields.insert("insecure".into(), serde_json::Value::Bool(true));
     }
 }
 

@@ -64,6 +64,14 @@ impl<'a, R: Ring> Mpc<'a, R> {
         let link = Peer { ctx, name: nodes[1 - me].clone(), me };
         let (sender, receiver) = ot::setup(ctx, &link.name, me == 0, &mut rng).await?;
         ctx.add_device_init(started.elapsed());
+        if spu.beaver == secretflow_crds::request::Beaver::TrustedFirstParty {
+            tracing::warn!(
+                party = %ctx.party,
+                "runtime_config.beaver is trusted_first_party: node `{}` deals every correlation and can decrypt \
+                 every shared value (insecure; for comparison with SPU only)",
+                nodes[0]
+            );
+        }
         Ok(Mpc {
             ctx,
             nodes,
