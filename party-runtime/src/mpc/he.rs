@@ -153,6 +153,16 @@ pub(super) fn residue_bytes(n: usize) -> usize {
     (n * rlwe::RESIDUE_BITS as usize).div_ceil(8)
 }
 
+/// The residues of `primes.len()` polynomials of `per` coefficients each from their segment, polynomial `j`'s
+/// modulo `primes[j]`; a residue not below its prime is refused (no honest peer sends one), naming its place.
+pub(super) fn reduced_residues(bytes: &[u8], primes: &[u64], per: usize) -> std::result::Result<Vec<u64>, String> {
+    let xs = residues(bytes, primes.len() * per);
+    match xs.iter().enumerate().find(|(i, x)| **x >= primes[i / per]) {
+        Some((i, x)) => Err(format!("residue {i} ({x}) is not below its prime {}", primes[i / per])),
+        None => Ok(xs),
+    }
+}
+
 /// `n` residues from their segment (which [`residue_bytes`] sized).
 pub(super) fn residues(bytes: &[u8], n: usize) -> Vec<u64> {
     let b = rlwe::RESIDUE_BITS as usize;
@@ -190,7 +200,9 @@ impl HeState {
         let len = params.limbs() * params.n;
         let bytes = peer.recv(tag, 16 + residue_bytes(len)).await?;
         let peer_seed: [u8; 16] = bytes[..16].try_into().unwrap_or_default();
-        let peer_pk = PublicKey::new(params, residues(&bytes[16..], len), peer_seed);
+        let pk = reduced_residues(&bytes[16..], &params.primes, params.n)
+            .map_err(|e| peer.ctx.bad_message(&peer.name, tag, e))?;
+        let peer_pk = PublicKey::new(params, pk, peer_seed);
         let mut rk = [0u8; 16];
         rng.fill_bytes(&mut rk);
         Ok(HeState { sk, peer: peer_pk, rng: Prg::new(rk, 0), plain: PlainCache::default() })
@@ -253,18 +265,20 @@ async fn key_holder<R: Ring>(
     if bytes.len() != expected {
         return Err(ctx.bad_message(peer, tag, format!("expected {expected} bytes, got {}", bytes.len())));
     }
-    Ok(compute(|| {
+    let kept = &params.primes[..l];
+    compute(|| {
         let mut out = Vec::with_capacity(tiling.m);
         let mut at = 1;
         for block in tiling.blocks() {
             let (len1, len0) = segments(block.len());
-            let c1 = residues(&bytes[at..at + len1], l * params.n);
-            let c0 = residues(&bytes[at + len1..at + len1 + len0], l * block.len());
+            let c1 = reduced_residues(&bytes[at..at + len1], kept, params.n);
+            let c0 = reduced_residues(&bytes[at + len1..at + len1 + len0], kept, block.len());
+            let (c1, c0) = (c1.and_then(|c1| Ok((c1, c0?)))).map_err(|e| ctx.bad_message(peer, tag, e))?;
             at += len1 + len0;
             out.extend(sk.decrypt::<R>(&c1, &c0, &tiling.positions(block.len())));
         }
-        out
-    }))
+        Ok(out)
+    })
 }
 
 /// Multiply the peer's ciphertexts by this party's matrix, mask, flood and return them; returns the masks.
@@ -288,11 +302,14 @@ async fn evaluator<R: Ring>(
     }
     let evaluated = compute(|| -> Result<(Vec<u8>, Vec<R>)> {
         let seed: [u8; 16] = bytes[..16].try_into().unwrap_or_default();
-        let cts: Vec<(Vec<u64>, Vec<u64>)> = bytes[16..]
+        let cts = bytes[16..]
             .chunks_exact(residue_bytes(len))
             .enumerate()
-            .map(|(c, part)| rlwe::received(params, residues(part, len), seed, c as u64))
-            .collect();
+            .map(|(c, part)| {
+                let c0 = reduced_residues(part, &params.primes, params.n).map_err(|e| ctx.bad_message(peer, tag, e))?;
+                Ok(rlwe::received(params, c0, seed, c as u64))
+            })
+            .collect::<Result<Vec<(Vec<u64>, Vec<u64>)>>>()?;
         let plaintexts = plain.get(params, tiling, a);
         let mut msg = vec![1u8];
         let mut masks = Vec::with_capacity(tiling.m);
@@ -343,5 +360,22 @@ mod tests {
             assert_eq!(residues(&out[1..1 + residue_bytes(n)], n), xs);
             assert_eq!(residues(&out[1 + residue_bytes(n)..], n / 2), xs[..n / 2]);
         }
+    }
+
+    #[test]
+    fn a_residue_not_below_its_prime_is_refused() {
+        let primes = &rlwe::params::<u64>().primes;
+        let per = 5;
+        let reduced: Vec<u64> = (0..primes.len() * per).map(|i| primes[i / per] - 1 - i as u64).collect();
+        let mut out = Vec::new();
+        put_residues(&mut out, &reduced);
+        assert_eq!(reduced_residues(&out, primes, per), Ok(reduced.clone()));
+        // The second polynomial's third coefficient equal to its prime (it fits the wire's 51 bits).
+        let mut bad = reduced;
+        bad[per + 2] = primes[1];
+        let mut out = Vec::new();
+        put_residues(&mut out, &bad);
+        let err = reduced_residues(&out, primes, per).expect_err("refused");
+        assert!(err.contains(&format!("residue {}", per + 2)) && err.contains(&primes[1].to_string()), "{err}");
     }
 }

@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::he::{HeState, residue_bytes, residues, write_residues};
+use super::he::{HeState, reduced_residues, residue_bytes, write_residues};
 use super::peer::Peer;
 use super::rlwe::{self, Flood, Product, PublicKey, SecretKey, ZeroEnc};
 use super::slots::{self, SlotParams};
@@ -134,18 +134,20 @@ async fn key_holder<R: Ring>(
             if bytes.len() != expected {
                 return Err(ctx.bad_message(peer, RET, format!("expected {expected} bytes, got {}", bytes.len())));
             }
+            let kept = &sp.ct.primes[..limbs];
             let slots: Vec<Vec<u64>> = compute(|| {
                 tasks
                     .par_iter()
                     .enumerate()
                     .map(|(k, &(_, j))| {
                         let at = 1 + k * 2 * seg;
-                        let c1 = residues(&bytes[at..at + seg], limbs * sp.ct.n);
-                        let c0 = residues(&bytes[at + seg..at + 2 * seg], limbs * sp.ct.n);
-                        sp.decode(j, &sk.phase(&c1, &c0))
+                        let c1 = reduced_residues(&bytes[at..at + seg], kept, sp.ct.n)?;
+                        let c0 = reduced_residues(&bytes[at + seg..at + 2 * seg], kept, sp.ct.n)?;
+                        Ok(sp.decode(j, &sk.phase(&c1, &c0)))
                     })
-                    .collect()
-            });
+                    .collect::<std::result::Result<_, String>>()
+            })
+            .map_err(|e| ctx.bad_message(peer, RET, e))?;
             for (b, per_prime) in group.clone().zip(slots.chunks_exact(layout.count)) {
                 out.extend((0..layout.block(b).len()).map(|s| sp.crt::<R>(per_prime.iter().map(|z| z[s]))));
             }
@@ -189,14 +191,15 @@ async fn evaluator<R: Ring>(
         let evaluated: std::result::Result<(), String> = compute(|| {
             msg[1..].par_chunks_mut(2 * ret).zip(keyed).enumerate().try_for_each(|(k, (out, ((b, j), mut rng)))| {
                 let at = 16 + k * 2 * seg;
-                let received = |w: usize| {
+                let received = |w: usize| -> std::result::Result<_, String> {
                     let part = &bytes[at + w * seg..at + (w + 1) * seg];
-                    rlwe::received(ct, residues(part, ct.limbs() * ct.n), seed, layout.stream(b, j, w))
+                    let c0 = reduced_residues(part, &ct.primes, ct.n).map_err(|e| format!("from {peer}: {e}"))?;
+                    Ok(rlwe::received(ct, c0, seed, layout.stream(b, j, w)))
                 };
                 let mut prod = Product::new(ZeroEnc::new(ct, pk, &mut rng));
                 // Enc(x_0) times y_1, Enc(y_0) times x_1.
                 for (w, v) in [y, x].into_iter().enumerate() {
-                    let (c0, c1) = received(w);
+                    let (c0, c1) = received(w)?;
                     let (pt, norm) = sp.plaintext(j, block_values(v, &layout, b));
                     prod.add(ct, (&pt, norm), &c0, &c1);
                 }
