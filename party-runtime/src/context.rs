@@ -133,7 +133,8 @@ impl PartyContext {
         tag: &str,
         mine: Result<T>,
     ) -> Result<Vec<(String, T)>> {
-        let wire: std::result::Result<&T, ErrorInfo> = mine.as_ref().map_err(Error::to_info);
+        // What the peers learn of this party's failure: no cell values (see `Error::to_peer_info`).
+        let wire: std::result::Result<&T, ErrorInfo> = mine.as_ref().map_err(Error::to_peer_info);
         for peer in self.parties.iter().filter(|p| **p != self.party) {
             if let Err(e) = self.channel.send_json(peer, tag, &wire).await {
                 return Err(mine.err().unwrap_or_else(|| self.link_error(e)));
@@ -201,6 +202,18 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_csv_parsers_message_stays_with_its_party() {
+        let (a, b) = contexts(Duration::from_secs(3600));
+        let detail = "could not parse `secret-cell-42` as dtype i64 at column 'age'";
+        let bob_err = Error::Csv { party: "bob".into(), path: "b.csv".into(), detail: detail.into() };
+        let (ra, rb) = tokio::join!(a.exchange("t", Ok(1u32)), b.exchange::<u32>("t", Err(bob_err)));
+        assert!(rb.expect_err("bob fails").to_string().contains("secret-cell-42"), "bob's own result keeps it");
+        let seen = ra.expect_err("alice fails").to_info();
+        assert!(seen.message.contains("bob") && seen.message.contains("b.csv"), "{}", seen.message);
+        assert!(!seen.message.contains("secret") && !seen.traceback.contains("secret"), "{seen:?}");
     }
 
     #[tokio::test]

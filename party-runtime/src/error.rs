@@ -58,6 +58,17 @@ pub enum Error {
         /// The underlying error.
         message: String,
     },
+    /// A file could not be read or written as CSV. The parser's message may quote the file's cells, so it is
+    /// not sent to the other parties ([`Error::to_peer_info`]).
+    #[error("party {party}: {}: CSV: {detail}", path.display())]
+    Csv {
+        /// The party.
+        party: String,
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        detail: String,
+    },
     /// The link failed (peer lost, timeout, bad message).
     #[error("party {party}: {source}")]
     Link {
@@ -101,9 +112,11 @@ impl Error {
             Error::FileNotFound { .. } => ErrorType::FileNotFoundError,
             Error::Permission { .. } => ErrorType::PermissionError,
             Error::Link { source: LinkError::Timeout { .. }, .. } => ErrorType::TimeoutError,
-            Error::Io { .. } | Error::Link { .. } | Error::Peer { .. } | Error::NotImplemented { .. } => {
-                ErrorType::RuntimeError
-            }
+            Error::Io { .. }
+            | Error::Csv { .. }
+            | Error::Link { .. }
+            | Error::Peer { .. }
+            | Error::NotImplemented { .. } => ErrorType::RuntimeError,
             Error::Internal(_) => ErrorType::RuntimeError,
         }
     }
@@ -126,6 +139,22 @@ impl Error {
     /// A `BadData` error.
     pub fn bad_data(party: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::BadData { party: party.to_string(), field: field.into(), message: message.into() }
+    }
+
+    /// The error object sent to the other parties: [`Error::to_info`], except that a CSV parser's message,
+    /// which may quote the file's cells, stays with this party (its own result carries it).
+    pub fn to_peer_info(&self) -> ErrorInfo {
+        match self {
+            Error::Csv { party, path, .. } => {
+                let message = format!(
+                    "party {party}: {}: CSV: the file could not be parsed (the parser's message stays with {party})",
+                    path.display()
+                );
+                let traceback = format!("{}: {message}", self.error_type());
+                ErrorInfo { kind: self.error_type(), message, traceback }
+            }
+            _ => self.to_info(),
+        }
     }
 
     /// The Worker-API error object; the traceback lists the chain of causes.

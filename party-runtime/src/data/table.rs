@@ -141,7 +141,7 @@ fn read_csv(path: &Path, infer_rows: Option<usize>) -> PolarsResult<DataFrame> {
 }
 
 fn polars_err(party: &str, path: &Path, e: PolarsError) -> Error {
-    Error::Io { party: party.into(), path: path.into(), message: format!("CSV: {e}") }
+    Error::Csv { party: party.into(), path: path.into(), detail: e.to_string() }
 }
 
 impl Table {
