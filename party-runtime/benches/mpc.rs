@@ -51,6 +51,7 @@ async fn party_ctx<R: Ring>(me: &str, ports: (u16, u16), beaver: Beaver) -> (Par
         peers: vec![(peer.into(), format!("127.0.0.1:{peer_port}"))],
         timeout: Duration::from_secs(120),
         tls: None,
+        limits: party_runtime::link::Limits::default(),
     })
     .await
     .unwrap();
@@ -388,6 +389,7 @@ fn bench_link() {
             peers: vec![(peer.into(), format!("127.0.0.1:{theirs}"))],
             timeout: Duration::from_secs(60),
             tls: None,
+            limits: party_runtime::link::Limits::default(),
         };
         let a = GrpcLink::start(config("alice", "bob", pa, pb)).await.unwrap();
         let b = GrpcLink::start(config("bob", "alice", pb, pa)).await.unwrap();

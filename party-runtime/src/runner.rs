@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::jobs::{self, JobOutput};
 use crate::link::grpc::{GrpcConfig, GrpcLink, TlsMaterial};
 use crate::link::memory::MemoryHub;
-use crate::link::{Channel, DEFAULT_TIMEOUT};
+use crate::link::{Channel, DEFAULT_TIMEOUT, Limits};
 use secretflow_crds::ValidationError;
 
 /// How this process runs requests.
@@ -211,6 +211,7 @@ async fn contexts(req: &ValidRequest, opts: &RunOptions) -> Result<Vec<PartyCont
                     .collect(),
                 timeout: opts.link_timeout,
                 tls: opts.tls.clone(),
+                limits: Limits::from_env(),
             };
             let link = GrpcLink::start(cfg).await.map_err(|source| Error::Link { party: me.clone(), source })?;
             link.connect_all().await.map_err(|source| Error::Link { party: me.clone(), source })?;

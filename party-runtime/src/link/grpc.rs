@@ -36,7 +36,7 @@ use tonic::transport::{
 use tonic::{Request, Response, Status};
 
 use super::mailbox::Mailboxes;
-use super::{Link, LinkError};
+use super::{Limits, Link, LinkError};
 
 /// Generated protobuf and gRPC code.
 #[allow(missing_docs, clippy::all, clippy::unwrap_used)]
@@ -103,6 +103,8 @@ pub struct GrpcConfig {
     pub timeout: Duration,
     /// Mutual TLS, when set.
     pub tls: Option<TlsMaterial>,
+    /// What one peer can make this party hold.
+    pub limits: Limits,
 }
 
 /// A party's gRPC link.
@@ -240,7 +242,7 @@ impl GrpcLink {
     pub async fn start(cfg: GrpcConfig) -> Result<GrpcLink, LinkError> {
         let mut names: Vec<String> = cfg.peers.iter().map(|(p, _)| p.clone()).collect();
         names.push(cfg.party.clone());
-        let boxes = Mailboxes::new(&names, cfg.timeout);
+        let boxes = Mailboxes::with_limits(&names, cfg.timeout, cfg.limits);
         let addr: SocketAddr =
             tokio::net::lookup_host(&cfg.listen).await.ok().and_then(|mut a| a.next()).ok_or_else(|| {
                 LinkError::Transport {
@@ -484,6 +486,12 @@ impl Shared {
         let key = (c.from.clone(), c.tag.clone());
         let whole = {
             let mut partial = self.partial.lock().unwrap_or_else(|p| p.into_inner());
+            // Counted as it arrives: a peer cannot grow a partial message or its backlog past the limits.
+            let so_far = partial.get(&key).map_or(0, Vec::len) + c.data.len();
+            if let Err(e) = self.boxes.admit((&c.from, &self.party), &c.tag, c.data.len(), so_far) {
+                partial.retain(|(from, _), _| *from != c.from);
+                return Err(Status::resource_exhausted(e.to_string()));
+            }
             if c.last {
                 match partial.remove(&key) {
                     Some(mut head) => {
@@ -497,7 +505,9 @@ impl Shared {
                 return Ok(ack);
             }
         };
-        self.boxes.deliver(&c.from, &self.party, &c.tag, whole).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        self.boxes
+            .deliver_admitted(&c.from, &self.party, &c.tag, whole)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         Ok(ack)
     }
 }
@@ -551,6 +561,10 @@ mod tests {
     }
 
     async fn link(me: &str, session: &str, ports: (u16, u16)) -> GrpcLink {
+        limited(me, session, ports, Limits::default()).await
+    }
+
+    async fn limited(me: &str, session: &str, ports: (u16, u16), limits: Limits) -> GrpcLink {
         let (mine, peer, theirs) = if me == "alice" { (ports.0, "bob", ports.1) } else { (ports.1, "alice", ports.0) };
         let cfg = GrpcConfig {
             party: me.into(),
@@ -559,8 +573,41 @@ mod tests {
             peers: vec![(peer.into(), format!("127.0.0.1:{theirs}"))],
             timeout: Duration::from_secs(5),
             tls: None,
+            limits,
         };
         GrpcLink::start(cfg).await.expect("link starts")
+    }
+
+    /// An oversized message and a backlog past the limit each stop the sender: bob's receives from alice fail
+    /// at once naming her and the limit, and bob holds no more than the limit meanwhile.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_peer_past_the_limits_fails_the_receiver_naming_it() {
+        let limits = Limits { message: CHUNK + 100, buffered: 3 * CHUNK };
+        let ports = (free_port(), free_port());
+        let (a, b) = tokio::join!(limited("alice", "s", ports, Limits::default()), limited("bob", "s", ports, limits));
+        a.send("bob", "fits", vec![7; CHUNK]).await.expect("a message within the limit");
+        assert_eq!(b.recv("alice", "fits").await.expect("delivered").len(), CHUNK);
+        // Two chunks of one message: the second passes the message limit, and bob refuses it.
+        a.send("bob", "huge", vec![1; 2 * CHUNK]).await.expect("queued");
+        let flushed = a.flush("bob").await;
+        let started = std::time::Instant::now();
+        let err = b.recv("alice", "huge").await.expect_err("refused");
+        assert!(started.elapsed() < Duration::from_secs(2), "no wait for the timeout");
+        let text = err.to_string();
+        assert!(text.contains("alice") && text.contains("limits") && text.contains("allowed"), "{text}");
+        assert!(flushed.is_err(), "alice learns of the refusal");
+        // Every later receive from alice fails the same way.
+        assert!(b.recv("alice", "fits").await.expect_err("stopped").to_string().contains("limits"));
+
+        // A backlog: messages within the size limit that bob does not read, past what he may hold.
+        let ports = (free_port(), free_port());
+        let (a, b) = tokio::join!(limited("alice", "s", ports, Limits::default()), limited("bob", "s", ports, limits));
+        for i in 0..4 {
+            a.send("bob", &format!("m{i}"), vec![2; CHUNK]).await.expect("queued");
+        }
+        assert!(a.flush("bob").await.is_err(), "the fourth is refused");
+        let err = b.recv("alice", "m0").await.expect_err("stopped");
+        assert!(err.to_string().contains("held unread"), "{err}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

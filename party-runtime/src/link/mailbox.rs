@@ -2,7 +2,9 @@
 //! link's inbound side.
 //!
 //! A `receive` returns the next queued message; when the sender has departed and its queue is empty it fails
-//! with `PeerClosed` at once, and when nothing arrives within the timeout it fails with `Timeout`.
+//! with `PeerClosed` at once, and when nothing arrives within the timeout it fails with `Timeout`. Bytes from
+//! each peer are counted from arrival to consumption against [`Limits`]: a peer past them is refused, and every
+//! receive from it fails with the `Limit` error naming it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,23 +12,81 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::LinkError;
+use super::{Limits, LinkError};
 
 type Key = (String, String, String);
 type Queue = (mpsc::UnboundedSender<Vec<u8>>, Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Vec<u8>>>>);
+
+/// Bytes from one sender to one receiver admitted and not yet received, and the limit error that stopped the
+/// sender, if any.
+type Held = (usize, Option<LinkError>);
 
 /// Message queues for a fixed set of parties.
 pub struct Mailboxes {
     queues: Mutex<HashMap<Key, Queue>>,
     alive: HashMap<String, watch::Sender<bool>>,
     timeout: Duration,
+    limits: Limits,
+    /// Per (sender, receiver): bytes admitted and not yet received, and the limit error that stopped the
+    /// sender, if any.
+    held: Mutex<HashMap<(String, String), Held>>,
 }
 
 impl Mailboxes {
     /// Queues between `parties`; a `receive` waits at most `timeout`.
     pub fn new(parties: &[String], timeout: Duration) -> Arc<Self> {
+        Mailboxes::with_limits(parties, timeout, Limits::default())
+    }
+
+    /// [`Mailboxes::new`] with explicit limits.
+    pub fn with_limits(parties: &[String], timeout: Duration, limits: Limits) -> Arc<Self> {
         let alive = parties.iter().map(|p| (p.clone(), watch::channel(true).0)).collect();
-        Arc::new(Mailboxes { queues: Mutex::default(), alive, timeout })
+        Arc::new(Mailboxes { queues: Mutex::default(), alive, timeout, limits, held: Mutex::default() })
+    }
+
+    /// The limits on what a peer can make this party hold.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Count `n` more bytes from `from` to `to` (part of message `tag`, of `so_far` bytes with these): refused
+    /// past the limits, which also stops the sender (pending and later receives from it fail with the error).
+    pub fn admit(&self, (from, to): (&str, &str), tag: &str, n: usize, so_far: usize) -> Result<(), LinkError> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let (count, stopped) = held.entry((from.to_string(), to.to_string())).or_default();
+        if let Some(e) = stopped {
+            return Err(e.clone());
+        }
+        let over = if so_far > self.limits.message {
+            Some(format!("a message of {so_far} bytes or more, above the {} allowed", self.limits.message))
+        } else if *count + n > self.limits.buffered {
+            Some(format!("{} bytes held unread, above the {} allowed", *count + n, self.limits.buffered))
+        } else {
+            None
+        };
+        if let Some(message) = over {
+            let e = LinkError::Limit { peer: from.into(), tag: tag.into(), message };
+            *stopped = Some(e.clone());
+            drop(held);
+            self.depart(from);
+            return Err(e);
+        }
+        *count += n;
+        Ok(())
+    }
+
+    /// The error that stopped `from` sending to `to`, if it passed the limits.
+    fn stopped(&self, from: &str, to: &str) -> Option<LinkError> {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.get(&(from.to_string(), to.to_string())).and_then(|h| h.1.clone())
+    }
+
+    /// `n` bytes from `from` to `to` were consumed.
+    fn release(&self, from: &str, to: &str, n: usize) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = held.get_mut(&(from.to_string(), to.to_string())) {
+            h.0 = h.0.saturating_sub(n);
+        }
     }
 
     /// Whether `party` belongs to this set.
@@ -49,8 +109,14 @@ impl Mailboxes {
             .clone()
     }
 
-    /// Queue a message from `from` to `to`.
+    /// Queue a message from `from` to `to`, counting it against the limits.
     pub fn deliver(&self, from: &str, to: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
+        self.admit((from, to), tag, bytes.len(), bytes.len())?;
+        self.deliver_admitted(from, to, tag, bytes)
+    }
+
+    /// Queue a message whose bytes were already counted by [`Mailboxes::admit`] as they arrived.
+    pub fn deliver_admitted(&self, from: &str, to: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
         for p in [from, to] {
             if !self.knows(p) {
                 return Err(LinkError::UnknownPeer { peer: p.into() });
@@ -68,19 +134,30 @@ impl Mailboxes {
             Some(tx) => tx.subscribe(),
             None => return Err(LinkError::UnknownPeer { peer: from.into() }),
         };
+        if let Some(e) = self.stopped(from, to) {
+            return Err(e);
+        }
         let (_, rx) = self.queue((from.into(), to.into(), tag.into()));
         let mut rx = rx.lock().await;
-        let closed = || LinkError::PeerClosed { peer: from.into(), tag: tag.into() };
-        tokio::select! {
+        let closed =
+            || self.stopped(from, to).unwrap_or_else(|| LinkError::PeerClosed { peer: from.into(), tag: tag.into() });
+        let got = tokio::select! {
             biased;
             m = rx.recv() => m.ok_or_else(closed),
-            _ = alive.wait_for(|a| !*a) => rx.try_recv().map_err(|_| closed()),
+            _ = alive.wait_for(|a| !*a) => match self.stopped(from, to) {
+                Some(e) => Err(e),
+                None => rx.try_recv().map_err(|_| closed()),
+            },
             _ = tokio::time::sleep(self.timeout) => Err(LinkError::Timeout {
                 peer: from.into(),
                 tag: tag.into(),
                 secs: self.timeout.as_secs(),
             }),
+        };
+        if let Ok(m) = &got {
+            self.release(from, to, m.len());
         }
+        got
     }
 
     /// `party` is gone: its pending and future receives fail once its queued messages are consumed.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::mailbox::Mailboxes;
-use super::{Link, LinkError};
+use super::{Limits, Link, LinkError};
 
 /// The shared state of one local session.
 pub struct MemoryHub {
@@ -18,7 +18,12 @@ pub struct MemoryHub {
 impl MemoryHub {
     /// A hub for `parties`, whose receives wait at most `timeout`.
     pub fn new(parties: &[String], timeout: Duration) -> Arc<Self> {
-        Arc::new(MemoryHub { boxes: Mailboxes::new(parties, timeout) })
+        MemoryHub::with_limits(parties, timeout, Limits::default())
+    }
+
+    /// [`MemoryHub::new`] with explicit limits on what one party can make another hold.
+    pub fn with_limits(parties: &[String], timeout: Duration, limits: Limits) -> Arc<Self> {
+        Arc::new(MemoryHub { boxes: Mailboxes::with_limits(parties, timeout, limits) })
     }
 
     /// The link endpoint of `party`.

@@ -61,6 +61,16 @@ pub enum LinkError {
         /// What went wrong.
         message: String,
     },
+    /// The peer sent more than [`Limits`] allow.
+    #[error("peer `{peer}` exceeded the link's limits (message `{tag}`): {message}")]
+    Limit {
+        /// The peer.
+        peer: String,
+        /// The message.
+        tag: String,
+        /// Which limit, and by how much.
+        message: String,
+    },
     /// A message from the peer could not be decoded.
     #[error("bad message `{tag}` from peer `{peer}`: {message}")]
     Decode {
@@ -73,6 +83,39 @@ pub enum LinkError {
     },
 }
 
+/// Bounds on what a peer can make this party hold: one message's size, and the bytes received from one peer and
+/// not yet consumed (queued messages and partly received ones). Past either the run fails naming the peer,
+/// instead of growing memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest message, in bytes.
+    pub message: usize,
+    /// The most bytes buffered from one peer.
+    pub buffered: usize,
+}
+
+impl Default for Limits {
+    /// 2 GiB per message (the largest legitimate one, KKRT's OT-extension matrix at 10^7 keys, is about
+    /// 0.8 GB) and 4 GiB buffered per peer.
+    fn default() -> Self {
+        Limits { message: 2 << 30, buffered: 4 << 30 }
+    }
+}
+
+impl Limits {
+    /// The defaults, overridden by `SF_LINK_MAX_MESSAGE_BYTES` and `SF_LINK_MAX_BUFFERED_BYTES` where set.
+    pub fn from_env() -> Self {
+        let read = |name: &str, default: usize| {
+            std::env::var(name).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
+        };
+        let d = Limits::default();
+        Limits {
+            message: read("SF_LINK_MAX_MESSAGE_BYTES", d.message),
+            buffered: read("SF_LINK_MAX_BUFFERED_BYTES", d.buffered),
+        }
+    }
+}
+
 impl LinkError {
     /// The peer this error names.
     pub fn peer(&self) -> &str {
@@ -81,7 +124,8 @@ impl LinkError {
             | LinkError::Timeout { peer, .. }
             | LinkError::PeerClosed { peer, .. }
             | LinkError::Transport { peer, .. }
-            | LinkError::Decode { peer, .. } => peer,
+            | LinkError::Decode { peer, .. }
+            | LinkError::Limit { peer, .. } => peer,
         }
     }
 }
