@@ -274,6 +274,13 @@ pub struct SpuRuntime {
     pub beaver: Beaver,
 }
 
+impl SpuRuntime {
+    /// Whether the device runs with the insecure trusted first party (node 0 deals every correlation).
+    pub fn insecure(&self) -> bool {
+        self.beaver == Beaver::TrustedFirstParty
+    }
+}
+
 /// A request that passed validation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ValidRequest {

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use secretflow_crds::request::Beaver;
 use secretflow_crds::result::{CommStats, ExecStatus};
 use secretflow_crds::{
     ClusterMode, ErrorInfo, ExecutionResult, PerformanceMetrics, TaskConfig, TaskMetadata, ValidRequest, WorkerRequest,
@@ -160,7 +159,7 @@ async fn run_valid(req: &ValidRequest, opts: &RunOptions, mut clock: Clock) -> (
 /// A result computed on the device with the insecure trusted-first-party correlations says so:
 /// `"insecure": true` beside the task's own fields.
 fn mark_insecure(req: &ValidRequest, result: &mut serde_json::Value) {
-    let dealt = req.spu.as_ref().is_some_and(|spu| spu.beaver == Beaver::TrustedFirstParty);
+    let dealt = req.spu.as_ref().is_some_and(|spu| spu.insecure());
     if dealt
         && req.task.task_type().needs_spu()
         && let Some(fields) = result.as_object_mut()

@@ -64,7 +64,7 @@ impl<'a, R: Ring> Mpc<'a, R> {
         let link = Peer { ctx, name: nodes[1 - me].clone(), me };
         let (sender, receiver) = ot::setup(ctx, &link.name, me == 0, &mut rng).await?;
         ctx.add_device_init(started.elapsed());
-        if spu.beaver == secretflow_crds::request::Beaver::TrustedFirstParty {
+        if spu.insecure() {
             tracing::warn!(
                 party = %ctx.party,
                 "runtime_config.beaver is trusted_first_party: node `{}` deals every correlation and can decrypt \
@@ -103,11 +103,6 @@ impl<'a, R: Ring> Mpc<'a, R> {
     /// Fixed-point fraction bits.
     pub fn frac(&self) -> u32 {
         self.frac
-    }
-
-    /// Whether correlations are dealt by node 0 (the insecure trusted-first-party backend).
-    pub fn dealt_backend(&self) -> bool {
-        self.backend.dealt()
     }
 
     /// Fixed-point encoding.
