@@ -86,7 +86,7 @@ async fn mul_party<R: Ring>(me: &str, ports: (u16, u16), n: usize, beaver: Beave
     let after = ctx.channel.stats();
     // The peer's shares are the same values: z is 2x * 2y elementwise = 4xy. Check a few by opening.
     let opened = mpc.reveal(&z.slice(0..16), None).await.unwrap().unwrap();
-    let got: Vec<f64> = opened.iter().map(|v| v.decode(f)).collect();
+    let got = mpc.decode(&opened);
     ctx.close().await;
     for (i, g) in got.iter().enumerate() {
         let want = 4.0 * ((i % 1000) as f64 / 7.0) * ((i % 997) as f64 / -3.0);
@@ -223,7 +223,7 @@ async fn sigmoid_party(me: &str, ports: (u16, u16), steps: usize, rows: usize) -
     let secs = start.elapsed().as_secs_f64();
     let after = ctx.channel.stats();
     let opened = mpc.reveal(&out.slice(0..rows.min(64)), None).await.unwrap().unwrap();
-    let got: Vec<f64> = opened.iter().map(|v| v.decode(f)).collect();
+    let got = mpc.decode(&opened);
     ctx.close().await;
     for (i, g) in got.iter().enumerate() {
         let want = (0.5 + 2.0 * half(i) / 4.0).clamp(0.0, 1.0);

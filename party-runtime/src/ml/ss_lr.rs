@@ -47,9 +47,9 @@ pub async fn train<R: Ring, D: Kernels<R>>(
     let me = ctx.party.as_str();
     let f = mpc.frac();
     let mine = mpc.me();
-    let x = encode_block(f, features, blocks[mine].bias);
+    let x = encode_block(mpc, features, blocks[mine].bias);
     let n = features.rows;
-    let y_encoded = y_plain.map(|y| encode(y, f));
+    let y_encoded = y_plain.map(|y| mpc.encode(y));
     let y = mpc.input(label_node, y_encoded.as_deref(), n).await?;
     meter.lap("share the label");
     let mut w: Vec<Share<R>> = blocks.iter().map(|b| mpc.constant(0.0, b.width())).collect();
@@ -127,11 +127,11 @@ pub async fn predict_logits<R: Ring, D: Kernels<R>>(
     receiver: usize,
 ) -> Result<Option<Vec<f64>>> {
     let f = mpc.frac();
-    let x = encode_block(f, features, blocks[mpc.me()].bias);
+    let x = encode_block(mpc, features, blocks[mpc.me()].bias);
     plain_entries(mpc, &x, blocks[mpc.me()].width()).await?;
     let (z, l) = forward_raw(mpc, blocks, &x, w, 0..features.rows).await?;
     let z = mpc.trunc_from(&z, l, f).await?;
-    Ok(mpc.reveal(&z, Some(receiver)).await?.map(|z| z.iter().map(|v| v.decode(f)).collect()))
+    Ok(mpc.reveal(&z, Some(receiver)).await?.map(|z| mpc.decode(&z)))
 }
 
 /// One node's feature block: its columns (plus the intercept at the label node).
@@ -160,17 +160,12 @@ pub struct Features<'a> {
     pub rows: usize,
 }
 
-/// Fixed-point encoding at `f` fraction bits.
-fn encode<R: Ring>(xs: &[f64], f: u32) -> Vec<R> {
-    xs.iter().map(|x| R::encode(*x, f)).collect()
-}
-
 /// This party's plaintext block, encoded, `rows x width` (the intercept's 1 last with `bias`).
-fn encode_block<R: Ring>(f: u32, data: Features<'_>, bias: bool) -> Vec<R> {
-    let d = data.cols;
+fn encode_block<R: Ring, D: Kernels<R>>(mpc: &D, data: Features<'_>, bias: bool) -> Vec<R> {
+    let (d, f) = (data.cols, mpc.frac());
     let mut out = Vec::with_capacity(data.rows * (d + bias as usize));
     for row in data.x.chunks(d.max(1)).take(data.rows) {
-        out.extend(encode::<R>(&row[..d], f));
+        out.extend(mpc.encode(&row[..d]));
         if bias {
             out.push(R::encode(1.0, f));
         }
@@ -198,7 +193,8 @@ async fn forward_raw<R: Ring, D: Kernels<R>>(
     let l = (2 * mpc.frac() + 18).min(R::BITS);
     let dims: Vec<_> = blocks.iter().map(|block| (b, block.width(), 1)).collect();
     let (z, valid) = mpc.matmul_plain_each(mine, &w.iter().collect::<Vec<_>>(), &dims, Operand::ResultMod(l)).await?;
-    let sum = z.iter().skip(1).fold(z[0].clone(), |acc, z| if z.is_empty() { acc } else { acc.add(z) });
+    // Every node's product has b rows (zeros for a node without columns).
+    let sum = z.iter().skip(1).fold(z[0].clone(), |acc, z| acc.add(z));
     Ok((sum, valid))
 }
 
@@ -309,7 +305,7 @@ async fn loss<R: Ring, D: Kernels<R>>(
             // taken to stay below 2^16 in magnitude (as the sigmoids' coarse comparisons do): the product may use
             // only the low l bits of v.
             let l = f - shift + 18;
-            let coeffs = y_plain.map(|y| encode::<R>(&y.iter().map(|y| 0.5 - y).collect::<Vec<_>>(), f));
+            let coeffs = y_plain.map(|y| mpc.encode(&y.iter().map(|y| 0.5 - y).collect::<Vec<_>>()));
             let mine = coeffs.as_deref().unwrap_or(&[]);
             plain_entries(mpc, mine, n).await?;
             let nodes = mpc.nodes();

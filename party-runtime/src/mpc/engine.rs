@@ -105,16 +105,6 @@ impl<'a, R: Ring> Mpc<'a, R> {
         self.frac
     }
 
-    /// Fixed-point encoding.
-    pub fn encode(&self, xs: &[f64]) -> Vec<R> {
-        xs.iter().map(|x| R::encode(*x, self.frac)).collect()
-    }
-
-    /// Fixed-point decoding.
-    pub fn decode(&self, xs: &[R]) -> Vec<f64> {
-        xs.iter().map(|x| x.decode(self.frac)).collect()
-    }
-
     /// `x + c` for a public constant.
     pub(super) fn add_public(&self, x: &[R], c: R) -> Vec<R> {
         if self.link.me == 0 { x.iter().map(|v| v.add(c)).collect() } else { x.to_vec() }

@@ -35,6 +35,16 @@ const COARSE_INT: u32 = 16;
 /// The fixed-point functions, for every backend of the protocol interface.
 #[allow(async_fn_in_trait)] // As `Kernels`: used inside this crate.
 pub trait Fixed<R: Ring>: Kernels<R> + Sized {
+    /// Fixed-point encoding at the device's fraction bits.
+    fn encode(&self, xs: &[f64]) -> Vec<R> {
+        xs.iter().map(|x| R::encode(*x, self.frac())).collect()
+    }
+
+    /// Fixed-point decoding at the device's fraction bits.
+    fn decode(&self, xs: &[R]) -> Vec<f64> {
+        xs.iter().map(|x| x.decode(self.frac())).collect()
+    }
+
     /// The fixed-point encoding of `x` as a public constant share of `n` elements.
     fn constant(&self, x: f64, n: usize) -> Share<R> {
         Share::constant(self.holding(), R::encode(x, self.frac()), n)

@@ -36,7 +36,7 @@ impl<R: Ring> Mpc<'_, R> {
     /// Whether the RLWE product is the cheaper method for both nodes' plaintext matrices of `dims[i] = (m, p)`
     /// against OT whose choosers use `choice_bits` bits and whose messages carry `out_bits` ([`super::cost`]).
     /// Never with the dealer. Both nodes reach the same answer from the public shapes.
-    pub fn prefers_rlwe(&self, dims: [(usize, usize); 2], choice_bits: u32, out_bits: u32) -> bool {
+    pub(super) fn prefers_rlwe(&self, dims: [(usize, usize); 2], choice_bits: u32, out_bits: u32) -> bool {
         let shapes = dims.map(|(m, p)| Shape { m, p });
         !self.backend.dealt() && cost::rlwe_cheaper::<R>(shapes, choice_bits, out_bits)
     }
@@ -177,20 +177,11 @@ impl<R: Ring> Mpc<'_, R> {
         let k = R::BITS;
         let (choice, out) = operand.ot_bits(k);
         let matvec = dims.map(|(m, p, _)| (m, p));
-        let rlwe = match &mut self.backend {
-            Backend::Secure(lattice) => {
-                let rlwe = lattice.fits
-                    && dims.iter().all(|d| d.2 <= 1)
-                    && cost::rlwe_cheaper::<R>(matvec.map(|(m, p)| Shape { m, p }), choice, out);
-                if rlwe {
-                    lattice.used.0 = true
-                } else {
-                    lattice.used.1 = true
-                }
-                rlwe
-            }
-            Backend::TrustedFirstParty(_) => false,
-        };
+        let fits = matches!(&self.backend, Backend::Secure(lattice) if lattice.fits);
+        let rlwe = fits && dims.iter().all(|d| d.2 <= 1) && self.prefers_rlwe(matvec, choice, out);
+        if let Backend::Secure(lattice) = &mut self.backend {
+            if rlwe { lattice.used.0 = true } else { lattice.used.1 = true }
+        }
         let present = dims.map(|(m, p, _)| m * p > 0);
         if rlwe {
             let b = [0, 1].map(|i| if present[i] { b[i] } else { &[] });

@@ -10,7 +10,7 @@ use super::super::JobOutput;
 use super::correlation::{self, Standardized};
 use crate::context::PartyContext;
 use crate::error::Result;
-use crate::mpc::{Kernels, Mpc, Ring};
+use crate::mpc::{Fixed, Kernels, Mpc, Ring};
 
 /// Compute the matrix.
 pub async fn run(ctx: &PartyContext, c: &StatsConfig) -> Result<JobOutput> {
@@ -32,7 +32,7 @@ async fn compute<R: Ring>(
     let mut mpc = Mpc::<R>::new(ctx, spu).await?;
     let cross = correlation::cross_block(&mut mpc, &s).await?;
     let opened = mpc.reveal(&cross, None).await?.unwrap_or_default();
-    let cross: Vec<f64> = opened.iter().map(|v| v.decode(mpc.frac())).collect();
+    let cross = mpc.decode(&opened);
     // Every party's own block goes to the others in plaintext: it is part of the output.
     let blocks = ctx.exchange("pearson/local", Ok(s.local_block())).await?;
     let matrix = assemble(&mpc, &s, &blocks, &cross);

@@ -104,7 +104,7 @@ async fn inverse_diagonal<R: Ring, D: Kernels<R>>(mpc: &mut D, s: &Standardized,
     }
     let diag: Vec<Option<usize>> = (0..d).map(|i| Some(i * d + i)).collect();
     let opened = mpc.reveal(&x.gather(&diag), None).await?.unwrap_or_default();
-    let values: Vec<f64> = opened.iter().map(|v| v.decode(f)).collect();
+    let values = mpc.decode(&opened);
     // Near-singular matrices converge too, to values fixed point cannot resolve (an eigenvalue near 2^-f):
     // beyond 2^(f/2 + 4) the columns are treated as collinear, as a failed convergence is.
     let limit = ((f / 2 + 4) as f64).exp2();

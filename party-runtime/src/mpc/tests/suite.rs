@@ -46,8 +46,8 @@ async fn open<R: Ring, K: Kernels<R>>(devs: &mut [K], x: &[Share<R>]) -> Vec<R> 
 }
 
 async fn open_reals<R: Ring, K: Kernels<R>>(devs: &mut [K], x: &[Share<R>]) -> Vec<f64> {
-    let f = devs[0].frac();
-    open(devs, x).await.iter().map(|v| v.decode(f)).collect()
+    let opened = open(devs, x).await;
+    devs[0].decode(&opened)
 }
 
 async fn open_bits<R: Ring, K: Kernels<R>>(devs: &mut [K], x: &[Bits<R>]) -> Vec<bool> {
