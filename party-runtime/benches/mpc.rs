@@ -15,11 +15,14 @@
 //!   RLWE (the default) and by OT, per batch.
 //! - `sigmoid`: SS-LR's sigmoid phase alone: t1 with its limits on 1024 untruncated logits per step, 489 steps
 //!   (`Mpc::sigmoid_from`, FM64, secure default; `SF_BENCH_SIGMOID_ROWS` changes the rows per step).
+//! - `ntt`: one forward and one inverse NTT of 8192 and 16384 points over an RLWE prime, on every NTT path the
+//!   machine has (AVX-512 IFMA, AVX2 and FMA).
 //! - `link`: round trips of messages of several sizes between two gRPC links on loopback (what each MPC round
 //!   costs before any computation).
 //!
-//! `cargo bench -p party-runtime --bench mpc` (`SF_BENCH_MPC=mul`, `linear`, `sigmoid`, `ss_lr` or `link` for one of
-//! them).
+//! `cargo bench -p party-runtime --bench mpc` (`SF_BENCH_MPC=ntt`, `mul`, `linear`, `sigmoid`, `ss_lr` or `link` for one of
+//! them). The first line names the CPU and the code paths taken; `SF_DISABLE_AVX512=1` takes the AVX2 paths
+//! on a machine that has AVX-512 ([`party_runtime::cpu`]).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 #[path = "../tests/common/mod.rs"]
@@ -426,7 +429,20 @@ fn main() {
     if args.first().map(String::as_str) == Some("--party") {
         return child(&args);
     }
+    let cpu = party_runtime::cpu::cpu();
+    println!(
+        "{}",
+        json!({"bench": "cpu", "model": cpu.model, "features": cpu.features, "avx512_disabled": cpu.avx512_disabled,
+               "ntt": cpu.ntt.name()})
+    );
     let which = std::env::var("SF_BENCH_MPC").unwrap_or_default();
+    if which.is_empty() || which == "ntt" {
+        for n in [8192, 16384] {
+            for (path, fwd, inv) in party_runtime::mpc::ntt_bench(n, 300) {
+                println!("{}", json!({"bench": "ntt", "n": n, "path": path, "forward_us": fwd, "inverse_us": inv}));
+            }
+        }
+    }
     if which.is_empty() || which == "mul" {
         bench_mul();
     }

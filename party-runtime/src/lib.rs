@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod context;
+pub mod cpu;
 pub mod crypto;
 pub mod data;
 pub mod error;

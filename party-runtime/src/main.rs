@@ -63,6 +63,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .init();
+    tracing::info!(cpu = %party_runtime::cpu::cpu().describe(), "code paths");
     match run() {
         Ok(code) => code,
         Err(e) => {

@@ -19,6 +19,7 @@ pub mod kernels;
 pub mod local;
 mod millionaire;
 mod modular;
+mod ntt;
 mod peer;
 mod plain;
 mod rlwe;
@@ -31,6 +32,8 @@ pub use crate::ring::Ring;
 pub use engine::Mpc;
 pub use fixed::Fixed;
 pub use kernels::Kernels;
+#[doc(hidden)]
+pub use ntt::bench as ntt_bench;
 pub use rlwe::signed;
 pub use share::{Bits, Holding, Share};
 

@@ -1,10 +1,10 @@
 //! Ring-LWE encryption with the plaintext modulus `t = 2^k` of the MPC ring, for products of one party's
 //! plaintext matrix with another party's private vector (the linear layers of SPU's CHEETAH). Hand-written over
-//! `tfhe-ntt`'s prime NTTs: the `fhe` crate's BFV needs a plaintext modulus below 2^62, and ours is 2^64 or
+//! prime NTTs ([`super::ntt`]: tfhe-ntt's with AVX-512 IFMA, ours with AVX2 and FMA): the `fhe` crate's BFV needs a plaintext modulus below 2^62, and ours is 2^64 or
 //! 2^128.
 //!
 //! Ciphertexts live in `Z_q[X]/(X^N + 1)`: for FM64 `N = 8192` and `q` a product of three primes just below
-//! 2^51 (`log q` = 153), for FM128 `N = 16384` and five primes (255), within the HE standard's bounds for
+//! 2^50 (`log q` = 150), for FM128 `N = 16384` and five primes (250), within the HE standard's bounds for
 //! 128-bit security (218 and 438 bits) with ternary secrets and error of standard deviation 3.2. A message `m` is encoded as `round(q m / t)` (not
 //! `floor(q / t) m`), so a plaintext multiple `a * Enc(m)` decrypts to `a m mod t` with noise growing only by
 //! `||a||_1 / 2`. The evaluator re-randomizes a result with a public-key encryption of zero and floods its
@@ -14,11 +14,10 @@
 
 use std::sync::OnceLock;
 
-use tfhe_ntt::prime64::Plan;
-
 use super::modular::{
     Modulus, add_mod, inv_mod, mul_mod, mul_shoup, ntt_primes, pow2_mod, shoup, signed_mod, small_mod,
 };
+use super::ntt::{FMA_PRIME_BITS, Ntt};
 use crate::crypto::prg::{Prg, Words};
 
 mod product;
@@ -28,9 +27,11 @@ use product::Wide;
 pub use product::{Flood, Product, ZeroEnc};
 
 /// The primes are the largest below `2^PRIME_BITS` that are `1 mod 2N`.
-/// 51 bits: tfhe-ntt's IFMA kernels (AVX-512) take primes below 2^51, about 1.6 times faster than the 64-bit
-/// ones here.
-const PRIME_BITS: u32 = 51;
+/// 50 bits: the widest both NTT paths take at full speed (tfhe-ntt's IFMA kernels have a faster variant below
+/// 2^50; ours in `f64` lanes are exact below it), so every CPU uses the same parameters.
+const PRIME_BITS: u32 = FMA_PRIME_BITS;
+/// Each prime exceeds `2^PRIME_FLOOR_BITS` (the noise bounds divide by it).
+const PRIME_FLOOR_BITS: u32 = PRIME_BITS - 1;
 /// Bits per residue on the wire (every residue is below its prime).
 pub const RESIDUE_BITS: u32 = PRIME_BITS;
 /// Centered binomial error, parameter 21 (standard deviation 3.24, `|e| <= 21`).
@@ -43,7 +44,7 @@ pub struct Params {
     /// The ring degree `N`.
     pub n: usize,
     pub(super) primes: Vec<u64>,
-    pub(super) plans: Vec<Plan>,
+    pub(super) plans: Vec<Ntt>,
     /// `q mod t`.
     q_mod_t: u128,
     /// `t^-1 mod p_i`.
@@ -74,13 +75,13 @@ pub(super) fn per_ring<R: Ring, T>(cells: &'static [OnceLock<T>; 2], init: fn(u3
 
 impl Params {
     fn new(k: u32) -> Params {
-        // log q = 153 at N = 8192 (the HE standard allows 218), 255 at N = 16384 (438): flooding budgets of
-        // 2^46 and 2^80 for the evaluator's noise.
+        // log q = 150 at N = 8192 (the HE standard allows 218), 250 at N = 16384 (438): flooding budgets of
+        // 2^43 and 2^79 for the evaluator's noise.
         // Returned ciphertexts keep two primes (FM64) or three (FM128): the flooding noise divided by the
-        // dropped primes (2^35 or 2^18) plus the rounding stays below q' / 2t (2^37 or 2^24).
+        // dropped primes (2^33 or 2^19) plus the rounding stays below q' / 2t (2^34 or 2^20).
         let (n, count, keep) = if k <= 64 { (8192, 3, 2) } else { (16384, 5, 3) };
         let primes = ntt_primes(PRIME_BITS, count, n);
-        let plans = primes.iter().map(|&p| Plan::try_new(n, p).expect("NTT-friendly prime")).collect();
+        let plans = primes.iter().map(|&p| Ntt::new(n, p).expect("NTT-friendly prime")).collect();
         let q_mod_t = primes.iter().fold(1u128, |acc, &p| acc.wrapping_mul(p as u128)) & mask(k);
         let t_inv = primes.iter().map(|&p| inv_mod(pow2_mod(k, p), p)).collect();
         let hps = Hps::new(&primes[..keep], mask(k));
@@ -169,18 +170,18 @@ impl Params {
 
     /// A bound on a result's noise after the switch, before any flooding there, for plaintexts of summed
     /// `||a||_1 = norm`: the shaped and re-randomization noise divided by the dropped primes (each above
-    /// 2^50), plus each step's rounding (`1/2 + ||s||_1 / 2`, `||s||_1 <= N`).
+    /// `2^PRIME_FLOOR_BITS`), plus each step's rounding (`1/2 + ||s||_1 / 2`, `||s||_1 <= N`).
     pub fn switched_noise(&self, norm: u128) -> u128 {
         let dropped = (self.limbs() - self.keep) as u32;
         let pre = norm.saturating_mul(ETA as u128 + 1).saturating_add(3 * self.n as u128 * ETA as u128);
-        (pre >> (50 * dropped)) + dropped as u128 * (self.n as u128 / 2 + 1)
+        (pre >> (PRIME_FLOOR_BITS * dropped)) + dropped as u128 * (self.n as u128 / 2 + 1)
     }
 
     /// The largest summed norm whose [`Params::switched_noise`] stays within `budget`.
     fn max_norm_after(&self, budget: u128) -> u128 {
         let dropped = (self.limbs() - self.keep) as u32;
         let rounding = dropped as u128 * (self.n as u128 / 2 + 1);
-        (budget.saturating_sub(rounding) << (50 * dropped)) / (ETA as u128 + 1)
+        (budget.saturating_sub(rounding) << (PRIME_FLOOR_BITS * dropped)) / (ETA as u128 + 1)
     }
 
     /// Add noise uniform in `[-2^bits, 2^bits)` (`bits < 63`) to `c0`'s `n` coefficients over the kept primes:
