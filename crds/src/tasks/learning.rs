@@ -120,8 +120,12 @@ pub struct XgbParams {
     pub subsample: f64,
     /// Column sampling per tree (default 1.0).
     pub colsample_by_tree: f64,
-    /// Initial prediction (default 0.5).
+    /// Initial prediction (default 0.5): a probability for `logistic`, a value for `linear`.
     pub base_score: f64,
+    /// Quantile sketch resolution (default 0.1, about `1 / sketch_eps` buckets per feature), as SecretFlow's.
+    pub sketch_eps: f64,
+    /// Seed of the row and column sampling (default 42); the draws are public, shared by every party.
+    pub seed: u64,
 }
 
 impl Default for XgbParams {
@@ -135,6 +139,8 @@ impl Default for XgbParams {
             subsample: 1.0,
             colsample_by_tree: 1.0,
             base_score: 0.5,
+            sketch_eps: 0.1,
+            seed: 42,
         }
     }
 }
@@ -160,11 +166,19 @@ impl Params for XgbParams {
         check::in_range("num_boost_round", self.num_boost_round, 1, 1024)?;
         check::in_range("max_depth", self.max_depth, 1, 16)?;
         check::positive("learning_rate", self.learning_rate)?;
-        check::non_negative("reg_lambda", self.reg_lambda)?;
+        // Positive: an empty node's H + lambda is the divisor of its gain and weight.
+        check::positive("reg_lambda", self.reg_lambda)?;
         check::fraction("subsample", self.subsample)?;
         check::fraction("colsample_by_tree", self.colsample_by_tree)?;
+        check::fraction("sketch_eps", self.sketch_eps)?;
+        if self.sketch_eps < 0.01 {
+            return Err(ValidationError::new("sketch_eps", "must be at least 0.01 (at most 100 buckets per feature)"));
+        }
         if !self.base_score.is_finite() {
             return Err(ValidationError::new("base_score", "must be a finite number"));
+        }
+        if self.objective == Objective::Logistic && !(self.base_score > 0.0 && self.base_score < 1.0) {
+            return Err(ValidationError::new("base_score", "must be in (0, 1) for the logistic objective"));
         }
         Ok(())
     }

@@ -65,7 +65,10 @@ pub async fn run(ctx: &PartyContext, task: &TaskConfig) -> Result<JobOutput> {
         TaskConfig::SsLr(c) => learning::ss_lr::run(ctx, c).await,
         TaskConfig::PearsonCorrelation(c) => stats::pearson::run(ctx, c).await,
         TaskConfig::Vif(c) => stats::vif::run(ctx, c).await,
-        TaskConfig::SsXgb(_) => Err(not_implemented(task, "SS-XGB follows the SEMI2K engine")),
+        TaskConfig::SsXgb(_) => Err(not_implemented(
+            task,
+            "its MPC training core exists (ml::ss_xgb), but the job (model files, prediction) is not wired yet",
+        )),
     }
 }
 

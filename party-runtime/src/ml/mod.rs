@@ -3,3 +3,4 @@
 
 pub mod phases;
 pub mod ss_lr;
+pub mod ss_xgb;

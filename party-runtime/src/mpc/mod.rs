@@ -38,4 +38,4 @@ pub use rlwe::signed;
 pub use share::{Bits, Holding, Share};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -183,6 +183,13 @@ impl<R: Ring> Share<R> {
         Share { holding: self.holding, parts: parts.collect() }
     }
 
+    /// The sums of consecutive blocks of `len` elements: a local operation, as any linear sharing allows.
+    pub fn block_sums(&self, len: usize) -> Share<R> {
+        let sum = |b: &[R]| b.iter().fold(R::ZERO, |a, v| a.add(*v));
+        let parts = self.parts.iter().map(|p| p.chunks_exact(len.max(1)).map(sum).collect()).collect();
+        Share { holding: self.holding, parts }
+    }
+
     /// Elements picked by `idx` (`None` for a zero): a local rearrangement, as any linear sharing allows.
     pub fn gather(&self, idx: &[Option<usize>]) -> Share<R> {
         let parts = self.parts.iter().map(|p| idx.iter().map(|i| i.map_or(R::ZERO, |i| p[i])).collect()).collect();

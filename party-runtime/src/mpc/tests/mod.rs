@@ -20,7 +20,7 @@ use crate::ring::Ring;
 
 mod suite;
 
-type Pair<R> = (Mpc<'static, R>, Mpc<'static, R>, [Arc<Mutex<Vec<u8>>>; 2]);
+pub(crate) type Pair<R> = (Mpc<'static, R>, Mpc<'static, R>, [Arc<Mutex<Vec<u8>>>; 2]);
 
 /// Two engines over an in-memory link (contexts leaked: tests only), plus what each sent.
 /// What each node has sent so far: (alice to bob, bob to alice).
@@ -29,7 +29,7 @@ fn transcripts(logs: &[Arc<Mutex<Vec<u8>>>; 2]) -> (Vec<u8>, Vec<u8>) {
     (sent(0), sent(1))
 }
 
-async fn pair<R: Ring>(beaver: Beaver, frac: u32) -> Pair<R> {
+pub(crate) async fn pair<R: Ring>(beaver: Beaver, frac: u32) -> Pair<R> {
     pair_with_timeout(beaver, frac, Duration::from_secs(30)).await
 }
 

@@ -1,0 +1,345 @@
+//! SS-XGB (spec section 3) over the MPC device: vertical gradient-boosted trees after SecretFlow's `ss_xgb_v`
+//! (Fang et al., "Large-Scale Secure XGB for Vertical Federated Learning", 2020). No file I/O.
+//!
+//! Each feature owner buckets its own features ([`buckets`]). The label party's label is shared once; the
+//! gradients and hessians are computed in MPC from the shared margins. Which rows sit in which node is a
+//! shared 0/1 vector per node, never opened. A level's histograms are every owner's plaintext 0/1 candidate
+//! matrix times the shared `[g s_k, h s_k]` columns of all its nodes at once ([`Kernels::matmul_plain_each`]);
+//! the gains `G_L^2 / (H_L + lambda) + G_R^2 / (H_R + lambda)` and the argmax over every party's candidates run
+//! in MPC. Per node two things are opened: which node owns the winning split (to every node), and to that
+//! node which of its candidates it is; the owner's plaintext left-of-threshold vector is then shared and
+//! multiplied into the node's indicator. Trees are complete to `max_depth`; leaf weights
+//! `-learning_rate G / (H + lambda)` stay shared, and so does every margin.
+
+pub mod buckets;
+#[cfg(test)]
+mod tests;
+
+use secretflow_crds::tasks::learning::{Objective, SigType, XgbParams};
+
+use crate::crypto::prg::{Prg, Words};
+use crate::error::{Error, Result};
+use crate::mpc::fixed::INT_BITS;
+use crate::mpc::kernels::Operand;
+use crate::mpc::{Bits, Fixed, Kernels, Ring, Share};
+
+/// The public shape: per node, the number of split candidates of each of its features (in its column order).
+pub struct Layout {
+    /// `counts[i][f]`: node `i`'s feature `f`.
+    pub counts: Vec<Vec<usize>>,
+}
+
+/// This party's features (row-major `rows x cols`) and their split candidates.
+pub struct Own<'a> {
+    /// Feature values.
+    pub x: &'a [f64],
+    /// Columns.
+    pub cols: usize,
+    /// Rows.
+    pub rows: usize,
+    /// Candidates per column ([`buckets::thresholds`]).
+    pub thresholds: &'a [Vec<f64>],
+}
+
+/// An internal node's split: the node owning its feature, and at that node only the feature and candidate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Split {
+    /// The owning node.
+    pub owner: usize,
+    /// `(column, candidate)` at the owner, `None` elsewhere.
+    pub local: Option<(usize, usize)>,
+}
+
+/// One tree: its `2^depth - 1` splits in level order and this party's shares of its `2^depth` leaf weights.
+pub struct Tree<R> {
+    /// Splits, level by level, left to right.
+    pub splits: Vec<Split>,
+    /// Leaf weights (fixed point), shared.
+    pub leaves: Share<R>,
+}
+
+/// The trained ensemble.
+pub struct Trained<R> {
+    /// The trees in boosting order.
+    pub trees: Vec<Tree<R>>,
+    /// The initial margin every prediction starts from.
+    pub base_margin: f64,
+}
+
+/// The initial margin: `base_score` itself for `linear`, its log-odds for `logistic` (as xgboost).
+pub fn base_margin(p: &XgbParams) -> f64 {
+    match p.objective {
+        Objective::Logistic => (p.base_score / (1.0 - p.base_score)).ln(),
+        Objective::Linear => p.base_score,
+    }
+}
+
+/// Public constants of the gain arithmetic: histogram sums are divided by `2^scale` (keeps `G^2` inside the
+/// ring), and denominators lie in `[2^-lo, 2^hi)`.
+#[derive(Clone, Copy)]
+struct Scaling {
+    scale: u32,
+    lambda: f64,
+    lo: u32,
+    hi: u32,
+}
+
+impl Scaling {
+    fn new(me: &str, p: &XgbParams, n: usize, f: u32) -> Result<Scaling> {
+        let scale = ((n.max(2) as f64).log2() / 2.0).ceil() as u32;
+        let c = (scale as f64).exp2();
+        let h_max = if p.objective == Objective::Logistic { 0.25 } else { 1.0 };
+        let lambda = p.reg_lambda / c;
+        let lo = (1.0 / lambda).log2().ceil().max(0.0) as u32 + 1;
+        let hi = ((h_max * n as f64 + p.reg_lambda) / c).log2().ceil().max(0.0) as u32 + 1;
+        if hi > f || lambda < (f as f64).exp2().recip() * 16.0 {
+            return Err(Error::bad_data(
+                me,
+                "task_config.params.reg_lambda",
+                format!("{n} rows with reg_lambda {} need more than the {f} fraction bits of the field", p.reg_lambda),
+            ));
+        }
+        Ok(Scaling { scale, lambda, lo, hi })
+    }
+}
+
+/// Train as node `mpc.me()` with `own` features (and the label `y` at `label_node`); `done(t)` after tree `t`.
+pub async fn train<R: Ring, D: Kernels<R>>(
+    me: &str,
+    mpc: &mut D,
+    p: &XgbParams,
+    layout: &Layout,
+    own: &Own<'_>,
+    (label_node, y): (usize, Option<&[f64]>),
+    mut done: impl FnMut(usize),
+) -> Result<Trained<R>> {
+    let n = own.rows;
+    let encoded = y.map(|y| mpc.encode(y));
+    let y = mpc.input(label_node, encoded.as_deref(), n).await?;
+    let base = base_margin(p);
+    let scaling = Scaling::new(me, p, n, mpc.frac())?;
+    mpc.plain_entries(1, n).await?;
+    let mut margin = mpc.constant(base, n);
+    let mut trees = Vec::with_capacity(p.num_boost_round as usize);
+    for t in 0..p.num_boost_round {
+        let mut prg = Prg::new(seed_key(p.seed), t as u64);
+        let selected = colsample(layout, p.colsample_by_tree, &mut prg);
+        let (mut g, mut h) = gradients(mpc, p.objective, &margin, &y).await?;
+        if p.subsample < 1.0 {
+            let rows: Vec<Option<usize>> = (0..n).map(|r| (unit(&mut prg) < p.subsample).then_some(r)).collect();
+            (g, h) = (g.gather(&rows), h.gather(&rows));
+        }
+        let (tree, delta) = grow(mpc, p, layout, own, &selected, (&g, &h), scaling).await?;
+        margin = margin.add(&delta);
+        trees.push(tree);
+        done(t as usize + 1);
+    }
+    Ok(Trained { trees, base_margin: base })
+}
+
+/// A uniform number in `[0, 1)` from the public sampling stream.
+fn unit(prg: &mut Prg) -> f64 {
+    (prg.word() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn seed_key(seed: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    key[8..].copy_from_slice(b"ss_xgb\0\0");
+    key
+}
+
+/// The features a tree may split on (`colsample_by_tree` of all, at least one), per node and column, drawn
+/// from the public seed so every node draws the same.
+fn colsample(layout: &Layout, fraction: f64, prg: &mut Prg) -> Vec<Vec<bool>> {
+    let all: Vec<(usize, usize)> =
+        layout.counts.iter().enumerate().flat_map(|(i, c)| (0..c.len()).map(move |f| (i, f))).collect();
+    let keep = ((fraction * all.len() as f64).ceil() as usize).clamp(1, all.len().max(1));
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, (prg.word() % (i as u64 + 1)) as usize);
+    }
+    let mut selected: Vec<Vec<bool>> = layout.counts.iter().map(|c| vec![false; c.len()]).collect();
+    for &k in order.iter().take(keep) {
+        let (i, f) = all[k];
+        selected[i][f] = true;
+    }
+    selected
+}
+
+/// Gradients and hessians of the loss at the shared margins.
+async fn gradients<R: Ring, D: Kernels<R>>(
+    mpc: &mut D,
+    objective: Objective,
+    margin: &Share<R>,
+    y: &Share<R>,
+) -> Result<(Share<R>, Share<R>)> {
+    match objective {
+        Objective::Logistic => {
+            let prob = mpc.sigmoid(margin, SigType::Sr).await?;
+            let one_minus = prob.sub_from_public(R::encode(1.0, mpc.frac()));
+            let h = mpc.mul(&prob, &one_minus).await?;
+            Ok((prob.sub(y), h))
+        }
+        Objective::Linear => Ok((margin.sub(y), mpc.constant(1.0, margin.len()))),
+    }
+}
+
+/// One tree, level by level; returns it and the change to every row's margin.
+async fn grow<R: Ring, D: Kernels<R>>(
+    mpc: &mut D,
+    p: &XgbParams,
+    layout: &Layout,
+    own: &Own<'_>,
+    selected: &[Vec<bool>],
+    (g, h): (&Share<R>, &Share<R>),
+    sc: Scaling,
+) -> Result<(Tree<R>, Share<R>)> {
+    let (n, me, f) = (own.rows, mpc.me(), mpc.frac());
+    let m: Vec<usize> = layout
+        .counts
+        .iter()
+        .zip(selected)
+        .map(|(c, s)| c.iter().zip(s).filter(|(_, s)| **s).map(|(c, _)| c).sum())
+        .collect();
+    let sel: Vec<(usize, &[f64])> =
+        (0..own.cols).filter(|&c| selected[me][c]).map(|c| (c, &own.thresholds[c][..])).collect();
+    let cand: Vec<(usize, usize)> = sel.iter().flat_map(|(c, t)| (0..t.len()).map(move |k| (*c, k))).collect();
+    let a_mine: Vec<R> = buckets::left_matrix(own.x, own.cols, &sel);
+    let total: usize = m.iter().sum();
+    let mut s: Vec<Share<R>> = vec![Share::constant(mpc.holding(), R::ONE, n)];
+    let mut splits = Vec::new();
+    for _ in 0..p.max_depth {
+        let k = s.len();
+        let (gs, hs) = node_sums(mpc, &s, g, h).await?;
+        // Operand rows: one per data row, columns [g s_j, h s_j] for each node j.
+        let idx: Vec<Option<usize>> =
+            (0..n).flat_map(|r| (0..k).flat_map(move |j| [Some(j * n + r), Some(k * n + j * n + r)])).collect();
+        let b = Share::concat(&[&gs, &hs]).gather(&idx);
+        let dims: Vec<(usize, usize, usize)> = m.iter().map(|&mi| (mi, n, 2 * k)).collect();
+        let (sums, _) = mpc.matmul_plain_each(&a_mine, &[&b, &b], &dims, Operand::Full).await?;
+        // Node-major candidate statistics: node j, global candidate c.
+        let at = |j: usize, c: usize, col: usize| -> Option<usize> {
+            let (block, local) = if c < m[0] { (0, c) } else { (m[0] * 2 * k, c - m[0]) };
+            Some(block + local * 2 * k + 2 * j + col)
+        };
+        let cat = Share::concat(&sums.iter().collect::<Vec<_>>());
+        let gl = cat.gather(&(0..k).flat_map(|j| (0..total).map(move |c| at(j, c, 0))).collect::<Vec<_>>());
+        let hl = cat.gather(&(0..k).flat_map(|j| (0..total).map(move |c| at(j, c, 1))).collect::<Vec<_>>());
+        let rep: Vec<Option<usize>> = (0..k).flat_map(|j| std::iter::repeat_n(Some(j), total)).collect();
+        let (gt, ht) = (gs.block_sums(n).gather(&rep), hs.block_sums(n).gather(&rep));
+        let stats = Share::concat(&[&gl, &gt.sub(&gl), &hl, &ht.sub(&hl)]);
+        let stats = if sc.scale > 0 { mpc.trunc(&stats, sc.scale).await? } else { stats };
+        let len = k * total;
+        let grads = stats.slice(0..2 * len);
+        let num = mpc.mul(&grads, &grads).await?;
+        let den = stats.slice(2 * len..4 * len).add_public(R::encode(sc.lambda, f));
+        let q = mpc.div(&num, &den, (sc.lo, sc.hi)).await?;
+        let gain = q.slice(0..len).add(&q.slice(len..2 * len));
+        let best = argmax(mpc, &gain, k, total).await?;
+        // Which node owns each winner (opened to all), then the winner to its owner.
+        let bound = usize::BITS - total.leading_zeros() + 2;
+        let second = mpc.msb(&best.add_public(R::from_u128(m[0] as u128).neg()), bound, 0).await?;
+        let opened = mpc.reveal(second.share(), None).await?.unwrap_or_default();
+        let owners: Vec<usize> = opened.iter().map(|b| if b.bit(0) { 0 } else { 1 }).collect();
+        let mut local = vec![None; k];
+        for o in 0..2 {
+            let of: Vec<Option<usize>> = (0..k).filter(|&j| owners[j] == o).map(Some).collect();
+            if let Some(values) = mpc.reveal(&best.gather(&of), Some(o)).await? {
+                let offset = if o == 0 { 0 } else { m[0] };
+                for (j, v) in of.iter().flatten().zip(values) {
+                    let c = (v.to_u128() as usize).checked_sub(offset).and_then(|c| cand.get(c)).copied();
+                    local[*j] = Some(c.ok_or_else(|| Error::Internal("an opened split is out of range".into()))?);
+                }
+            }
+        }
+        // The owners share their left-of-threshold rows; the children's indicators follow.
+        let mut lefts: Vec<Option<Share<R>>> = vec![None; k];
+        for o in 0..2 {
+            let mine_nodes: Vec<usize> = (0..k).filter(|&j| owners[j] == o).collect();
+            let values: Option<Vec<R>> = (o == me).then(|| {
+                mine_nodes
+                    .iter()
+                    .flat_map(|&j| {
+                        let (c, t) = local[j].unwrap_or((0, 0));
+                        let th = own.thresholds[c][t];
+                        (0..n).map(move |r| if own.x[r * own.cols + c] <= th { R::ONE } else { R::ZERO })
+                    })
+                    .collect()
+            });
+            let shared = mpc.input(o, values.as_deref(), mine_nodes.len() * n).await?;
+            for (i, &j) in mine_nodes.iter().enumerate() {
+                lefts[j] = Some(shared.slice(i * n..(i + 1) * n));
+            }
+        }
+        let l_all: Vec<Share<R>> = lefts.into_iter().map(|l| l.unwrap_or_else(|| mpc.constant(0.0, n))).collect();
+        let s_all = Share::concat(&s.iter().collect::<Vec<_>>());
+        let left = mpc.mul_raw(&s_all, &Share::concat(&l_all.iter().collect::<Vec<_>>())).await?;
+        s = (0..k)
+            .flat_map(|j| {
+                let l = left.slice(j * n..(j + 1) * n);
+                let r = s[j].sub(&l);
+                [l, r]
+            })
+            .collect();
+        splits.extend((0..k).map(|j| Split { owner: owners[j], local: local[j] }));
+    }
+    // Leaf weights -lr G / (H + lambda), then each row's change: its leaf's weight.
+    let k = s.len();
+    let (gs, hs) = node_sums(mpc, &s, g, h).await?;
+    let totals = Share::concat(&[&gs.block_sums(n), &hs.block_sums(n)]);
+    let totals = if sc.scale > 0 { mpc.trunc(&totals, sc.scale).await? } else { totals };
+    let den = totals.slice(k..2 * k).add_public(R::encode(sc.lambda, f));
+    let w = mpc.div(&totals.slice(0..k), &den, (sc.lo, sc.hi)).await?;
+    let leaves = mpc.mul_public(&w, -p.learning_rate).await?;
+    let rep: Vec<Option<usize>> = (0..k).flat_map(|j| std::iter::repeat_n(Some(j), n)).collect();
+    let s_all = Share::concat(&s.iter().collect::<Vec<_>>());
+    let per_row = mpc.mul_raw(&s_all, &leaves.gather(&rep)).await?;
+    let delta = per_row.weighted_blocks(&vec![R::ONE; k]);
+    Ok((Tree { splits, leaves }, delta))
+}
+
+/// `s_j g` and `s_j h` for every node `j` (one product batch), each concatenated over the nodes.
+async fn node_sums<R: Ring, D: Kernels<R>>(
+    mpc: &mut D,
+    s: &[Share<R>],
+    g: &Share<R>,
+    h: &Share<R>,
+) -> Result<(Share<R>, Share<R>)> {
+    let k = s.len();
+    let s_all = Share::concat(&s.iter().collect::<Vec<_>>());
+    let gh = Share::concat(&[&Share::concat(&vec![g; k]), &Share::concat(&vec![h; k])]);
+    let prod = mpc.mul_raw(&Share::concat(&[&s_all, &s_all]), &gh).await?;
+    let len = k * g.len();
+    Ok((prod.slice(0..len), prod.slice(len..2 * len)))
+}
+
+/// Per node (`k` blocks of `m` values), the index of the largest value (the first of equals), shared: a
+/// tournament of `log2 m` rounds of comparisons and multiplexers.
+async fn argmax<R: Ring, D: Kernels<R>>(mpc: &mut D, v: &Share<R>, k: usize, m: usize) -> Result<Share<R>> {
+    let bound = mpc.frac() + INT_BITS;
+    let indices: Vec<R> = (0..k).flat_map(|_| (0..m).map(|c| R::from_u128(c as u128))).collect();
+    let (mut vals, mut idx) = (v.clone(), Share::public(mpc.holding(), &indices));
+    let mut width = m;
+    while width > 1 {
+        let half = width / 2;
+        let pick = |off: usize| -> Vec<Option<usize>> {
+            (0..k).flat_map(|j| (0..half).map(move |i| Some(j * width + 2 * i + off))).collect()
+        };
+        let (a, b) = (pick(0), pick(1));
+        let (va, vb, ia, ib) = (vals.gather(&a), vals.gather(&b), idx.gather(&a), idx.gather(&b));
+        let lt = mpc.msb(&va.sub(&vb), bound, 0).await?;
+        let d = mpc.mul_bit(&Bits::concat(&[&lt, &lt]), &Share::concat(&[&vb.sub(&va), &ib.sub(&ia)])).await?;
+        let kh = k * half;
+        let (nv, ni) = (va.add(&d.slice(0..kh)), ia.add(&d.slice(kh..2 * kh)));
+        let next = half + width % 2;
+        // Winners of each node, then its odd one out.
+        let order: Vec<Option<usize>> =
+            (0..k).flat_map(|j| (0..next).map(move |i| Some(if i < half { j * half + i } else { kh + j }))).collect();
+        let odd: Vec<Option<usize>> = (0..k).map(|j| Some(j * width + width - 1)).collect();
+        vals = Share::concat(&[&nv, &vals.gather(&odd)]).gather(&order);
+        idx = Share::concat(&[&ni, &idx.gather(&odd)]).gather(&order);
+        width = next;
+    }
+    Ok(idx)
+}
