@@ -275,10 +275,9 @@ fn spu_tasks_need_a_two_party_protocol() {
 }
 
 #[test]
-fn task_types_without_an_engine_yet_say_so() {
-    assert_failure(&base(valid("ss_xgb")).to_string(), &[], "RuntimeError", &["ss_xgb", "not implemented"]);
+fn mpc_task_types_name_the_column_to_fill() {
     // The MPC task types run; on the raw penguin tables (which have gaps) they name the column to fill.
-    for t in ["ss_lr", "pearson_correlation", "vif"] {
+    for t in ["ss_lr", "ss_xgb", "pearson_correlation", "vif"] {
         assert_failure(&base(valid(t)).to_string(), &[], "ValueError", &["missing value", "fillna", "alice"]);
     }
 }

@@ -65,13 +65,6 @@ pub async fn run(ctx: &PartyContext, task: &TaskConfig) -> Result<JobOutput> {
         TaskConfig::SsLr(c) => learning::ss_lr::run(ctx, c).await,
         TaskConfig::PearsonCorrelation(c) => stats::pearson::run(ctx, c).await,
         TaskConfig::Vif(c) => stats::vif::run(ctx, c).await,
-        TaskConfig::SsXgb(_) => Err(not_implemented(
-            task,
-            "its MPC training core exists (ml::ss_xgb), but the job (model files, prediction) is not wired yet",
-        )),
+        TaskConfig::SsXgb(c) => learning::ss_xgb::run(ctx, c).await,
     }
-}
-
-fn not_implemented(task: &TaskConfig, tracking: &'static str) -> Error {
-    Error::NotImplemented { what: format!("task type `{}`", task.task_type()), tracking }
 }

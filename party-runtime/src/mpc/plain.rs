@@ -178,14 +178,28 @@ impl<R: Ring> Mpc<'_, R> {
         let (choice, out) = operand.ot_bits(k);
         let matvec = dims.map(|(m, p, _)| (m, p));
         let fits = matches!(&self.backend, Backend::Secure(lattice) if lattice.fits);
-        let rlwe = fits && dims.iter().all(|d| d.2 <= 1) && self.prefers_rlwe(matvec, choice, out);
+        // Both operands have the same number of columns, or one side is absent (one column per RLWE call).
+        let q = dims.iter().filter(|d| d.0 * d.1 > 0).map(|d| d.2).max().unwrap_or(0);
+        let same_q = dims.iter().all(|d| d.0 * d.1 == 0 || d.2 == q);
+        let rlwe = fits && same_q && q >= 1 && self.prefers_rlwe(matvec, choice, out);
         if let Backend::Secure(lattice) = &mut self.backend {
             if rlwe { lattice.used.0 = true } else { lattice.used.1 = true }
         }
         let present = dims.map(|(m, p, _)| m * p > 0);
         if rlwe {
-            let b = [0, 1].map(|i| if present[i] { b[i] } else { &[] });
-            return Ok((self.matvec_he_pair(mine, b, matvec).await?, k));
+            // Column by column: each is one matrix-vector product per node, the results interleaved back.
+            let mut out = dims.map(|(m, _, _)| vec![R::ZERO; m * q]);
+            for j in 0..q {
+                let cols = [0, 1]
+                    .map(|i| if present[i] { b[i].iter().skip(j).step_by(q).copied().collect() } else { Vec::new() });
+                let r = self.matvec_he_pair(mine, [&cols[0], &cols[1]], matvec).await?;
+                for (o, r) in out.iter_mut().zip(&r) {
+                    for (row, v) in r.iter().enumerate() {
+                        o[row * q + j] = *v;
+                    }
+                }
+            }
+            return Ok((out, k));
         }
         let valid = if let Operand::ResultMod(l) = operand { l } else { k };
         if present[0] != present[1] {

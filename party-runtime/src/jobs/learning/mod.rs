@@ -3,3 +3,5 @@
 
 mod model;
 pub mod ss_lr;
+pub mod ss_xgb;
+mod xgb_model;

@@ -1,10 +1,10 @@
-//! What SS-LR leaves on disk: each party's model share file and the receiver's prediction CSV.
+//! What the learners leave on disk: each party's model share file and the receiver's prediction CSV.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use secretflow_crds::request::SpuRuntime;
-use secretflow_crds::tasks::learning::{RegType, SsLrConfig};
+use secretflow_crds::tasks::learning::{RegType, SsLrConfig, Supervised};
 use serde::Serialize;
 
 use crate::context::PartyContext;
@@ -86,7 +86,7 @@ impl LrModel {
 }
 
 /// Resolve this party's model path and, at the prediction receiver, its prediction path (checked early).
-pub fn check_outputs(ctx: &PartyContext, c: &SsLrConfig) -> Result<Option<PathBuf>> {
+pub fn check_outputs<P>(ctx: &PartyContext, c: &Supervised<P>) -> Result<Option<PathBuf>> {
     let me = ctx.party.as_str();
     if c.test_data.is_some() {
         let receiver = c.prediction_receiver.as_deref().unwrap_or(&c.label_party);
@@ -108,7 +108,7 @@ pub fn check_outputs(ctx: &PartyContext, c: &SsLrConfig) -> Result<Option<PathBu
 }
 
 /// Write a model share file.
-pub fn save(me: &str, path: &Path, model: &LrModel) -> Result<()> {
+pub fn save<M: Serialize>(me: &str, path: &Path, model: &M) -> Result<()> {
     let text = serde_json::to_vec_pretty(model).map_err(|e| Error::Internal(format!("model encoding: {e}")))?;
     atomic_write(me, path, |f| {
         f.write_all(&text).map_err(|e| Error::Io { party: me.into(), path: path.into(), message: e.to_string() })

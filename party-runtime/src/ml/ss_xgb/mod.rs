@@ -3,7 +3,7 @@
 //!
 //! Each feature owner buckets its own features ([`buckets`]). The label party's label is shared once; the
 //! gradients and hessians are computed in MPC from the shared margins. Which rows sit in which node is a
-//! shared 0/1 vector per node, never opened. A level's histograms are every owner's plaintext 0/1 candidate
+//! vector of shared bits per node, never opened. A level's histograms are every owner's plaintext 0/1 candidate
 //! matrix times the shared `[g s_k, h s_k]` columns of all its nodes at once ([`Kernels::matmul_plain_each`]);
 //! the gains `G_L^2 / (H_L + lambda) + G_R^2 / (H_R + lambda)` and the argmax over every party's candidates run
 //! in MPC. Per node two things are opened: which node owns the winning split (to every node), and to that
@@ -12,6 +12,7 @@
 //! `-learning_rate G / (H + lambda)` stay shared, and so does every margin.
 
 pub mod buckets;
+pub mod predict;
 #[cfg(test)]
 mod tests;
 
@@ -207,7 +208,7 @@ async fn grow<R: Ring, D: Kernels<R>>(
     let cand: Vec<(usize, usize)> = sel.iter().flat_map(|(c, t)| (0..t.len()).map(move |k| (*c, k))).collect();
     let a_mine: Vec<R> = buckets::left_matrix(own.x, own.cols, &sel);
     let total: usize = m.iter().sum();
-    let mut s: Vec<Share<R>> = vec![Share::constant(mpc.holding(), R::ONE, n)];
+    let mut s: Vec<Bits<R>> = vec![Bits::new(Share::constant(mpc.holding(), R::ONE, n))];
     let mut splits = Vec::new();
     for _ in 0..p.max_depth {
         let k = s.len();
@@ -272,13 +273,18 @@ async fn grow<R: Ring, D: Kernels<R>>(
                 lefts[j] = Some(shared.slice(i * n..(i + 1) * n));
             }
         }
-        let l_all: Vec<Share<R>> = lefts.into_iter().map(|l| l.unwrap_or_else(|| mpc.constant(0.0, n))).collect();
-        let s_all = Share::concat(&s.iter().collect::<Vec<_>>());
-        let left = mpc.mul_raw(&s_all, &Share::concat(&l_all.iter().collect::<Vec<_>>())).await?;
+        let l_all: Vec<Bits<R>> = lefts
+            .into_iter()
+            .map(|l| Bits::new(l.unwrap_or_else(|| Share::constant(mpc.holding(), R::ZERO, n))))
+            .collect();
+        let left = mpc
+            .and(&Bits::concat(&s.iter().collect::<Vec<_>>()), &Bits::concat(&l_all.iter().collect::<Vec<_>>()))
+            .await?;
+        // s AND NOT L = s XOR (s AND L): local.
         s = (0..k)
             .flat_map(|j| {
                 let l = left.slice(j * n..(j + 1) * n);
-                let r = s[j].sub(&l);
+                let r = s[j].xor(&l);
                 [l, r]
             })
             .collect();
@@ -293,23 +299,23 @@ async fn grow<R: Ring, D: Kernels<R>>(
     let w = mpc.div(&totals.slice(0..k), &den, (sc.lo, sc.hi)).await?;
     let leaves = mpc.mul_public(&w, -p.learning_rate).await?;
     let rep: Vec<Option<usize>> = (0..k).flat_map(|j| std::iter::repeat_n(Some(j), n)).collect();
-    let s_all = Share::concat(&s.iter().collect::<Vec<_>>());
-    let per_row = mpc.mul_raw(&s_all, &leaves.gather(&rep)).await?;
+    let s_all = Bits::concat(&s.iter().collect::<Vec<_>>());
+    let per_row = mpc.mul_bit(&s_all, &leaves.gather(&rep)).await?;
     let delta = per_row.weighted_blocks(&vec![R::ONE; k]);
     Ok((Tree { splits, leaves }, delta))
 }
 
-/// `s_j g` and `s_j h` for every node `j` (one product batch), each concatenated over the nodes.
+/// `s_j g` and `s_j h` for every node `j` (one batch of multiplexers), each concatenated over the nodes.
 async fn node_sums<R: Ring, D: Kernels<R>>(
     mpc: &mut D,
-    s: &[Share<R>],
+    s: &[Bits<R>],
     g: &Share<R>,
     h: &Share<R>,
 ) -> Result<(Share<R>, Share<R>)> {
     let k = s.len();
-    let s_all = Share::concat(&s.iter().collect::<Vec<_>>());
+    let s_all = Bits::concat(&s.iter().collect::<Vec<_>>());
     let gh = Share::concat(&[&Share::concat(&vec![g; k]), &Share::concat(&vec![h; k])]);
-    let prod = mpc.mul_raw(&Share::concat(&[&s_all, &s_all]), &gh).await?;
+    let prod = mpc.mul_bit(&Bits::concat(&[&s_all, &s_all]), &gh).await?;
     let len = k * g.len();
     Ok((prod.slice(0..len), prod.slice(len..2 * len)))
 }

@@ -117,6 +117,18 @@ async fn check<R: Ring>(objective: Objective, beaver: Beaver, frac: u32) {
             }
         }
     }
+    // Predicting on the training rows gives the margins the trees were built to, at the receiver only.
+    let test = |i: usize| predict::Test { x: &x[i], cols: 2, rows: n, thresholds: &thresholds[i] };
+    let (ta_test, tb_test) = (test(0), test(1));
+    let (pa, pb) = tokio::join!(
+        predict::margins(&mut a, &ta, p.max_depth, &ta_test, 1),
+        predict::margins(&mut b, &tb, p.max_depth, &tb_test, 1)
+    );
+    assert!(pa.expect("alice").is_none(), "only the receiver sees predictions");
+    let got = pb.expect("bob").expect("the receiver's margins");
+    for (r, (g, w)) in got.iter().zip(&margin).enumerate() {
+        assert!((g - w).abs() < 1e-2 * w.abs().max(1.0), "row {r}: margin {g} vs {w}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
