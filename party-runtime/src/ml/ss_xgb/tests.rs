@@ -6,7 +6,7 @@ use secretflow_crds::request::Beaver;
 use secretflow_crds::tasks::learning::{Objective, XgbParams};
 
 use super::*;
-use crate::mpc::tests::pair;
+use crate::mpc::tests::{assert_never_sent, pair};
 
 /// Rows of two 2-column blocks and a label that needs both parties' features (and a split below the root).
 fn data(n: usize, objective: Objective) -> ([Vec<f64>; 2], Vec<f64>) {
@@ -60,7 +60,7 @@ async fn check<R: Ring>(objective: Objective, beaver: Beaver, frac: u32) {
         })
         .collect();
     let layout = Layout { counts: thresholds.iter().map(|t| t.iter().map(Vec::len).collect()).collect() };
-    let (mut a, mut b, _) = pair::<R>(beaver, frac).await;
+    let (mut a, mut b, logs) = pair::<R>(beaver, frac).await;
     let own = |i: usize| Own { x: &x[i], cols: 2, rows: n, thresholds: &thresholds[i] };
     let (oa, ob) = (own(0), own(1));
     let (ta, tb) = tokio::join!(
@@ -68,6 +68,18 @@ async fn check<R: Ring>(objective: Objective, beaver: Beaver, frac: u32) {
         train::<R, _>("bob", &mut b, &p, &layout, &ob, (0, None), |_| ())
     );
     let (ta, tb) = (ta.expect("alice"), tb.expect("bob"));
+    if beaver == Beaver::Ot && R::BITS == 64 {
+        // What each party sent (all the other sees) holds none of its features, labels or first gradients as
+        // ring elements (continuous values only: a 0/1 label encodes to words that framing bytes also hold).
+        let enc = |v: &[f64]| -> Vec<R> { v.iter().map(|v| R::encode(*v, frac)).collect() };
+        let mut alice_secrets = enc(&x[0]);
+        if objective == Objective::Linear {
+            let first_g: Vec<f64> = y.iter().map(|y| base_margin(&p) - y).collect();
+            alice_secrets.extend(enc(&y).into_iter().chain(enc(&first_g)));
+        }
+        assert_never_sent(&alice_secrets, &logs[0].lock().expect("log"));
+        assert_never_sent(&enc(&x[1]), &logs[1].lock().expect("log"));
+    }
     // Every candidate of both nodes in the global order, as left-of-threshold row flags.
     let cand_rows: Vec<Vec<bool>> = (0..2)
         .flat_map(|i| {

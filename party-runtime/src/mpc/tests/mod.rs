@@ -61,7 +61,7 @@ async fn pair_with_timeout<R: Ring>(beaver: Beaver, frac: u32, timeout: Duration
 }
 
 /// No value of `secret` appears in `view` (what one party sent) as its `k / 8` wire bytes.
-fn assert_never_sent<R: Ring>(secret: &[R], view: &[u8]) {
+pub(crate) fn assert_never_sent<R: Ring>(secret: &[R], view: &[u8]) {
     let w = (R::BITS / 8) as usize;
     let windows: std::collections::HashSet<&[u8]> = view.windows(w).collect();
     for v in secret {
