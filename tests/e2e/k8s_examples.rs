@@ -54,7 +54,7 @@ fn task(stem: &str, req: &Value) -> Value {
 
 /// Task types that run on the MPC device: their results carry fixed-point noise (truncation is exact to
 /// one unit in the last place, which unit depends on the random shares), so they are compared within 1e-3.
-const MPC_TASKS: [&str; 3] = ["ss_lr", "pearson_correlation", "vif"];
+const MPC_TASKS: [&str; 4] = ["ss_lr", "ss_xgb", "pearson_correlation", "vif"];
 
 /// Equal JSON, numbers within `tol`.
 fn assert_close(a: &Value, b: &Value, tol: f64, at: &str) {
