@@ -8,7 +8,7 @@
 //! machine with AVX-512 IFMA (docs/BENCHMARKS.md, SS-LR's linear layers and `examples/requests/ss_lr.json`); a
 //! slower link or CPU moves both methods' costs together, so the choice changes only near the break-even.
 
-use super::he::residue_bytes;
+use super::he::{Tiling, residue_bytes};
 use super::rlwe;
 use crate::crypto::base_ot::KAPPA;
 use crate::crypto::softspoken::K;
@@ -44,14 +44,12 @@ pub fn ot_secs(s: Shape, choice_bits: u32, out_bits: u32) -> f64 {
     bytes / LINK_BYTES_PER_SEC + ots * OT_SECS + blocks * BLOCK_SECS
 }
 
-/// Estimated seconds of an RLWE product (the tiling of [`super::he`]): one ciphertext per `N` columns sent, one
-/// switched-down ciphertext per row block returned.
+/// Estimated seconds of an RLWE product (the tiling of [`super::he`]): one ciphertext per vector chunk sent,
+/// one switched-down ciphertext per row block returned.
 pub fn rlwe_secs<R: Ring>(s: Shape) -> f64 {
     let params = rlwe::params::<R>();
     let n = params.n;
-    let cols = s.p.clamp(1, n);
-    let (chunks, rows) = (s.p.div_ceil(cols), n / cols);
-    let blocks = s.m.div_ceil(rows.max(1));
+    let (chunks, blocks, rows) = Tiling::new::<R>(s.m, s.p).counts();
     let (sent, kept) = (params.limbs() * n, params.returned_limbs() * n);
     let bytes =
         chunks * residue_bytes(sent) + blocks * (residue_bytes(kept) + residue_bytes(params.returned_limbs() * rows));

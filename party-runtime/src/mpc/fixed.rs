@@ -156,7 +156,7 @@ pub trait Fixed<R: Ring>: Kernels<R> + Sized {
     /// `1 / x` for `1 <= x < 2^span`, `span <= f - 2` (beyond, `1 / x` is below the fixed-point resolution
     /// and Newton's iteration would not converge): a power-of-two first guess from the octave, then Newton.
     async fn reciprocal(&mut self, x: &Share<R>, span: u32) -> Result<Share<R>> {
-        let y = octave_guess(self, x, span, |j| 0.75 / (j as f64).exp2()).await?;
+        let y = octave_guess(self, x, span, 0, |j| 0.75 / (j as f64).exp2()).await?;
         newton_reciprocal(self, x, y, 6).await
     }
 
@@ -165,7 +165,10 @@ pub trait Fixed<R: Ring>: Kernels<R> + Sized {
     /// reciprocal there, so the quotient keeps `f` bits relative to itself wherever `x` lies.
     async fn div(&mut self, a: &Share<R>, x: &Share<R>, (lo, hi): (u32, u32)) -> Result<Share<R>> {
         let (n, f) = (x.len(), self.frac());
-        let s = octave_guess(self, &x.shl(lo), lo + hi, |j| (lo as f64 - 1.0 - j as f64).exp2()).await?;
+        // The octave only picks the scale: comparing at a resolution of 2^-lo (x's smallest octave) suffices,
+        // as a value at a boundary scaled by its neighbour's power still starts Newton within reach.
+        let scale = |j: u32| (lo as f64 - 1.0 - j as f64).exp2();
+        let s = octave_guess(self, &x.shl(lo), lo + hi, f, scale).await?;
         let both = self.mul(&Share::concat(&[x, a]), &Share::concat(&[&s, &s])).await?;
         let (xn, an) = (both.slice(0..n), both.slice(n..2 * n));
         // From 2.9142 - 2 xn the error is below 0.09 on [1/2, 1), squared by each round.
@@ -176,7 +179,7 @@ pub trait Fixed<R: Ring>: Kernels<R> + Sized {
 
     /// `1 / sqrt(x)` for `1 <= x < 2^span`.
     async fn rsqrt(&mut self, x: &Share<R>, span: u32) -> Result<Share<R>> {
-        let mut y = octave_guess(self, x, span, |j| 0.85 / (j as f64 / 2.0).exp2()).await?;
+        let mut y = octave_guess(self, x, span, 0, |j| 0.85 / (j as f64 / 2.0).exp2()).await?;
         let three = R::encode(3.0, self.frac());
         for _ in 0..7 {
             let yy = self.mul(&y, &y).await?;
@@ -351,11 +354,13 @@ async fn t1_of_quarter<R: Ring, K: Fixed<R>>(k: &mut K, quarter: &Share<R>) -> R
 }
 
 /// `sum_j [2^j <= x < 2^(j+1)] guess(j)` over `j` in `0..span`, for `1 <= x < 2^span` (a first guess for
-/// Newton's iterations): one comparison per octave boundary.
+/// Newton's iterations): one comparison per octave boundary, exact where `x` is `2^skip` raw units or more
+/// from it.
 async fn octave_guess<R: Ring, K: Fixed<R>>(
     k: &mut K,
     x: &Share<R>,
     span: u32,
+    skip: u32,
     guess: impl Fn(u32) -> f64,
 ) -> Result<Share<R>> {
     let (n, f) = (x.len(), k.frac());
@@ -364,7 +369,8 @@ async fn octave_guess<R: Ring, K: Fixed<R>>(
     }
     // below_j = [x < 2^j] for j in 1..span.
     let diffs: Vec<Share<R>> = (1..span).map(|j| x.add_public(R::encode((j as f64).exp2(), f).neg())).collect();
-    let below = k.sign(&Share::concat(&diffs.iter().collect::<Vec<_>>()), f + span + 1).await?;
+    let below = k.msb(&Share::concat(&diffs.iter().collect::<Vec<_>>()), f + span + 1, skip).await?;
+    let below = k.b2a(&below).await?;
     // [x >= 2^j] = 1 - below_j for j >= 1 and 1 for j = 0, so [2^j <= x < 2^(j+1)] = below_(j+1) - below_j
     // (below_0 = 0, below_span = 1 by the precondition): sum_j guess(j) (below_(j+1) - below_j)
     // = guess(span - 1) - sum_(j=1..span-1) below_j (guess(j) - guess(j - 1)).

@@ -78,7 +78,7 @@ impl PlainCache {
 /// How an `m x p` matrix times a `p` vector is cut: vector chunks of `cols` and row blocks of `rows` (one
 /// polynomial product per block and chunk, `rows * cols <= N`).
 #[derive(Clone, Copy)]
-struct Tiling {
+pub(super) struct Tiling {
     m: usize,
     p: usize,
     cols: usize,
@@ -86,9 +86,25 @@ struct Tiling {
 }
 
 impl Tiling {
-    fn new(m: usize, p: usize, n: usize) -> Tiling {
-        let cols = p.clamp(1, n);
-        Tiling { m, p, cols, rows: n / cols }
+    /// The cut with the fewest ciphertext bytes for `R`'s parameters: each chunk sends a fresh ciphertext's
+    /// `c0` (all primes), each row block returns a switched-down `c1` (the kept primes). Wide vectors with few
+    /// rows (a histogram's `p` data rows) take narrower chunks so that several rows share a returned block;
+    /// both nodes compute the same cut from the public shape.
+    pub(super) fn new<R: Ring>(m: usize, p: usize) -> Tiling {
+        let params = rlwe::params::<R>();
+        let n = params.n;
+        let (sent, returned) = (params.limbs(), params.returned_limbs());
+        let at = |cols: usize| Tiling { m, p, cols, rows: n / cols };
+        let least = p.div_ceil(n).max(1);
+        (least..=least.saturating_mul(64).min(p.max(1)))
+            .map(|chunks| at(p.div_ceil(chunks).clamp(1, n)))
+            .min_by_key(|t| t.chunks() * sent + t.m.div_ceil(t.rows.max(1)) * returned)
+            .unwrap_or_else(|| at(p.clamp(1, n)))
+    }
+
+    /// Ciphertexts sent, ciphertexts returned, and rows per returned block.
+    pub(super) fn counts(&self) -> (usize, usize, usize) {
+        (self.chunks(), self.m.div_ceil(self.rows.max(1)), self.rows)
     }
 
     fn chunks(&self) -> usize {
@@ -219,9 +235,8 @@ impl HeState {
         dims: [(usize, usize); 2],
     ) -> Result<[Vec<R>; 2]> {
         let me = peer.me;
-        let n = rlwe::params::<R>().n;
-        let own = Tiling::new(dims[me].0, dims[me].1, n);
-        let theirs = Tiling::new(dims[1 - me].0, dims[1 - me].1, n);
+        let own = Tiling::new::<R>(dims[me].0, dims[me].1);
+        let theirs = Tiling::new::<R>(dims[1 - me].0, dims[1 - me].1);
         let HeState { sk, peer: pk, rng, plain } = self;
         let (decrypted, masks) = tokio::try_join!(
             key_holder(peer.ctx, &peer.name, sk, theirs, b[1 - me], seed),

@@ -210,23 +210,24 @@ async fn grow<R: Ring, D: Kernels<R>>(
     let total: usize = m.iter().sum();
     let mut s: Vec<Bits<R>> = vec![Bits::new(Share::constant(mpc.holding(), R::ONE, n))];
     let mut splits = Vec::new();
+    // The previous level's per-node [g s], [h s] and candidate sums: a right child's are its parent's minus
+    // its left sibling's, so below the root only left children take products (half the histogram work).
+    let mut parent: Option<[Share<R>; 4]> = None;
     for _ in 0..p.max_depth {
         let k = s.len();
-        let (gs, hs) = node_sums(mpc, &s, g, h).await?;
-        // Operand rows: one per data row, columns [g s_j, h s_j] for each node j.
-        let idx: Vec<Option<usize>> =
-            (0..n).flat_map(|r| (0..k).flat_map(move |j| [Some(j * n + r), Some(k * n + j * n + r)])).collect();
-        let b = Share::concat(&[&gs, &hs]).gather(&idx);
-        let dims: Vec<(usize, usize, usize)> = m.iter().map(|&mi| (mi, n, 2 * k)).collect();
-        let (sums, _) = mpc.matmul_plain_each(&a_mine, &[&b, &b], &dims, Operand::Full).await?;
-        // Node-major candidate statistics: node j, global candidate c.
-        let at = |j: usize, c: usize, col: usize| -> Option<usize> {
-            let (block, local) = if c < m[0] { (0, c) } else { (m[0] * 2 * k, c - m[0]) };
-            Some(block + local * 2 * k + 2 * j + col)
+        let lefts: Vec<Bits<R>> = if parent.is_some() { s.iter().step_by(2).cloned().collect() } else { s.clone() };
+        let (gs, hs) = node_sums(mpc, &lefts, g, h).await?;
+        let (gl, hl) = histograms(mpc, &a_mine, &m, (&gs, &hs), n).await?;
+        let [gs, hs, gl, hl] = match parent.take() {
+            None => [gs, hs, gl, hl],
+            Some(up) => [(gs, n), (hs, n), (gl, total), (hl, total)]
+                .into_iter()
+                .zip(up)
+                .map(|((left, len), up)| interleave(&left, &up.sub(&left), len))
+                .collect::<Vec<_>>()
+                .try_into()
+                .map_err(|_| Error::Internal("four statistics".into()))?,
         };
-        let cat = Share::concat(&sums.iter().collect::<Vec<_>>());
-        let gl = cat.gather(&(0..k).flat_map(|j| (0..total).map(move |c| at(j, c, 0))).collect::<Vec<_>>());
-        let hl = cat.gather(&(0..k).flat_map(|j| (0..total).map(move |c| at(j, c, 1))).collect::<Vec<_>>());
         let rep: Vec<Option<usize>> = (0..k).flat_map(|j| std::iter::repeat_n(Some(j), total)).collect();
         let (gt, ht) = (gs.block_sums(n).gather(&rep), hs.block_sums(n).gather(&rep));
         let stats = Share::concat(&[&gl, &gt.sub(&gl), &hl, &ht.sub(&hl)]);
@@ -289,10 +290,16 @@ async fn grow<R: Ring, D: Kernels<R>>(
             })
             .collect();
         splits.extend((0..k).map(|j| Split { owner: owners[j], local: local[j] }));
+        parent = Some([gs, hs, gl, hl]);
     }
     // Leaf weights -lr G / (H + lambda), then each row's change: its leaf's weight.
     let k = s.len();
-    let (gs, hs) = node_sums(mpc, &s, g, h).await?;
+    let lefts: Vec<Bits<R>> = if parent.is_some() { s.iter().step_by(2).cloned().collect() } else { s.clone() };
+    let (gs, hs) = node_sums(mpc, &lefts, g, h).await?;
+    let (gs, hs) = match &parent {
+        None => (gs, hs),
+        Some([gp, hp, _, _]) => (interleave(&gs, &gp.sub(&gs), n), interleave(&hs, &hp.sub(&hs), n)),
+    };
     let totals = Share::concat(&[&gs.block_sums(n), &hs.block_sums(n)]);
     let totals = if sc.scale > 0 { mpc.trunc(&totals, sc.scale).await? } else { totals };
     let den = totals.slice(k..2 * k).add_public(R::encode(sc.lambda, f));
@@ -303,6 +310,41 @@ async fn grow<R: Ring, D: Kernels<R>>(
     let per_row = mpc.mul_bit(&s_all, &leaves.gather(&rep)).await?;
     let delta = per_row.weighted_blocks(&vec![R::ONE; k]);
     Ok((Tree { splits, leaves }, delta))
+}
+
+/// Node-major candidate sums `G_L`, `H_L` (node `j`, global candidate `c` at `j * total + c`) of the nodes
+/// whose `[g s_j]`, `[h s_j]` are given (`n` each): every owner's candidate matrix times them, all at once.
+async fn histograms<R: Ring, D: Kernels<R>>(
+    mpc: &mut D,
+    a_mine: &[R],
+    m: &[usize],
+    (gs, hs): (&Share<R>, &Share<R>),
+    n: usize,
+) -> Result<(Share<R>, Share<R>)> {
+    let k = gs.len() / n.max(1);
+    let total: usize = m.iter().sum();
+    // Operand rows: one per data row, columns [g s_j, h s_j] for each node j.
+    let idx: Vec<Option<usize>> =
+        (0..n).flat_map(|r| (0..k).flat_map(move |j| [Some(j * n + r), Some(k * n + j * n + r)])).collect();
+    let b = Share::concat(&[gs, hs]).gather(&idx);
+    let dims: Vec<(usize, usize, usize)> = m.iter().map(|&mi| (mi, n, 2 * k)).collect();
+    let (sums, _) = mpc.matmul_plain_each(a_mine, &[&b, &b], &dims, Operand::Full).await?;
+    let at = |j: usize, c: usize, col: usize| -> Option<usize> {
+        let (block, local) = if c < m[0] { (0, c) } else { (m[0] * 2 * k, c - m[0]) };
+        Some(block + local * 2 * k + 2 * j + col)
+    };
+    let cat = Share::concat(&sums.iter().collect::<Vec<_>>());
+    let pick =
+        |col: usize| cat.gather(&(0..k).flat_map(|j| (0..total).map(move |c| at(j, c, col))).collect::<Vec<_>>());
+    Ok((pick(0), pick(1)))
+}
+
+/// Blocks of `len` taken alternately from `left` and `right` (children in level order).
+fn interleave<R: Ring>(left: &Share<R>, right: &Share<R>, len: usize) -> Share<R> {
+    let k = left.len() / len.max(1);
+    let idx: Vec<Option<usize>> =
+        (0..2 * k).flat_map(|j| (0..len).map(move |i| Some((j % 2) * k * len + (j / 2) * len + i))).collect();
+    Share::concat(&[left, right]).gather(&idx)
 }
 
 /// `s_j g` and `s_j h` for every node `j` (one batch of multiplexers), each concatenated over the nodes.
