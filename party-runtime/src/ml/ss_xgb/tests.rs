@@ -166,7 +166,14 @@ async fn wide_range_division_matches_plaintext_on_both_rings() {
     async fn run<R: Ring>(frac: u32) {
         let (mut a, mut b, _) = pair::<R>(Beaver::Ot, frac).await;
         let (lo, hi) = (10, 8);
-        let xs: Vec<f64> = (0..40).map(|i| (-(lo as f64) + i as f64 * (lo + hi) as f64 / 40.0).exp2()).collect();
+        // Spread over the octaves, with every fourth value just beside an octave boundary.
+        let xs: Vec<f64> = (0..40)
+            .map(|i| match i % 4 {
+                0 => (-(lo as f64) + 1.0 + (i / 4) as f64).exp2() * 1.01,
+                1 => (-(lo as f64) + 1.0 + (i / 4) as f64).exp2() * 0.99,
+                _ => (-(lo as f64) + i as f64 * (lo + hi) as f64 / 40.0).exp2(),
+            })
+            .collect();
         let nums: Vec<f64> = (0..40).map(|i| (i as f64 - 20.0) * 0.37).collect();
         let (ex, en) = (a.encode(&xs), a.encode(&nums));
         let (xa, xb) = tokio::join!(a.input(0, Some(&ex), 40), b.input(0, None, 40));
