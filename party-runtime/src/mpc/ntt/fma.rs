@@ -103,12 +103,12 @@ impl FmaPlan {
 
     pub(super) fn fwd(&self, data: &mut [u64]) {
         assert_eq!(data.len(), self.n, "NTT size");
-        self.simd.vectorize(Fwd { plan: self, data });
+        self.simd.vectorize(Transform { plan: self, data, forward: true });
     }
 
     pub(super) fn inv(&self, data: &mut [u64]) {
         assert_eq!(data.len(), self.n, "NTT size");
-        self.simd.vectorize(Inv { plan: self, data });
+        self.simd.vectorize(Transform { plan: self, data, forward: false });
     }
 
     pub(super) fn normalize(&self, data: &mut [u64]) {
@@ -263,12 +263,14 @@ fn paired_stage(c: &Consts, v: &mut [Lanes], tw: &Paired, first: usize, wide: bo
     }
 }
 
-struct Fwd<'a> {
+/// One transform in place: to `f64`, the stages, back to integers below `p`.
+struct Transform<'a> {
     plan: &'a FmaPlan,
     data: &'a mut [u64],
+    forward: bool,
 }
 
-impl pulp::NullaryFnOnce for Fwd<'_> {
+impl pulp::NullaryFnOnce for Transform<'_> {
     type Output = ();
 
     #[inline(always)]
@@ -278,21 +280,10 @@ impl pulp::NullaryFnOnce for Fwd<'_> {
         for x in v.iter_mut() {
             *x = pulp::cast(c.float(*x));
         }
-        let n = plan.n;
-        let (mut t, mut m) = (n / 2, 1);
-        while 2 * t > CHUNK {
-            stage(&c, v, t, &plan.fwd, m, true);
-            (t, m) = (t / 2, m * 2);
-        }
-        let len = CHUNK.min(n);
-        for (ci, chunk) in v.chunks_exact_mut(len / 4).enumerate() {
-            let (mut t, mut m) = (t, m);
-            while t >= 4 {
-                stage(&c, chunk, t, &plan.fwd, m + ci * (len / (2 * t)), true);
-                (t, m) = (t / 2, m * 2);
-            }
-            paired_stage(&c, chunk, &plan.fwd2, ci * len / 8, true, true);
-            paired_stage(&c, chunk, &plan.fwd1, ci * len / 8, false, true);
+        if self.forward {
+            forward(plan, &c, v)
+        } else {
+            inverse(plan, &c, v)
         }
         for x in v.iter_mut() {
             *x = c.int(c.reduce(pulp::cast(*x)));
@@ -300,40 +291,45 @@ impl pulp::NullaryFnOnce for Fwd<'_> {
     }
 }
 
-struct Inv<'a> {
-    plan: &'a FmaPlan,
-    data: &'a mut [u64],
+/// Cooley-Tukey stages: the large ones over the whole array, then each chunk through the rest.
+#[inline(always)]
+fn forward(plan: &FmaPlan, c: &Consts, v: &mut [Lanes]) {
+    let n = plan.n;
+    let (mut t, mut m) = (n / 2, 1);
+    while 2 * t > CHUNK {
+        stage(c, v, t, &plan.fwd, m, true);
+        (t, m) = (t / 2, m * 2);
+    }
+    let len = CHUNK.min(n);
+    for (ci, chunk) in v.chunks_exact_mut(len / 4).enumerate() {
+        let (mut t, mut m) = (t, m);
+        while t >= 4 {
+            stage(c, chunk, t, &plan.fwd, m + ci * (len / (2 * t)), true);
+            (t, m) = (t / 2, m * 2);
+        }
+        paired_stage(c, chunk, &plan.fwd2, ci * len / 8, true, true);
+        paired_stage(c, chunk, &plan.fwd1, ci * len / 8, false, true);
+    }
 }
 
-impl pulp::NullaryFnOnce for Inv<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn call(self) {
-        let (plan, c) = (self.plan, self.plan.consts());
-        let v = pulp::as_arrays_mut::<4, _>(self.data).0;
-        for x in v.iter_mut() {
-            *x = pulp::cast(c.float(*x));
-        }
-        let n = plan.n;
-        let len = CHUNK.min(n);
-        for (ci, chunk) in v.chunks_exact_mut(len / 4).enumerate() {
-            paired_stage(&c, chunk, &plan.inv1, ci * len / 8, false, false);
-            paired_stage(&c, chunk, &plan.inv2, ci * len / 8, true, false);
-            let (mut t, mut m) = (4, n / 8);
-            while 2 * t <= len {
-                stage(&c, chunk, t, &plan.inv, m + ci * (len / (2 * t)), false);
-                (t, m) = (t * 2, m / 2);
-            }
-        }
-        let (mut t, mut m) = (2 * len / 2, n / (2 * len));
-        while t < n {
-            stage(&c, v, t, &plan.inv, m, false);
+/// Gentleman-Sande stages in the reverse order: each chunk through the small ones, then the large ones.
+#[inline(always)]
+fn inverse(plan: &FmaPlan, c: &Consts, v: &mut [Lanes]) {
+    let n = plan.n;
+    let len = CHUNK.min(n);
+    for (ci, chunk) in v.chunks_exact_mut(len / 4).enumerate() {
+        paired_stage(c, chunk, &plan.inv1, ci * len / 8, false, false);
+        paired_stage(c, chunk, &plan.inv2, ci * len / 8, true, false);
+        let (mut t, mut m) = (4, n / 8);
+        while 2 * t <= len {
+            stage(c, chunk, t, &plan.inv, m + ci * (len / (2 * t)), false);
             (t, m) = (t * 2, m / 2);
         }
-        for x in v.iter_mut() {
-            *x = c.int(c.reduce(pulp::cast(*x)));
-        }
+    }
+    let (mut t, mut m) = (len, n / (2 * len));
+    while t < n {
+        stage(c, v, t, &plan.inv, m, false);
+        (t, m) = (t * 2, m / 2);
     }
 }
 
