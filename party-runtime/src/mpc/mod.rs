@@ -7,6 +7,7 @@
 //! elementwise products), so no single party can decrypt anything (SPU's default "trusted first party" is
 //! available only as an explicitly insecure option). See docs/SECURITY.md for what each task reveals.
 
+pub mod aby3;
 mod backend;
 mod boolean;
 pub mod cost;
@@ -29,6 +30,7 @@ mod triples;
 mod two_party;
 
 pub use crate::ring::Ring;
+pub use aby3::Aby3;
 pub use engine::Mpc;
 pub use fixed::Fixed;
 pub use kernels::Kernels;

@@ -9,7 +9,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use secretflow_crds::request::{Beaver, Field, Protocol, SpuRuntime};
 
-use super::Fixed;
+use super::{Aby3, Fixed};
 use super::engine::Mpc;
 use super::local::{add, matmul_local};
 use crate::context::{NoProgress, PartyContext};
@@ -18,6 +18,7 @@ use crate::link::memory::MemoryHub;
 use crate::link::{Channel, Recording};
 use crate::ring::Ring;
 
+mod aby3;
 mod suite;
 
 pub(crate) type Pair<R> = (Mpc<'static, R>, Mpc<'static, R>, [Arc<Mutex<Vec<u8>>>; 2]);
@@ -34,30 +35,60 @@ pub(crate) async fn pair<R: Ring>(beaver: Beaver, frac: u32) -> Pair<R> {
 }
 
 async fn pair_with_timeout<R: Ring>(beaver: Beaver, frac: u32, timeout: Duration) -> Pair<R> {
-    let parties: Vec<String> = vec!["alice".into(), "bob".into()];
+    let (ctxs, logs) = contexts(&["alice", "bob"], timeout);
+    let spu = spu::<R>(Protocol::SEMI2K, &ctxs, frac, beaver);
+    let (a, b) = tokio::join!(Mpc::<R>::new(ctxs[0], &spu), Mpc::<R>::new(ctxs[1], &spu));
+    let [la, lb]: [_; 2] = logs.try_into().expect("two logs");
+    (a.expect("alice"), b.expect("bob"), [la, lb])
+}
+
+/// Three ABY3 engines over an in-memory link (contexts leaked: tests only), plus what each sent.
+pub(crate) async fn triple<R: Ring>(frac: u32) -> (Vec<Aby3<'static, R>>, Vec<Arc<Mutex<Vec<u8>>>>) {
+    triple_with_timeout(frac, Duration::from_secs(30)).await
+}
+
+async fn triple_with_timeout<R: Ring>(
+    frac: u32,
+    timeout: Duration,
+) -> (Vec<Aby3<'static, R>>, Vec<Arc<Mutex<Vec<u8>>>>) {
+    let (ctxs, logs) = contexts(&["alice", "bob", "carol"], timeout);
+    let spu = spu::<R>(Protocol::ABY3, &ctxs, frac, Beaver::Ot);
+    let devs = futures_util::future::join_all(ctxs.iter().map(|c| Aby3::<R>::new(c, &spu))).await;
+    (devs.into_iter().map(|d| d.expect("aby3 device")).collect(), logs)
+}
+
+/// One leaked context per party over an in-memory hub, each recording what it sends.
+fn contexts(names: &[&str], timeout: Duration) -> (Vec<&'static PartyContext>, Vec<Arc<Mutex<Vec<u8>>>>) {
+    let parties: Vec<String> = names.iter().map(|p| p.to_string()).collect();
     let hub = MemoryHub::new(&parties, timeout);
-    let logs = [Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new()))];
-    let ctx = |i: usize| -> &'static PartyContext {
-        let link = Recording::new(hub.link(&parties[i]), logs[i].clone());
-        let c = PartyContext::new(
-            &parties[i],
-            parties.clone(),
-            Channel::new(Arc::new(link)),
-            DataPolicy::default(),
-            Arc::new(NoProgress),
-        );
-        Box::leak(Box::new(c))
-    };
-    let spu = SpuRuntime {
-        protocol: Protocol::SEMI2K,
+    let logs: Vec<_> = parties.iter().map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
+    let ctxs = parties
+        .iter()
+        .zip(&logs)
+        .map(|(p, log)| {
+            let link = Recording::new(hub.link(p), log.clone());
+            let c = PartyContext::new(
+                p,
+                parties.clone(),
+                Channel::new(Arc::new(link)),
+                DataPolicy::default(),
+                Arc::new(NoProgress),
+            );
+            &*Box::leak(Box::new(c))
+        })
+        .collect();
+    (ctxs, logs)
+}
+
+/// The device configuration of `protocol` over the contexts' parties.
+fn spu<R: Ring>(protocol: Protocol, ctxs: &[&PartyContext], frac: u32, beaver: Beaver) -> SpuRuntime {
+    SpuRuntime {
+        protocol,
         field: if R::BITS == 64 { Field::FM64 } else { Field::FM128 },
         fraction_bits: frac,
-        nodes: vec![("alice".into(), "a:1".into()), ("bob".into(), "b:1".into())],
+        nodes: ctxs.iter().map(|c| (c.party.clone(), format!("{}:1", c.party))).collect(),
         beaver,
-    };
-    let (ca, cb) = (ctx(0), ctx(1));
-    let (a, b) = tokio::join!(Mpc::<R>::new(ca, &spu), Mpc::<R>::new(cb, &spu));
-    (a.expect("alice"), b.expect("bob"), logs)
+    }
 }
 
 /// No value of `secret` appears in `view` (what one party sent) as its `k / 8` wire bytes.

@@ -7,7 +7,7 @@ use rand_core::Rng;
 use secretflow_crds::request::Beaver;
 use secretflow_crds::tasks::learning::SigType;
 
-use super::{pair, reals, rng, uniform};
+use super::{pair, reals, rng, triple, uniform};
 use crate::error::Result;
 use crate::mpc::fixed::LS7;
 use crate::mpc::local::matmul_local;
@@ -376,12 +376,16 @@ fn field<R: Ring>() -> (u32, f64) {
     if R::BITS == 64 { (18, 1e-3) } else { (26, 1e-5) }
 }
 
+/// Every kernel body on `devs`.
+async fn kernels<R: Ring, K: Kernels<R>>(devs: &mut [K]) {
+    arithmetic(devs).await;
+    truncation(devs, if R::BITS == 64 { 1 << 20 } else { 1 << 16 }).await;
+    comparisons(devs).await;
+    bits(devs).await;
+}
+
 async fn kernels_on<R: Ring>(backend: Backend) {
-    let mut devs = devices::<R>(backend, field::<R>().0).await;
-    arithmetic(&mut devs).await;
-    truncation(&mut devs, if R::BITS == 64 { 1 << 20 } else { 1 << 16 }).await;
-    comparisons(&mut devs).await;
-    bits(&mut devs).await;
+    kernels(&mut devices::<R>(backend, field::<R>().0).await).await;
 }
 
 async fn functions_on<R: Ring>(backend: Backend) {
@@ -402,6 +406,12 @@ async fn kernels_match_plaintext_on_the_trusted_first_party_backend() {
 }
 
 #[tokio::test]
+async fn kernels_match_plaintext_on_the_three_party_backend() {
+    kernels(&mut triple::<u64>(field::<u64>().0).await.0).await;
+    kernels(&mut triple::<u128>(field::<u128>().0).await.0).await;
+}
+
+#[tokio::test]
 async fn functions_match_plaintext_on_the_secure_two_party_backend() {
     functions_on::<u64>(Backend::Secure).await;
     functions_on::<u128>(Backend::Secure).await;
@@ -411,4 +421,12 @@ async fn functions_match_plaintext_on_the_secure_two_party_backend() {
 async fn functions_match_plaintext_on_the_trusted_first_party_backend() {
     functions_on::<u64>(Backend::TrustedFirstParty).await;
     functions_on::<u128>(Backend::TrustedFirstParty).await;
+}
+
+#[tokio::test]
+async fn functions_match_plaintext_on_the_three_party_backend() {
+    let (f, tol) = field::<u64>();
+    functions(&mut triple::<u64>(f).await.0, tol).await;
+    let (f, tol) = field::<u128>();
+    functions(&mut triple::<u128>(f).await.0, tol).await;
 }
