@@ -88,7 +88,7 @@ pub struct ExternalParty {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SpuSpec {
-    /// `SEMI2K` (default) or `CHEETAH` (two nodes; `ABY3` is refused).
+    /// `SEMI2K` (default) or `CHEETAH` (two nodes), or `ABY3` (three nodes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<Protocol>,
     /// `FM64` or `FM128` (default `FM128`, as the Worker API recommends).

@@ -237,13 +237,13 @@ impl Beaver {
     }
 }
 
-/// MPC protocols the Worker API names. SEMI2K and CHEETAH run on the two-party device; ABY3 is refused.
+/// MPC protocols the Worker API names. SEMI2K and CHEETAH run on the two-party device, ABY3 on the three-party one.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
 #[allow(clippy::upper_case_acronyms)]
 pub enum Protocol {
     /// Semi-honest additive sharing over Z_2^k.
     SEMI2K,
-    /// Three-party replicated sharing (not supported yet).
+    /// Three-party replicated sharing (semi-honest, honest majority: no two nodes collude).
     ABY3,
     /// Two-party with lattice (RLWE) linear layers and products and OT comparisons: the device's secure
     /// backend, which has no trusted dealer.
@@ -339,6 +339,17 @@ impl WorkerRequest {
             }
             None => None,
         };
+        let dataless = match &task {
+            TaskConfig::SsLr(c) => c.dataless_outputs().collect(),
+            TaskConfig::SsXgb(c) => c.dataless_outputs().collect(),
+            _ => Vec::new(),
+        };
+        if let Some(p) = dataless.into_iter().find(|p| !spu.as_ref().is_some_and(|s| s.nodes.iter().any(|n| n.0 == **p))) {
+            return Err(ValidationError::new(
+                format!("task_config.model_output.{p}"),
+                format!("party `{p}` has no entry in train_data and is not an SPU node, so it holds no model share"),
+            ));
+        }
         Ok(ValidRequest {
             task_id: self.task_id.clone(),
             subtask_id: self.subtask_id.clone(),
@@ -448,7 +459,7 @@ fn endpoints(f: &str, entries: &[(String, PartyAddress)]) -> Result<Vec<PartyEnd
 
 impl SpuConfig {
     /// Check the nodes against the parties; a task that needs the device must ask for SEMI2K or CHEETAH with two
-    /// nodes.
+    /// nodes, or ABY3 with three.
     pub fn validate(&self, parties: &[String], needs_spu: bool) -> Result<SpuRuntime, ValidationError> {
         let c = &self.cluster_def;
         if c.nodes.is_empty() {
@@ -482,22 +493,17 @@ impl SpuConfig {
             ));
         }
         if needs_spu {
-            if rc.protocol == Protocol::ABY3 {
-                return Err(ValidationError::new(
-                    "cluster_def.runtime_config.protocol",
-                    "ABY3 is not supported yet; the supported protocols are SEMI2K and CHEETAH",
-                ));
-            }
-            if nodes.len() != 2 {
+            let want = if rc.protocol == Protocol::ABY3 { 3 } else { 2 };
+            if nodes.len() != want {
                 return Err(ValidationError::new(
                     "cluster_def.nodes",
-                    format!("{:?} runs between exactly 2 parties, got {} nodes", rc.protocol, nodes.len()),
+                    format!("{:?} runs between exactly {want} parties, got {} nodes", rc.protocol, nodes.len()),
                 ));
             }
-            if rc.protocol == Protocol::CHEETAH && rc.beaver == Beaver::TrustedFirstParty {
+            if rc.protocol != Protocol::SEMI2K && rc.beaver == Beaver::TrustedFirstParty {
                 return Err(ValidationError::new(
                     "cluster_def.runtime_config.beaver",
-                    "CHEETAH has no trusted dealer; trusted_first_party is a SEMI2K option",
+                    format!("{:?} has no trusted dealer; trusted_first_party is a SEMI2K option", rc.protocol),
                 ));
             }
         }

@@ -117,6 +117,6 @@ fn the_spec_carries_the_spu_runtime_typed_and_defaults_fill_in() {
     assert_eq!(entries[1].1.listen_addr, None);
     // A spec asking for what the device refuses is a ValueError naming the field.
     spec.spu = Some(secretflow_crds::crd::SpuSpec { protocol: Some(Protocol::ABY3), ..Default::default() });
-    let err = request_for_spec(&spec, endpoints, "0.0.0.0:9000").expect_err("ABY3");
-    assert!(err.to_string().contains("runtime_config.protocol"), "{err}");
+    let err = request_for_spec(&spec, endpoints, "0.0.0.0:9000").expect_err("ABY3 with two parties");
+    assert!(err.to_string().contains("cluster_def.nodes") && err.to_string().contains("exactly 3"), "{err}");
 }

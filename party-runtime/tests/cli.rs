@@ -258,17 +258,12 @@ fn envelope_errors_name_the_field() {
 }
 
 #[test]
-fn spu_tasks_need_a_two_party_protocol() {
+fn spu_tasks_need_as_many_nodes_as_the_protocol_has_parties() {
     let mut r = base(valid("ss_lr"));
     r["spu_config"]["cluster_def"]["runtime_config"]["protocol"] = json!("ABY3");
-    assert_failure(
-        &r.to_string(),
-        &[],
-        "ValueError",
-        &["spu_config.cluster_def.runtime_config.protocol", "ABY3", "SEMI2K and CHEETAH"],
-    );
-    r["spu_config"]["cluster_def"]["runtime_config"]["protocol"] = json!("CHEETAH");
+    assert_failure(&r.to_string(), &[], "ValueError", &["spu_config.cluster_def.nodes", "ABY3", "exactly 3"]);
     r["spu_config"]["cluster_def"]["runtime_config"]["beaver"] = json!("trusted_first_party");
+    r["spu_config"]["cluster_def"]["runtime_config"]["protocol"] = json!("CHEETAH");
     assert_failure(&r.to_string(), &[], "ValueError", &["spu_config.cluster_def.runtime_config.beaver", "CHEETAH"]);
     r.as_object_mut().unwrap().remove("spu_config");
     assert_failure(&r.to_string(), &[], "ValueError", &["spu_config", "ss_lr"]);

@@ -160,7 +160,7 @@ async fn misaligned_rows_and_unsupported_protocols_are_value_errors() {
     let out = common::run_json(&dir, &req).await;
     assert_eq!(out["error"]["type"], "ValueError");
     let msg = out["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("runtime_config.protocol") && msg.contains("SEMI2K and CHEETAH"), "{msg}");
+    assert!(msg.contains("cluster_def.nodes") && msg.contains("exactly 3"), "{msg}");
     // CHEETAH has no dealer: asking for one names the field.
     req["spu_config"]["cluster_def"]["runtime_config"]["protocol"] = json!("CHEETAH");
     req["spu_config"]["cluster_def"]["runtime_config"]["beaver"] = json!("trusted_first_party");
@@ -211,6 +211,31 @@ async fn cheetah_trains_the_semi2k_model_in_local_and_cluster_mode() {
     let [alice, bob] = tokio::task::spawn_blocking(move || common::run_cluster(&path, &req)).await.unwrap();
     assert_eq!(alice["result"]["training_metrics"]["final_loss"], bob["result"]["training_metrics"]["final_loss"]);
     close(&dir, &alice, "cluster");
+}
+
+/// ABY3 with a third node that holds no data: the same accuracy bar as SEMI2K against plaintext SGD, on both
+/// rings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aby3_with_a_dataless_third_node_matches_plaintext_sgd() {
+    let data = synthetic(3000, 1000, (4, 3), true, 21);
+    let params = json!({"epochs": 2, "learning_rate": 0.3, "batch_size": 256, "eps": 0.0});
+    let (pw, pb, loss) = plain_sgd(&data, 2, 0.3, 256, "t1", true, 0.0, "none");
+    for field in ["FM64", "FM128"] {
+        let dir = tempfile::tempdir().unwrap();
+        let req = common::on_aby3(&dir, request(&dir, &data, field, params.clone(), false));
+        let out = common::run_json(&dir, &req).await;
+        assert_eq!(out["status"], "success", "{field}: {out:#}");
+        assert_eq!(out["result"]["training_metrics"]["linear_products"], "replicated");
+        let (w, b) = common::model_weights(&dir);
+        for (s, p) in w.iter().chain([&b]).zip(pw.iter().chain([&pb])) {
+            assert!((s - p).abs() < 5e-3, "{field}: weights {w:?} {b} vs plaintext {pw:?} {pb}");
+        }
+        let secure_loss = out["result"]["training_metrics"]["final_loss"].as_f64().unwrap();
+        assert!((secure_loss - loss).abs() < 2e-3, "{field}: loss {secure_loss} vs {loss}");
+        let preds = common::predictions(&dir, "pred_prob");
+        let (a_secure, a_plain) = (auc(&preds, &data.y_test), auc(&data.test_logits(&pw, pb), &data.y_test));
+        assert!((a_secure - a_plain).abs() < 0.002, "{field}: AUC {a_secure} vs plaintext {a_plain}");
+    }
 }
 
 /// `examples/data/{alice,bob}_lr_{train,test}.csv`: the penguin tables split vertically (alice: bill length and

@@ -218,6 +218,11 @@ pub type SsLrConfig = Supervised<LrParams>;
 pub type SsXgbConfig = Supervised<XgbParams>;
 
 impl<P: Params> Supervised<P> {
+    /// Parties with a model output but no training data (they may only be MPC nodes).
+    pub fn dataless_outputs(&self) -> impl Iterator<Item = &String> {
+        self.model_output.keys().filter(|p| !self.train_data.contains_key(*p))
+    }
+
     pub(crate) fn validate(&self, parties: &[String]) -> Result<(), ValidationError> {
         check::party_paths("train_data", &self.train_data, parties)?;
         check::columns("features", &self.features)?;
@@ -236,7 +241,13 @@ impl<P: Params> Supervised<P> {
             ));
         }
         check::party_paths("model_output", &self.model_output, parties)?;
-        check::same_parties("model_output", &self.model_output, "train_data", &self.train_data)?;
+        // A node without data (ABY3's third party) may save its share too; the request checks it is a node.
+        if let Some(p) = self.train_data.keys().find(|p| !self.model_output.contains_key(*p)) {
+            return Err(ValidationError::new(
+                "model_output",
+                format!("missing an entry for party `{p}` (it is in train_data)"),
+            ));
+        }
         if let Some(t) = &self.test_data {
             check::party_paths("test_data", t, parties)?;
             check::same_parties("test_data", t, "train_data", &self.train_data)?;

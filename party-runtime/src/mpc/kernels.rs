@@ -46,6 +46,11 @@ pub trait Kernels<R: Ring> {
     /// Node `i`'s party name.
     fn party(&self, i: usize) -> &str;
 
+    /// The node index of `party`, if it is a node.
+    fn index_of(&self, party: &str) -> Option<usize> {
+        (0..self.nodes()).find(|&i| self.party(i) == party)
+    }
+
     /// Which components of every sharing this party holds.
     fn holding(&self) -> Holding;
 

@@ -12,6 +12,7 @@ mod backend;
 mod boolean;
 pub mod cost;
 mod dealer;
+mod device;
 pub mod engine;
 pub mod fixed;
 mod he;
@@ -31,6 +32,7 @@ mod two_party;
 
 pub use crate::ring::Ring;
 pub use aby3::Aby3;
+pub use device::Device;
 pub use engine::Mpc;
 pub use fixed::Fixed;
 pub use kernels::Kernels;

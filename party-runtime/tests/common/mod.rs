@@ -243,26 +243,44 @@ pub async fn run(dir: &TempDir, data: &Dataset, field: &str, params: Value, deal
     run_json(dir, &request(dir, data, field, params, dealer)).await
 }
 
-/// The model: both share files summed (alice's features, bob's, then the intercept).
+/// The model: every node's share file summed (alice's features, bob's, then the intercept). Each node's
+/// `share` is its own component of the sharing, so the nodes' `share`s add up to the weights on two nodes and on
+/// three (where each also holds the next node's component as `share_next`).
 pub fn model_weights(dir: &TempDir) -> (Vec<f64>, f64) {
     let read =
         |p: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(dir.path().join(p)).unwrap()).unwrap() };
-    let (a, b) = (read("alice_model.json"), read("bob_model.json"));
+    let a = read("alice_model.json");
+    let nodes: Vec<Value> =
+        a["nodes"].as_array().unwrap().iter().map(|n| read(&format!("{}_model.json", n.as_str().unwrap()))).collect();
     let bits = if a["field"] == "FM64" { 64 } else { 128 };
     let frac = a["fraction_bits"].as_u64().unwrap() as i32;
-    let (wa, wb) = (a["weights"].as_array().unwrap(), b["weights"].as_array().unwrap());
-    assert_eq!(wa.len(), wb.len());
+    let weights: Vec<&Vec<Value>> = nodes.iter().map(|m| m["weights"].as_array().unwrap()).collect();
     let mut out = Vec::new();
     let mut intercept = 0.0;
-    for (x, y) in wa.iter().zip(wb) {
-        assert_eq!(x["name"], y["name"]);
+    for (i, x) in weights[0].iter().enumerate() {
         let s = |v: &Value| v["share"].as_str().unwrap().parse::<u128>().unwrap();
-        let sum = s(x).wrapping_add(s(y));
+        let sum = weights.iter().fold(0u128, |acc, w| {
+            assert_eq!(w[i]["name"], x["name"]);
+            acc.wrapping_add(s(&w[i]))
+        });
         let signed = if bits == 64 { sum as u64 as i64 as f64 } else { sum as i128 as f64 };
         let v = signed / 2f64.powi(frac);
         if x["name"] == "_intercept" { intercept = v } else { out.push(v) }
     }
     (out, intercept)
+}
+
+/// `req` (two data parties) on ABY3: carol, a third party holding no data, joins as the third node and
+/// saves her share of the model.
+pub fn on_aby3(dir: &TempDir, mut req: Value) -> Value {
+    req["sf_init_config"]["parties"] = json!(["alice", "bob", "carol"]);
+    let cluster = &mut req["spu_config"]["cluster_def"];
+    cluster["nodes"].as_array_mut().unwrap().push(json!({"party": "carol", "address": "127.0.0.1:3"}));
+    cluster["runtime_config"]["protocol"] = json!("ABY3");
+    if let Some(models) = req["task_config"]["model_output"].as_object_mut() {
+        models.insert("carol".into(), json!(dir.path().join("carol_model.json").display().to_string()));
+    }
+    req
 }
 
 /// A column of the prediction CSV.

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::context::PartyContext;
 use crate::data::atomic_write;
 use crate::error::{Error, Result};
-use crate::mpc::{Mpc, Ring};
+use crate::mpc::{Kernels, Ring, Share};
 
 /// One weight and who contributed its column.
 #[derive(Serialize)]
@@ -19,12 +19,17 @@ pub struct Weight {
     pub name: String,
     /// The party holding the column (the label party for the intercept).
     pub owner: String,
-    /// This party's additive share mod `2^k`, as a decimal string (u128 does not fit JSON numbers).
+    /// This party's component of the weight mod `2^k` (component `node` of the sharing), as a decimal string
+    /// (u128 does not fit JSON numbers).
     pub share: String,
+    /// With three nodes (ABY3, replicated sharing), the party's second component (`node + 1` mod 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_next: Option<String>,
 }
 
-/// A party's share of an SS-LR model: useless alone; the weights are the sums of both parties' shares
-/// (mod `2^k`, two's complement, `fraction_bits` fractional bits).
+/// A party's share of an SS-LR model: useless alone; each weight is the sum of its components over the nodes
+/// (two nodes: one each; three: each component held by two nodes), mod `2^k`, two's complement,
+/// `fraction_bits` fractional bits.
 #[derive(Serialize)]
 pub struct LrModel {
     /// File format name.
@@ -50,13 +55,13 @@ pub struct LrModel {
 }
 
 impl LrModel {
-    /// This party's share of `w` (one vector per node block).
-    pub fn new<R: Ring>(
-        mpc: &Mpc<'_, R>,
+    /// This party's share of `w` (one shared vector per node block).
+    pub fn new<R: Ring, D: Kernels<R>>(
+        mpc: &D,
         spu: &SpuRuntime,
         c: &SsLrConfig,
         columns: &[(String, String)],
-        w: &[Vec<R>],
+        w: &[Share<R>],
         label_node: usize,
     ) -> Self {
         let mut weights = Vec::new();
@@ -66,15 +71,17 @@ impl LrModel {
             if i == label_node {
                 names.push("_intercept".into());
             }
-            for (name, share) in names.into_iter().zip(block) {
-                weights.push(Weight { name, owner: owner.clone(), share: share.to_u128().to_string() });
+            for (e, name) in names.into_iter().enumerate() {
+                let component = |j: usize| (j < block.holding().held).then(|| block.part(j)[e].to_u128().to_string());
+                let share = component(0).unwrap_or_default();
+                weights.push(Weight { name, owner: owner.clone(), share, share_next: component(1) });
             }
         }
         LrModel {
             format: "secretflow-operator/ss_lr-share",
             version: 1,
             party: mpc.party(mpc.me()).to_string(),
-            nodes: vec![mpc.party(0).to_string(), mpc.party(1).to_string()],
+            nodes: (0..mpc.nodes()).map(|i| mpc.party(i).to_string()).collect(),
             field: format!("{:?}", spu.field),
             fraction_bits: mpc.frac(),
             reg_type: c.params.reg_type,

@@ -14,7 +14,7 @@ use crate::context::PartyContext;
 use crate::error::{Error, Result};
 use crate::ml::phases::Meter;
 use crate::ml::ss_lr::{self as algorithm, Block, Features};
-use crate::mpc::{Kernels, Mpc, Ring, Share};
+use crate::mpc::{Kernels, Device, Ring, Share};
 
 /// Train (and predict) as `ctx.party`.
 pub async fn run(ctx: &PartyContext, c: &SsLrConfig) -> Result<JobOutput> {
@@ -54,10 +54,10 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
     vertical::require_nodes(me, spu, &holders)?;
     ctx.progress(0.05, "set up the MPC device");
     let mut meter = Meter::new(ctx);
-    let mut mpc = Mpc::<R>::new(ctx, spu).await?;
+    let mut mpc = Device::<R>::new(ctx, spu).await?;
     meter.lap("device setup (base OTs)");
     let label_node = mpc.index_of(&c.label_party).ok_or_else(|| Error::Internal("label party is no node".into()))?;
-    let blocks: Vec<Block> = (0..2).map(|i| Block { names: data.of(mpc.party(i)), bias: i == label_node }).collect();
+    let blocks: Vec<Block> = (0..mpc.nodes()).map(|i| Block { names: data.of(mpc.party(i)), bias: i == label_node }).collect();
     let trained = algorithm::train(
         ctx,
         &mut mpc,
@@ -69,9 +69,7 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
         data.label.as_deref(),
     )
     .await?;
-    // This node's weights: its one component of each two-party share.
-    let w: Vec<Vec<R>> = trained.w.iter().map(|s| s.part(0).to_vec()).collect();
-    let lr_model = LrModel::new(&mpc, spu, c, &data.columns, &w, label_node);
+    let lr_model = LrModel::new(&mpc, spu, c, &data.columns, &trained.w, label_node);
     if let Some(path) = &model_path {
         model::save(me, path, &lr_model)?;
     }
@@ -104,7 +102,7 @@ fn prediction_path_of(c: &SsLrConfig) -> (String, Option<String>) {
 /// Predict on `test_data`: the logits are opened to the receiver only, which writes the CSV.
 async fn predict<R: Ring>(
     ctx: &PartyContext,
-    mpc: &mut Mpc<'_, R>,
+    mpc: &mut Device<'_, R>,
     c: &SsLrConfig,
     blocks: &[Block],
     w: &[Share<R>],

@@ -15,7 +15,7 @@ use crate::context::PartyContext;
 use crate::error::{Error, Result};
 use crate::ml::phases::Meter;
 use crate::ml::ss_xgb::{self as algorithm, Layout, Own, buckets, predict};
-use crate::mpc::{Kernels, Mpc, Ring};
+use crate::mpc::{Kernels, Device, Ring};
 
 /// Train (and predict) as `ctx.party`.
 pub async fn run(ctx: &PartyContext, c: &SsXgbConfig) -> Result<JobOutput> {
@@ -70,7 +70,7 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsXgbConfig, spu: &SpuRuntime) -
     let all_counts = ctx.exchange("ss_xgb/buckets", Ok(counts)).await?;
     ctx.progress(0.05, "set up the MPC device");
     let mut meter = Meter::new(ctx);
-    let mut mpc = Mpc::<R>::new(ctx, spu).await?;
+    let mut mpc = Device::<R>::new(ctx, spu).await?;
     meter.lap("device setup (base OTs)");
     let layout = Layout {
         counts: (0..mpc.nodes())
@@ -109,7 +109,7 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsXgbConfig, spu: &SpuRuntime) -
 /// Predict on `test_data`: the margins are opened to the receiver only, which writes the CSV.
 async fn predict_test<R: Ring>(
     ctx: &PartyContext,
-    mpc: &mut Mpc<'_, R>,
+    mpc: &mut Device<'_, R>,
     c: &SsXgbConfig,
     train: &Vertical,
     (thresholds, trained): (&[Vec<f64>], &algorithm::Trained<R>),

@@ -30,6 +30,9 @@ pub struct TreeEntry {
     pub splits: Vec<SplitEntry>,
     /// This party's additive shares of the `2^max_depth` leaf weights mod `2^k`, as decimal strings.
     pub leaf_shares: Vec<String>,
+    /// With three nodes (ABY3, replicated sharing), the party's second component of each leaf weight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leaf_shares_next: Option<Vec<String>>,
 }
 
 /// A party's share of an SS-XGB model.
@@ -85,7 +88,8 @@ impl XgbModel {
                         threshold: s.local.map(|(col, k)| own.1[col][k]),
                     })
                     .collect(),
-                leaf_shares: t.leaves.part(0).iter().map(|v| v.to_u128().to_string()).collect(),
+                leaf_shares: decimal(t.leaves.part(0)),
+                leaf_shares_next: (t.leaves.holding().held > 1).then(|| decimal(t.leaves.part(1))),
             })
             .collect();
         XgbModel {
@@ -104,4 +108,9 @@ impl XgbModel {
             trees,
         }
     }
+}
+
+/// Ring elements as decimal strings (u128 does not fit JSON numbers).
+fn decimal<R: Ring>(v: &[R]) -> Vec<String> {
+    v.iter().map(|v| v.to_u128().to_string()).collect()
 }

@@ -2,9 +2,10 @@
 //! correlations are plaintext at their owner, and the cross-party block `Z_s^T Z_r / n` is computed on the
 //! MPC device without either side seeing the other's values.
 //!
-//! The cross block is one product of the two owners' plaintexts ([`Kernels::matmul_plain_plain`]; on the
+//! Each cross block is one product of two owners' plaintexts ([`Kernels::matmul_plain_plain`]; on the
 //! two-party device one OT-based product in which the party with fewer columns (`r`) chooses with only
-//! `m + 2 + f` bits of its standardized values, `|z| <= sqrt(n) < 2^m`, instead of `k`).
+//! `m + 2 + f` bits of its standardized values, `|z| <= sqrt(n) < 2^m`, instead of `k`). On ABY3 every pair of
+//! the three nodes that hold columns has its block.
 //! By Cauchy-Schwarz every cross sum is at most `n` in magnitude, so the fraction bits are chosen from `n`
 //! alone (a public count) to rule out overflow.
 
@@ -79,27 +80,97 @@ impl Standardized {
     }
 }
 
-/// The node roles for the cross block: `(sender, receiver)`, the receiver having fewer columns.
-pub(crate) fn roles<R: Ring, D: Kernels<R>>(mpc: &D, s: &Standardized) -> (usize, usize) {
-    let width = |i: usize| s.data.of(mpc.party(i)).len();
-    if width(0) < width(1) { (1, 0) } else { (0, 1) }
+/// Where the cross blocks sit: one block `Z_s^T Z_r / n` per pair of nodes that both hold columns (one pair
+/// on two nodes, up to three on ABY3), the receiver `r` the one with fewer columns, the blocks one after
+/// another in one shared vector.
+pub(crate) struct CrossLayout {
+    /// `(sender, receiver, sender's columns, receiver's columns, offset)` per pair.
+    blocks: Vec<(usize, usize, Vec<String>, Vec<String>, usize)>,
 }
 
-/// Shares of the cross block `Z_s^T Z_r / n` (`d_s x d_r`, row-major) at scale `f`.
-pub(crate) async fn cross_block<R: Ring, D: Kernels<R>>(mpc: &mut D, s: &Standardized) -> Result<Share<R>> {
-    let (sender, receiver) = roles(mpc, s);
-    let n = s.data.rows;
-    let ds = s.data.of(mpc.party(sender)).len();
-    let dr = s.data.of(mpc.party(receiver)).len();
-    if ds == 0 || dr == 0 {
+impl CrossLayout {
+    /// The pairs of `mpc`'s nodes that hold columns of `s`.
+    pub fn new<R: Ring, D: Kernels<R>>(mpc: &D, s: &Standardized) -> CrossLayout {
+        let cols: Vec<Vec<String>> = (0..mpc.nodes()).map(|i| s.data.of(mpc.party(i))).collect();
+        let mut blocks = Vec::new();
+        let mut len = 0;
+        for i in 0..cols.len() {
+            for j in i + 1..cols.len() {
+                if cols[i].is_empty() || cols[j].is_empty() {
+                    continue;
+                }
+                let (sender, receiver) = if cols[i].len() < cols[j].len() { (j, i) } else { (i, j) };
+                blocks.push((sender, receiver, cols[sender].clone(), cols[receiver].clone(), len));
+                len += cols[i].len() * cols[j].len();
+            }
+        }
+        CrossLayout { blocks }
+    }
+
+    /// The position of the correlation of columns `a` and `b` (held by different nodes, named by party) in the
+    /// blocks.
+    pub fn at<R: Ring, D: Kernels<R>>(&self, mpc: &D, a: &(String, String), b: &(String, String)) -> Option<usize> {
+        self.blocks.iter().find_map(|(sender, receiver, cs, cr, offset)| {
+            let (ps, pr) = (mpc.party(*sender), mpc.party(*receiver));
+            let (x, y) = match (a.1 == ps, b.1 == ps) {
+                (true, false) if b.1 == pr => (a, b),
+                (false, true) if a.1 == pr => (b, a),
+                _ => return None,
+            };
+            Some(offset + pos(cs, &x.0) * cr.len() + pos(cr, &y.0))
+        })
+    }
+}
+
+/// The position of `name` in `names`.
+pub(crate) fn pos(names: &[String], name: &str) -> usize {
+    names.iter().position(|n| n == name).unwrap_or(0)
+}
+
+/// Shares of every cross block of `layout`, one after another, at scale `f`.
+pub(crate) async fn cross_blocks<R: Ring, D: Kernels<R>>(
+    mpc: &mut D,
+    s: &Standardized,
+    layout: &CrossLayout,
+) -> Result<Share<R>> {
+    let mut parts = Vec::with_capacity(layout.blocks.len());
+    for (sender, receiver, cs, cr, _) in &layout.blocks {
+        parts.push(cross_product(mpc, s, (*sender, cs.len()), (*receiver, cr.len())).await?);
+    }
+    if parts.is_empty() {
         return Ok(mpc.constant(0.0, 0));
     }
     let f = mpc.frac();
+    let fz = product_bits::<R>(s.data.rows, f);
+    let shares = Share::concat(&parts.iter().collect::<Vec<_>>());
+    // Scale 2 fz -> f, then divide by n.
+    let t = match (2 * fz).cmp(&f) {
+        std::cmp::Ordering::Greater => mpc.trunc(&shares, 2 * fz - f).await?,
+        std::cmp::Ordering::Equal => shares,
+        std::cmp::Ordering::Less => shares.shl(f - 2 * fz),
+    };
+    mpc.mul_public(&t, 1.0 / s.data.rows as f64).await
+}
+
+/// Fraction bits of the z-scores in the products: `|sum z_s z_r| <= n`, so keep `n 2^(2 fz)` below `2^(k-2)`.
+fn product_bits<R: Ring>(n: usize, f: u32) -> u32 {
     let log_n = (n.max(2) as f64).log2().ceil() as u32;
-    // |sum z_s z_r| <= n: keep n * 2^(2 fz) below 2^(k - 2).
-    let fz = f.min((R::BITS - 2 - log_n) / 2);
+    f.min((R::BITS - 2 - log_n) / 2)
+}
+
+/// Shares of `Z_s^T Z_r` (`d_s x d_r`, row-major) at `2 fz` fraction bits, from the sender's and the receiver's
+/// plaintext columns.
+async fn cross_product<R: Ring, D: Kernels<R>>(
+    mpc: &mut D,
+    s: &Standardized,
+    (sender, ds): (usize, usize),
+    (receiver, dr): (usize, usize),
+) -> Result<Share<R>> {
+    let n = s.data.rows;
+    let fz = product_bits::<R>(n, mpc.frac());
     // |z| <= sqrt(n) < 2^m.
-    let m = log_n.div_ceil(2) + 1;
+    let m = (n.max(2) as f64).log2().ceil() as u32;
+    let m = m.div_ceil(2) + 1;
     let me = mpc.me();
     // A = Z_s^T (ds x n) at the sender, B = Z_r (n x dr) at the receiver, both at fz fraction bits.
     let a: Option<Vec<R>> = (me == sender).then(|| {
@@ -112,14 +183,7 @@ pub(crate) async fn cross_block<R: Ring, D: Kernels<R>>(mpc: &mut D, s: &Standar
         a
     });
     let b: Option<Vec<R>> = (me == receiver).then(|| s.z.iter().map(|v| R::encode(*v, fz)).collect());
-    let shares = mpc.matmul_plain_plain((sender, a.as_deref()), (receiver, b.as_deref()), (ds, n, dr), m + fz).await?;
-    // Scale 2 fz -> f, then divide by n.
-    let t = match (2 * fz).cmp(&f) {
-        std::cmp::Ordering::Greater => mpc.trunc(&shares, 2 * fz - f).await?,
-        std::cmp::Ordering::Equal => shares,
-        std::cmp::Ordering::Less => shares.shl(f - 2 * fz),
-    };
-    mpc.mul_public(&t, 1.0 / n as f64).await
+    mpc.matmul_plain_plain((sender, a.as_deref()), (receiver, b.as_deref()), (ds, n, dr), m + fz).await
 }
 
 /// Check the request's device and pick the ring.

@@ -7,10 +7,10 @@ use secretflow_crds::request::Field;
 use secretflow_crds::tasks::stats::StatsConfig;
 
 use super::super::JobOutput;
-use super::correlation::{self, Standardized};
+use super::correlation::{self, CrossLayout, Standardized, pos};
 use crate::context::PartyContext;
 use crate::error::Result;
-use crate::mpc::{Fixed, Kernels, Mpc, Ring};
+use crate::mpc::{Fixed, Kernels, Device, Ring};
 
 /// Compute the matrix.
 pub async fn run(ctx: &PartyContext, c: &StatsConfig) -> Result<JobOutput> {
@@ -29,13 +29,14 @@ async fn compute<R: Ring>(
     ctx.progress(0.0, "load and standardize");
     let s = correlation::load(ctx, c, "pearson", spu).await?;
     ctx.progress(0.2, "cross-party products");
-    let mut mpc = Mpc::<R>::new(ctx, spu).await?;
-    let cross = correlation::cross_block(&mut mpc, &s).await?;
+    let mut mpc = Device::<R>::new(ctx, spu).await?;
+    let layout = CrossLayout::new(&mpc, &s);
+    let cross = correlation::cross_blocks(&mut mpc, &s, &layout).await?;
     let opened = mpc.reveal(&cross, None).await?.unwrap_or_default();
     let cross = mpc.decode(&opened);
     // Every party's own block goes to the others in plaintext: it is part of the output.
     let blocks = ctx.exchange("pearson/local", Ok(s.local_block())).await?;
-    let matrix = assemble(&mpc, &s, &blocks, &cross);
+    let matrix = assemble(&mpc, &s, &layout, &blocks, &cross);
     ctx.progress(1.0, "done");
     JobOutput::with_report(
         &CorrelationResult { output_report: c.output_report.clone(), correlation_matrix: matrix },
@@ -43,16 +44,14 @@ async fn compute<R: Ring>(
     )
 }
 
-/// The full matrix in column order from the owners' blocks and the cross block.
+/// The full matrix in column order from the owners' blocks and the cross blocks.
 fn assemble<R: Ring, D: Kernels<R>>(
     mpc: &D,
     s: &Standardized,
+    layout: &CrossLayout,
     blocks: &[(String, Vec<f64>)],
     cross: &[f64],
 ) -> ColumnMap<ColumnMap<f64>> {
-    let (sender, receiver) = correlation::roles(mpc, s);
-    let (ps, pr) = (mpc.party(sender), mpc.party(receiver));
-    let (cs, cr) = (s.data.of(ps), s.data.of(pr));
     let value = |a: &(String, String), b: &(String, String)| -> f64 {
         if a.0 == b.0 {
             return 1.0;
@@ -63,8 +62,7 @@ fn assemble<R: Ring, D: Kernels<R>>(
             let (i, j) = (pos(&own, &a.0), pos(&own, &b.0));
             return blocks.iter().find(|(p, _)| *p == a.1).map_or(f64::NAN, |(_, m)| m[i * d + j]);
         }
-        let (x, y) = if a.1 == ps { (a, b) } else { (b, a) };
-        cross[pos(&cs, &x.0) * cr.len() + pos(&cr, &y.0)]
+        layout.at(mpc, a, b).map_or(f64::NAN, |at| cross[at])
     };
     let mut out = ColumnMap::new();
     for a in &s.data.columns {
@@ -75,8 +73,4 @@ fn assemble<R: Ring, D: Kernels<R>>(
         out.insert(a.0.clone(), row);
     }
     out
-}
-
-fn pos(names: &[String], name: &str) -> usize {
-    names.iter().position(|n| n == name).unwrap_or(0)
 }

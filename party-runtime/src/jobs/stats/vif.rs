@@ -12,10 +12,10 @@ use secretflow_crds::request::{Field, SpuRuntime};
 use secretflow_crds::tasks::stats::StatsConfig;
 
 use super::super::JobOutput;
-use super::correlation::{self, Standardized};
+use super::correlation::{self, CrossLayout, Standardized, pos};
 use crate::context::PartyContext;
 use crate::error::{Error, Result};
-use crate::mpc::{Fixed, Kernels, Mpc, Ring, Share};
+use crate::mpc::{Fixed, Kernels, Device, Ring, Share};
 
 /// Newton-Schulz rounds: enough for eigenvalues down to about `d * 2^-25` (VIF in the millions).
 const ROUNDS: usize = 32;
@@ -33,7 +33,7 @@ async fn compute<R: Ring>(ctx: &PartyContext, c: &StatsConfig, spu: &SpuRuntime)
     let me = ctx.party.as_str();
     ctx.progress(0.0, "load and standardize");
     let s = correlation::load(ctx, c, "vif", spu).await?;
-    let mut mpc = Mpc::<R>::new(ctx, spu).await?;
+    let mut mpc = Device::<R>::new(ctx, spu).await?;
     ctx.progress(0.2, "cross-party products");
     let values = inverse_diagonal(&mut mpc, &s, me).await?;
     let vif_values: ColumnMap<f64> =
@@ -46,11 +46,10 @@ async fn compute<R: Ring>(ctx: &PartyContext, c: &StatsConfig, spu: &SpuRuntime)
 /// (each owner inputs its own block, the cross block is placed from its shares) and inverted by Newton-Schulz.
 async fn inverse_diagonal<R: Ring, D: Kernels<R>>(mpc: &mut D, s: &Standardized, me: &str) -> Result<Vec<f64>> {
     let f = mpc.frac();
-    let cross = correlation::cross_block(mpc, s).await?;
-    let (sender, receiver) = correlation::roles(mpc, s);
+    let layout = CrossLayout::new(mpc, s);
+    let cross = correlation::cross_blocks(mpc, s, &layout).await?;
     let columns = &s.data.columns;
     let d = columns.len();
-    let (cs, cr) = (s.data.of(mpc.party(sender)), s.data.of(mpc.party(receiver)));
     // Each node's own block (ones on its diagonal) inputs by that node, zero elsewhere.
     let local = s.local_block();
     let own = &s.data.own;
@@ -70,14 +69,11 @@ async fn inverse_diagonal<R: Ring, D: Kernels<R>>(mpc: &mut D, s: &Standardized,
         });
         r = r.add(&mpc.input(node, mine.as_deref(), d * d).await?);
     }
-    // The cross block's entries where the two columns' owners differ.
+    // The cross blocks' entries where the two columns' owners differ.
     let placed: Vec<Option<usize>> = (0..d * d)
         .map(|at| {
-            let ((na, pa), (nb, pb)) = (&columns[at / d], &columns[at % d]);
-            (pa != pb).then(|| {
-                let (x, y) = if pa == mpc.party(sender) { (na, nb) } else { (nb, na) };
-                pos(&cs, x) * cr.len() + pos(&cr, y)
-            })
+            let (a, b) = (&columns[at / d], &columns[at % d]);
+            if a.1 == b.1 { None } else { layout.at(mpc, a, b) }
         })
         .collect();
     let r = r.add(&cross.gather(&placed));
@@ -118,6 +114,3 @@ async fn inverse_diagonal<R: Ring, D: Kernels<R>>(mpc: &mut D, s: &Standardized,
     Ok(values)
 }
 
-fn pos(names: &[String], name: &str) -> usize {
-    names.iter().position(|n| n == name).unwrap_or(0)
-}

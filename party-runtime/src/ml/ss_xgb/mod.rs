@@ -239,16 +239,19 @@ async fn grow<R: Ring, D: Kernels<R>>(
         let q = mpc.div(&num, &den, (sc.lo, sc.hi)).await?;
         let gain = q.slice(0..len).add(&q.slice(len..2 * len));
         let best = argmax(mpc, &gain, k, total).await?;
-        // Which node owns each winner (opened to all), then the winner to its owner.
+        // Which node owns each winner (opened to all: one bit per node boundary it lies beyond), then the winner
+        // to its owner.
         let bound = usize::BITS - total.leading_zeros() + 2;
-        let second = mpc.msb(&best.add_public(R::from_u128(m[0] as u128).neg()), bound, 0).await?;
-        let opened = mpc.reveal(second.share(), None).await?.unwrap_or_default();
-        let owners: Vec<usize> = opened.iter().map(|b| if b.bit(0) { 0 } else { 1 }).collect();
+        let offsets = starts(&m);
+        let beyond: Vec<Share<R>> =
+            offsets[1..].iter().map(|&o| best.add_public(R::from_u128(o as u128).neg())).collect();
+        let below = mpc.msb(&Share::concat(&beyond.iter().collect::<Vec<_>>()), bound, 0).await?;
+        let opened = mpc.reveal(below.share(), None).await?.unwrap_or_default();
+        let owners: Vec<usize> = (0..k).map(|j| (0..beyond.len()).filter(|&b| !opened[b * k + j].bit(0)).count()).collect();
         let mut local = vec![None; k];
-        for o in 0..2 {
+        for (o, &offset) in offsets.iter().enumerate() {
             let of: Vec<Option<usize>> = (0..k).filter(|&j| owners[j] == o).map(Some).collect();
             if let Some(values) = mpc.reveal(&best.gather(&of), Some(o)).await? {
-                let offset = if o == 0 { 0 } else { m[0] };
                 for (j, v) in of.iter().flatten().zip(values) {
                     let c = (v.to_u128() as usize).checked_sub(offset).and_then(|c| cand.get(c)).copied();
                     local[*j] = Some(c.ok_or_else(|| Error::Internal("an opened split is out of range".into()))?);
@@ -257,7 +260,7 @@ async fn grow<R: Ring, D: Kernels<R>>(
         }
         // The owners share their left-of-threshold rows; the children's indicators follow.
         let mut lefts: Vec<Option<Share<R>>> = vec![None; k];
-        for o in 0..2 {
+        for o in 0..m.len() {
             let mine_nodes: Vec<usize> = (0..k).filter(|&j| owners[j] == o).collect();
             let values: Option<Vec<R>> = (o == me).then(|| {
                 mine_nodes
@@ -328,15 +331,22 @@ async fn histograms<R: Ring, D: Kernels<R>>(
         (0..n).flat_map(|r| (0..k).flat_map(move |j| [Some(j * n + r), Some(k * n + j * n + r)])).collect();
     let b = Share::concat(&[gs, hs]).gather(&idx);
     let dims: Vec<(usize, usize, usize)> = m.iter().map(|&mi| (mi, n, 2 * k)).collect();
-    let (sums, _) = mpc.matmul_plain_each(a_mine, &[&b, &b], &dims, Operand::Full).await?;
+    let (sums, _) = mpc.matmul_plain_each(a_mine, &vec![&b; m.len()], &dims, Operand::Full).await?;
+    // Node o's candidates follow the earlier nodes' (each a block of 2k columns per candidate).
+    let offsets = starts(m);
     let at = |j: usize, c: usize, col: usize| -> Option<usize> {
-        let (block, local) = if c < m[0] { (0, c) } else { (m[0] * 2 * k, c - m[0]) };
-        Some(block + local * 2 * k + 2 * j + col)
+        let o = offsets.iter().rposition(|&start| start <= c)?;
+        Some(offsets[o] * 2 * k + (c - offsets[o]) * 2 * k + 2 * j + col)
     };
     let cat = Share::concat(&sums.iter().collect::<Vec<_>>());
     let pick =
         |col: usize| cat.gather(&(0..k).flat_map(|j| (0..total).map(move |c| at(j, c, col))).collect::<Vec<_>>());
     Ok((pick(0), pick(1)))
+}
+
+/// Where each node's candidates start in the global candidate order (node 0's first).
+fn starts(m: &[usize]) -> Vec<usize> {
+    m.iter().scan(0, |acc, &mi| Some(std::mem::replace(acc, *acc + mi))).collect()
 }
 
 /// Blocks of `len` taken alternately from `left` and `right` (children in level order).

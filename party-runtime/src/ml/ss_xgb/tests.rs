@@ -6,18 +6,19 @@ use secretflow_crds::request::Beaver;
 use secretflow_crds::tasks::learning::{Objective, XgbParams};
 
 use super::*;
-use crate::mpc::tests::{assert_never_sent, pair};
+use crate::mpc::tests::{Log, assert_never_sent, pair, triple};
 
-/// Rows of two 2-column blocks and a label that needs both parties' features (and a split below the root).
-/// Features and the linear label sit near 1000 (the model is the same; the base score follows the label), so
-/// their fixed-point words have random low bytes and no framing field of the transcript can hold one by chance.
-fn data(n: usize, objective: Objective) -> ([Vec<f64>; 2], Vec<f64>) {
+/// Rows of `blocks` 2-column blocks and a label that needs the first two parties' features (and a split below
+/// the root); a third block is noise. Features and the linear label sit near 1000 (the model is the same; the
+/// base score follows the label), so their fixed-point words have random low bytes and no framing field of the
+/// transcript can hold one by chance.
+fn data(n: usize, objective: Objective, blocks: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
     let mut s = 7u64;
     let mut next = || {
         s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (s >> 11) as f64 / (1u64 << 53) as f64
     };
-    let rows: Vec<[f64; 4]> = (0..n).map(|_| [next(), next(), next(), next()]).collect();
+    let rows: Vec<Vec<f64>> = (0..n).map(|_| (0..2 * blocks).map(|_| next()).collect()).collect();
     let y = rows
         .iter()
         .map(|r| {
@@ -29,7 +30,7 @@ fn data(n: usize, objective: Objective) -> ([Vec<f64>; 2], Vec<f64>) {
         })
         .collect();
     let block = |i: usize| rows.iter().flat_map(|r| [OFFSET + r[2 * i], OFFSET + r[2 * i + 1]]).collect();
-    ([block(0), block(1)], y)
+    ((0..blocks).map(block).collect(), y)
 }
 
 const OFFSET: f64 = 1000.0;
@@ -51,12 +52,28 @@ fn gains(cands: &[Vec<bool>], rows: &[usize], g: &[f64], h: &[f64], l: f64) -> V
         .collect()
 }
 
+/// Each device's result of `f`, run on all at once.
+async fn each<R: Ring, D: Kernels<R>, T>(devs: &mut [D], f: impl AsyncFn(&mut D, usize) -> Result<T>) -> Vec<T> {
+    let out = futures_util::future::join_all(devs.iter_mut().enumerate().map(|(i, d)| f(d, i))).await;
+    out.into_iter().enumerate().map(|(i, r)| r.unwrap_or_else(|e| panic!("node {i}: {e}"))).collect()
+}
+
+/// Train on the two-party device (with the transcript check on FM64 with OT) and compare with plaintext.
 async fn check<R: Ring>(objective: Objective, beaver: Beaver, frac: u32) {
+    let (a, b, logs) = pair::<R>(beaver, frac).await;
+    let views = (beaver == Beaver::Ot && R::BITS == 64).then(|| logs.to_vec());
+    check_on(vec![a, b], views, objective, frac).await;
+}
+
+/// Train on `devs` (each node holding one 2-column block, node 0 the label) and compare every split, leaf and
+/// margin with plaintext histogram trees; with `views`, also check what each node sent.
+async fn check_on<R: Ring, D: Kernels<R>>(mut devs: Vec<D>, views: Option<Vec<Log>>, objective: Objective, frac: u32) {
     let n = 160;
     let base_score = if objective == Objective::Linear { OFFSET } else { 0.5 };
     let p =
         XgbParams { num_boost_round: 3, max_depth: 3, objective, sketch_eps: 0.25, base_score, ..XgbParams::default() };
-    let (x, y) = data(n, objective);
+    let nodes = devs.len();
+    let (x, y) = data(n, objective, nodes);
     let thresholds: Vec<Vec<Vec<f64>>> = x
         .iter()
         .map(|b| {
@@ -66,27 +83,26 @@ async fn check<R: Ring>(objective: Objective, beaver: Beaver, frac: u32) {
         })
         .collect();
     let layout = Layout { counts: thresholds.iter().map(|t| t.iter().map(Vec::len).collect()).collect() };
-    let (mut a, mut b, logs) = pair::<R>(beaver, frac).await;
-    let own = |i: usize| Own { x: &x[i], cols: 2, rows: n, thresholds: &thresholds[i] };
-    let (oa, ob) = (own(0), own(1));
-    let (ta, tb) = tokio::join!(
-        train::<R, _>("alice", &mut a, &p, &layout, &oa, (0, Some(&y)), |_| ()),
-        train::<R, _>("bob", &mut b, &p, &layout, &ob, (0, None), |_| ())
-    );
-    let (ta, tb) = (ta.expect("alice"), tb.expect("bob"));
-    if beaver == Beaver::Ot && R::BITS == 64 {
-        // What each party sent (all the other sees) holds none of its features or labels as ring elements (a
+    let own: Vec<Own<'_>> = (0..nodes).map(|i| Own { x: &x[i], cols: 2, rows: n, thresholds: &thresholds[i] }).collect();
+    let trained = each(&mut devs, async |d, i| {
+        train::<R, _>(["alice", "bob", "carol"][i], d, &p, &layout, &own[i], (0, (i == 0).then_some(&y[..])), |_| ())
+            .await
+    })
+    .await;
+    if let Some(views) = views {
+        // What each party sent (all the others see) holds none of its features or labels as ring elements (a
         // 0/1 label encodes to words that framing bytes also hold: the continuous linear label is checked).
         let enc = |v: &[f64]| -> Vec<R> { v.iter().map(|v| R::encode(*v, frac)).collect() };
-        let mut alice_secrets = enc(&x[0]);
-        if objective == Objective::Linear {
-            alice_secrets.extend(enc(&y));
+        for (i, view) in views.iter().enumerate() {
+            let mut secrets = enc(&x[i]);
+            if i == 0 && objective == Objective::Linear {
+                secrets.extend(enc(&y));
+            }
+            assert_never_sent(&secrets, &view.lock().expect("log"));
         }
-        assert_never_sent(&alice_secrets, &logs[0].lock().expect("log"));
-        assert_never_sent(&enc(&x[1]), &logs[1].lock().expect("log"));
     }
-    // Every candidate of both nodes in the global order, as left-of-threshold row flags.
-    let cand_rows: Vec<Vec<bool>> = (0..2)
+    // Every candidate of every node in the global order, as left-of-threshold row flags.
+    let cand_rows: Vec<Vec<bool>> = (0..nodes)
         .flat_map(|i| {
             let x = &x[i];
             thresholds[i].iter().enumerate().flat_map(move |(c, ts)| {
@@ -94,37 +110,39 @@ async fn check<R: Ring>(objective: Objective, beaver: Beaver, frac: u32) {
             })
         })
         .collect();
-    let offset = [0, layout.counts[0].iter().sum::<usize>()];
+    let offset = starts(&layout.counts.iter().map(|c| c.iter().sum()).collect::<Vec<usize>>());
     let global = |split: &Split, i: usize| -> usize {
         let (c, t) = split.local.expect("the owner knows its split");
         offset[i] + layout.counts[i][..c].iter().sum::<usize>() + t
     };
     let mut margin = vec![base_margin(&p); n];
-    for (t, (tree_a, tree_b)) in ta.trees.iter().zip(&tb.trees).enumerate() {
+    for t in 0..p.num_boost_round as usize {
+        let trees: Vec<&Tree<R>> = trained.iter().map(|tr| &tr.trees[t]).collect();
         let (g, h): (Vec<f64>, Vec<f64>) = match objective {
             Objective::Logistic => margin.iter().zip(&y).map(|(m, y)| (sr(*m) - y, sr(*m) * (1.0 - sr(*m)))).unzip(),
             Objective::Linear => margin.iter().zip(&y).map(|(m, y)| (m - y, 1.0)).unzip(),
         };
-        let mut nodes: Vec<Vec<usize>> = vec![(0..n).collect()];
-        for (j, (sa, sb)) in tree_a.splits.iter().zip(&tree_b.splits).enumerate() {
-            assert_eq!(sa.owner, sb.owner, "tree {t} node {j}: both nodes learn the owner");
-            let owner = sa.owner;
-            let (mine, other) = if owner == 0 { (sa, sb) } else { (sb, sa) };
-            assert!(other.local.is_none(), "tree {t} node {j}: only the owner learns the split");
-            let chosen = global(mine, owner);
-            let rows = nodes[j].clone();
+        let mut rows_of: Vec<Vec<usize>> = vec![(0..n).collect()];
+        for j in 0..trees[0].splits.len() {
+            let owner = trees[0].splits[j].owner;
+            for (i, tree) in trees.iter().enumerate() {
+                assert_eq!(tree.splits[j].owner, owner, "tree {t} node {j}: every node learns the owner");
+                let knows = tree.splits[j].local.is_some();
+                assert_eq!(knows, i == owner, "tree {t} node {j}: only the owner learns the split (node {i})");
+            }
+            let chosen = global(&trees[owner].splits[j], owner);
+            let rows = rows_of[j].clone();
             let gain = gains(&cand_rows, &rows, &g, &h, p.reg_lambda);
             let best = gain.iter().cloned().fold(f64::MIN, f64::max);
             let slack = 1e-3 * best.abs().max(1.0);
             assert!(gain[chosen] >= best - slack, "tree {t} node {j}: gain {} against the best {best}", gain[chosen]);
             let (l, r): (Vec<usize>, Vec<usize>) = rows.iter().partition(|&&r| cand_rows[chosen][r]);
-            nodes.push(l);
-            nodes.push(r);
+            rows_of.push(l);
+            rows_of.push(r);
         }
-        let leaves: Vec<Vec<usize>> = nodes.split_off(nodes.len() - (1 << p.max_depth));
-        let (wa, wb) = tokio::join!(a.reveal(&tree_a.leaves, None), b.reveal(&tree_b.leaves, None));
-        let (wa, _) = (wa.expect("open").expect("opened"), wb.expect("open"));
-        let got = a.decode(&wa);
+        let leaves: Vec<Vec<usize>> = rows_of.split_off(rows_of.len() - (1 << p.max_depth));
+        let opened = each(&mut devs, async |d, i| d.reveal(&trees[i].leaves, None).await).await;
+        let got = devs[0].decode(opened[0].as_ref().expect("opened"));
         for (k, rows) in leaves.iter().enumerate() {
             let (gs, hs): (f64, f64) = rows.iter().fold((0.0, 0.0), |(a, b), &r| (a + g[r], b + h[r]));
             let want = -p.learning_rate * gs / (hs + p.reg_lambda);
@@ -135,16 +153,26 @@ async fn check<R: Ring>(objective: Objective, beaver: Beaver, frac: u32) {
         }
     }
     // Predicting on the training rows gives the margins the trees were built to, at the receiver only.
-    let test = |i: usize| predict::Test { x: &x[i], cols: 2, rows: n, thresholds: &thresholds[i] };
-    let (ta_test, tb_test) = (test(0), test(1));
-    let (pa, pb) = tokio::join!(
-        predict::margins(&mut a, &ta, p.max_depth, &ta_test, 1),
-        predict::margins(&mut b, &tb, p.max_depth, &tb_test, 1)
-    );
-    assert!(pa.expect("alice").is_none(), "only the receiver sees predictions");
-    let got = pb.expect("bob").expect("the receiver's margins");
+    let tests: Vec<predict::Test<'_>> =
+        (0..nodes).map(|i| predict::Test { x: &x[i], cols: 2, rows: n, thresholds: &thresholds[i] }).collect();
+    let got = each(&mut devs, async |d, i| predict::margins(d, &trained[i], p.max_depth, &tests[i], 1).await).await;
+    for (i, g) in got.iter().enumerate() {
+        assert_eq!(g.is_some(), i == 1, "only the receiver sees predictions (node {i})");
+    }
+    let got = got[1].as_ref().expect("the receiver's margins");
     for (r, (g, w)) in got.iter().zip(&margin).enumerate() {
         assert!((g - w).abs() < 1e-2 * w.abs().max(1.0), "row {r}: margin {g} vs {w}");
+    }
+}
+
+/// ABY3, every node holding features: the owners of splits come from three candidate ranges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trees_match_plaintext_on_the_three_party_backend_both_objectives_and_rings() {
+    for objective in [Objective::Logistic, Objective::Linear] {
+        let (devs, logs) = triple::<u64>(18).await;
+        check_on(devs, Some(logs), objective, 18).await;
+        let (devs, _) = triple::<u128>(26).await;
+        check_on(devs, None, objective, 26).await;
     }
 }
 

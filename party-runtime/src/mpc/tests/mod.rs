@@ -21,7 +21,10 @@ use crate::ring::Ring;
 mod aby3;
 mod suite;
 
-pub(crate) type Pair<R> = (Mpc<'static, R>, Mpc<'static, R>, [Arc<Mutex<Vec<u8>>>; 2]);
+/// What one node sent, as recorded.
+pub(crate) type Log = Arc<Mutex<Vec<u8>>>;
+
+pub(crate) type Pair<R> = (Mpc<'static, R>, Mpc<'static, R>, [Log; 2]);
 
 /// Two engines over an in-memory link (contexts leaked: tests only), plus what each sent.
 /// What each node has sent so far: (alice to bob, bob to alice).
