@@ -208,7 +208,8 @@ async fn cheetah_trains_the_semi2k_model_in_local_and_cluster_mode() {
     close(&dir, &out, "local");
     std::fs::remove_file(dir.path().join("alice_model.json")).unwrap();
     let path = dir.path().to_path_buf();
-    let [alice, bob] = tokio::task::spawn_blocking(move || common::run_cluster(&path, &req)).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || common::run_cluster(&path, &req)).await.unwrap();
+    let [alice, bob] = &out[..] else { panic!("two results") };
     assert_eq!(alice["result"]["training_metrics"]["final_loss"], bob["result"]["training_metrics"]["final_loss"]);
     close(&dir, &alice, "cluster");
 }

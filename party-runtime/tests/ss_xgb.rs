@@ -63,7 +63,8 @@ async fn cluster_mode_trains_the_local_model() {
         let local_pred = common::predictions(&dir, column);
         std::fs::remove_file(dir.path().join("alice_pred.csv")).unwrap();
         let path = dir.path().to_path_buf();
-        let [alice, bob] = tokio::task::spawn_blocking(move || common::run_cluster(&path, &req)).await.unwrap();
+        let out = tokio::task::spawn_blocking(move || common::run_cluster(&path, &req)).await.unwrap();
+        let [alice, bob] = &out[..] else { panic!("two results") };
         assert_eq!(alice["status"], "success", "{alice:#}");
         assert_eq!(bob["result"]["training_metrics"]["num_trees"], 3);
         let cluster_pred = common::predictions(&dir, column);
@@ -75,5 +76,47 @@ async fn cluster_mode_trains_the_local_model() {
         };
         assert!(a > if logistic { 0.8 } else { 0.5 }, "{objective}: local {a}");
         assert!((a - b).abs() < 0.01, "{objective}: local {a} vs cluster {b}");
+    }
+}
+
+/// ABY3 with a third node that holds no data, in local mode and as three processes (every pair linked): the
+/// ensemble scores as the two-party one does, for both objectives, and the dataless node's model file holds
+/// no threshold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aby3_trains_the_two_party_model_in_local_and_cluster_mode() {
+    for (logistic, objective) in [(true, "logistic"), (false, "linear")] {
+        let data = common::synthetic(400, 200, (2, 2), logistic, 6);
+        let params = json!({"num_boost_round": 3, "max_depth": 3, "learning_rate": 0.3, "objective": objective,
+                            "sketch_eps": 0.2});
+        let column = if logistic { "pred_prob" } else { "pred" };
+        let score = |dir: &tempfile::TempDir| {
+            let (p, y) = (common::predictions(dir, column), common::predictions(dir, "y"));
+            if logistic { common::auc(&p, &y) } else { common::r2(&p, &y) }
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let semi2k = common::run_json(&dir, &xgb_request(&dir, &data, params.clone())).await;
+        assert_eq!(semi2k["status"], "success", "{semi2k:#}");
+        let want = score(&dir);
+        let dir = tempfile::tempdir().unwrap();
+        let req = common::on_aby3(&dir, xgb_request(&dir, &data, params));
+        let local = common::run_json(&dir, &req).await;
+        assert_eq!(local["status"], "success", "{local:#}");
+        assert_eq!(local["result"]["training_metrics"]["linear_products"], "replicated");
+        let local_score = score(&dir);
+        let carol: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("carol_model.json")).unwrap()).unwrap();
+        for tree in carol["trees"].as_array().unwrap() {
+            assert_eq!(tree["leaf_shares_next"].as_array().unwrap().len(), 8);
+            assert!(tree["splits"].as_array().unwrap().iter().all(|s| s["threshold"].is_null() && s["owner"] != "carol"));
+        }
+        std::fs::remove_file(dir.path().join("alice_pred.csv")).unwrap();
+        let path = dir.path().to_path_buf();
+        let out = tokio::task::spawn_blocking(move || common::run_cluster(&path, &req)).await.unwrap();
+        assert_eq!(out.len(), 3);
+        assert!(out.iter().all(|o| o["result"]["training_metrics"]["num_trees"] == 3), "{out:#?}");
+        let cluster_score = score(&dir);
+        for (mode, got) in [("local", local_score), ("cluster", cluster_score)] {
+            assert!((got - want).abs() < 0.01, "{objective} {mode}: ABY3 {got} vs SEMI2K {want}");
+        }
     }
 }

@@ -144,7 +144,8 @@ async fn cheetah_matches_semi2k_in_local_and_cluster_mode() {
         let want = run_json(&dir, &semi2k).await;
         let local = run_json(&dir, &cheetah).await;
         let path = dir.path().to_path_buf();
-        let [cluster, _] = tokio::task::spawn_blocking(move || common::run_cluster(&path, &cheetah)).await.unwrap();
+        let out = tokio::task::spawn_blocking(move || common::run_cluster(&path, &cheetah)).await.unwrap();
+        let cluster = &out[0];
         for (mode, out) in [("local", &local), ("cluster", &cluster)] {
             assert_eq!(out["status"], "success", "{mode} {task}: {out:#}");
             let values = |v: &Value| -> Vec<f64> {
@@ -181,4 +182,51 @@ async fn constant_and_collinear_columns_are_value_errors() {
     let out = run_json(&dir, &request(&dir, "vif", "FM64", Some(vec!["a0", "a1", "b0", "b_extra"]))).await;
     assert_eq!(out["error"]["type"], "ValueError", "{out:#}");
     assert!(out["error"]["message"].as_str().unwrap().contains("collinear"), "{out:#}");
+}
+
+/// ABY3: correlations and VIFs against plaintext with columns at all three nodes (three cross blocks) on both
+/// rings, and with a third node that holds no data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aby3_matches_plaintext_with_three_holders_and_with_a_dataless_node() {
+    let data = synthetic(2000, 1, (2, 2), true, 31);
+    let cols = columns(&data);
+    // Carol's column: correlated with a0 and b1, so the third pair's cross blocks matter.
+    let c0: Vec<f64> =
+        (0..data.y.len()).map(|i| cols[0][i] - 0.5 * cols[3][i] + ((i * 7919) % 101) as f64 / 50.0).collect();
+    for (holders, field) in [(3, "FM64"), (3, "FM128"), (2, "FM64")] {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir, &data, None);
+        let mut names = vec!["a0", "a1", "b0", "b1"];
+        let mut want_cols = cols.clone();
+        if holders == 3 {
+            let text: Vec<String> = std::iter::once("c0".to_string()).chain(c0.iter().map(f64::to_string)).collect();
+            std::fs::write(dir.path().join("carol.csv"), text.join("\n") + "\n").unwrap();
+            names.push("c0");
+            want_cols.push(c0.clone());
+        }
+        for task in ["pearson_correlation", "vif"] {
+            let mut req = request(&dir, task, field, Some(names.clone()));
+            req["sf_init_config"]["parties"] = json!(["alice", "bob", "carol"]);
+            let cluster = &mut req["spu_config"]["cluster_def"];
+            cluster["nodes"].as_array_mut().unwrap().push(json!({"party": "carol", "address": "127.0.0.1:3"}));
+            cluster["runtime_config"]["protocol"] = json!("ABY3");
+            if holders == 3 {
+                req["task_config"]["input_data"]["carol"] = json!(dir.path().join("carol.csv").display().to_string());
+            }
+            let out = run_json(&dir, &req).await;
+            assert_eq!(out["status"], "success", "{holders} holders {field} {task}: {out:#}");
+            for (i, a) in names.iter().enumerate() {
+                if task == "vif" {
+                    let (got, want) = (out["result"]["vif_values"][a].as_f64().unwrap(), vif(&want_cols, i));
+                    assert!((got - want).abs() < 1e-3 * want.max(1.0), "{holders} {field} vif({a}) = {got} vs {want}");
+                    continue;
+                }
+                for (j, b) in names.iter().enumerate() {
+                    let got = out["result"]["correlation_matrix"][a][b].as_f64().unwrap();
+                    let want = pearson(&want_cols[i], &want_cols[j]);
+                    assert!((got - want).abs() < 1e-3, "{holders} {field} corr({a},{b}) = {got}, plaintext {want}");
+                }
+            }
+        }
+    }
 }

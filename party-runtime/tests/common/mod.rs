@@ -299,15 +299,31 @@ pub fn free_port() -> u16 {
 
 /// Alice's and bob's cluster-mode requests for the local-mode request `req`, on two free loopback ports.
 pub fn cluster_requests(req: &Value) -> (String, String) {
-    let (pa, pb) = (free_port(), free_port());
+    let mut each = party_requests(req).into_iter().map(|(_, r)| r);
+    (each.next().unwrap(), each.next().unwrap())
+}
+
+/// Every party's cluster-mode request for the local-mode request `req` (its `parties` list), each party on a
+/// free loopback port: `(party, request)` in order.
+pub fn party_requests(req: &Value) -> Vec<(String, String)> {
+    let names: Vec<String> =
+        req["sf_init_config"]["parties"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().into()).collect();
     let mut req = req.clone();
-    req["sf_init_config"] = json!({"parties": {
-        "alice": {"address": format!("127.0.0.1:{pa}"), "listen_addr": format!("127.0.0.1:{pa}")},
-        "bob": {"address": format!("127.0.0.1:{pb}"), "listen_addr": format!("127.0.0.1:{pb}")}}});
-    let mut alice = req.clone();
-    alice["sf_init_config"]["self_party"] = json!("alice");
-    req["sf_init_config"]["self_party"] = json!("bob");
-    (alice.to_string(), req.to_string())
+    let parties: serde_json::Map<String, Value> = names
+        .iter()
+        .map(|n| {
+            let at = format!("127.0.0.1:{}", free_port());
+            (n.clone(), json!({"address": at, "listen_addr": at}))
+        })
+        .collect();
+    req["sf_init_config"] = json!({ "parties": parties });
+    names
+        .into_iter()
+        .map(|n| {
+            req["sf_init_config"]["self_party"] = json!(n);
+            (n, req.to_string())
+        })
+        .collect()
 }
 
 /// `party-runtime run` on `request` (written to `dir/NAME.json`) as a child process with piped output.
@@ -325,15 +341,19 @@ pub fn spawn(dir: &Path, name: &str, request: &str, extra: &[&str]) -> std::proc
         .unwrap()
 }
 
-/// Run alice's and bob's requests as two processes; both must succeed. Their results, alice's first.
-pub fn run_cluster(dir: &Path, req: &Value) -> [Value; 2] {
-    let (ra, rb) = cluster_requests(req);
-    let bob = spawn(dir, "bob", &rb, &[]);
-    let alice = spawn(dir, "alice", &ra, &[]);
-    [("alice", alice), ("bob", bob)].map(|(name, child)| {
-        let out = child.wait_with_output().unwrap();
-        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(out.status.code(), Some(0), "{name}: {json:#}\n{}", String::from_utf8_lossy(&out.stderr));
-        json
-    })
+/// Run every party's request as its own process; all must succeed. Their results, in party order.
+pub fn run_cluster(dir: &Path, req: &Value) -> Vec<Value> {
+    let children: Vec<(String, std::process::Child)> =
+        party_requests(req).into_iter().rev().map(|(name, r)| (name.clone(), spawn(dir, &name, &r, &[]))).collect();
+    let mut out: Vec<Value> = children
+        .into_iter()
+        .map(|(name, child)| {
+            let out = child.wait_with_output().unwrap();
+            let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(out.status.code(), Some(0), "{name}: {json:#}\n{}", String::from_utf8_lossy(&out.stderr));
+            json
+        })
+        .collect();
+    out.reverse();
+    out
 }
