@@ -119,6 +119,15 @@ impl PartyContext {
         }
     }
 
+    /// This party's job failed: tell every peer why (as peers may see it, no cell values), so a peer waiting
+    /// on this party fails with the root cause ([`LinkError::PeerFailed`]). Errors are ignored.
+    pub async fn abort(&self, error: &Error) {
+        let message = error.to_peer_info().message;
+        for peer in self.parties.iter().filter(|p| **p != self.party) {
+            let _ = self.channel.send_bytes(peer, crate::link::ABORT_TAG, message.clone().into_bytes()).await;
+        }
+    }
+
     /// A link error seen by this party.
     pub fn link_error(&self, source: LinkError) -> Error {
         Error::Link { party: self.party.clone(), source }

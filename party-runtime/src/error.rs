@@ -123,7 +123,11 @@ impl Error {
 
     /// Whether this error only reports another party's failure (the root cause is elsewhere).
     pub fn is_peer_report(&self) -> bool {
-        matches!(self, Error::Peer { .. } | Error::Link { source: LinkError::PeerClosed { .. }, .. })
+        matches!(
+            self,
+            Error::Peer { .. }
+                | Error::Link { source: LinkError::PeerClosed { .. } | LinkError::PeerFailed { .. }, .. }
+        )
     }
 
     /// The peer this party's failure is blamed on: the one its link lost or that reported its own failure.

@@ -243,6 +243,9 @@ async fn run_hosted(req: &ValidRequest, contexts: Vec<PartyContext>, clock: &mut
             let handle = tokio::spawn(async move {
                 let out = jobs::run(&ctx, &task).await;
                 let stats = ctx.channel.stats();
+                if let Err(e) = &out {
+                    ctx.abort(e).await;
+                }
                 ctx.close().await;
                 (stats, ctx.device_init_secs(), out)
             });

@@ -398,13 +398,9 @@ fn status_error(peer: &str, what: &str, s: Status) -> LinkError {
     }
 }
 
-#[async_trait]
-impl Link for GrpcLink {
-    fn party(&self) -> &str {
-        &self.party
-    }
-
-    async fn send(&self, peer: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
+impl GrpcLink {
+    /// `bytes` to `peer` as chunks on its stream.
+    async fn send_chunks(&self, peer: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
         let outbox = self.outbox(peer).await?;
         let chunk = |data: Vec<u8>, last: bool| self.chunk(tag, data, last, false);
         // A message that fits one chunk (most of them) moves without a copy.
@@ -415,13 +411,28 @@ impl Link for GrpcLink {
         let chunks = bytes.chunks(CHUNK).enumerate().map(|(i, c)| chunk(c.to_vec(), i + 1 == n));
         outbox.send(peer, tag, chunks).await.map(drop)
     }
+}
+
+#[async_trait]
+impl Link for GrpcLink {
+    fn party(&self) -> &str {
+        &self.party
+    }
+
+    async fn send(&self, peer: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
+        // A peer that reported its failure is not sent to: its report is the error.
+        let sent = self.send_chunks(peer, tag, bytes).await;
+        sent.map_err(|e| self.boxes.failure(peer, &self.party).unwrap_or(e))
+    }
 
     async fn recv(&self, peer: &str, tag: &str) -> Result<Vec<u8>, LinkError> {
         let Some(p) = self.peers.get(peer) else {
             return Err(LinkError::UnknownPeer { peer: peer.into() });
         };
         let received = self.boxes.receive(peer, &self.party, tag).await;
-        if received.is_err() {
+        if let Err(e) = &received
+            && !matches!(e, LinkError::PeerFailed { .. })
+        {
             // A stream the peer ended with a status (a refused chunk) says more than "disconnected".
             let ended = p.outbox.lock().await.as_ref().and_then(|o| o.ended());
             if let Some(status) = ended {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::{Limits, LinkError};
+use super::{ABORT_TAG, Limits, LinkError};
 
 type Key = (String, String, String);
 type Queue = (mpsc::UnboundedSender<Vec<u8>>, Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Vec<u8>>>>);
@@ -30,6 +30,9 @@ pub struct Mailboxes {
     /// Per (sender, receiver): bytes admitted and not yet received, and the limit error that stopped the
     /// sender, if any.
     held: Mutex<HashMap<(String, String), Held>>,
+    /// Per (sender, receiver): the failure the sender reported before leaving ([`ABORT_TAG`]); its queued
+    /// messages are still received first.
+    reports: Mutex<HashMap<(String, String), LinkError>>,
 }
 
 impl Mailboxes {
@@ -41,7 +44,14 @@ impl Mailboxes {
     /// [`Mailboxes::new`] with explicit limits.
     pub fn with_limits(parties: &[String], timeout: Duration, limits: Limits) -> Arc<Self> {
         let alive = parties.iter().map(|p| (p.clone(), watch::channel(true).0)).collect();
-        Arc::new(Mailboxes { queues: Mutex::default(), alive, timeout, limits, held: Mutex::default() })
+        Arc::new(Mailboxes {
+            queues: Mutex::default(),
+            alive,
+            timeout,
+            limits,
+            held: Mutex::default(),
+            reports: Mutex::default(),
+        })
     }
 
     /// The limits on what a peer can make this party hold.
@@ -73,6 +83,14 @@ impl Mailboxes {
         }
         *count += n;
         Ok(())
+    }
+
+    /// Why `from` can no longer send to `to`: it passed the limits, or its job failed and it said why.
+    pub fn failure(&self, from: &str, to: &str) -> Option<LinkError> {
+        self.stopped(from, to).or_else(|| {
+            let reports = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+            reports.get(&(from.to_string(), to.to_string())).cloned()
+        })
     }
 
     /// The error that stopped `from` sending to `to`, if it passed the limits.
@@ -115,12 +133,23 @@ impl Mailboxes {
         self.deliver_admitted(from, to, tag, bytes)
     }
 
-    /// Queue a message whose bytes were already counted by [`Mailboxes::admit`] as they arrived.
+    /// Queue a message whose bytes were already counted by [`Mailboxes::admit`] as they arrived. A message
+    /// under [`ABORT_TAG`] is not queued: it stops the sender with its error.
     pub fn deliver_admitted(&self, from: &str, to: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
         for p in [from, to] {
             if !self.knows(p) {
                 return Err(LinkError::UnknownPeer { peer: p.into() });
             }
+        }
+        if tag == ABORT_TAG {
+            let message = String::from_utf8_lossy(&bytes).into_owned();
+            let mut reports = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+            reports
+                .entry((from.to_string(), to.to_string()))
+                .or_insert(LinkError::PeerFailed { peer: from.into(), message });
+            drop(reports);
+            self.depart(from);
+            return Ok(());
         }
         let (tx, _) = self.queue((from.into(), to.into(), tag.into()));
         // The mailboxes keep every receiver alive, so this cannot fail.
@@ -140,7 +169,7 @@ impl Mailboxes {
         let (_, rx) = self.queue((from.into(), to.into(), tag.into()));
         let mut rx = rx.lock().await;
         let closed =
-            || self.stopped(from, to).unwrap_or_else(|| LinkError::PeerClosed { peer: from.into(), tag: tag.into() });
+            || self.failure(from, to).unwrap_or_else(|| LinkError::PeerClosed { peer: from.into(), tag: tag.into() });
         let got = tokio::select! {
             biased;
             m = rx.recv() => m.ok_or_else(closed),

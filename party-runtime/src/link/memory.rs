@@ -99,4 +99,25 @@ mod tests {
         let err = a.recv_bytes("bob", "x").await.unwrap_err();
         assert!(matches!(err, LinkError::PeerClosed { ref peer, .. } if peer == "bob"), "{err}");
     }
+
+    #[tokio::test]
+    async fn a_peer_that_reports_its_failure_fails_receives_with_it_after_its_queued_messages() {
+        let (a, b) = pair(Duration::from_secs(3600));
+        b.send_bytes("alice", "x", vec![7]).await.unwrap();
+        // Alice is already waiting on another tag when bob's report arrives.
+        let waiting = tokio::spawn(async move {
+            let err = a.recv_bytes("bob", "y").await.unwrap_err();
+            (a, err)
+        });
+        tokio::task::yield_now().await;
+        b.send_bytes("alice", crate::link::ABORT_TAG, b"party bob: link to peer `carol` timed out".to_vec())
+            .await
+            .unwrap();
+        let (a, err) = waiting.await.unwrap();
+        assert!(
+            matches!(err, LinkError::PeerFailed { ref peer, ref message } if peer == "bob" && message.contains("carol"))
+        );
+        assert_eq!(a.recv_bytes("bob", "x").await.unwrap(), vec![7], "what bob sent before still arrives");
+        assert!(matches!(a.recv_bytes("bob", "x").await, Err(LinkError::PeerFailed { .. })));
+    }
 }

@@ -22,6 +22,11 @@ use secretflow_crds::result::CommStats;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// The tag of the message a party whose job failed sends every peer before it leaves: its error, which every
+/// pending and later receive from it then fails with ([`LinkError::PeerFailed`]), so a peer blocked on a third
+/// party's failure learns the root cause instead of only that this party went away.
+pub const ABORT_TAG: &str = "link/abort";
+
 /// Default time a `recv` waits for its peer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -52,6 +57,14 @@ pub enum LinkError {
         peer: String,
         /// The awaited message.
         tag: String,
+    },
+    /// The peer's own job failed and it said why before leaving ([`ABORT_TAG`]): the root cause is there.
+    #[error("peer `{peer}` failed: {message}")]
+    PeerFailed {
+        /// The peer.
+        peer: String,
+        /// The peer's error as it reports it to others (no cell values).
+        message: String,
     },
     /// The connection to the peer failed (refused, reset, or an error the peer reported).
     #[error("link to peer `{peer}` failed: {message}")]
@@ -123,6 +136,7 @@ impl LinkError {
             LinkError::UnknownPeer { peer }
             | LinkError::Timeout { peer, .. }
             | LinkError::PeerClosed { peer, .. }
+            | LinkError::PeerFailed { peer, .. }
             | LinkError::Transport { peer, .. }
             | LinkError::Decode { peer, .. }
             | LinkError::Limit { peer, .. } => peer,
