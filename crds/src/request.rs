@@ -344,7 +344,9 @@ impl WorkerRequest {
             TaskConfig::SsXgb(c) => c.dataless_outputs().collect(),
             _ => Vec::new(),
         };
-        if let Some(p) = dataless.into_iter().find(|p| !spu.as_ref().is_some_and(|s| s.nodes.iter().any(|n| n.0 == **p))) {
+        if let Some(p) =
+            dataless.into_iter().find(|p| !spu.as_ref().is_some_and(|s| s.nodes.iter().any(|n| n.0 == **p)))
+        {
             return Err(ValidationError::new(
                 format!("task_config.model_output.{p}"),
                 format!("party `{p}` has no entry in train_data and is not an SPU node, so it holds no model share"),

@@ -28,11 +28,15 @@ fn examples() -> Vec<(String, Value)> {
     out
 }
 
-/// Both SPU runtime variants a request can ask for beyond its own: CHEETAH on FM64 with 20 fraction bits, and
-/// SEMI2K with the insecure dealer.
+/// The SPU runtime variants a two-node request can ask for beyond its own: CHEETAH on FM64 with 20 fraction
+/// bits, and SEMI2K with the insecure dealer; a three-node (ABY3) request on FM64.
 fn variants(req: &Value) -> Vec<Value> {
     let mut out = vec![req.clone()];
-    if req["spu_config"].is_object() {
+    if req["spu_config"]["cluster_def"]["runtime_config"]["protocol"] == "ABY3" {
+        let mut c = req.clone();
+        c["spu_config"]["cluster_def"]["runtime_config"]["field"] = json!("FM64");
+        out.push(c);
+    } else if req["spu_config"].is_object() {
         let mut c = req.clone();
         c["spu_config"]["cluster_def"]["runtime_config"] =
             json!({"protocol": "CHEETAH", "field": "FM64", "fxp_fraction_bits": 20});

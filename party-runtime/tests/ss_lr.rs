@@ -211,7 +211,7 @@ async fn cheetah_trains_the_semi2k_model_in_local_and_cluster_mode() {
     let out = tokio::task::spawn_blocking(move || common::run_cluster(&path, &req)).await.unwrap();
     let [alice, bob] = &out[..] else { panic!("two results") };
     assert_eq!(alice["result"]["training_metrics"]["final_loss"], bob["result"]["training_metrics"]["final_loss"]);
-    close(&dir, &alice, "cluster");
+    close(&dir, alice, "cluster");
 }
 
 /// ABY3 with a third node that holds no data: the same accuracy bar as SEMI2K against plaintext SGD, on both
@@ -287,4 +287,33 @@ fn dump_benchmark_dataset() {
     for f in ["alice_train.csv", "bob_train.csv", "alice_test.csv", "bob_test.csv"] {
         std::fs::copy(dir.path().join(f), to.join(f)).unwrap();
     }
+}
+
+/// ABY3 as three processes with the third node killed mid-training: the other two fail well within the link
+/// timeout, and each error names a party that failed.
+#[test]
+fn aby3_with_a_node_killed_mid_training_fails_the_others() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let data = synthetic(20_000, 100, (4, 3), true, 22);
+    let params = json!({"epochs": 20, "learning_rate": 0.3, "batch_size": 64, "eps": 0.0});
+    let req = common::on_aby3(&dir, request(&dir, &data, "FM64", params, false));
+    let mut children: Vec<(String, std::process::Child)> = common::party_requests(&req)
+        .into_iter()
+        .map(|(name, r)| (name.clone(), common::spawn(dir.path(), &name, &r, &["--link-timeout", "30"])))
+        .collect();
+    let (_, carol) = children.last_mut().unwrap();
+    let stderr = BufReader::new(carol.stderr.take().unwrap());
+    let started = stderr.lines().any(|l| l.unwrap().contains("epoch 1"));
+    assert!(started, "carol never reached the second epoch");
+    carol.kill().unwrap();
+    let killed = std::time::Instant::now();
+    for (name, child) in children.into_iter().take(2) {
+        let out = child.wait_with_output().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{name}: {json:#}");
+        let msg = json["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("carol"), "{name}: {msg}");
+    }
+    assert!(killed.elapsed() < std::time::Duration::from_secs(25), "took {:?}", killed.elapsed());
 }

@@ -107,7 +107,9 @@ async fn aby3_trains_the_two_party_model_in_local_and_cluster_mode() {
             serde_json::from_str(&std::fs::read_to_string(dir.path().join("carol_model.json")).unwrap()).unwrap();
         for tree in carol["trees"].as_array().unwrap() {
             assert_eq!(tree["leaf_shares_next"].as_array().unwrap().len(), 8);
-            assert!(tree["splits"].as_array().unwrap().iter().all(|s| s["threshold"].is_null() && s["owner"] != "carol"));
+            assert!(
+                tree["splits"].as_array().unwrap().iter().all(|s| s["threshold"].is_null() && s["owner"] != "carol")
+            );
         }
         std::fs::remove_file(dir.path().join("alice_pred.csv")).unwrap();
         let path = dir.path().to_path_buf();

@@ -146,7 +146,7 @@ async fn cheetah_matches_semi2k_in_local_and_cluster_mode() {
         let path = dir.path().to_path_buf();
         let out = tokio::task::spawn_blocking(move || common::run_cluster(&path, &cheetah)).await.unwrap();
         let cluster = &out[0];
-        for (mode, out) in [("local", &local), ("cluster", &cluster)] {
+        for (mode, out) in [("local", &local), ("cluster", cluster)] {
             assert_eq!(out["status"], "success", "{mode} {task}: {out:#}");
             let values = |v: &Value| -> Vec<f64> {
                 let v = &v["result"][key];

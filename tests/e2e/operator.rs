@@ -313,3 +313,52 @@ async fn a_celery_message_runs_as_a_secretflow_task_through_the_bridge() {
     assert_eq!(cluster.task("celery", &name).unwrap()["status"]["phase"], "Succeeded");
     assert_eq!(cluster.store.list("api/v1/pods", Some("celery")).len(), 2);
 }
+
+/// An ABY3 SS-LR among three parties (carol, the third node, holds no data) slow enough to act on while it
+/// trains: `n` generated rows, alice holding two features and the label, bob two features.
+fn slow_aby3_lr(root: &Path, n: usize) -> Value {
+    let (mut a, mut b) = (String::from("a0,a1,y\n"), String::from("b0,b1\n"));
+    for i in 0..n {
+        let v = |k: usize| ((i * (2 * k + 7919) + k * 104_729) % 1000) as f64 / 500.0 - 1.0;
+        let y = u8::from(v(0) + v(1) - v(2) + 0.5 * v(3) > 0.0);
+        a.push_str(&format!("{},{},{y}\n", v(0), v(1)));
+        b.push_str(&format!("{},{}\n", v(2), v(3)));
+    }
+    std::fs::write(root.join("alice_lr.csv"), a).unwrap();
+    std::fs::write(root.join("bob_lr.csv"), b).unwrap();
+    json!({
+        "task_id": "dag-op", "subtask_id": "node-aby3", "execution_id": "exec-aby3",
+        "sf_init_config": {"parties": ["alice", "bob", "carol"], "address": "local"},
+        "spu_config": {"cluster_def": {
+            "nodes": [{"party": "alice", "address": "127.0.0.1:1"}, {"party": "bob", "address": "127.0.0.1:2"},
+                      {"party": "carol", "address": "127.0.0.1:3"}],
+            "runtime_config": {"protocol": "ABY3", "field": "FM64"}}},
+        "task_config": {
+            "task_type": "ss_lr", "train_data": {"alice": "alice_lr.csv", "bob": "bob_lr.csv"},
+            "features": ["a0", "a1", "b0", "b1"], "label": "y", "label_party": "alice",
+            "model_output": {"alice": "alice_model.json", "bob": "bob_model.json"},
+            "params": {"epochs": 200, "batch_size": 64, "learning_rate": 0.1}
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_third_party_fails_an_aby3_task_naming_it() {
+    let cluster = Cluster::start().await;
+    let root = data_root();
+    let req = slow_aby3_lr(root.path(), 20_000);
+    cluster.apply("ns", task_for("three", &req, root.path(), json!({})));
+    let t = cluster
+        .wait_task("ns", "three", Duration::from_secs(30), |t| {
+            ["alice", "bob", "carol"].iter().all(|p| t["status"]["parties"][p]["phase"] == "Running")
+        })
+        .await;
+    assert_eq!(t["status"]["parties"].as_object().unwrap().len(), 3, "one pod per party");
+    let pid = cluster.processes.pid("three-carol-1").expect("carol's pod runs");
+    std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+    let t = cluster.wait_done("ns", "three", Duration::from_secs(60)).await;
+    let status = &t["status"];
+    assert_eq!(status["phase"], "Failed", "{}", serde_json::to_string_pretty(status).unwrap());
+    let message = status["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("party carol failed in attempt 1"), "{message}");
+}

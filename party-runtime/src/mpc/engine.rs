@@ -95,11 +95,6 @@ impl<'a, R: Ring> Mpc<'a, R> {
         &self.nodes[i]
     }
 
-    /// The node index of `party`, if it is a node.
-    pub fn index_of(&self, party: &str) -> Option<usize> {
-        self.nodes.iter().position(|p| p == party)
-    }
-
     /// Fixed-point fraction bits.
     pub fn frac(&self) -> u32 {
         self.frac

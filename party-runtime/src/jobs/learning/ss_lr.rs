@@ -14,7 +14,7 @@ use crate::context::PartyContext;
 use crate::error::{Error, Result};
 use crate::ml::phases::Meter;
 use crate::ml::ss_lr::{self as algorithm, Block, Features};
-use crate::mpc::{Kernels, Device, Ring, Share};
+use crate::mpc::{Device, Kernels, Ring, Share};
 
 /// Train (and predict) as `ctx.party`.
 pub async fn run(ctx: &PartyContext, c: &SsLrConfig) -> Result<JobOutput> {
@@ -57,7 +57,8 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsLrConfig, spu: &SpuRuntime) ->
     let mut mpc = Device::<R>::new(ctx, spu).await?;
     meter.lap("device setup (base OTs)");
     let label_node = mpc.index_of(&c.label_party).ok_or_else(|| Error::Internal("label party is no node".into()))?;
-    let blocks: Vec<Block> = (0..mpc.nodes()).map(|i| Block { names: data.of(mpc.party(i)), bias: i == label_node }).collect();
+    let blocks: Vec<Block> =
+        (0..mpc.nodes()).map(|i| Block { names: data.of(mpc.party(i)), bias: i == label_node }).collect();
     let trained = algorithm::train(
         ctx,
         &mut mpc,

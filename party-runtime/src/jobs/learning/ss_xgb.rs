@@ -15,7 +15,7 @@ use crate::context::PartyContext;
 use crate::error::{Error, Result};
 use crate::ml::phases::Meter;
 use crate::ml::ss_xgb::{self as algorithm, Layout, Own, buckets, predict};
-use crate::mpc::{Kernels, Device, Ring};
+use crate::mpc::{Device, Kernels, Ring};
 
 /// Train (and predict) as `ctx.party`.
 pub async fn run(ctx: &PartyContext, c: &SsXgbConfig) -> Result<JobOutput> {

@@ -84,8 +84,16 @@ impl Standardized {
 /// on two nodes, up to three on ABY3), the receiver `r` the one with fewer columns, the blocks one after
 /// another in one shared vector.
 pub(crate) struct CrossLayout {
-    /// `(sender, receiver, sender's columns, receiver's columns, offset)` per pair.
-    blocks: Vec<(usize, usize, Vec<String>, Vec<String>, usize)>,
+    blocks: Vec<CrossBlock>,
+}
+
+/// One pair's block: `Z_s^T Z_r / n`, `sender_cols x receiver_cols`, at `offset` in the shared vector.
+struct CrossBlock {
+    sender: usize,
+    receiver: usize,
+    sender_cols: Vec<String>,
+    receiver_cols: Vec<String>,
+    offset: usize,
 }
 
 impl CrossLayout {
@@ -100,7 +108,8 @@ impl CrossLayout {
                     continue;
                 }
                 let (sender, receiver) = if cols[i].len() < cols[j].len() { (j, i) } else { (i, j) };
-                blocks.push((sender, receiver, cols[sender].clone(), cols[receiver].clone(), len));
+                let (sender_cols, receiver_cols) = (cols[sender].clone(), cols[receiver].clone());
+                blocks.push(CrossBlock { sender, receiver, sender_cols, receiver_cols, offset: len });
                 len += cols[i].len() * cols[j].len();
             }
         }
@@ -110,14 +119,15 @@ impl CrossLayout {
     /// The position of the correlation of columns `a` and `b` (held by different nodes, named by party) in the
     /// blocks.
     pub fn at<R: Ring, D: Kernels<R>>(&self, mpc: &D, a: &(String, String), b: &(String, String)) -> Option<usize> {
-        self.blocks.iter().find_map(|(sender, receiver, cs, cr, offset)| {
-            let (ps, pr) = (mpc.party(*sender), mpc.party(*receiver));
+        self.blocks.iter().find_map(|block| {
+            let (ps, pr) = (mpc.party(block.sender), mpc.party(block.receiver));
+            let (cs, cr) = (&block.sender_cols, &block.receiver_cols);
             let (x, y) = match (a.1 == ps, b.1 == ps) {
                 (true, false) if b.1 == pr => (a, b),
                 (false, true) if a.1 == pr => (b, a),
                 _ => return None,
             };
-            Some(offset + pos(cs, &x.0) * cr.len() + pos(cr, &y.0))
+            Some(block.offset + pos(cs, &x.0) * cr.len() + pos(cr, &y.0))
         })
     }
 }
@@ -134,8 +144,8 @@ pub(crate) async fn cross_blocks<R: Ring, D: Kernels<R>>(
     layout: &CrossLayout,
 ) -> Result<Share<R>> {
     let mut parts = Vec::with_capacity(layout.blocks.len());
-    for (sender, receiver, cs, cr, _) in &layout.blocks {
-        parts.push(cross_product(mpc, s, (*sender, cs.len()), (*receiver, cr.len())).await?);
+    for b in &layout.blocks {
+        parts.push(cross_product(mpc, s, (b.sender, b.sender_cols.len()), (b.receiver, b.receiver_cols.len())).await?);
     }
     if parts.is_empty() {
         return Ok(mpc.constant(0.0, 0));

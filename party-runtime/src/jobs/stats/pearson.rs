@@ -10,7 +10,7 @@ use super::super::JobOutput;
 use super::correlation::{self, CrossLayout, Standardized, pos};
 use crate::context::PartyContext;
 use crate::error::Result;
-use crate::mpc::{Fixed, Kernels, Device, Ring};
+use crate::mpc::{Device, Fixed, Kernels, Ring};
 
 /// Compute the matrix.
 pub async fn run(ctx: &PartyContext, c: &StatsConfig) -> Result<JobOutput> {

@@ -15,7 +15,7 @@ use super::super::JobOutput;
 use super::correlation::{self, CrossLayout, Standardized, pos};
 use crate::context::PartyContext;
 use crate::error::{Error, Result};
-use crate::mpc::{Fixed, Kernels, Device, Ring, Share};
+use crate::mpc::{Device, Fixed, Kernels, Ring, Share};
 
 /// Newton-Schulz rounds: enough for eigenvalues down to about `d * 2^-25` (VIF in the millions).
 const ROUNDS: usize = 32;
@@ -113,4 +113,3 @@ async fn inverse_diagonal<R: Ring, D: Kernels<R>>(mpc: &mut D, s: &Standardized,
     }
     Ok(values)
 }
-

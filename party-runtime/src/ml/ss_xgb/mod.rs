@@ -247,7 +247,8 @@ async fn grow<R: Ring, D: Kernels<R>>(
             offsets[1..].iter().map(|&o| best.add_public(R::from_u128(o as u128).neg())).collect();
         let below = mpc.msb(&Share::concat(&beyond.iter().collect::<Vec<_>>()), bound, 0).await?;
         let opened = mpc.reveal(below.share(), None).await?.unwrap_or_default();
-        let owners: Vec<usize> = (0..k).map(|j| (0..beyond.len()).filter(|&b| !opened[b * k + j].bit(0)).count()).collect();
+        let owners: Vec<usize> =
+            (0..k).map(|j| (0..beyond.len()).filter(|&b| !opened[b * k + j].bit(0)).count()).collect();
         let mut local = vec![None; k];
         for (o, &offset) in offsets.iter().enumerate() {
             let of: Vec<Option<usize>> = (0..k).filter(|&j| owners[j] == o).map(Some).collect();

@@ -83,7 +83,8 @@ async fn check_on<R: Ring, D: Kernels<R>>(mut devs: Vec<D>, views: Option<Vec<Lo
         })
         .collect();
     let layout = Layout { counts: thresholds.iter().map(|t| t.iter().map(Vec::len).collect()).collect() };
-    let own: Vec<Own<'_>> = (0..nodes).map(|i| Own { x: &x[i], cols: 2, rows: n, thresholds: &thresholds[i] }).collect();
+    let own: Vec<Own<'_>> =
+        (0..nodes).map(|i| Own { x: &x[i], cols: 2, rows: n, thresholds: &thresholds[i] }).collect();
     let trained = each(&mut devs, async |d, i| {
         train::<R, _>(["alice", "bob", "carol"][i], d, &p, &layout, &own[i], (0, (i == 0).then_some(&y[..])), |_| ())
             .await

@@ -32,7 +32,12 @@ impl<R: Ring> Aby3<'_, R> {
     }
 
     /// Shared `m x p` times shared `p x q`, not truncated: two local products and one resharing of the output.
-    pub(super) async fn matmul(&mut self, a: &Share<R>, b: &Share<R>, (m, p, q): (usize, usize, usize)) -> Result<Share<R>> {
+    pub(super) async fn matmul(
+        &mut self,
+        a: &Share<R>,
+        b: &Share<R>,
+        (m, p, q): (usize, usize, usize),
+    ) -> Result<Share<R>> {
         let alpha = self.zeros(m * q, Op::Add);
         let (a0, a1, b0, b1) = (a.part(0), a.part(1), b.part(0), b.part(1));
         let z = compute(|| {
@@ -80,8 +85,8 @@ impl<R: Ring> Aby3<'_, R> {
             _ => x.part(0),
         };
         let b: Vec<R> = b.iter().map(|v| v.low(l)).collect();
-        let side_b = self.from_last_pair(|| b.iter().map(|v| v.shr(f).sub(v.shr(l - 1).shl(top))).collect(), n);
-        let t_b = self.from_last_pair(|| b.iter().map(|v| v.shr(l - 1).shl(top)).collect(), n);
+        let side_b = self.held_by_last_pair(|| b.iter().map(|v| v.shr(f).sub(v.shr(l - 1).shl(top))).collect(), n);
+        let t_b = self.held_by_last_pair(|| b.iter().map(|v| v.shr(l - 1).shl(top)).collect(), n);
         let both = self.mul(&t_a, &t_b).await?;
         Ok(side_a.add(&side_b).add(&both))
     }

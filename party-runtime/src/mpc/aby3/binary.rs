@@ -64,7 +64,7 @@ impl<R: Ring> Aby3<'_, R> {
             1 => x.part(1),
             _ => x.part(0),
         };
-        let b = self.from_last_pair(|| b.iter().map(|v| word(*v)).collect(), n);
+        let b = self.held_by_last_pair(|| b.iter().map(|v| word(*v)).collect(), n);
         let top = xor_shares(&a, &b);
         let low = |s: &Share<R>| map_xor(s, |v| v.low(w));
         // Generate and propagate of each bit position, then the prefix tree: after level d, bit i of g says
@@ -96,7 +96,7 @@ impl<R: Ring> Aby3<'_, R> {
         let mine = (self.me == 0).then(|| (0..n).map(|i| xor(s.part(0)[i], s.part(1)[i])).collect::<Vec<R>>());
         let u = self.share_input(0, mine.as_deref(), n, Op::Add).await?;
         let last = if self.me == 1 { s.part(1) } else { s.part(0) };
-        let v = self.from_last_pair(|| last.to_vec(), n);
+        let v = self.held_by_last_pair(|| last.to_vec(), n);
         let uv = self.mul(&u, &v).await?;
         Ok(u.add(&v).sub(&uv.shl(1)))
     }

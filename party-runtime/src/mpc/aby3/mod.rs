@@ -160,7 +160,7 @@ impl<'a, R: Ring> Aby3<'a, R> {
 
     /// Values that nodes 1 and 2 both know (component 2 of a sharing, zero elsewhere) as a share, with no
     /// message: `v` is read on those nodes and ignored on node 0.
-    fn from_last_pair(&self, v: impl FnOnce() -> Vec<R>, n: usize) -> Share<R> {
+    fn held_by_last_pair(&self, v: impl FnOnce() -> Vec<R>, n: usize) -> Share<R> {
         let parts = match self.me {
             0 => vec![vec![R::ZERO; n], vec![R::ZERO; n]],
             1 => vec![vec![R::ZERO; n], v()],

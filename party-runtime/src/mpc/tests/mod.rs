@@ -9,9 +9,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use secretflow_crds::request::{Beaver, Field, Protocol, SpuRuntime};
 
-use super::{Aby3, Fixed};
 use super::engine::Mpc;
 use super::local::{add, matmul_local};
+use super::{Aby3, Fixed};
 use crate::context::{NoProgress, PartyContext};
 use crate::data::DataPolicy;
 use crate::link::memory::MemoryHub;
@@ -46,14 +46,11 @@ async fn pair_with_timeout<R: Ring>(beaver: Beaver, frac: u32, timeout: Duration
 }
 
 /// Three ABY3 engines over an in-memory link (contexts leaked: tests only), plus what each sent.
-pub(crate) async fn triple<R: Ring>(frac: u32) -> (Vec<Aby3<'static, R>>, Vec<Arc<Mutex<Vec<u8>>>>) {
+pub(crate) async fn triple<R: Ring>(frac: u32) -> (Vec<Aby3<'static, R>>, Vec<Log>) {
     triple_with_timeout(frac, Duration::from_secs(30)).await
 }
 
-async fn triple_with_timeout<R: Ring>(
-    frac: u32,
-    timeout: Duration,
-) -> (Vec<Aby3<'static, R>>, Vec<Arc<Mutex<Vec<u8>>>>) {
+async fn triple_with_timeout<R: Ring>(frac: u32, timeout: Duration) -> (Vec<Aby3<'static, R>>, Vec<Log>) {
     let (ctxs, logs) = contexts(&["alice", "bob", "carol"], timeout);
     let spu = spu::<R>(Protocol::ABY3, &ctxs, frac, Beaver::Ot);
     let devs = futures_util::future::join_all(ctxs.iter().map(|c| Aby3::<R>::new(c, &spu))).await;
@@ -61,7 +58,7 @@ async fn triple_with_timeout<R: Ring>(
 }
 
 /// One leaked context per party over an in-memory hub, each recording what it sends.
-fn contexts(names: &[&str], timeout: Duration) -> (Vec<&'static PartyContext>, Vec<Arc<Mutex<Vec<u8>>>>) {
+fn contexts(names: &[&str], timeout: Duration) -> (Vec<&'static PartyContext>, Vec<Log>) {
     let parties: Vec<String> = names.iter().map(|p| p.to_string()).collect();
     let hub = MemoryHub::new(&parties, timeout);
     let logs: Vec<_> = parties.iter().map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
