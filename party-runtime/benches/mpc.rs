@@ -10,6 +10,7 @@
 //!   predictions on a 20,000-row holdout is reported with the plaintext SGD's, and `train_loop_s` is the training
 //!   loop alone (what `benches/spu_sslr.py` times for SPU); then the secure runs once more in local mode
 //!   (`ss_lr_local`: one process, the in-memory link).
+//! - `ss_lr_aby3`: the same task on ABY3 with a third node that holds no data, three processes.
 //!
 //! - `linear`: the linear layers of one SS-LR batch (`X w` for 1024 x 10 and 1024 x 11 blocks, `X^T e`), by
 //!   RLWE (the default) and by OT, per batch.
@@ -20,7 +21,7 @@
 //! - `link`: round trips of messages of several sizes between two gRPC links on loopback (what each MPC round
 //!   costs before any computation).
 //!
-//! `cargo bench -p party-runtime --bench mpc` (`SF_BENCH_MPC=ntt`, `mul`, `linear`, `sigmoid`, `ss_lr` or `link` for one of
+//! `cargo bench -p party-runtime --bench mpc` (`SF_BENCH_MPC=ntt`, `mul`, `linear`, `sigmoid`, `ss_lr`, `ss_lr_aby3` or `link` for one of
 //! them). The first line names the CPU and the code paths taken; `SF_DISABLE_AVX512=1` takes the AVX2 paths
 //! on a machine that has AVX-512 ([`party_runtime::cpu`]).
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -293,59 +294,75 @@ fn bench_ss_lr() {
         ("mm1", "trusted_first_party", true),
     ];
     for (sig, label, beaver) in cases {
-        let params = json!({"epochs": 5, "learning_rate": 0.1, "batch_size": 1024, "sig_type": sig, "eps": 0.0});
-        let mut req = common::request(&dir, &data, "FM64", params, beaver);
-        let (pa, pb) = (free_port(), free_port());
-        req["sf_init_config"] = json!({"parties": {
-            "alice": {"address": format!("127.0.0.1:{pa}"), "listen_addr": format!("127.0.0.1:{pa}")},
-            "bob": {"address": format!("127.0.0.1:{pb}"), "listen_addr": format!("127.0.0.1:{pb}")}}});
-        let cpu = children_cpu_s();
-        let children: Vec<_> = ["bob", "alice"]
-            .iter()
-            .map(|p| {
-                req["sf_init_config"]["self_party"] = json!(p);
-                let file = dir.path().join(format!("{p}.json"));
-                std::fs::write(&file, req.to_string()).unwrap();
-                Command::new(env!("CARGO_BIN_EXE_party-runtime"))
-                    .arg("run")
-                    .arg(&file)
-                    .arg("-q")
-                    .stdout(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        let outs: Vec<Value> = children
-            .into_iter()
-            .map(|c| serde_json::from_slice(&c.wait_with_output().unwrap().stdout).unwrap())
-            .collect();
-        let cpu = children_cpu_s() - cpu;
-        let (bob, alice) = (&outs[0], &outs[1]);
-        assert_eq!(alice["status"], "success", "{alice:#}");
-        let preds = common::predictions(&dir, "pred_prob");
-        let (pw, pb_, _) = common::plain_sgd(&data, 5, 0.1, 1024, sig, true, 0.0, "none");
-        let plain = data.test_logits(&pw, pb_);
-        let total = |v: &Value| v["performance_metrics"]["total_execution_time"].as_f64().unwrap();
-        let algo = |v: &Value| v["performance_metrics"]["algorithm_exec_time"].as_f64().unwrap();
-        let sent = |v: &Value| v["performance_metrics"]["bytes_sent"].as_f64().unwrap();
-        println!(
-            "{}",
-            json!({"bench": "ss_lr", "rows": 100_000, "features": 20, "batch_size": 1024, "epochs": 5,
-                   "sig_type": sig, "field": "FM64", "beaver": label, "insecure": beaver,
-                   "alice_total_s": total(alice), "bob_total_s": total(bob), "cpu_s_both_parties": cpu,
-                   "train_loop_s": train_loop_s(&alice["result"]["training_metrics"]["phases"]["alice"]),
-                   "cores_busy": cpu / total(alice).max(total(bob)),
-                   "alice_algorithm_s": algo(alice), "bob_algorithm_s": algo(bob),
-                   "alice_bytes_sent": sent(alice), "bob_bytes_sent": sent(bob),
-                   "auc": common::auc(&preds, &data.y_test), "plaintext_auc": common::auc(&plain, &data.y_test),
-                   "final_loss": alice["result"]["training_metrics"]["final_loss"],
-                   "linear_products": alice["result"]["training_metrics"]["linear_products"],
-                   "phases": alice["result"]["training_metrics"]["phases"]})
-        );
+        let req = common::request(&dir, &data, "FM64", ss_lr_params(sig), beaver);
+        ss_lr_cluster(&dir, &data, &req, (sig, label, beaver));
     }
     for sig in ["t1", "mm1"] {
         bench_ss_lr_local(&dir, &data, sig);
     }
+}
+
+/// SS-LR on ABY3: the same task with carol, a third node that holds no data, as three processes.
+fn bench_ss_lr_aby3() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::synthetic(100_000, 20_000, (10, 10), true, 2024);
+    for sig in ["t1", "mm1"] {
+        let req = common::on_aby3(&dir, common::request(&dir, &data, "FM64", ss_lr_params(sig), false));
+        ss_lr_cluster(&dir, &data, &req, (sig, "aby3", false));
+    }
+}
+
+/// The benchmark's SS-LR parameters with sigmoid `sig`.
+fn ss_lr_params(sig: &str) -> Value {
+    json!({"epochs": 5, "learning_rate": 0.1, "batch_size": 1024, "sig_type": sig, "eps": 0.0})
+}
+
+/// Run `req` with each party in its own process (cluster mode on loopback) and print the benchmark line.
+fn ss_lr_cluster(
+    dir: &tempfile::TempDir,
+    data: &common::Dataset,
+    req: &Value,
+    (sig, label, insecure): (&str, &str, bool),
+) {
+    let cpu = children_cpu_s();
+    let children: Vec<_> = common::party_requests(req)
+        .into_iter()
+        .rev()
+        .map(|(p, r)| {
+            let file = dir.path().join(format!("{p}.json"));
+            std::fs::write(&file, r).unwrap();
+            let exe = env!("CARGO_BIN_EXE_party-runtime");
+            (p, Command::new(exe).arg("run").arg(&file).arg("-q").stdout(Stdio::piped()).spawn().unwrap())
+        })
+        .collect();
+    let outs: std::collections::BTreeMap<String, Value> = children
+        .into_iter()
+        .map(|(p, c)| (p, serde_json::from_slice(&c.wait_with_output().unwrap().stdout).unwrap()))
+        .collect();
+    let cpu = children_cpu_s() - cpu;
+    let (alice, bob) = (&outs["alice"], &outs["bob"]);
+    assert_eq!(alice["status"], "success", "{alice:#}");
+    let preds = common::predictions(dir, "pred_prob");
+    let (pw, pb_, _) = common::plain_sgd(data, 5, 0.1, 1024, sig, true, 0.0, "none");
+    let plain = data.test_logits(&pw, pb_);
+    let total = |v: &Value| v["performance_metrics"]["total_execution_time"].as_f64().unwrap();
+    let algo = |v: &Value| v["performance_metrics"]["algorithm_exec_time"].as_f64().unwrap();
+    let sent = |v: &Value| v["performance_metrics"]["bytes_sent"].as_f64().unwrap();
+    let slowest = outs.values().map(total).fold(0.0, f64::max);
+    println!(
+        "{}",
+        json!({"bench": "ss_lr", "rows": 100_000, "features": 20, "batch_size": 1024, "epochs": 5,
+               "sig_type": sig, "field": "FM64", "beaver": label, "insecure": insecure, "parties": outs.len(),
+               "alice_total_s": total(alice), "bob_total_s": total(bob), "cpu_s_all_parties": cpu,
+               "train_loop_s": train_loop_s(&alice["result"]["training_metrics"]["phases"]["alice"]),
+               "cores_busy": cpu / slowest,
+               "alice_algorithm_s": algo(alice), "bob_algorithm_s": algo(bob),
+               "bytes_sent": outs.iter().map(|(p, v)| (p.clone(), sent(v))).collect::<std::collections::BTreeMap<_, _>>(),
+               "auc": common::auc(&preds, &data.y_test), "plaintext_auc": common::auc(&plain, &data.y_test),
+               "final_loss": alice["result"]["training_metrics"]["final_loss"],
+               "linear_products": alice["result"]["training_metrics"]["linear_products"],
+               "phases": alice["result"]["training_metrics"]["phases"]})
+    );
 }
 
 /// The seconds of SS-LR's training loop in a party's `phases` (forward, sigmoid, backward and update): what
@@ -454,6 +471,9 @@ fn main() {
     }
     if which.is_empty() || which == "ss_lr" {
         bench_ss_lr();
+    }
+    if which.is_empty() || which == "ss_lr_aby3" {
+        bench_ss_lr_aby3();
     }
     if which.is_empty() || which == "link" {
         bench_link();

@@ -1,6 +1,7 @@
 """SPU's own SS-LR time on this machine, for docs/BENCHMARKS.md: the benchmark's 100,000 x 20 dataset (written by
 `SF_DUMP_DIR=DIR cargo test -p party-runtime --test ss_lr dump_benchmark_dataset -- --ignored`), batch 1024,
-5 epochs, learning rate 0.1, FM64 with 18 fraction bits, both parties as threads of one process.
+5 epochs, learning rate 0.1, FM64 with 18 fraction bits, every party (two, or three for ABY3) as a thread of one
+process.
 
 The step is SecretFlow's SS-SGD step written in JAX: `X w`, the sigmoid, `X^T (p - y)`, the update; the data is
 fed to SPU once and each epoch is one compiled executable (SPU's fastest way to run the loop: the per-call
@@ -11,6 +12,7 @@ cost of running one executable per batch, about 12 ms here, is left out). The si
 Needs `pip install spu` (0.9.5 measured; its SEMI2K takes only trusted-party triples, `MultiParty` is refused).
     python3 party-runtime/benches/spu_sslr.py DIR SEMI2K lin mem     # trusted first party, in-memory link
     python3 party-runtime/benches/spu_sslr.py DIR CHEETAH lin brpc   # SPU's secure 2PC protocol, loopback TCP
+    python3 party-runtime/benches/spu_sslr.py DIR ABY3 t1 brpc       # SPU's three-party protocol, loopback TCP
 Prints one JSON line: the training loop's seconds, the CPU seconds of the process, the holdout AUC.
 """
 import csv
@@ -63,7 +65,8 @@ config = libspu.RuntimeConfig(protocol=spu.parse_protocol_kind(PROTOCOL), field=
 config.fxp_fraction_bits = 18
 if PROTOCOL == "SEMI2K":
     config.beaver_type = libspu.RuntimeConfig.TrustedFirstParty
-io = spu.Io(2, config)
+PARTIES = 3 if PROTOCOL == "ABY3" else 2
+io = spu.Io(PARTIES, config)
 w0 = np.zeros((width, 1), np.float32)
 secret = [libspu.Visibility.VIS_SECRET] * 3
 executable, _ = fe.compile(fe.Kind.JAX, epoch, (xtr, ytr, w0), {}, ["x", "y", "w"], secret, lambda _: ["w"])
@@ -71,9 +74,9 @@ shares = {name: io.make_shares(v, libspu.Visibility.VIS_SECRET) for name, v in [
 
 desc = libspu.link.Desc()
 base = 20000 + int(time.time() * 1000) % 20000
-for rank in range(2):
+for rank in range(PARTIES):
     desc.add_party(f"p{rank}", f"127.0.0.1:{base + rank}" if LINK == "brpc" else f"thread_{rank}")
-weights, seconds = [None, None], [0.0, 0.0]
+weights, seconds = [None] * PARTIES, [0.0] * PARTIES
 
 
 def party(rank):
@@ -89,7 +92,7 @@ def party(rank):
 
 
 cpu = resource.getrusage(resource.RUSAGE_SELF)
-threads = [threading.Thread(target=party, args=(rank,)) for rank in range(2)]
+threads = [threading.Thread(target=party, args=(rank,)) for rank in range(PARTIES)]
 for t in threads:
     t.start()
 for t in threads:

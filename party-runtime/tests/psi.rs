@@ -305,38 +305,13 @@ fn a_party_killed_mid_protocol_fails_the_other_naming_it() {
     let _ = bob.wait();
 }
 
-/// A CA and, per party, a certificate for 127.0.0.1 signed by it; returns the three flags per party.
-fn pki(dir: &Path, tag: &str, parties: &[&str]) -> Vec<Vec<String>> {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let ca_path = dir.join(format!("{tag}-ca.pem"));
-    std::fs::write(&ca_path, ca.pem()).unwrap();
-    parties
-        .iter()
-        .map(|p| {
-            let key = KeyPair::generate().unwrap();
-            let cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-                .unwrap()
-                .signed_by(&key, &*ca)
-                .unwrap();
-            let (c, k) = (dir.join(format!("{tag}-{p}.pem")), dir.join(format!("{tag}-{p}.key")));
-            std::fs::write(&c, cert.pem()).unwrap();
-            std::fs::write(&k, key.serialize_pem()).unwrap();
-            let s = |p: &Path| p.to_str().unwrap().to_string();
-            vec!["--tls-cert".into(), s(&c), "--tls-key".into(), s(&k), "--tls-ca".into(), s(&ca_path)]
-        })
-        .collect()
-}
-
 #[test]
 fn mutual_tls_link_runs_and_refuses_a_foreign_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b): (Vec<u64>, Vec<u64>) = ((0..300).collect(), (100..400).collect());
     write_party(&dir.path().join("a.csv"), KeyKind::Int, &a, 1);
     write_party(&dir.path().join("b.csv"), KeyKind::Int, &b, 2);
-    let flags = pki(dir.path(), "good", &["alice", "bob"]);
+    let flags = common::pki(dir.path(), "good", &["alice", "bob"]);
     fn args(f: &[String]) -> Vec<&str> {
         f.iter().map(String::as_str).collect()
     }
@@ -352,7 +327,7 @@ fn mutual_tls_link_runs_and_refuses_a_foreign_certificate() {
     }
 
     // Bob's certificate comes from another CA: alice must not talk to him.
-    let rogue = pki(dir.path(), "rogue", &["bob"]);
+    let rogue = common::pki(dir.path(), "rogue", &["bob"]);
     let (ra, rb) = cluster_requests(dir.path(), KeyKind::Int, "KKRT_PSI_2PC");
     let mut bob_args = args(&rogue[0]);
     bob_args.extend(["--link-timeout", "4"]);

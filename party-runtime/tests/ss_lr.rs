@@ -289,6 +289,30 @@ fn dump_benchmark_dataset() {
     }
 }
 
+/// ABY3 as three processes over mutual TLS (every pair linked, each party's certificate from one CA) trains
+/// local mode's model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aby3_runs_as_three_processes_over_mutual_tls() {
+    let data = synthetic(600, 200, (2, 2), true, 4);
+    let params = json!({"epochs": 2, "learning_rate": 0.1, "batch_size": 100, "eps": 0.0});
+    let dir = tempfile::tempdir().unwrap();
+    let req = common::on_aby3(&dir, request(&dir, &data, "FM64", params, false));
+    let local = common::run_json(&dir, &req).await;
+    assert_eq!(local["status"], "success", "{local:#}");
+    let (w, b) = common::model_weights(&dir);
+    let flags = common::pki(dir.path(), "aby3", &["alice", "bob", "carol"]);
+    let path = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || common::run_cluster_with(&path, &req, &flags)).await.unwrap();
+    assert_eq!(out.len(), 3);
+    for o in &out {
+        assert_eq!(o["result"]["training_metrics"]["final_loss"], out[0]["result"]["training_metrics"]["final_loss"]);
+    }
+    let (wc, bc) = common::model_weights(&dir);
+    for (l, c) in w.iter().chain([&b]).zip(wc.iter().chain([&bc])) {
+        assert!((l - c).abs() < 1e-3, "cluster {wc:?} {bc} vs local {w:?} {b}");
+    }
+}
+
 /// ABY3 as three processes with the third node killed mid-training: the other two fail well within the link
 /// timeout, and each error names a party that failed.
 #[test]

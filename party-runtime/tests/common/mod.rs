@@ -343,8 +343,20 @@ pub fn spawn(dir: &Path, name: &str, request: &str, extra: &[&str]) -> std::proc
 
 /// Run every party's request as its own process; all must succeed. Their results, in party order.
 pub fn run_cluster(dir: &Path, req: &Value) -> Vec<Value> {
-    let children: Vec<(String, std::process::Child)> =
-        party_requests(req).into_iter().rev().map(|(name, r)| (name.clone(), spawn(dir, &name, &r, &[]))).collect();
+    run_cluster_with(dir, req, &[])
+}
+
+/// [`run_cluster`] with extra command-line arguments per party (in party order; none past the list's end).
+pub fn run_cluster_with(dir: &Path, req: &Value, args: &[Vec<String>]) -> Vec<Value> {
+    let children: Vec<(String, std::process::Child)> = party_requests(req)
+        .into_iter()
+        .enumerate()
+        .rev()
+        .map(|(i, (name, r))| {
+            let extra: Vec<&str> = args.get(i).map(|a| a.iter().map(String::as_str).collect()).unwrap_or_default();
+            (name.clone(), spawn(dir, &name, &r, &extra))
+        })
+        .collect();
     let mut out: Vec<Value> = children
         .into_iter()
         .map(|(name, child)| {
@@ -356,4 +368,29 @@ pub fn run_cluster(dir: &Path, req: &Value) -> Vec<Value> {
         .collect();
     out.reverse();
     out
+}
+
+/// A CA and, per party, a certificate for 127.0.0.1 signed by it; returns the three flags per party.
+fn pki(dir: &Path, tag: &str, parties: &[&str]) -> Vec<Vec<String>> {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let ca_path = dir.join(format!("{tag}-ca.pem"));
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    parties
+        .iter()
+        .map(|p| {
+            let key = KeyPair::generate().unwrap();
+            let cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+                .unwrap()
+                .signed_by(&key, &*ca)
+                .unwrap();
+            let (c, k) = (dir.join(format!("{tag}-{p}.pem")), dir.join(format!("{tag}-{p}.key")));
+            std::fs::write(&c, cert.pem()).unwrap();
+            std::fs::write(&k, key.serialize_pem()).unwrap();
+            let s = |p: &Path| p.to_str().unwrap().to_string();
+            vec!["--tls-cert".into(), s(&c), "--tls-key".into(), s(&k), "--tls-ca".into(), s(&ca_path)]
+        })
+        .collect()
 }
