@@ -371,7 +371,7 @@ pub fn run_cluster_with(dir: &Path, req: &Value, args: &[Vec<String>]) -> Vec<Va
 }
 
 /// A CA and, per party, a certificate for 127.0.0.1 signed by it; returns the three flags per party.
-fn pki(dir: &Path, tag: &str, parties: &[&str]) -> Vec<Vec<String>> {
+pub fn pki(dir: &Path, tag: &str, parties: &[&str]) -> Vec<Vec<String>> {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
