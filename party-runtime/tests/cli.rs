@@ -161,6 +161,8 @@ fn field_level_errors_name_the_field() {
         ("ss_xgb", "params", Some(json!({"max_depth": 0})), &["task_config.params.max_depth"]),
         ("ss_xgb", "params", Some(json!({"objective": "poisson"})), &["task_config.params.objective", "poisson"]),
         ("ss_xgb", "params", Some(json!({"subsample": 1.5})), &["task_config.params.subsample"]),
+        ("ss_xgb", "params", Some(json!({"gamma": -1.0})), &["task_config.params.gamma"]),
+        ("ss_xgb", "params", Some(json!({"min_child_weight": 1e6})), &["task_config.params.min_child_weight", "1000"]),
         ("ss_xgb", "model_output", Some(json!({"alice": "/m"})), &["task_config.model_output", "bob"]),
         ("standard_scaler", "with_mean", Some(json!(1)), &["task_config.with_mean"]),
         ("standard_scaler", "columns", Some(json!([])), &["task_config.columns"]),

@@ -126,6 +126,12 @@ pub struct XgbParams {
     pub sketch_eps: f64,
     /// Seed of the row and column sampling (default 42); the draws are public, shared by every party.
     pub seed: u64,
+    /// Pre-pruning (default 0, off): a node splits only if its best split reduces the loss by more than
+    /// this (`G_L^2 / (H_L + l) + G_R^2 / (H_R + l) - G^2 / (H + l)`, xgboost's `min_split_loss`).
+    pub gamma: f64,
+    /// The smallest hessian sum either child of a split may have (default 0, off), as SecretFlow's and
+    /// xgboost's `min_child_weight`.
+    pub min_child_weight: f64,
 }
 
 impl Default for XgbParams {
@@ -141,6 +147,8 @@ impl Default for XgbParams {
             base_score: 0.5,
             sketch_eps: 0.1,
             seed: 42,
+            gamma: 0.0,
+            min_child_weight: 0.0,
         }
     }
 }
@@ -176,6 +184,12 @@ impl Params for XgbParams {
         }
         if !self.base_score.is_finite() {
             return Err(ValidationError::new("base_score", "must be a finite number"));
+        }
+        for (field, v, max) in [("gamma", self.gamma, 10_000.0), ("min_child_weight", self.min_child_weight, 1000.0)] {
+            check::non_negative(field, v)?;
+            if v > max {
+                return Err(ValidationError::new(field, format!("must be at most {max}, got {v}")));
+            }
         }
         if self.objective == Objective::Logistic && !(self.base_score > 0.0 && self.base_score < 1.0) {
             return Err(ValidationError::new("base_score", "must be in (0, 1) for the logistic objective"));

@@ -12,8 +12,9 @@ use crate::mpc::{Kernels, Ring};
 /// One internal node.
 #[derive(Serialize)]
 pub struct SplitEntry {
-    /// The party whose feature splits this node.
-    pub owner: String,
+    /// The party whose feature splits this node; `null` where the node does not split (`gamma`,
+    /// `min_child_weight`), and every row goes left.
+    pub owner: Option<String>,
     /// The feature, at its owner only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub feature: Option<String>,
@@ -83,7 +84,7 @@ impl XgbModel {
                     .splits
                     .iter()
                     .map(|s| SplitEntry {
-                        owner: mpc.party(s.owner).to_string(),
+                        owner: s.owner.map(|o| mpc.party(o).to_string()),
                         feature: s.local.map(|(col, _)| own.0[col].clone()),
                         threshold: s.local.map(|(col, k)| own.1[col][k]),
                     })

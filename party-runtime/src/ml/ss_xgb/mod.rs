@@ -45,8 +45,8 @@ pub struct Own<'a> {
 /// An internal node's split: the node owning its feature, and at that node only the feature and candidate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Split {
-    /// The owning node.
-    pub owner: usize,
+    /// The owning node; `None` where the node does not split (`gamma`, `min_child_weight`): every row goes left.
+    pub owner: Option<usize>,
     /// `(column, candidate)` at the owner, `None` elsewhere.
     pub local: Option<(usize, usize)>,
 }
@@ -210,6 +210,8 @@ async fn grow<R: Ring, D: Kernels<R>>(
     let total: usize = m.iter().sum();
     let mut s: Vec<Bits<R>> = vec![Bits::new(Share::constant(mpc.holding(), R::ONE, n))];
     let mut splits = Vec::new();
+    // Which nodes of the level may still split (a node that did not split ends its subtree).
+    let mut active = vec![true];
     // The previous level's per-node [g s], [h s] and candidate sums: a right child's are its parent's minus
     // its left sibling's, so below the root only left children take products (half the histogram work).
     let mut parent: Option<[Share<R>; 4]> = None;
@@ -233,12 +235,37 @@ async fn grow<R: Ring, D: Kernels<R>>(
         let stats = Share::concat(&[&gl, &gt.sub(&gl), &hl, &ht.sub(&hl)]);
         let stats = if sc.scale > 0 { mpc.trunc(&stats, sc.scale).await? } else { stats };
         let len = k * total;
-        let grads = stats.slice(0..2 * len);
-        let num = mpc.mul(&grads, &grads).await?;
-        let den = stats.slice(2 * len..4 * len).add_public(R::encode(sc.lambda, f));
-        let q = mpc.div(&num, &den, (sc.lo, sc.hi)).await?;
-        let gain = q.slice(0..len).add(&q.slice(len..2 * len));
-        let best = argmax(mpc, &gain, k, total).await?;
+        let (grads, hess) = (stats.slice(0..2 * len), stats.slice(2 * len..4 * len));
+        // With pruning, each node's own G^2 / (H + lambda) joins the divisions (from its first candidate's sides).
+        let first: Vec<Option<usize>> = (0..k).map(|j| Some(j * total)).collect();
+        let node = |v: &Share<R>| v.slice(0..len).add(&v.slice(len..2 * len)).gather(&first);
+        let (num, den) = if prunes(p) {
+            (Share::concat(&[&grads, &node(&grads)]), Share::concat(&[&hess, &node(&hess)]))
+        } else {
+            (grads, hess.clone())
+        };
+        let num = mpc.mul(&num, &num).await?;
+        let q = mpc.div(&num, &den.add_public(R::encode(sc.lambda, f)), (sc.lo, sc.hi)).await?;
+        let mut gain = q.slice(0..len).add(&q.slice(len..2 * len));
+        if p.min_child_weight > 0.0 {
+            // A candidate either of whose children has less hessian than min_child_weight gains nothing.
+            let least = R::encode(p.min_child_weight / (sc.scale as f64).exp2(), f);
+            let light = mpc.msb(&hess.add_public(least.neg()), f + INT_BITS, 0).await?;
+            let valid = mpc.and(&light.slice(0..len).not(), &light.slice(len..2 * len).not()).await?;
+            gain = mpc.mul_bit(&valid, &gain).await?;
+        }
+        let (best, best_gain) = argmax(mpc, &gain, k, total).await?;
+        // Which nodes split (opened to all, as the tree's shape): those whose parent split and whose best split
+        // reduces the loss by more than gamma.
+        let split: Vec<bool> = if prunes(p) {
+            let gamma = R::encode(p.gamma / (sc.scale as f64).exp2(), f);
+            let short = q.slice(2 * len..2 * len + k).add_public(gamma).sub(&best_gain);
+            let bits = mpc.msb(&short, f + INT_BITS, 0).await?;
+            let opened = mpc.reveal(bits.share(), None).await?.unwrap_or_default();
+            active.iter().zip(&opened).map(|(a, b)| *a && b.bit(0)).collect()
+        } else {
+            active.clone()
+        };
         // Which node owns each winner (opened to all: one bit per node boundary it lies beyond), then the winner
         // to its owner.
         let bound = usize::BITS - total.leading_zeros() + 2;
@@ -247,11 +274,12 @@ async fn grow<R: Ring, D: Kernels<R>>(
             offsets[1..].iter().map(|&o| best.add_public(R::from_u128(o as u128).neg())).collect();
         let below = mpc.msb(&Share::concat(&beyond.iter().collect::<Vec<_>>()), bound, 0).await?;
         let opened = mpc.reveal(below.share(), None).await?.unwrap_or_default();
-        let owners: Vec<usize> =
-            (0..k).map(|j| (0..beyond.len()).filter(|&b| !opened[b * k + j].bit(0)).count()).collect();
+        let owners: Vec<Option<usize>> = (0..k)
+            .map(|j| split[j].then(|| (0..beyond.len()).filter(|&b| !opened[b * k + j].bit(0)).count()))
+            .collect();
         let mut local = vec![None; k];
         for (o, &offset) in offsets.iter().enumerate() {
-            let of: Vec<Option<usize>> = (0..k).filter(|&j| owners[j] == o).map(Some).collect();
+            let of: Vec<Option<usize>> = (0..k).filter(|&j| owners[j] == Some(o)).map(Some).collect();
             if let Some(values) = mpc.reveal(&best.gather(&of), Some(o)).await? {
                 for (j, v) in of.iter().flatten().zip(values) {
                     let c = (v.to_u128() as usize).checked_sub(offset).and_then(|c| cand.get(c)).copied();
@@ -262,7 +290,7 @@ async fn grow<R: Ring, D: Kernels<R>>(
         // The owners share their left-of-threshold rows; the children's indicators follow.
         let mut lefts: Vec<Option<Share<R>>> = vec![None; k];
         for o in 0..m.len() {
-            let mine_nodes: Vec<usize> = (0..k).filter(|&j| owners[j] == o).collect();
+            let mine_nodes: Vec<usize> = (0..k).filter(|&j| owners[j] == Some(o)).collect();
             let values: Option<Vec<R>> = (o == me).then(|| {
                 mine_nodes
                     .iter()
@@ -278,9 +306,10 @@ async fn grow<R: Ring, D: Kernels<R>>(
                 lefts[j] = Some(shared.slice(i * n..(i + 1) * n));
             }
         }
+        // A node that does not split sends every row left: its left child stands in for it down to a leaf.
         let l_all: Vec<Bits<R>> = lefts
             .into_iter()
-            .map(|l| Bits::new(l.unwrap_or_else(|| Share::constant(mpc.holding(), R::ZERO, n))))
+            .map(|l| Bits::new(l.unwrap_or_else(|| Share::constant(mpc.holding(), R::ONE, n))))
             .collect();
         let left = mpc
             .and(&Bits::concat(&s.iter().collect::<Vec<_>>()), &Bits::concat(&l_all.iter().collect::<Vec<_>>()))
@@ -294,6 +323,7 @@ async fn grow<R: Ring, D: Kernels<R>>(
             })
             .collect();
         splits.extend((0..k).map(|j| Split { owner: owners[j], local: local[j] }));
+        active = split.iter().flat_map(|&a| [a, a]).collect();
         parent = Some([gs, hs, gl, hl]);
     }
     // Leaf weights -lr G / (H + lambda), then each row's change: its leaf's weight.
@@ -373,9 +403,9 @@ async fn node_sums<R: Ring, D: Kernels<R>>(
     Ok((prod.slice(0..len), prod.slice(len..2 * len)))
 }
 
-/// Per node (`k` blocks of `m` values), the index of the largest value (the first of equals), shared: a
-/// tournament of `log2 m` rounds of comparisons and multiplexers.
-async fn argmax<R: Ring, D: Kernels<R>>(mpc: &mut D, v: &Share<R>, k: usize, m: usize) -> Result<Share<R>> {
+/// Per node (`k` blocks of `m` values), the index of the largest value (the first of equals) and that value,
+/// shared: a tournament of `log2 m` rounds of comparisons and multiplexers.
+async fn argmax<R: Ring, D: Kernels<R>>(mpc: &mut D, v: &Share<R>, k: usize, m: usize) -> Result<(Share<R>, Share<R>)> {
     let bound = mpc.frac() + INT_BITS;
     let indices: Vec<R> = (0..k).flat_map(|_| (0..m).map(|c| R::from_u128(c as u128))).collect();
     let (mut vals, mut idx) = (v.clone(), Share::public(mpc.holding(), &indices));
@@ -400,5 +430,10 @@ async fn argmax<R: Ring, D: Kernels<R>>(mpc: &mut D, v: &Share<R>, k: usize, m: 
         idx = Share::concat(&[&ni, &idx.gather(&odd)]).gather(&order);
         width = next;
     }
-    Ok(idx)
+    Ok((idx, vals))
+}
+
+/// Whether nodes may stop splitting (`gamma` or `min_child_weight` set), which costs a comparison per node.
+fn prunes(p: &XgbParams) -> bool {
+    p.gamma > 0.0 || p.min_child_weight > 0.0
 }

@@ -28,7 +28,12 @@ fn marks<R: Ring>(me: usize, splits: &[Split], depth: u32, t: &Test<'_>) -> Vec<
             let j = leaf >> (depth - d);
             let right = (leaf >> (depth - d - 1)) & 1 == 1;
             let split = &splits[(1usize << d) - 1 + j];
-            let Some((c, k)) = split.local.filter(|_| split.owner == me) else { continue };
+            if split.owner.is_none() && right {
+                // A node that does not split sends every row left (public: every node marks it).
+                block.iter_mut().for_each(|m| *m = R::ZERO);
+                continue;
+            }
+            let Some((c, k)) = split.local.filter(|_| split.owner == Some(me)) else { continue };
             let th = t.thresholds[c][k];
             for (r, m) in block.iter_mut().enumerate() {
                 if (t.x[r * t.cols + c] <= th) == right {

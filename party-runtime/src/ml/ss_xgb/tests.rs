@@ -40,16 +40,18 @@ fn sr(x: f64) -> f64 {
     0.5 + 0.5 * x / (1.0 + x * x).sqrt()
 }
 
-/// The plaintext gain of every (node-local) candidate: `G_L^2 / (H_L + l) + G_R^2 / (H_R + l)`.
-fn gains(cands: &[Vec<bool>], rows: &[usize], g: &[f64], h: &[f64], l: f64) -> Vec<f64> {
+/// The plaintext gain of every (node-local) candidate, `G_L^2 / (H_L + l) + G_R^2 / (H_R + l)`, with its two
+/// hessian sums; and the node's own `G^2 / (H + l)`.
+fn gains(cands: &[Vec<bool>], rows: &[usize], g: &[f64], h: &[f64], l: f64) -> (Vec<(f64, f64, f64)>, f64) {
     let (gt, ht): (f64, f64) = rows.iter().fold((0.0, 0.0), |(a, b), &r| (a + g[r], b + h[r]));
-    cands
+    let each = cands
         .iter()
         .map(|left| {
             let (gl, hl) = rows.iter().filter(|&&r| left[r]).fold((0.0, 0.0), |(a, b), &r| (a + g[r], b + h[r]));
-            gl * gl / (hl + l) + (gt - gl) * (gt - gl) / (ht - hl + l)
+            (gl * gl / (hl + l) + (gt - gl) * (gt - gl) / (ht - hl + l), hl, ht - hl)
         })
-        .collect()
+        .collect();
+    (each, gt * gt / (ht + l))
 }
 
 /// Each device's result of `f`, run on all at once.
@@ -62,16 +64,32 @@ async fn each<R: Ring, D: Kernels<R>, T>(devs: &mut [D], f: impl AsyncFn(&mut D,
 async fn check<R: Ring>(objective: Objective, beaver: Beaver, frac: u32) {
     let (a, b, logs) = pair::<R>(beaver, frac).await;
     let views = (beaver == Beaver::Ot && R::BITS == 64).then(|| logs.to_vec());
-    check_on(vec![a, b], views, objective, frac).await;
+    check_on(vec![a, b], views, objective, frac, (0.0, 0.0)).await;
 }
 
 /// Train on `devs` (each node holding one 2-column block, node 0 the label) and compare every split, leaf and
 /// margin with plaintext histogram trees; with `views`, also check what each node sent.
-async fn check_on<R: Ring, D: Kernels<R>>(mut devs: Vec<D>, views: Option<Vec<Log>>, objective: Objective, frac: u32) {
+/// With `(gamma, min_child_weight)` set, nodes may stop splitting; returns how many did (and how many split).
+async fn check_on<R: Ring, D: Kernels<R>>(
+    mut devs: Vec<D>,
+    views: Option<Vec<Log>>,
+    objective: Objective,
+    frac: u32,
+    (gamma, min_child_weight): (f64, f64),
+) -> (usize, usize) {
     let n = 160;
     let base_score = if objective == Objective::Linear { OFFSET } else { 0.5 };
-    let p =
-        XgbParams { num_boost_round: 3, max_depth: 3, objective, sketch_eps: 0.25, base_score, ..XgbParams::default() };
+    let p = XgbParams {
+        num_boost_round: 3,
+        max_depth: 3,
+        objective,
+        sketch_eps: 0.25,
+        base_score,
+        gamma,
+        min_child_weight,
+        ..XgbParams::default()
+    };
+    let (mut pruned, mut split) = (0, 0);
     let nodes = devs.len();
     let (x, y) = data(n, objective, nodes);
     let thresholds: Vec<Vec<Vec<f64>>> = x
@@ -124,22 +142,54 @@ async fn check_on<R: Ring, D: Kernels<R>>(mut devs: Vec<D>, views: Option<Vec<Lo
             Objective::Linear => margin.iter().zip(&y).map(|(m, y)| (m - y, 1.0)).unzip(),
         };
         let mut rows_of: Vec<Vec<usize>> = vec![(0..n).collect()];
+        let mut active = vec![true];
         for j in 0..trees[0].splits.len() {
             let owner = trees[0].splits[j].owner;
             for (i, tree) in trees.iter().enumerate() {
                 assert_eq!(tree.splits[j].owner, owner, "tree {t} node {j}: every node learns the owner");
                 let knows = tree.splits[j].local.is_some();
-                assert_eq!(knows, i == owner, "tree {t} node {j}: only the owner learns the split (node {i})");
+                assert_eq!(knows, owner == Some(i), "tree {t} node {j}: only the owner learns the split (node {i})");
             }
-            let chosen = global(&trees[owner].splits[j], owner);
             let rows = rows_of[j].clone();
-            let gain = gains(&cand_rows, &rows, &g, &h, p.reg_lambda);
-            let best = gain.iter().cloned().fold(f64::MIN, f64::max);
-            let slack = 1e-3 * best.abs().max(1.0);
-            assert!(gain[chosen] >= best - slack, "tree {t} node {j}: gain {} against the best {best}", gain[chosen]);
+            let (gain, own_obj) = gains(&cand_rows, &rows, &g, &h, p.reg_lambda);
+            let slack = 1e-3 * gain.iter().map(|c| c.0.abs()).fold(1.0, f64::max);
+            let valid = |c: &(f64, f64, f64)| c.1 >= min_child_weight - 1e-3 && c.2 >= min_child_weight - 1e-3;
+            let best = gain.iter().filter(|c| c.1 >= min_child_weight && c.2 >= min_child_weight).map(|c| c.0);
+            let best = best.fold(f64::MIN, f64::max);
+            // Splits unless pruned: by its parent, by gamma, or for want of a candidate heavy enough on both sides
+            // (within fixed-point error of gamma either answer is right).
+            let reduction = best - own_obj;
+            if active[j] && (reduction - gamma).abs() > slack {
+                assert_eq!(
+                    owner.is_some(),
+                    reduction > gamma,
+                    "tree {t} node {j}: loss reduction {reduction} vs {gamma}"
+                );
+            }
+            assert!(active[j] || owner.is_none(), "tree {t} node {j}: below a node that did not split");
+            let Some(owner) = owner else {
+                pruned += usize::from(active[j]);
+                rows_of.push(rows);
+                rows_of.push(Vec::new());
+                active.extend([false, false]);
+                continue;
+            };
+            split += 1;
+            let chosen = global(&trees[owner].splits[j], owner);
+            assert!(
+                valid(&gain[chosen]),
+                "tree {t} node {j}: a child lighter than {min_child_weight}: {:?}",
+                gain[chosen]
+            );
+            assert!(
+                gain[chosen].0 >= best - slack,
+                "tree {t} node {j}: gain {:?} against the best {best}",
+                gain[chosen]
+            );
             let (l, r): (Vec<usize>, Vec<usize>) = rows.iter().partition(|&&r| cand_rows[chosen][r]);
             rows_of.push(l);
             rows_of.push(r);
+            active.extend([true, true]);
         }
         let leaves: Vec<Vec<usize>> = rows_of.split_off(rows_of.len() - (1 << p.max_depth));
         let opened = each(&mut devs, async |d, i| d.reveal(&trees[i].leaves, None).await).await;
@@ -164,6 +214,7 @@ async fn check_on<R: Ring, D: Kernels<R>>(mut devs: Vec<D>, views: Option<Vec<Lo
     for (r, (g, w)) in got.iter().zip(&margin).enumerate() {
         assert!((g - w).abs() < 1e-2 * w.abs().max(1.0), "row {r}: margin {g} vs {w}");
     }
+    (pruned, split)
 }
 
 /// ABY3, every node holding features: the owners of splits come from three candidate ranges.
@@ -171,9 +222,22 @@ async fn check_on<R: Ring, D: Kernels<R>>(mut devs: Vec<D>, views: Option<Vec<Lo
 async fn trees_match_plaintext_on_the_three_party_backend_both_objectives_and_rings() {
     for objective in [Objective::Logistic, Objective::Linear] {
         let (devs, logs) = triple::<u64>(18).await;
-        check_on(devs, Some(logs), objective, 18).await;
+        check_on(devs, Some(logs), objective, 18, (0.0, 0.0)).await;
         let (devs, _) = triple::<u128>(26).await;
-        check_on(devs, None, objective, 26).await;
+        check_on(devs, None, objective, 26, (0.0, 0.0)).await;
+    }
+}
+
+/// `gamma` and `min_child_weight` stop nodes from splitting as plaintext trees with the same rules do (the
+/// stopped node's rows all go left, so its leaf weight is the node's), on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gamma_and_min_child_weight_prune_as_plaintext_does() {
+    for (objective, rules) in [(Objective::Logistic, (0.5, 2.0)), (Objective::Linear, (2.0, 12.0))] {
+        let (a, b, _) = pair::<u64>(Beaver::Ot, 18).await;
+        let (pruned, split) = check_on(vec![a, b], None, objective, 18, rules).await;
+        assert!(pruned > 0 && split > 0, "{objective:?} {rules:?}: {pruned} nodes stopped, {split} split");
+        let (devs, _) = triple::<u128>(26).await;
+        check_on(devs, None, objective, 26, rules).await;
     }
 }
 
