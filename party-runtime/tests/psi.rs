@@ -311,7 +311,7 @@ fn mutual_tls_link_runs_and_refuses_a_foreign_certificate() {
     let (a, b): (Vec<u64>, Vec<u64>) = ((0..300).collect(), (100..400).collect());
     write_party(&dir.path().join("a.csv"), KeyKind::Int, &a, 1);
     write_party(&dir.path().join("b.csv"), KeyKind::Int, &b, 2);
-    let flags = common::pki(dir.path(), "good", &["alice", "bob"]);
+    let flags = common::pki(dir.path(), "good", &["alice", "bob", "mallory"]);
     fn args(f: &[String]) -> Vec<&str> {
         f.iter().map(String::as_str).collect()
     }
@@ -341,4 +341,20 @@ fn mutual_tls_link_runs_and_refuses_a_foreign_certificate() {
     assert!(json["error"]["message"].as_str().unwrap().contains("bob"), "{json:#}");
     let out = bob.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
+
+    // Bob's certificate comes from the right CA but names mallory: it cannot speak for bob.
+    let (ra, rb) = cluster_requests(dir.path(), KeyKind::Int, "KKRT_PSI_2PC");
+    let mut bob_args = args(&flags[2]);
+    bob_args.extend(["--link-timeout", "4"]);
+    let bob = spawn(dir.path(), "bob3", &rb, &bob_args);
+    let alice = spawn(dir.path(), "alice3", &ra, &alice_args);
+    let out = alice.wait_with_output().unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{json:#}");
+    assert!(json["error"]["message"].as_str().unwrap().contains("bob"), "{json:#}");
+    let out = bob.wait_with_output().unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{json:#}");
+    let msg = json["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("`bob`") && msg.contains("mallory"), "{msg}");
 }

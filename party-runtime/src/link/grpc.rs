@@ -12,7 +12,9 @@
 //! to the link timeout.
 //!
 //! With [`TlsMaterial`] the link runs over mutual TLS: each party presents its certificate and accepts only
-//! peers whose certificate chains to the given CA; the peer's certificate must name the host of its address.
+//! peers whose certificate chains to the given CA and names the party they speak for ([`identity`]): a
+//! connection's messages must come from the party its client certificate names, and a party dials a peer only
+//! if the peer's server certificate names that peer.
 //!
 //! # Disconnection
 //! After connecting, each party holds a `Watch` stream open to every peer; HTTP/2 keep-alive pings run on it.
@@ -35,6 +37,7 @@ use tonic::transport::{
 };
 use tonic::{Request, Response, Status};
 
+use super::identity;
 use super::mailbox::Mailboxes;
 use super::{Limits, Link, LinkError};
 
@@ -257,6 +260,7 @@ impl GrpcLink {
         let service = Service(Arc::new(Shared {
             party: cfg.party.clone(),
             session: cfg.session.clone(),
+            tls: cfg.tls.is_some(),
             boxes: boxes.clone(),
             partial: Mutex::default(),
             watches: Mutex::default(),
@@ -319,9 +323,9 @@ impl GrpcLink {
             .keep_alive_timeout(Duration::from_secs(10))
             .keep_alive_while_idle(true);
         if let Some(t) = &self.tls {
-            let host = p.address.rsplit_once(':').map_or(p.address.as_str(), |(h, _)| h);
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            let tls = ClientTlsConfig::new().ca_certificate(t.ca()).identity(t.identity()).domain_name(host);
+            // The peer's certificate must name the peer (not merely the host it listens on).
+            let name = identity::expected(peer).map_err(transport)?;
+            let tls = ClientTlsConfig::new().ca_certificate(t.ca()).identity(t.identity()).domain_name(name);
             endpoint = endpoint.tls_config(tls).map_err(|e| transport(format!("TLS configuration: {e}")))?;
         }
         let deadline = Instant::now() + self.timeout;
@@ -460,6 +464,8 @@ struct Service(Arc<Shared>);
 struct Shared {
     party: String,
     session: String,
+    /// Whether connections come over mutual TLS: each then speaks only for the party its certificate names.
+    tls: bool,
     boxes: Arc<Mailboxes>,
     partial: Mutex<HashMap<(String, String), Vec<u8>>>,
     watches: Mutex<Vec<tokio::sync::mpsc::Sender<Result<pb::Beat, Status>>>>,
@@ -531,13 +537,23 @@ impl PartyLink for Service {
         &self,
         request: Request<tonic::Streaming<pb::Chunk>>,
     ) -> Result<Response<Self::MessagesStream>, Status> {
+        let certs = request.peer_certs();
         let mut inbound = request.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let service = self.clone();
         tokio::spawn(async move {
+            // The party the stream's certificate was checked for (one check per stream, not per chunk).
+            let mut speaks_for: Option<String> = None;
             // Acknowledgements in order, for the chunks that ask; a refused chunk ends the stream with its status.
             while let Ok(Some(chunk)) = inbound.message().await {
-                let answer = match service.accept(chunk) {
+                let bound = match &speaks_for {
+                    Some(p) if *p == chunk.from => Ok(()),
+                    _ if !service.tls => Ok(()),
+                    _ => identity::check(&service.party, &certs, &chunk.from).map(|()| {
+                        speaks_for = Some(chunk.from.clone());
+                    }),
+                };
+                let answer = match bound.and_then(|()| service.accept(chunk)) {
                     Ok(None) => continue,
                     Ok(Some(ack)) => Ok(ack),
                     Err(status) => Err(status),
@@ -554,8 +570,12 @@ impl PartyLink for Service {
     type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::Beat, Status>> + Send + 'static>>;
 
     async fn watch(&self, request: Request<pb::Hello>) -> Result<Response<Self::WatchStream>, Status> {
+        let certs = request.peer_certs();
         let h = request.into_inner();
         self.check(&h.session, &h.from)?;
+        if self.tls {
+            identity::check(&self.party, &certs, &h.from)?;
+        }
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         // The sender stays here for the server's life; the stream ends when the server (process) goes away.
         self.watches.lock().unwrap_or_else(|p| p.into_inner()).push(tx);

@@ -10,6 +10,7 @@
 //! Neither ever hangs.
 
 pub mod grpc;
+pub mod identity;
 pub mod mailbox;
 pub mod memory;
 

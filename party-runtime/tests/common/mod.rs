@@ -370,7 +370,8 @@ pub fn run_cluster_with(dir: &Path, req: &Value, args: &[Vec<String>]) -> Vec<Va
     out
 }
 
-/// A CA and, per party, a certificate for 127.0.0.1 signed by it; returns the three flags per party.
+/// A CA and, per party, a certificate naming the party (and 127.0.0.1, localhost) signed by it; returns the
+/// three flags per party.
 pub fn pki(dir: &Path, tag: &str, parties: &[&str]) -> Vec<Vec<String>> {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -382,7 +383,7 @@ pub fn pki(dir: &Path, tag: &str, parties: &[&str]) -> Vec<Vec<String>> {
         .iter()
         .map(|p| {
             let key = KeyPair::generate().unwrap();
-            let cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            let cert = CertificateParams::new(vec![p.to_string(), "127.0.0.1".to_string(), "localhost".to_string()])
                 .unwrap()
                 .signed_by(&key, &*ca)
                 .unwrap();
