@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod identity;
 pub mod mailbox;
 pub mod memory;
+pub mod session;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

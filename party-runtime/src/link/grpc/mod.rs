@@ -7,8 +7,9 @@
 //! everything before it, so a party flushes before it exits (the session's goodbye does). Waiting for an
 //! acknowledgement of every chunk in `send` put a loopback round trip (about 0.1 ms) behind each message, in
 //! front of the sender's next step, and an acknowledgement each way per message. A chunk the peer refuses ends
-//! the stream with its status: the next `send`, `recv` or `flush` to that peer fails with it. Chunks from
-//! another session are refused, so two tasks never mix. Connecting retries with backoff while peers start, up
+//! the stream with its status: the next `send`, `recv` or `flush` to that peer fails with it. Chunks carry the
+//! pair's run session ([`super::session`]): chunks of another task or of another run are refused, so two tasks
+//! never mix and a recording is not replayed. Connecting retries with backoff while peers start, up
 //! to the link timeout.
 //!
 //! With [`TlsMaterial`] the link runs over mutual TLS: each party presents its certificate and accepts only
@@ -39,6 +40,7 @@ use tonic::{Request, Response, Status};
 
 use super::identity;
 use super::mailbox::Mailboxes;
+use super::session::Runs;
 use super::{Limits, Link, LinkError};
 
 /// Generated protobuf and gRPC code.
@@ -114,6 +116,8 @@ pub struct GrpcConfig {
 pub struct GrpcLink {
     party: String,
     session: String,
+    /// This run's nonce and the sessions peers registered.
+    runs: Arc<Runs>,
     boxes: Arc<Mailboxes>,
     peers: HashMap<String, Peer>,
     timeout: Duration,
@@ -125,6 +129,8 @@ pub struct GrpcLink {
 struct Peer {
     address: String,
     outbox: AsyncMutex<Option<Arc<Outbox>>>,
+    /// The run session this party sends to the peer under, once the peer's watch answered with its nonce.
+    run: std::sync::OnceLock<String>,
 }
 
 /// The sending side of one peer's `Messages` stream: chunks go out in order; the acknowledgements of the
@@ -257,9 +263,13 @@ impl GrpcLink {
             peer: cfg.party.clone(),
             message: format!("cannot listen on {addr}: {e}"),
         })?;
+        let runs = Arc::new(
+            Runs::new(&cfg.party, &cfg.session)
+                .map_err(|message| LinkError::Transport { peer: cfg.party.clone(), message })?,
+        );
         let service = Service(Arc::new(Shared {
             party: cfg.party.clone(),
-            session: cfg.session.clone(),
+            runs: runs.clone(),
             tls: cfg.tls.is_some(),
             boxes: boxes.clone(),
             partial: Mutex::default(),
@@ -290,11 +300,15 @@ impl GrpcLink {
                 })
                 .await;
         });
-        let peers =
-            cfg.peers.into_iter().map(|(p, address)| (p, Peer { address, outbox: AsyncMutex::new(None) })).collect();
+        let peers = cfg
+            .peers
+            .into_iter()
+            .map(|(p, address)| (p, Peer { address, outbox: AsyncMutex::new(None), run: Default::default() }))
+            .collect();
         Ok(GrpcLink {
             party: cfg.party,
             session: cfg.session,
+            runs,
             boxes,
             peers,
             timeout: cfg.timeout,
@@ -356,8 +370,16 @@ impl GrpcLink {
 
     /// Open the peer's `Watch` stream; mark the peer departed when it ends.
     async fn watch(&self, peer: &str, mut client: PartyLinkClient<GrpcChannel>) -> Result<(), LinkError> {
-        let hello = pb::Hello { session: self.session.clone(), from: self.party.clone() };
+        let hello = pb::Hello { session: self.session.clone(), from: self.party.clone(), nonce: self.runs.nonce() };
         let mut stream = client.watch(hello).await.map_err(|s| status_error(peer, "watch", s))?.into_inner();
+        // The peer's first beat carries its run nonce: the session of this party's chunks to it.
+        let first = stream.message().await.map_err(|s| status_error(peer, "watch", s))?;
+        let theirs = first.map(|b| b.nonce).unwrap_or_default();
+        let run =
+            self.runs.to_peer(peer, &theirs).map_err(|message| LinkError::Transport { peer: peer.into(), message })?;
+        if let Some(p) = self.peers.get(peer) {
+            let _ = p.run.set(run);
+        }
         let boxes = self.boxes.clone();
         let peer = peer.to_string();
         let handle = tokio::spawn(async move {
@@ -376,9 +398,11 @@ impl GrpcLink {
         Ok(())
     }
 
-    /// A chunk of this party's session under `tag`; `ack` asks the peer to acknowledge it (a flush marker).
-    fn chunk(&self, tag: &str, data: Vec<u8>, last: bool, ack: bool) -> pb::Chunk {
-        pb::Chunk { session: self.session.clone(), from: self.party.clone(), tag: tag.into(), data, last, ack }
+    /// A chunk to `peer` under `tag` in this run's session with it; `ack` asks the peer to acknowledge it (a
+    /// flush marker).
+    fn chunk(&self, peer: &str, tag: &str, data: Vec<u8>, last: bool, ack: bool) -> pb::Chunk {
+        let session = self.peers.get(peer).and_then(|p| p.run.get()).cloned().unwrap_or_default();
+        pb::Chunk { session, from: self.party.clone(), tag: tag.into(), data, last, ack }
     }
 }
 
@@ -406,7 +430,7 @@ impl GrpcLink {
     /// `bytes` to `peer` as chunks on its stream.
     async fn send_chunks(&self, peer: &str, tag: &str, bytes: Vec<u8>) -> Result<(), LinkError> {
         let outbox = self.outbox(peer).await?;
-        let chunk = |data: Vec<u8>, last: bool| self.chunk(tag, data, last, false);
+        let chunk = |data: Vec<u8>, last: bool| self.chunk(peer, tag, data, last, false);
         // A message that fits one chunk (most of them) moves without a copy.
         if bytes.len() <= CHUNK {
             return outbox.send(peer, tag, std::iter::once(chunk(bytes, true))).await.map(drop);
@@ -449,7 +473,7 @@ impl Link for GrpcLink {
     async fn flush(&self, peer: &str) -> Result<(), LinkError> {
         let p = self.peers.get(peer).ok_or_else(|| LinkError::UnknownPeer { peer: peer.into() })?;
         let outbox = p.outbox.lock().await.clone();
-        let marker = self.chunk(FLUSH_TAG, Vec::new(), true, true);
+        let marker = self.chunk(peer, FLUSH_TAG, Vec::new(), true, true);
         match outbox {
             Some(o) => o.flush(peer, marker, self.timeout).await,
             None => Ok(()),
@@ -463,7 +487,7 @@ struct Service(Arc<Shared>);
 
 struct Shared {
     party: String,
-    session: String,
+    runs: Arc<Runs>,
     /// Whether connections come over mutual TLS: each then speaks only for the party its certificate names.
     tls: bool,
     boxes: Arc<Mailboxes>,
@@ -479,13 +503,13 @@ impl std::ops::Deref for Service {
 }
 
 impl Shared {
+    /// `from` must be a peer, and a chunk's session its run session with this party.
     fn check(&self, session: &str, from: &str) -> Result<(), Status> {
-        if session != self.session {
-            return Err(Status::failed_precondition(format!(
-                "party {} runs session {} but {from} sent session {session}: the two parties run different tasks",
-                self.party, self.session
-            )));
-        }
+        self.known(from)?;
+        self.runs.check(from, session)
+    }
+
+    fn known(&self, from: &str) -> Result<(), Status> {
         if !self.boxes.knows(from) || from == self.party {
             return Err(Status::permission_denied(format!("`{from}` is not a peer of party {}", self.party)));
         }
@@ -572,11 +596,13 @@ impl PartyLink for Service {
     async fn watch(&self, request: Request<pb::Hello>) -> Result<Response<Self::WatchStream>, Status> {
         let certs = request.peer_certs();
         let h = request.into_inner();
-        self.check(&h.session, &h.from)?;
+        self.known(&h.from)?;
         if self.tls {
             identity::check(&self.party, &certs, &h.from)?;
         }
+        self.runs.register(&h.from, &h.session, &h.nonce)?;
         let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let _ = tx.try_send(Ok(pb::Beat { nonce: self.runs.nonce() }));
         // The sender stays here for the server's life; the stream ends when the server (process) goes away.
         self.watches.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
@@ -584,104 +610,4 @@ impl PartyLink for Service {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_or(0, |a| a.port())
-    }
-
-    async fn link(me: &str, session: &str, ports: (u16, u16)) -> GrpcLink {
-        limited(me, session, ports, Limits::default()).await
-    }
-
-    async fn limited(me: &str, session: &str, ports: (u16, u16), limits: Limits) -> GrpcLink {
-        let (mine, peer, theirs) = if me == "alice" { (ports.0, "bob", ports.1) } else { (ports.1, "alice", ports.0) };
-        let cfg = GrpcConfig {
-            party: me.into(),
-            session: session.into(),
-            listen: format!("127.0.0.1:{mine}"),
-            peers: vec![(peer.into(), format!("127.0.0.1:{theirs}"))],
-            timeout: Duration::from_secs(5),
-            tls: None,
-            limits,
-        };
-        GrpcLink::start(cfg).await.expect("link starts")
-    }
-
-    /// An oversized message and a backlog past the limit each stop the sender: bob's receives from alice fail
-    /// at once naming her and the limit, and bob holds no more than the limit meanwhile.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_peer_past_the_limits_fails_the_receiver_naming_it() {
-        let limits = Limits { message: CHUNK + 100, buffered: 3 * CHUNK };
-        let ports = (free_port(), free_port());
-        let (a, b) = tokio::join!(limited("alice", "s", ports, Limits::default()), limited("bob", "s", ports, limits));
-        a.send("bob", "fits", vec![7; CHUNK]).await.expect("a message within the limit");
-        assert_eq!(b.recv("alice", "fits").await.expect("delivered").len(), CHUNK);
-        // Two chunks of one message: the second passes the message limit, and bob refuses it.
-        a.send("bob", "huge", vec![1; 2 * CHUNK]).await.expect("queued");
-        let flushed = a.flush("bob").await;
-        let started = std::time::Instant::now();
-        let err = b.recv("alice", "huge").await.expect_err("refused");
-        assert!(started.elapsed() < Duration::from_secs(2), "no wait for the timeout");
-        let text = err.to_string();
-        assert!(text.contains("alice") && text.contains("limits") && text.contains("allowed"), "{text}");
-        assert!(flushed.is_err(), "alice learns of the refusal");
-        // Every later receive from alice fails the same way.
-        assert!(b.recv("alice", "fits").await.expect_err("stopped").to_string().contains("limits"));
-
-        // A backlog: messages within the size limit that bob does not read, past what he may hold.
-        let ports = (free_port(), free_port());
-        let (a, b) = tokio::join!(limited("alice", "s", ports, Limits::default()), limited("bob", "s", ports, limits));
-        for i in 0..4 {
-            a.send("bob", &format!("m{i}"), vec![2; CHUNK]).await.expect("queued");
-        }
-        assert!(a.flush("bob").await.is_err(), "the fourth is refused");
-        let err = b.recv("alice", "m0").await.expect_err("stopped");
-        assert!(err.to_string().contains("held unread"), "{err}");
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn messages_arrive_whole_on_the_stream_concurrent_and_multi_chunk() {
-        let ports = (free_port(), free_port());
-        let (a, b) = tokio::join!(link("alice", "s", ports), link("bob", "s", ports));
-        let big: Vec<u8> = (0..2 * CHUNK + 12_345).map(|i| (i * 7 % 251) as u8).collect();
-        // Two sends to one peer at once (as the RLWE products do): their chunks share the stream.
-        let (x, y) = tokio::join!(a.send("bob", "big", big.clone()), a.send("bob", "small", vec![1, 2, 3]));
-        x.expect("big message sent");
-        y.expect("small message sent");
-        a.send("bob", "small", vec![4]).await.expect("second small message sent");
-        assert_eq!(b.recv("alice", "big").await.expect("big message"), big);
-        assert_eq!(b.recv("alice", "small").await.expect("small message"), vec![1, 2, 3]);
-        assert_eq!(b.recv("alice", "small").await.expect("small message"), vec![4]);
-        b.send("alice", "reply", Vec::new()).await.expect("empty reply sent");
-        assert_eq!(a.recv("bob", "reply").await.expect("reply"), Vec::<u8>::new());
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_flushed_message_is_already_at_the_peer() {
-        let ports = (free_port(), free_port());
-        let (a, b) = tokio::join!(link("alice", "s", ports), link("bob", "s", ports));
-        let big: Vec<u8> = (0..CHUNK + 999).map(|i| (i * 13 % 251) as u8).collect();
-        // Sends return before delivery; the flush waits until bob holds both, so alice may then go away.
-        a.send("bob", "big", big.clone()).await.expect("queued");
-        a.send("bob", "last", vec![9]).await.expect("queued");
-        a.flush("bob").await.expect("bob acknowledged every chunk");
-        drop(a);
-        // Both are already queued at bob: a receive that may not wait at all gets them.
-        let now = |tag| tokio::time::timeout(Duration::ZERO, b.recv("alice", tag));
-        assert_eq!(now("big").await.expect("queued before the flush returned").expect("big message"), big);
-        assert_eq!(now("last").await.expect("queued before the flush returned").expect("last message"), vec![9]);
-        // Nothing sent, nothing to wait for.
-        b.flush("alice").await.expect("no stream to alice");
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_peer_running_another_session_is_refused_with_the_reason() {
-        let ports = (free_port(), free_port());
-        let (a, _b) = tokio::join!(link("alice", "task-1", ports), link("bob", "task-2", ports));
-        let err = a.send("bob", "hello", vec![1]).await.expect_err("another session's chunk is refused");
-        let text = err.to_string();
-        assert!(text.contains("bob") && text.contains("different tasks"), "{text}");
-    }
-}
+mod tests;
