@@ -264,6 +264,15 @@ fn spu_tasks_need_as_many_nodes_as_the_protocol_has_parties() {
     let mut r = base(valid("ss_lr"));
     r["spu_config"]["cluster_def"]["runtime_config"]["protocol"] = json!("ABY3");
     assert_failure(&r.to_string(), &[], "ValueError", &["spu_config.cluster_def.nodes", "ABY3", "exactly 3"]);
+    // SEMI2K with a third node: two-party protocols take exactly two.
+    let mut three = r.clone();
+    three["sf_init_config"]["parties"] = json!(["alice", "bob", "carol"]);
+    three["spu_config"]["cluster_def"]["runtime_config"]["protocol"] = json!("SEMI2K");
+    three["spu_config"]["cluster_def"]["nodes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"party": "carol", "address": "c:1"}));
+    assert_failure(&three.to_string(), &[], "ValueError", &["spu_config.cluster_def.nodes", "SEMI2K", "exactly 2"]);
     r["spu_config"]["cluster_def"]["runtime_config"]["beaver"] = json!("trusted_first_party");
     r["spu_config"]["cluster_def"]["runtime_config"]["protocol"] = json!("CHEETAH");
     assert_failure(&r.to_string(), &[], "ValueError", &["spu_config.cluster_def.runtime_config.beaver", "CHEETAH"]);
