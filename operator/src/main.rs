@@ -8,12 +8,16 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use party_runtime::logging::LogFormat;
 use secretflow_operator::bridge::{self, BridgeArgs};
 use secretflow_operator::controller::run::{self as controller, ControllerArgs};
 
 #[derive(Parser)]
 #[command(name = "secretflow-operator", version, about = "SecretFlowTask operator, Celery bridge and CRD generator")]
 struct Cli {
+    /// Log lines on stderr as `text` or `json` (one object per line, for a log stack).
+    #[arg(long, global = true, env = "SF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -29,26 +33,21 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let format = cli.log_format;
+    match cli.command {
         Command::Crd => {
             print!("{}", secretflow_crds::crd::crd_yaml());
             ExitCode::SUCCESS
         }
-        Command::Controller(args) => serve("controller", controller::run(*args)),
-        Command::Bridge(args) => serve("bridge", bridge::run(*args)),
+        Command::Controller(args) => serve("controller", format, controller::run(*args)),
+        Command::Bridge(args) => serve("bridge", format, bridge::run(*args)),
     }
 }
 
 /// Run a long-lived subcommand on a multi-threaded runtime with logs on stderr.
-fn serve(what: &str, job: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,party_runtime=warn,redis=warn".into()),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+fn serve(what: &str, format: LogFormat, job: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    party_runtime::logging::init(format, "info,party_runtime=warn,redis=warn");
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

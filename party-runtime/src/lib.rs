@@ -12,6 +12,7 @@ pub mod data;
 pub mod error;
 pub mod jobs;
 pub mod link;
+pub mod logging;
 pub mod ml;
 pub mod mpc;
 pub mod numeric;

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use party_runtime::context::{NoProgress, ProgressSink};
 use party_runtime::data::{DataPolicy, atomic_write};
 use party_runtime::link::grpc::TlsMaterial;
+use party_runtime::logging::LogFormat;
 use party_runtime::progress::TerminalProgress;
 use party_runtime::report::{KubeReporter, result_holder};
 use party_runtime::{RunOptions, run_request_with_blame};
@@ -21,6 +22,9 @@ use secretflow_crds::{ErrorInfo, ErrorType, ExecutionResult};
 #[derive(Parser)]
 #[command(name = "party-runtime", version, about = "Run SecretFlow Worker-API tasks as one or all parties")]
 struct Cli {
+    /// Log lines on stderr as `text` or `json` (one object per line, for a log stack).
+    #[arg(long, global = true, env = "SF_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,12 +63,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .init();
+    let cli = Cli::parse();
+    party_runtime::logging::init(cli.log_format, "warn");
     tracing::info!(cpu = %party_runtime::cpu::cpu().describe(), "code paths");
-    match run() {
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("party-runtime: {e:#}");
@@ -73,9 +75,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> anyhow::Result<ExitCode> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let Command::Run { request, party, data_roots, output, link_timeout, quiet, tls_cert, tls_key, tls_ca } =
-        Cli::parse().command;
+        cli.command;
     let tls = match (tls_cert, tls_key, tls_ca) {
         (Some(cert), Some(key), Some(ca)) => match load_tls(&cert, &key, &ca) {
             Ok(t) => Some(t),

@@ -337,3 +337,29 @@ fn the_readme_example_runs_and_writes_its_output_file() {
     assert_eq!(saved, json);
     assert!(dir.path().join("alice_scaled.csv").is_file() && dir.path().join("bob_scaled.csv").is_file());
 }
+
+/// `--log-format json` (or `SF_LOG_FORMAT=json`): every log line on stderr is one JSON object.
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("request.json");
+    std::fs::write(&file, "{not json").unwrap();
+    for (args, env) in [(vec!["--log-format", "json"], None), (vec![], Some("json"))] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_party-runtime"));
+        cmd.arg("run").arg(&file).args(&args).env("RUST_LOG", "party_runtime=info");
+        match env {
+            Some(v) => cmd.env("SF_LOG_FORMAT", v),
+            None => cmd.env_remove("SF_LOG_FORMAT"),
+        };
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<Value> = stderr
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let paths = lines.iter().find(|l| l["fields"]["message"] == "code paths").expect("the start-up line");
+        assert_eq!(paths["level"], "INFO", "{paths}");
+        assert!(paths["fields"]["cpu"].is_string() && paths["timestamp"].is_string(), "{paths}");
+    }
+}
