@@ -80,11 +80,7 @@ impl<R: Ring> Aby3<'_, R> {
         let inputs = self.share_input(0, mine.as_deref(), 2 * n, Op::Add).await?;
         let (side_a, t_a) = (inputs.slice(0..n), inputs.slice(n..2 * n));
         // Nodes 1 and 2's side: b = x_2, which node 1 holds as its second component and node 2 as its first.
-        let b = match self.me {
-            1 => x.part(1),
-            _ => x.part(0),
-        };
-        let b: Vec<R> = b.iter().map(|v| v.low(l)).collect();
+        let b: Vec<R> = self.last_component(x).iter().map(|v| v.low(l)).collect();
         let side_b = self.held_by_last_pair(|| b.iter().map(|v| v.shr(f).sub(v.shr(l - 1).shl(top))).collect(), n);
         let t_b = self.held_by_last_pair(|| b.iter().map(|v| v.shr(l - 1).shl(top)).collect(), n);
         let both = self.mul(&t_a, &t_b).await?;

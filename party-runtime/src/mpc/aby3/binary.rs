@@ -60,11 +60,7 @@ impl<R: Ring> Aby3<'_, R> {
         let word = |v: R| v.shr(skip).low(w + 1);
         let mine = (self.me == 0).then(|| (0..n).map(|i| word(x.part(0)[i].add(x.part(1)[i]))).collect::<Vec<R>>());
         let a = self.share_input(0, mine.as_deref(), n, Op::Xor).await?;
-        let b = match self.me {
-            1 => x.part(1),
-            _ => x.part(0),
-        };
-        let b = self.held_by_last_pair(|| b.iter().map(|v| word(*v)).collect(), n);
+        let b = self.held_by_last_pair(|| self.last_component(x).iter().map(|v| word(*v)).collect(), n);
         let top = xor_shares(&a, &b);
         let low = |s: &Share<R>| map_xor(s, |v| v.low(w));
         // Generate and propagate of each bit position, then the prefix tree: after level d, bit i of g says
@@ -95,8 +91,7 @@ impl<R: Ring> Aby3<'_, R> {
         let s = b.share();
         let mine = (self.me == 0).then(|| (0..n).map(|i| xor(s.part(0)[i], s.part(1)[i])).collect::<Vec<R>>());
         let u = self.share_input(0, mine.as_deref(), n, Op::Add).await?;
-        let last = if self.me == 1 { s.part(1) } else { s.part(0) };
-        let v = self.held_by_last_pair(|| last.to_vec(), n);
+        let v = self.held_by_last_pair(|| self.last_component(s).to_vec(), n);
         let uv = self.mul(&u, &v).await?;
         Ok(u.add(&v).sub(&uv.shl(1)))
     }

@@ -158,6 +158,12 @@ impl<'a, R: Ring> Aby3<'a, R> {
         Ok(Share::new(self.holding(), parts))
     }
 
+    /// Component 2 of `x` as nodes 1 and 2 hold it (node 1 second, node 2 first); node 0 does not hold it and
+    /// gets its first component, which the callers ignore there.
+    fn last_component<'s>(&self, x: &'s Share<R>) -> &'s [R] {
+        if self.me == 1 { x.part(1) } else { x.part(0) }
+    }
+
     /// Values that nodes 1 and 2 both know (component 2 of a sharing, zero elsewhere) as a share, with no
     /// message: `v` is read on those nodes and ignored on node 0.
     fn held_by_last_pair(&self, v: impl FnOnce() -> Vec<R>, n: usize) -> Share<R> {
