@@ -192,6 +192,19 @@ impl OtSender {
         Ok(compute(|| pad_pairs(&self.aes, &q, self.vole.delta(), first)))
     }
 
+    /// [`OtSender::random_pads`] with pads of `words` 64-bit words each (OT `i`'s at `i * words`): both pad
+    /// vectors, for choice 0 and for choice 1.
+    pub async fn random_pads_wide(
+        &mut self,
+        ctx: &PartyContext,
+        tag: &str,
+        n: usize,
+        words: usize,
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
+        let (q, first) = self.extend_rows(ctx, tag, n).await?;
+        Ok(compute(|| self.both_pads::<u64>(&q, first, words)))
+    }
+
     /// Sender's side of Gilboa products `a_i * v_i mod 2^out_bits` for every item `i`: the receiver holds `a_i`
     /// (its low `choice_bits` bits), this party the vectors `v` (`per` elements per item, item after item).
     /// One OT per item and choice bit `t`, carrying `v_i` in `out_bits - t` bits. Returns this party's shares.
@@ -264,6 +277,19 @@ impl OtReceiver {
     pub async fn random_pads(&mut self, ctx: &PartyContext, tag: &str, choices: &[u64], n: usize) -> Result<Vec<u64>> {
         let (t, first) = self.extend_rows(ctx, tag, choices, n).await?;
         Ok(compute(|| hash_elements(&self.aes, &t, first, 1)))
+    }
+
+    /// Receiver's side of [`OtSender::random_pads_wide`]: the chosen pad of `words` words per OT.
+    pub async fn random_pads_wide(
+        &mut self,
+        ctx: &PartyContext,
+        tag: &str,
+        choices: &[u64],
+        n: usize,
+        words: usize,
+    ) -> Result<Vec<u64>> {
+        let (t, first) = self.extend_rows(ctx, tag, choices, n).await?;
+        Ok(compute(|| hash_elements(&self.aes, &t, first, words)))
     }
 
     /// Receiver's side of [`OtSender::gilboa`] with this party's values `a`: returns its shares.

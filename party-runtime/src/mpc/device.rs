@@ -123,6 +123,10 @@ impl<R: Ring> Kernels<R> for Device<'_, R> {
         on!(self, d => Kernels::msb(&mut **d, x, bound, skip).await)
     }
 
+    async fn msb_minus(&mut self, x: &Share<R>, cs: &[R], bound: u32, skip: u32) -> Result<Bits<R>> {
+        on!(self, d => Kernels::msb_minus(&mut **d, x, cs, bound, skip).await)
+    }
+
     async fn sign_pair(&mut self, x: &Share<R>, k: R, bound: u32, skip: u32) -> Result<Bits<R>> {
         on!(self, d => Kernels::sign_pair(&mut **d, x, k, bound, skip).await)
     }

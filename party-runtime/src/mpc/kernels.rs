@@ -144,6 +144,14 @@ pub trait Kernels<R: Ring> {
     /// (4-bit digits, one 1-out-of-16 OT per digit, `log` levels of ANDs).
     async fn msb(&mut self, x: &Share<R>, bound: u32, skip: u32) -> Result<Bits<R>>;
 
+    /// The sign bits of `x - c` for every public `c` in `cs` (`cs.len()` blocks of `x.len()` bits, `c_0`'s
+    /// first), as [`Kernels::msb`] of each difference: which of several thresholds `x` lies below. The two-party
+    /// backend compares all of them with the leaf OTs of one comparison.
+    async fn msb_minus(&mut self, x: &Share<R>, cs: &[R], bound: u32, skip: u32) -> Result<Bits<R>> {
+        let diffs: Vec<Share<R>> = cs.iter().map(|c| x.add_public(c.neg())).collect();
+        self.msb(&Share::concat(&diffs.iter().collect::<Vec<_>>()), bound, skip).await
+    }
+
     /// The sign bits of `d` and of `k - d` (`d`'s first), as [`Kernels::msb`]: the two limits of a clip. The
     /// two-party backend compares both with one set of leaf OTs.
     async fn sign_pair(&mut self, d: &Share<R>, k: R, bound: u32, skip: u32) -> Result<Bits<R>> {

@@ -9,19 +9,25 @@
 //! and `e = [a_d = c_d]`; the leaves combine pairwise (`g = g_hi ^ e_hi g_lo`, `e = e_hi e_lo`) in `log(L/4)`
 //! levels of ANDs, each one simultaneous exchange with AND triples made alongside the leaves
 //! ([`super::triples`]). The 1-out-of-16 OT is Naor and Pinkas's construction from four random 1-out-of-2 OTs
-//! ([`crate::crypto::ot::OtSender::random_pads`]): message `u` (a slot of two bits, four for a pair below) is masked by
-//! the XOR, over the four OTs, of slot `u` of the pad that `u`'s bit selects, so every unchosen message keeps a
-//! pad slice the chooser cannot compute, and no two messages share one. The two ANDs of a pair share an operand and take one OT per
-//! direction. 28 leaf OTs and 6 AND OT pairs for a 28-bit comparison, against 28 OTs and 49 AND pairs with
-//! per-bit leaves. In the (insecure) dealer mode the 1-out-of-16 OTs are dealt.
+//! ([`crate::crypto::ot::OtSender::random_pads_wide`]): message `u` (a 2-bit slot of a 32-bit word per
+//! relation) is masked by the XOR, over the four OTs, of slot `u` of the pad that `u`'s bit selects, so every
+//! unchosen message keeps a pad slice the chooser cannot compute, and no two messages share one. The two ANDs of
+//! a pair share an operand and take one OT per direction. 28 leaf OTs and 6 AND OT pairs for a 28-bit
+//! comparison, against 28 OTs and 49 AND pairs with per-bit leaves. In the (insecure) dealer mode the
+//! 1-out-of-16 OTs are dealt.
 //!
-//! A clip's two limits compare `d` and `k - d` with 0. Shared as `(!d0, k + 1 - d1)`, `k - d` gives node 0 the
-//! complement of its number for `d`, so both carries are comparisons of the same number `a` with two of node 1's
-//! (`[a > c]` and `[a < b]`): one 1-out-of-16 OT per digit carries both leaf pairs (4-bit slots), and only the
-//! trees stay separate: 28 leaf OTs instead of 56 for the pair at 28 bits.
+//! Comparisons that share node 0's number share its OTs: node 0 chooses once per digit and node 1's message
+//! carries a 32-bit word of leaves per relation (wider pads from the same OTs).
+//! - A clip's two limits compare `d` and `k - d` with 0. Shared as `(!d0, k + 1 - d1)`, `k - d` gives node 0
+//!   the complement of its number for `d`, so both carries compare the same `a` with two of node 1's numbers
+//!   (`[a > c]` and `[a < b]`): 28 leaf OTs instead of 56 for the pair at 28 bits.
+//! - An octave search compares `x` with many public constants `c_j`: node 1 subtracts them, node 0's number
+//!   stays `low(x0 + 2^L)` for all, so 20 thresholds cost the leaf OTs of one comparison (the messages and the
+//!   AND trees stay one per threshold).
 
 use super::engine::Mpc;
 use super::triples::TriplesStarted;
+use crate::context::compute;
 use crate::crypto::prg::{Prg, Words};
 use crate::error::Result;
 use crate::ring::Ring;
@@ -68,67 +74,70 @@ fn digit_of(v: u128, d: usize) -> u32 {
     ((v >> (d * DIGIT)) & 0xf) as u32
 }
 
-/// Node 1's leaf messages, unmasked: for relation `j` and node 1's digit `t`, the word whose slot `u` (two bits
-/// per relation) holds the leaves of node 0's digit `u` against `t`. Built once per comparison batch.
+/// Every slot's lowest bit: a relation's leaves for node 0's 16 possible digits are 2-bit slots of a `u32`.
+const ONES: u32 = 0x5555_5555;
+
+/// Node 1's leaf messages, unmasked: per relation and node 1's digit `t`, the word whose slot `u` holds the
+/// leaves of node 0's digit `u` against `t`. Built once per comparison batch.
 struct LeafTable {
-    sw: u32,
-    words: Vec<[u64; 16]>,
-    /// Every slot's lowest bit.
-    ones: u64,
-    /// Per bit `b`, the slots `u` with bit `b` of `u` set, as a mask.
-    with_bit: [u64; DIGIT],
+    words: Vec<[u32; 16]>,
 }
 
 impl LeafTable {
     fn new(rels: &[Rel]) -> Self {
-        let sw = 2 * rels.len() as u32;
-        let table = |j: usize, rel: Rel| {
-            std::array::from_fn(|t| (0..16).fold(0, |w, u| w | rel.leaf(u, t as u32) << (sw * u + 2 * j as u32)))
-        };
-        let with_bit = std::array::from_fn(|b| {
-            (0..16).filter(|u| u >> b & 1 == 1).fold(0, |m, u| m | ((1 << sw) - 1) << (sw * u))
-        });
-        let ones = (0..16).fold(0, |w, u| w | 1 << (sw * u));
-        LeafTable { sw, words: rels.iter().enumerate().map(|(j, rel)| table(j, *rel)).collect(), ones, with_bit }
+        let table =
+            |rel: Rel| std::array::from_fn(|t| (0..16).fold(0, |w, u| w | (rel.leaf(u, t as u32) as u32) << (2 * u)));
+        LeafTable { words: rels.iter().map(|rel| table(*rel)).collect() }
     }
 
-    /// The leaves of digit `d` of node 1's `thresholds` (one per relation), XOR its share `r` in every slot.
-    fn word(&self, thresholds: &[u128], d: usize, r: u64) -> u64 {
-        self.words.iter().zip(thresholds).fold(r * self.ones, |w, (t, th)| w ^ t[digit_of(*th, d) as usize])
+    /// Relation `j`'s leaves of digit `d` of node 1's `threshold`, XOR its 2-bit share `r` in every slot.
+    fn word(&self, j: usize, threshold: u128, d: usize, r: u32) -> u32 {
+        self.words[j][digit_of(threshold, d) as usize] ^ (r * ONES)
     }
+}
 
-    /// The 1-out-of-16 key word from four random OTs' pads: slot `u` takes, for each bit `b`, the pad that
-    /// bit `b` of `u` selects (its own slice of that pad).
-    fn key(&self, pads: &[[u64; 2]]) -> u64 {
-        pads.iter().enumerate().fold(0, |k, (b, [p0, p1])| {
-            let m = self.with_bit[b];
-            k ^ (p0 & !m | p1 & m)
-        })
+/// The slots `u` with bit `b` of `u` set, as a mask.
+fn slots_with_bit(b: usize) -> u32 {
+    (0..16).filter(|u| u >> b & 1 == 1).fold(0, |m, u| m | 3 << (2 * u))
+}
+
+/// The 1-out-of-16 key of one relation from four random OTs' pads (`p[b]` for choices 0 and 1): slot `u`
+/// takes, for each bit `b`, the pad that bit `b` of `u` selects (its own slice of that pad).
+fn key(pads: [[u32; 2]; DIGIT]) -> u32 {
+    pads.iter().enumerate().fold(0, |k, (b, [p0, p1])| {
+        let m = slots_with_bit(b);
+        k ^ (p0 & !m | p1 & m)
+    })
+}
+
+/// `w` with slot `u` moved to slot `u ^ s` (the dealt OT's re-indexing of its keys).
+fn permute(mut w: u32, s: u32) -> u32 {
+    for b in (0..DIGIT).filter(|b| s >> b & 1 == 1) {
+        let (m, shift) = (slots_with_bit(b), 2 << b);
+        w = (w & m) >> shift | (w & !m) << shift;
     }
+    w
+}
 
-    /// `w` with slot `u` moved to slot `u ^ s` (the dealt OT's re-indexing of its keys).
-    fn permute(&self, mut w: u64, s: u32) -> u64 {
-        for b in (0..DIGIT as u32).filter(|b| s >> b & 1 == 1) {
-            let (m, shift) = (self.with_bit[b as usize], self.sw << b);
-            w = (w & m) >> shift | (w & !m) << shift;
+/// Relation `j`'s 32 bits of OT `ot`'s pad (`words` 64-bit words per OT).
+fn pad_half(pads: &[u64], ot: usize, words: usize, j: usize) -> u32 {
+    (pads[ot * words + j / 2] >> (32 * (j % 2))) as u32
+}
+
+/// 64-bit words per pad for `rels` relations (32 bits each).
+fn pad_words(rels: usize) -> usize {
+    rels.div_ceil(2)
+}
+
+/// A 2-bit share per relation from a private stream (32 relations per word).
+fn leaf_shares(own: &mut Prg, rels: usize) -> impl Iterator<Item = u32> + '_ {
+    let mut word = 0;
+    (0..rels).map(move |j| {
+        if j % 32 == 0 {
+            word = own.word();
         }
-        w
-    }
-}
-
-/// Bytes of a leaf message with `sw`-bit slots (16 slots).
-fn word_bytes(sw: u32) -> usize {
-    2 * sw as usize
-}
-
-fn put_word(out: &mut Vec<u8>, w: u64, sw: u32) {
-    out.extend_from_slice(&w.to_le_bytes()[..word_bytes(sw)]);
-}
-
-fn get_word(b: &[u8]) -> u64 {
-    let mut x = [0u8; 8];
-    x[..b.len()].copy_from_slice(b);
-    u64::from_le_bytes(x)
+        (word >> (2 * (j % 32))) as u32 & 3
+    })
 }
 
 impl<R: Ring> Mpc<'_, R> {
@@ -158,46 +167,69 @@ impl<R: Ring> Mpc<'_, R> {
     /// and the carry `[2^l - 1 - a + b >= 2^l]` is `[a < b]`, a comparison with the same `a`.
     async fn signs(&mut self, d: &[R], k: Option<R>, bound: u32, skip: u32) -> Result<Vec<R>> {
         let l = bound.min(R::BITS - 1);
-        let skip = skip.min(l - 1);
         let me = self.me();
         let top = R::ONE.shl(l);
-        let mask = top.sub(R::ONE);
         let mut w = vec![self.add_public(d, top)];
         if let Some(k) = k {
             let shifted = |v: &R| if me == 0 { v.neg().sub(R::ONE) } else { k.add(R::ONE).sub(*v).add(top) };
             w.push(d.iter().map(shifted).collect());
         }
         let rels = &[Rel::Above, Rel::Below][..w.len()];
+        self.carries(&w, rels, l, skip).await
+    }
+
+    /// XOR shares of the sign bits of `x - c` for every public `c` in `cs` (`cs.len()` blocks of `x.len()`,
+    /// `c_0`'s first), within the bound and resolution of [`Mpc::msb_bits_coarse`]. Node 1 subtracts the
+    /// constants, so every difference leaves node 0 the same number `a` and one 1-out-of-16 OT per digit
+    /// carries the leaves of all of them: the OTs of one comparison, the messages and trees of `cs.len()`.
+    pub async fn signs_below(&mut self, x: &[R], cs: &[R], bound: u32, skip: u32) -> Result<Vec<R>> {
+        let l = bound.min(R::BITS - 1);
+        let top = R::ONE.shl(l);
+        let w: Vec<Vec<R>> = if self.me() == 0 {
+            vec![x.iter().map(|v| v.add(top)).collect(); cs.len()]
+        } else {
+            cs.iter().map(|c| x.iter().map(|v| v.sub(*c)).collect()).collect()
+        };
+        self.carries(&w, &vec![Rel::Above; cs.len()], l, skip).await
+    }
+
+    /// The sign bits of the values `w[j]` (shared, offset by `2^l`) for relations `rels[j]`: node 0's number is
+    /// the same for every relation (`low_l` of its `w[0]`), node 1's is `2^l - 1 - low_l(w1)` for
+    /// [`Rel::Above`] and `low_l(w1)` for [`Rel::Below`]; both drop their low `skip` bits.
+    async fn carries(&mut self, w: &[Vec<R>], rels: &[Rel], l: u32, skip: u32) -> Result<Vec<R>> {
+        let skip = skip.min(l - 1);
+        let (me, n) = (self.me(), w.first().map_or(0, Vec::len));
+        let mask = R::ONE.shl(l).sub(R::ONE);
         let mine: Vec<u128> = if me == 0 {
             w[0].iter().map(|v| v.low(l).to_u128() >> skip).collect()
         } else {
-            let per = |i: usize| {
-                let above = mask.sub(w[0][i].low(l)).to_u128() >> skip;
-                [above, w.get(1).map_or(0, |w| w[i].low(l).to_u128() >> skip)]
+            let number = |j: usize, v: R| match rels[j] {
+                Rel::Above => mask.sub(v.low(l)),
+                Rel::Below => v.low(l),
             };
-            (0..d.len()).flat_map(|i| per(i).into_iter().take(rels.len())).collect()
+            (0..n).flat_map(|i| (0..rels.len()).map(move |j| number(j, w[j][i]).to_u128() >> skip)).collect()
         };
         // The tree's AND triples go out before the leaves (see the triples module); not in the dealer mode.
-        let pairs = d.len() * rels.len() * tree_pairs(((l - skip) as usize).div_ceil(DIGIT));
+        let pairs = n * rels.len() * tree_pairs(((l - skip) as usize).div_ceil(DIGIT));
         let triples = if !self.backend.dealt() && (1..=MAX_TRIPLES).contains(&pairs) {
             Some(self.triples_start(pairs, 2).await?)
         } else {
             None
         };
-        let (slots, digits) = if self.backend.dealt() {
+        let (leaves, digits) = if self.backend.dealt() {
             self.dealt_digit_leaves(&mine, rels, l - skip).await?
         } else {
             self.digit_leaves(&mine, rels, l - skip).await?
         };
-        // Leaves of comparison j, element i, digit t at ((j * n + i) * digits + t), as the tree expects.
-        let n = d.len();
-        let (mut g, mut e) = (vec![R::ZERO; slots.len() * rels.len()], vec![R::ZERO; slots.len() * rels.len()]);
-        for (at, s) in slots.iter().enumerate() {
-            for j in 0..rels.len() {
-                let to = j * n * digits + at;
-                g[to] = R::from_u128((s >> (2 * j) & 1) as u128);
-                e[to] = R::from_u128((s >> (2 * j + 1) & 1) as u128);
-            }
+        // Leaves arrive element, digit, relation; the tree takes relation j, element i, digit d at
+        // ((j * n + i) * digits + d).
+        let size = leaves.len();
+        let (mut g, mut e) = (vec![R::ZERO; size], vec![R::ZERO; size]);
+        for (at, v) in leaves.iter().enumerate() {
+            let (j, id) = (at % rels.len(), at / rels.len());
+            let to = j * n * digits + id;
+            g[to] = R::from_u128((v & 1) as u128);
+            e[to] = R::from_u128((v >> 1 & 1) as u128);
         }
         let carry = self.greater_than(g, e, digits, n * rels.len(), triples).await?;
         // v < 0 exactly when bit l of w is clear: sign = 1 ^ w0_l ^ w1_l ^ carry (node 0 adds the 1).
@@ -206,61 +238,67 @@ impl<R: Ring> Mpc<'_, R> {
         Ok(carry.iter().zip(w.iter().flatten()).map(|(c, v)| c.add(flip).add(bit(v)).low(1)).collect())
     }
 
-    /// (Dealer mode.) Per-digit leaves from a dealt random 1-out-of-16 OT per digit: node 1 holds 16 random
-    /// slot keys `K` (from the dealer stream), node 0 a random digit `rho` and `K[rho]`. Node 0 sends
+    /// (Dealer mode.) Per-digit leaves from a dealt random 1-out-of-16 OT per digit: node 1 holds random slot
+    /// keys `K` per relation (from the dealer stream), node 0 a random digit `rho` and `K[rho]`. Node 0 sends
     /// `s = a_d ^ rho`, node 1 every leaf slot `u` masked by `K[u ^ s]`; node 0 unmasks slot `a_d` with `K[rho]`.
     async fn dealt_digit_leaves(&mut self, mine: &[u128], rels: &[Rel], l: u32) -> Result<(Vec<u8>, usize)> {
-        let (digits, sw) = ((l as usize).div_ceil(DIGIT), 2 * rels.len() as u32);
-        let slot = (1u64 << sw) - 1;
-        let n = if self.me() == 0 { mine.len() } else { mine.len() / rels.len() } * digits;
+        let (digits, r) = ((l as usize).div_ceil(DIGIT), rels.len());
+        let n = if self.me() == 0 { mine.len() } else { mine.len() / r } * digits;
+        let words = pad_words(r);
         let mut stream = self.dealer_stream().await?;
-        let keys: Vec<u64> = (0..n).map(|_| stream.word()).collect();
+        let keys: Vec<u64> = (0..n * words).map(|_| stream.word()).collect();
         let mut own = Prg::private(&mut self.rng);
-        let mut shares = Vec::with_capacity(n);
+        let mut leaves = Vec::with_capacity(n * r);
         if self.me() == 0 {
             let digit = |i: usize| digit_of(mine[i / digits], i % digits);
             let rho: Vec<u32> = (0..n).map(|_| own.word() as u32 & 0xf).collect();
             let s: Vec<u8> = rho.iter().enumerate().map(|(i, r)| (digit(i) ^ r) as u8).collect();
             self.send("mpc/cmp-leaf/s", s).await?;
-            let words = self.recv("mpc/cmp-leaf/m", n * word_bytes(sw)).await?;
-            for (i, w) in words.chunks_exact(word_bytes(sw)).enumerate() {
-                shares.push((get_word(w) >> (sw * digit(i)) ^ keys[i] >> (sw * rho[i])) as u8 & slot as u8);
+            let masked = self.recv("mpc/cmp-leaf/m", n * r * 4).await?;
+            for (i, m) in masked.chunks_exact(4 * r).enumerate() {
+                for (j, m) in m.chunks_exact(4).enumerate() {
+                    let m = u32::from_le_bytes(m.try_into().unwrap_or_default());
+                    let k = pad_half(&keys, i, words, j);
+                    leaves.push((m >> (2 * digit(i)) ^ k >> (2 * rho[i])) as u8 & 3);
+                }
             }
         } else {
             let s = self.recv("mpc/cmp-leaf/s", n).await?;
             let table = LeafTable::new(rels);
-            let mut words = Vec::with_capacity(n * word_bytes(sw));
+            let mut masked = Vec::with_capacity(n * r * 4);
             for (i, s) in s.iter().enumerate() {
-                let r = own.word() & slot;
-                let thresholds = &mine[(i / digits) * rels.len()..][..rels.len()];
-                let key = table.permute(keys[i], *s as u32 & 0xf);
-                put_word(&mut words, table.word(thresholds, i % digits, r) ^ key, sw);
-                shares.push(r as u8);
+                let thresholds = &mine[(i / digits) * r..][..r];
+                for (j, share) in leaf_shares(&mut own, r).enumerate() {
+                    let k = permute(pad_half(&keys, i, words, j), *s as u32 & 0xf);
+                    masked.extend_from_slice(&(table.word(j, thresholds[j], i % digits, share) ^ k).to_le_bytes());
+                    leaves.push(share as u8);
+                }
             }
-            self.send("mpc/cmp-leaf/m", words).await?;
+            self.send("mpc/cmp-leaf/m", masked).await?;
         }
-        Ok((shares, digits))
+        Ok((leaves, digits))
     }
 
-    /// Per-digit leaves by 1-out-of-16 OTs (node 0 chooses, node 1 sends), `ceil(l / 4)` per element.
+    /// Per-digit leaves by 1-out-of-16 OTs (node 0 chooses, node 1 sends), `ceil(l / 4)` per element, each
+    /// carrying every relation's two leaf bits (element, digit, relation order).
     async fn digit_leaves(&mut self, mine: &[u128], rels: &[Rel], l: u32) -> Result<(Vec<u8>, usize)> {
         let digits = (l as usize).div_ceil(DIGIT);
-        let per_round = (LEAF_ROUND_OTS / (digits * DIGIT)).max(1);
-        let mut slots = Vec::with_capacity(mine.len() * digits);
+        let per_round = (LEAF_ROUND_OTS / (digits * DIGIT * pad_words(rels.len()))).max(1);
+        let mut leaves = Vec::with_capacity(mine.len() * digits);
         if self.me() == 0 {
             for chunk in mine.chunks(per_round) {
-                slots.extend(self.digit_leaves_chooser(chunk, rels, digits).await?);
+                leaves.extend(self.digit_leaves_chooser(chunk, rels, digits).await?);
             }
         } else {
             for chunk in mine.chunks(per_round * rels.len()) {
-                slots.extend(self.digit_leaves_sender(chunk, rels, digits).await?);
+                leaves.extend(self.digit_leaves_sender(chunk, rels, digits).await?);
             }
         }
-        Ok((slots, digits))
+        Ok((leaves, digits))
     }
 
     async fn digit_leaves_chooser(&mut self, a: &[u128], rels: &[Rel], digits: usize) -> Result<Vec<u8>> {
-        let (n, sw) = (a.len() * digits * DIGIT, 2 * rels.len() as u32);
+        let (n, r, words) = (a.len() * digits * DIGIT, rels.len(), pad_words(rels.len()));
         // OT (i * digits + d) * 4 + b chooses with bit b of digit d of a_i.
         let mut choices = vec![0u64; n.div_ceil(64)];
         for (i, v) in a.iter().enumerate() {
@@ -270,38 +308,47 @@ impl<R: Ring> Mpc<'_, R> {
             }
         }
         let ctx = self.ctx;
-        let pads = self.receiver.random_pads(ctx, "mpc/cmp-leaf", &choices, n).await?;
-        let masked = self.recv("mpc/cmp-leaf/m", a.len() * digits * word_bytes(sw)).await?;
-        Ok(masked
-            .chunks_exact(word_bytes(sw))
-            .enumerate()
-            .map(|(at, m)| {
+        let pads = self.receiver.random_pads_wide(ctx, "mpc/cmp-leaf", &choices, n, words).await?;
+        let masked = self.recv("mpc/cmp-leaf/m", a.len() * digits * r * 4).await?;
+        Ok(compute(|| {
+            let mut leaves = Vec::with_capacity(a.len() * digits * r);
+            for (at, m) in masked.chunks_exact(4 * r).enumerate() {
                 let u = digit_of(a[at / digits], at % digits);
-                let key = pads[at * DIGIT..][..DIGIT].iter().fold(0, |k, p| k ^ p >> (sw * u));
-                ((get_word(m) >> (sw * u) ^ key) & ((1 << sw) - 1)) as u8
-            })
-            .collect())
+                for (j, m) in m.chunks_exact(4).enumerate() {
+                    let m = u32::from_le_bytes(m.try_into().unwrap_or_default());
+                    let key = (0..DIGIT).fold(0, |k, b| k ^ pad_half(&pads, at * DIGIT + b, words, j));
+                    leaves.push(((m ^ key) >> (2 * u) & 3) as u8);
+                }
+            }
+            leaves
+        }))
     }
 
     async fn digit_leaves_sender(&mut self, thresholds: &[u128], rels: &[Rel], digits: usize) -> Result<Vec<u8>> {
-        let elements = thresholds.len() / rels.len();
-        let (n, sw) = (elements * digits * DIGIT, 2 * rels.len() as u32);
+        let r = rels.len();
+        let (elements, words) = (thresholds.len() / r, pad_words(r));
+        let n = elements * digits * DIGIT;
         let ctx = self.ctx;
-        let pads = self.sender.random_pads(ctx, "mpc/cmp-leaf", n).await?;
+        let (p0, p1) = self.sender.random_pads_wide(ctx, "mpc/cmp-leaf", n, words).await?;
         let table = LeafTable::new(rels);
         let mut own = Prg::private(&mut self.rng);
-        let mut shares = Vec::with_capacity(elements * digits);
-        let mut masked = Vec::with_capacity(elements * digits * word_bytes(sw));
-        for (i, t) in thresholds.chunks_exact(rels.len()).enumerate() {
-            for d in 0..digits {
-                let j = (i * digits + d) * DIGIT;
-                let r = own.word() & ((1 << sw) - 1);
-                shares.push(r as u8);
-                put_word(&mut masked, table.word(t, d, r) ^ table.key(&pads[j..j + DIGIT]), sw);
+        let (masked, leaves) = compute(|| {
+            let mut leaves = Vec::with_capacity(elements * digits * r);
+            let mut masked = Vec::with_capacity(elements * digits * r * 4);
+            for (i, t) in thresholds.chunks_exact(r).enumerate() {
+                for d in 0..digits {
+                    let ot = (i * digits + d) * DIGIT;
+                    for (j, share) in leaf_shares(&mut own, r).enumerate() {
+                        let pads = std::array::from_fn(|b| [&p0, &p1].map(|p| pad_half(p, ot + b, words, j)));
+                        masked.extend_from_slice(&(table.word(j, t[j], d, share) ^ key(pads)).to_le_bytes());
+                        leaves.push(share as u8);
+                    }
+                }
             }
-        }
+            (masked, leaves)
+        });
         self.send("mpc/cmp-leaf/m", masked).await?;
-        Ok(shares)
+        Ok(leaves)
     }
 
     /// XOR shares of `[a > c]` from per-group leaves (`width` groups per element, lowest first), with AND

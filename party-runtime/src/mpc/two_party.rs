@@ -114,6 +114,11 @@ impl<R: Ring> Kernels<R> for Mpc<'_, R> {
         Ok(Bits::new(self.share(v)))
     }
 
+    async fn msb_minus(&mut self, x: &Share<R>, cs: &[R], bound: u32, skip: u32) -> Result<Bits<R>> {
+        let v = self.signs_below(mine(x), cs, bound, skip).await?;
+        Ok(Bits::new(self.share(v)))
+    }
+
     async fn sign_pair(&mut self, d: &Share<R>, k: R, bound: u32, skip: u32) -> Result<Bits<R>> {
         let v = self.sign_pair_coarse(mine(d), k, bound, skip).await?;
         Ok(Bits::new(self.share(v)))

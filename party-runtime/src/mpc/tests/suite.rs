@@ -205,6 +205,27 @@ async fn comparisons<R: Ring, K: Kernels<R>>(devs: &mut [K]) {
     for (v, s) in raw.iter().zip(open_bits(devs, &signs).await) {
         assert_eq!(s, *v < 0, "coarse sign of {v}");
     }
+    // Below several constants at once (an octave search: one and 35 powers of two, past the 32 relations one
+    // share word carries), exact and coarse, wherever the difference lies in the exact band.
+    for (count, skip) in [(1usize, 0u32), (35, 0), (35, skip)] {
+        let cs: Vec<i128> = (0..count as u32).map(|j| 1i128 << (skip + 1 + j * (bound - skip - 3) / 35)).collect();
+        let mut x: Vec<i128> = cs.iter().flat_map(|c| [c - 1, *c, c + 1, c - lo, c + lo]).collect();
+        x.extend((0..200).map(|_| (rng.next_u64() as i128).rem_euclid(hi / 2)));
+        let vals: Vec<R> = x.iter().map(|v| R::from_u128(*v as u128)).collect();
+        let vs = share(devs, 1, &vals).await;
+        let csr: Vec<R> = cs.iter().map(|c| R::from_u128(*c as u128)).collect();
+        let below = each(devs, async |dev, i| dev.msb_minus(&vs[i], &csr, bound, skip).await).await;
+        let signs = open_bits(devs, &below).await;
+        assert_eq!(signs.len(), count * x.len());
+        for (j, c) in cs.iter().enumerate() {
+            for (i, v) in x.iter().enumerate() {
+                let d = v - c;
+                if d.abs() >= 1 << skip || skip == 0 {
+                    assert_eq!(signs[j * x.len() + i], d < 0, "{v} below {c} (skip {skip})");
+                }
+            }
+        }
+    }
     // The pair (d and k - d, a clip's two limits), coarse and exact, wherever each lies in the exact band.
     let k = 3i128 << (bound - 3);
     let exact = |v: i128, skip: u32| v.abs() >= 1 << skip && v.abs() < (1 << bound) - (1 << skip);
@@ -329,6 +350,15 @@ async fn functions<R: Ring, K: Kernels<R>>(devs: &mut [K], tol: f64) {
     for i in 0..d.len() {
         assert!((r[i] - 1.0 / d[i]).abs() < tol, "1/{} = {}", d[i], r[i]);
         assert!((q[i] - 1.0 / d[i].sqrt()).abs() < tol, "1/sqrt({}) = {}", d[i], q[i]);
+    }
+    // rsqrt over sr's whole range, at and around every octave boundary (where the coarse octave may misplace).
+    let d: Vec<f64> =
+        (0..21).flat_map(|j| [1.0 - 1.0 / 64.0, 1.0, 1.0 + 1.0 / 64.0, 1.5].map(|m| (j as f64).exp2() * m)).collect();
+    let d: Vec<f64> = d.into_iter().filter(|v| (1.0..(21f64).exp2()).contains(v)).collect();
+    let ds = share_reals(devs, &d).await;
+    let q = each(devs, async |k, i| k.rsqrt(&ds[i], 21).await).await;
+    for (d, q) in d.iter().zip(open_reals(devs, &q).await) {
+        assert!((q - 1.0 / d.sqrt()).abs() < tol, "1/sqrt({d}) = {q}");
     }
     // exp on [-16, 2], relative; a cubic; a public factor with more precision than f bits.
     let e: Vec<f64> = reals(40, 9.0, &mut rng).iter().map(|v| v - 7.0).collect();
