@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use rand_core::Rng;
+use rayon::prelude::*;
 
 use rand_chacha::ChaCha20Rng;
 
@@ -224,46 +225,79 @@ impl HeState {
         Ok(HeState { sk, peer: peer_pk, rng: Prg::new(rk, 0), plain: PlainCache::default() })
     }
 
-    /// Shares of `A_0 b_0` and `A_1 b_1`: node `i` holds the plaintext `A_i` (`m x p` by `dims[i]`; this
-    /// party's is `mine`), the vectors `b_i` are shared. Full-ring results (no truncation).
-    pub async fn matvec_pair<R: Ring>(
+    /// Shares of `A_0 B_0` and `A_1 B_1` for shared `p x q` matrices `B_i` (row-major, as the results): each
+    /// column is a matrix-vector product under the one tiling of its `A`, and a round carries as many columns
+    /// as [`ROUND_CIPHERTEXTS`] allows (all of a histogram level's), so the columns share one round trip and
+    /// their ciphertexts are made and evaluated in parallel. A node without a matrix (`m p = 0`) sends none.
+    pub async fn matmul_pair<R: Ring>(
         &mut self,
         peer: &Peer<'_>,
         seed: [u8; 16],
         mine: &[R],
         b: [&[R]; 2],
-        dims: [(usize, usize); 2],
+        dims: [(usize, usize, usize); 2],
     ) -> Result<[Vec<R>; 2]> {
         let me = peer.me;
-        let own = Tiling::new::<R>(dims[me].0, dims[me].1);
-        let theirs = Tiling::new::<R>(dims[1 - me].0, dims[1 - me].1);
+        let dims = dims.map(|(m, p, q)| if m * p == 0 { (0, 0, q) } else { (m, p, q) });
+        let tilings = dims.map(|(m, p, _)| Tiling::new::<R>(m, p));
+        let (own, theirs) = (tilings[me], tilings[1 - me]);
+        let q = dims.iter().filter(|d| d.0 > 0).map(|d| d.2).max().unwrap_or(0);
+        let per_round = (ROUND_CIPHERTEXTS / own.chunks().max(theirs.chunks()).max(1)).max(1);
+        let (mo, qo) = (dims[me].0, dims[me].2);
+        let (mt, qt) = (dims[1 - me].0, dims[1 - me].2);
+        let (mut masks, mut decrypted) = (vec![R::ZERO; mo * qo], vec![R::ZERO; mt * qt]);
         let HeState { sk, peer: pk, rng, plain } = self;
-        let (decrypted, masks) = tokio::try_join!(
-            key_holder(peer.ctx, &peer.name, sk, theirs, b[1 - me], seed),
-            evaluator(peer.ctx, &peer.name, (pk, rng, plain), own, mine)
-        )?;
-        let local = matmul_local(mine, b[me], dims[me].0, dims[me].1, 1);
+        for first in (0..q).step_by(per_round) {
+            let cols = first..(first + per_round).min(q);
+            let their_cols: Vec<Vec<R>> = if mt > 0 {
+                cols.clone().map(|j| b[1 - me].iter().skip(j).step_by(qt).copied().collect()).collect()
+            } else {
+                Vec::new()
+            };
+            let (dec, mask) = tokio::try_join!(
+                key_holder(peer.ctx, &peer.name, sk, theirs, (&their_cols, first), seed),
+                evaluator(peer.ctx, &peer.name, (&*pk, &mut *rng, &mut *plain), own, mine, (cols.len(), first))
+            )?;
+            // Column-major per round (column after column, each its rows), into the row-major results.
+            for (out, (v, rows, width)) in [(&mut decrypted, (dec, mt, qt)), (&mut masks, (mask, mo, qo))] {
+                for (k, col) in v.chunks(rows.max(1)).enumerate().filter(|_| rows > 0) {
+                    for (r, x) in col.iter().enumerate() {
+                        out[r * width + first + k] = *x;
+                    }
+                }
+            }
+        }
+        let local = matmul_local(mine, b[me], mo, dims[me].1, qo);
         let own_share = sub(&local, &masks);
         Ok(if me == 0 { [own_share, decrypted] } else { [decrypted, own_share] })
     }
 }
 
-/// Encrypt this party's share of the peer's vector, then decrypt the peer's masked products.
+/// Most fresh ciphertexts one round of [`HeState::matmul_pair`] carries: bounds the evaluator's expanded
+/// ciphertexts (about 0.4 MB each for FM64) and the message size.
+const ROUND_CIPHERTEXTS: usize = 256;
+
+/// Encrypt this party's shares of the peer's columns (column `first + k` is `columns[k]`; chunk `c` of it on
+/// stream `(first + k) chunks + c`), then decrypt the peer's masked products, column after column.
 async fn key_holder<R: Ring>(
     ctx: &PartyContext,
     peer: &str,
     sk: &mut SecretKey,
     tiling: Tiling,
-    share: &[R],
+    (columns, first): (&[Vec<R>], usize),
     seed: [u8; 16],
 ) -> Result<Vec<R>> {
     let params = rlwe::params::<R>();
     let chunks = tiling.chunks();
+    let parts: Vec<&[R]> = columns
+        .iter()
+        .flat_map(|col| (0..chunks).map(move |c| &col[c * tiling.cols..((c + 1) * tiling.cols).min(tiling.p)]))
+        .collect();
     let msg = compute(|| {
+        let cts = sk.encrypt_many(&parts, seed, (first * chunks) as u64);
         let mut msg = seed.to_vec();
-        for c in 0..chunks {
-            let part = &share[c * tiling.cols..((c + 1) * tiling.cols).min(tiling.p)];
-            put_residues(&mut msg, &sk.encrypt(part, seed, c as u64));
+        for ct in &cts {
+            put_residues(&mut msg, ct);
         }
         msg
     });
@@ -276,69 +310,96 @@ async fn key_holder<R: Ring>(
     }
     let l = params.returned_limbs();
     let segments = |rows: usize| (residue_bytes(l * params.n), residue_bytes(l * rows));
-    let expected: usize = 1 + tiling.blocks().map(|b| segments(b.len()).0 + segments(b.len()).1).sum::<usize>();
-    if bytes.len() != expected {
-        return Err(ctx.bad_message(peer, tag, format!("expected {expected} bytes, got {}", bytes.len())));
+    // Each column's blocks in order: where each (column, block) answer starts.
+    let blocks: Vec<std::ops::Range<usize>> = tiling.blocks().collect();
+    let mut starts = Vec::with_capacity(columns.len() * blocks.len());
+    let mut at = 1;
+    for _ in columns {
+        for block in &blocks {
+            starts.push((at, block.len()));
+            at += segments(block.len()).0 + segments(block.len()).1;
+        }
+    }
+    if bytes.len() != at {
+        return Err(ctx.bad_message(peer, tag, format!("expected {at} bytes, got {}", bytes.len())));
     }
     let kept = &params.primes[..l];
-    compute(|| {
-        let mut out = Vec::with_capacity(tiling.m);
-        let mut at = 1;
-        for block in tiling.blocks() {
-            let (len1, len0) = segments(block.len());
-            let c1 = reduced_residues(&bytes[at..at + len1], kept, params.n);
-            let c0 = reduced_residues(&bytes[at + len1..at + len1 + len0], kept, block.len());
-            let (c1, c0) = (c1.and_then(|c1| Ok((c1, c0?)))).map_err(|e| ctx.bad_message(peer, tag, e))?;
-            at += len1 + len0;
-            out.extend(sk.decrypt::<R>(&c1, &c0, &tiling.positions(block.len())));
-        }
-        Ok(out)
+    let sk = &*sk;
+    let parts: Vec<Vec<R>> = compute(|| {
+        starts
+            .par_iter()
+            .map(|&(at, rows)| {
+                let (len1, len0) = segments(rows);
+                let c1 = reduced_residues(&bytes[at..at + len1], kept, params.n)?;
+                let c0 = reduced_residues(&bytes[at + len1..at + len1 + len0], kept, rows)?;
+                Ok(sk.decrypt::<R>(&c1, &c0, &tiling.positions(rows)))
+            })
+            .collect::<std::result::Result<_, String>>()
     })
+    .map_err(|e| ctx.bad_message(peer, tag, e))?;
+    Ok(parts.concat())
 }
 
-/// Multiply the peer's ciphertexts by this party's matrix, mask, flood and return them; returns the masks.
+/// Multiply the peer's ciphertexts (`cols` columns from column `first`) by this party's matrix, mask, flood and
+/// return them; returns the masks, column after column.
 async fn evaluator<R: Ring>(
     ctx: &PartyContext,
     peer: &str,
     (pk, rng, plain): (&PublicKey, &mut Prg, &mut PlainCache),
     tiling: Tiling,
     a: &[R],
+    (cols, first): (usize, usize),
 ) -> Result<Vec<R>> {
     let params: &Params = rlwe::params::<R>();
     let l = params.limbs();
-    // The re-randomizers do not depend on the data: made while the peer's ciphertext is on its way.
-    let zeros: Vec<ZeroEnc> = compute(|| tiling.blocks().map(|_| ZeroEnc::new(params, pk, rng)).collect());
+    let chunks = tiling.chunks();
+    let blocks: Vec<std::ops::Range<usize>> = tiling.blocks().collect();
+    // The re-randomizers, masks and flooding streams do not depend on the data: made while the peer's
+    // ciphertexts are on their way.
+    let tasks: Vec<(usize, usize)> = (0..cols).flat_map(|k| (0..blocks.len()).map(move |b| (k, b))).collect();
+    let prepared: Vec<(ZeroEnc, Vec<R>, Prg)> = compute(|| {
+        tasks.iter().map(|&(_, b)| (ZeroEnc::new(params, pk, rng), random(rng, blocks[b].len()), rng.fork())).collect()
+    });
     let tag = "mpc/he/enc";
     let bytes = ctx.channel.recv_bytes(peer, tag).await.map_err(|e| ctx.link_error(e))?;
     let len = l * params.n;
-    let expected = 16 + tiling.chunks() * residue_bytes(len);
+    let expected = 16 + cols * chunks * residue_bytes(len);
     if bytes.len() != expected {
         return Err(ctx.bad_message(peer, tag, format!("expected {expected} bytes, got {}", bytes.len())));
     }
     let evaluated = compute(|| -> Result<(Vec<u8>, Vec<R>)> {
         let seed: [u8; 16] = bytes[..16].try_into().unwrap_or_default();
         let cts = bytes[16..]
-            .chunks_exact(residue_bytes(len))
+            .par_chunks_exact(residue_bytes(len))
             .enumerate()
-            .map(|(c, part)| {
+            .map(|(i, part)| {
                 let c0 = reduced_residues(part, &params.primes, params.n).map_err(|e| ctx.bad_message(peer, tag, e))?;
-                Ok(rlwe::received(params, c0, seed, c as u64))
+                Ok(rlwe::received(params, c0, seed, (first * chunks + i) as u64))
             })
             .collect::<Result<Vec<(Vec<u64>, Vec<u64>)>>>()?;
         let plaintexts = plain.get(params, tiling, a);
+        let answers = tasks
+            .par_iter()
+            .zip(prepared)
+            .map(|(&(k, b), (zero, mask, mut rng))| {
+                let mut prod = Product::new(zero);
+                let column = &cts[k * chunks..(k + 1) * chunks];
+                for ((c0, c1), (pt, norm)) in column.iter().zip(&plaintexts[b * chunks..]) {
+                    prod.add(params, (pt, *norm), c0, c1);
+                }
+                let (c1, c0) = prod
+                    .finish(params, &tiling.positions(blocks[b].len()), &mask, &mut rng)
+                    .map_err(|e| Error::Internal(format!("RLWE product: {e}")))?;
+                let mut part = Vec::with_capacity(residue_bytes(c1.len()) + residue_bytes(c0.len()));
+                put_residues(&mut part, &c1);
+                put_residues(&mut part, &c0);
+                Ok((part, mask))
+            })
+            .collect::<Result<Vec<(Vec<u8>, Vec<R>)>>>()?;
         let mut msg = vec![1u8];
-        let mut masks = Vec::with_capacity(tiling.m);
-        for ((i, block), zero) in tiling.blocks().enumerate().zip(zeros) {
-            let mut prod = Product::new(zero);
-            for ((c0, c1), (pt, norm)) in cts.iter().zip(&plaintexts[i * cts.len()..]) {
-                prod.add(params, (pt, *norm), c0, c1);
-            }
-            let mask: Vec<R> = random(rng, block.len());
-            let (c1, c0) = prod
-                .finish(params, &tiling.positions(block.len()), &mask, rng)
-                .map_err(|e| Error::Internal(format!("RLWE product: {e}")))?;
-            put_residues(&mut msg, &c1);
-            put_residues(&mut msg, &c0);
+        let mut masks = Vec::with_capacity(cols * tiling.m);
+        for (part, mask) in answers {
+            msg.extend_from_slice(&part);
             masks.extend(mask);
         }
         Ok((msg, masks))

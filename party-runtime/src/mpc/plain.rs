@@ -45,13 +45,24 @@ impl<R: Ring> Mpc<'_, R> {
     /// `dims[i]`; this party's is `mine`), the vectors `b_i` are shared. Full-ring results (no truncation). Only
     /// after [`Mpc::he_fits`] said yes.
     pub async fn matvec_he_pair(&mut self, mine: &[R], b: [&[R]; 2], dims: [(usize, usize); 2]) -> Result<[Vec<R>; 2]> {
+        self.matmul_he_pair(mine, b, dims.map(|(m, p)| (m, p, 1))).await
+    }
+
+    /// [`Mpc::matvec_he_pair`] for shared `p x q` matrices `B_i` (row-major, as the results), every column in
+    /// one round ([`super::he::HeState::matmul_pair`]).
+    pub async fn matmul_he_pair(
+        &mut self,
+        mine: &[R],
+        b: [&[R]; 2],
+        dims: [(usize, usize, usize); 2],
+    ) -> Result<[Vec<R>; 2]> {
         let Backend::Secure(lattice) = &mut self.backend else {
             return Err(Error::Internal("an RLWE product asked of the dealer backend".into()));
         };
         let he = lattice.keys::<R>(Keys::Ring, &self.link, &mut self.rng).await?;
         let mut seed = [0u8; 16];
         self.rng.fill_bytes(&mut seed);
-        he.matvec_pair(&self.link, seed, mine, b, dims).await
+        he.matmul_pair(&self.link, seed, mine, b, dims).await
     }
 
     /// Node `owner`'s plaintext `m x p` matrix (`a` is `Some` there) times a shared `p x q`, not truncated.
@@ -187,19 +198,8 @@ impl<R: Ring> Mpc<'_, R> {
         }
         let present = dims.map(|(m, p, _)| m * p > 0);
         if rlwe {
-            // Column by column: each is one matrix-vector product per node, the results interleaved back.
-            let mut out = dims.map(|(m, _, _)| vec![R::ZERO; m * q]);
-            for j in 0..q {
-                let cols = [0, 1]
-                    .map(|i| if present[i] { b[i].iter().skip(j).step_by(q).copied().collect() } else { Vec::new() });
-                let r = self.matvec_he_pair(mine, [&cols[0], &cols[1]], matvec).await?;
-                for (o, r) in out.iter_mut().zip(&r) {
-                    for (row, v) in r.iter().enumerate() {
-                        o[row * q + j] = *v;
-                    }
-                }
-            }
-            return Ok((out, k));
+            let r = self.matmul_he_pair(mine, b, dims).await?;
+            return Ok((r, k));
         }
         let valid = if let Operand::ResultMod(l) = operand { l } else { k };
         if present[0] != present[1] {

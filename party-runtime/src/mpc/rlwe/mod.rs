@@ -14,6 +14,8 @@
 
 use std::sync::OnceLock;
 
+use rayon::prelude::*;
+
 use super::modular::{
     Modulus, add_mod, inv_mod, mul_mod, mul_shoup, ntt_primes, pow2_mod, shoup, signed_mod, small_mod,
 };
@@ -407,11 +409,20 @@ impl SecretKey {
 
     /// Encrypt `m` (at most `N` coefficients) under this key with `c1` from stream `stream` of `seed`:
     /// returns `c0 = -c1 s + e + round(q m / t)` in NTT form (the evaluator multiplies in that form).
+    #[cfg(test)]
     pub fn encrypt<R: Ring>(&mut self, m: &[R], seed: [u8; 16], stream: u64) -> Vec<u64> {
+        self.encrypt_many(&[m], seed, stream).pop().unwrap_or_default()
+    }
+
+    /// [`SecretKey::encrypt`] of each of `ms` (on streams `first`, `first + 1`, ...), in parallel.
+    pub fn encrypt_many<R: Ring>(&mut self, ms: &[&[R]], seed: [u8; 16], first: u64) -> Vec<Vec<u64>> {
         let par = self.params;
-        let mut noise = self.rng.fork();
-        let msg = par.scaled_all(m, par.n);
-        self.encrypt_with(&mut noise, &msg, seed, stream)
+        let noises: Vec<Prg> = ms.iter().map(|_| self.rng.fork()).collect();
+        ms.par_iter()
+            .zip(noises)
+            .enumerate()
+            .map(|(i, (m, mut noise))| self.encrypt_with(&mut noise, &par.scaled_all(m, par.n), seed, first + i as u64))
+            .collect()
     }
 
     /// [`SecretKey::encrypt`] of an encoded message with the error drawn from `noise` (private randomness):

@@ -325,6 +325,33 @@ async fn rlwe_products<R: Ring>(f: u32) {
     assert_never_sent(&y, &to_alice);
 }
 
+/// Plaintext matrices times shared matrices by RLWE, every column of a round at once.
+async fn rlwe_matrix_products<R: Ring>(f: u32) {
+    let (mut a, mut b, _) = pair::<R>(Beaver::Ot, f).await;
+    let mut rng = rng();
+    // Several columns in one round (a histogram level: 90 x 10000 times 6 columns), in two rounds (3 x 9000
+    // times 150 columns: two chunks each, 128 columns a round), and with one node's matrix absent.
+    for (da, db) in [((90, 10000, 6), (70, 10000, 6)), ((3, 9000, 150), (0, 0, 150)), ((0, 0, 4), (5, 700, 4))] {
+        let (xa, xb) = (a.encode(&reals(da.0 * da.1, 8.0, &mut rng)), a.encode(&reals(db.0 * db.1, 8.0, &mut rng)));
+        let (ba, bb): (Vec<R>, Vec<R>) = (
+            (0..da.1 * da.2).map(|_| uniform(&mut rng)).collect(),
+            (0..db.1 * db.2).map(|_| uniform(&mut rng)).collect(),
+        );
+        let ((ba0, ba1), (bb0, bb1)) = (split(&ba, &mut rng), split(&bb, &mut rng));
+        let (ra, rb) =
+            tokio::join!(a.matmul_he_pair(&xa, [&ba0, &bb0], [da, db]), b.matmul_he_pair(&xb, [&ba1, &bb1], [da, db]));
+        let ([a0, b0], [a1, b1]) = (ra.expect("alice"), rb.expect("bob"));
+        assert_eq!(add(&a0, &a1), matmul_local(&xa, &ba, da.0, da.1, da.2), "alice's {da:?}");
+        assert_eq!(add(&b0, &b1), matmul_local(&xb, &bb, db.0, db.1, db.2), "bob's {db:?}");
+    }
+}
+
+#[tokio::test]
+async fn rlwe_matrix_products_match_plaintext_on_both_rings() {
+    rlwe_matrix_products::<u64>(18).await;
+    rlwe_matrix_products::<u128>(26).await;
+}
+
 #[tokio::test]
 async fn rlwe_products_match_plaintext_and_hide_both_inputs() {
     rlwe_products::<u64>(18).await;
