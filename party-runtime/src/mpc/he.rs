@@ -260,7 +260,10 @@ impl HeState {
             )?;
             // Column-major per round (column after column, each its rows), into the row-major results.
             for (out, (v, rows, width)) in [(&mut decrypted, (dec, mt, qt)), (&mut masks, (mask, mo, qo))] {
-                for (k, col) in v.chunks(rows.max(1)).enumerate().filter(|_| rows > 0) {
+                if rows == 0 {
+                    continue;
+                }
+                for (k, col) in v.chunks(rows).enumerate() {
                     for (r, x) in col.iter().enumerate() {
                         out[r * width + first + k] = *x;
                     }
