@@ -312,6 +312,13 @@ async fn functions<R: Ring, K: Kernels<R>>(devs: &mut [K], tol: f64) {
             assert!((s - want).abs() < t, "{sig:?}({x}) = {want}, got {s}");
         }
     }
+    // sr clips its input at 32: far beyond, within 1 / (4 * 32^2) of its limits.
+    let far = [33.0, -40.0, 1000.0, -3000.0];
+    let fs = share_reals(devs, &far).await;
+    let s = each(devs, async |k, i| k.sigmoid(&fs[i], SigType::Sr).await).await;
+    for (x, s) in far.iter().zip(open_reals(devs, &s).await) {
+        assert!((s - sig_plain(*x, SigType::Sr)).abs() < 2.5e-4 + tol, "sr({x}) far out, got {s}");
+    }
     // From an untruncated product (scale 2f): t1 folds its division by 4 into the one truncation. (Not t3:
     // its jumps at +-2 make the one-unit truncation error visible exactly there.)
     let raw = share(devs, 0, &x.iter().map(|v| R::encode(*v, 2 * f)).collect::<Vec<R>>()).await;
@@ -351,7 +358,7 @@ async fn functions<R: Ring, K: Kernels<R>>(devs: &mut [K], tol: f64) {
         assert!((r[i] - 1.0 / d[i]).abs() < tol, "1/{} = {}", d[i], r[i]);
         assert!((q[i] - 1.0 / d[i].sqrt()).abs() < tol, "1/sqrt({}) = {}", d[i], q[i]);
     }
-    // rsqrt over sr's whole range, at and around every octave boundary (where the coarse octave may misplace).
+    // rsqrt up to 2^21 (sr needs 2^11), at and around every octave boundary (where the coarse octave may misplace).
     let d: Vec<f64> =
         (0..21).flat_map(|j| [1.0 - 1.0 / 64.0, 1.0, 1.0 + 1.0 / 64.0, 1.5].map(|m| (j as f64).exp2() * m)).collect();
     let d: Vec<f64> = d.into_iter().filter(|v| (1.0..(21f64).exp2()).contains(v)).collect();
@@ -359,6 +366,15 @@ async fn functions<R: Ring, K: Kernels<R>>(devs: &mut [K], tol: f64) {
     let q = each(devs, async |k, i| k.rsqrt(&ds[i], 21).await).await;
     for (d, q) in d.iter().zip(open_reals(devs, &q).await) {
         assert!((q - 1.0 / d.sqrt()).abs() < tol, "1/sqrt({d}) = {q}");
+    }
+    // a / x for x across [2^-4, 2^12), to a few units of the quotient's last place relative to itself.
+    let den: Vec<f64> = (0..40).map(|i| (i as f64 * 0.4 - 4.0).exp2() * 1.37).filter(|v| *v < 4096.0).collect();
+    let num: Vec<f64> = (0..den.len()).map(|i| ((i % 7) as f64 - 3.0) * 5.5 + 0.25).collect();
+    let (ns, dss) = (share_reals(devs, &num).await, share_reals(devs, &den).await);
+    let q = each(devs, async |k, i| k.div(&ns[i], &dss[i], (4, 12)).await).await;
+    for ((a, x), q) in num.iter().zip(&den).zip(open_reals(devs, &q).await) {
+        let want = a / x;
+        assert!((q - want).abs() <= 2e-5 * want.abs() + 4.0 * (-(f as f64)).exp2(), "{a} / {x} = {want}, got {q}");
     }
     // exp on [-16, 2], relative; a cubic; a public factor with more precision than f bits.
     let e: Vec<f64> = reals(40, 9.0, &mut rng).iter().map(|v| v - 7.0).collect();
