@@ -360,8 +360,14 @@ async fn evaluator<R: Ring>(
     // The re-randomizers, masks and flooding streams do not depend on the data: made while the peer's
     // ciphertexts are on their way.
     let tasks: Vec<(usize, usize)> = (0..cols).flat_map(|k| (0..blocks.len()).map(move |b| (k, b))).collect();
+    // Each returned block's own stream, forked in order, so they are made in parallel.
+    let streams: Vec<Prg> = tasks.iter().map(|_| rng.fork()).collect();
     let prepared: Vec<(ZeroEnc, Vec<R>, Prg)> = compute(|| {
-        tasks.iter().map(|&(_, b)| (ZeroEnc::new(params, pk, rng), random(rng, blocks[b].len()), rng.fork())).collect()
+        streams
+            .into_par_iter()
+            .zip(&tasks)
+            .map(|(mut rng, &(_, b))| (ZeroEnc::new(params, pk, &mut rng), random(&mut rng, blocks[b].len()), rng))
+            .collect()
     });
     let tag = "mpc/he/enc";
     let bytes = ctx.channel.recv_bytes(peer, tag).await.map_err(|e| ctx.link_error(e))?;
