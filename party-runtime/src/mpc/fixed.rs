@@ -182,16 +182,11 @@ pub trait Fixed<R: Ring>: Kernels<R> + Sized {
         let y = xn.scale(R::from_u128(2)).sub_from_public(R::encode(2.9142, f));
         let one = R::encode(1.0, f);
         let (mut e, mut r) = (self.mul(&xn, &y).await?.sub_from_public(one), y);
-        let factors = if f > 24 { 3 } else { 2 };
-        for i in 0..factors {
-            let grow = e.add_public(one);
-            if i + 1 == factors {
-                r = self.mul(&r, &grow).await?;
-            } else {
-                let next = self.mul(&Share::concat(&[&r, &e]), &Share::concat(&[&grow, &e])).await?;
-                (r, e) = (next.slice(0..n), next.slice(n..2 * n));
-            }
+        for _ in 1..if f > 24 { 3 } else { 2 } {
+            let next = self.mul(&Share::concat(&[&r, &e]), &Share::concat(&[&e.add_public(one), &e])).await?;
+            (r, e) = (next.slice(0..n), next.slice(n..2 * n));
         }
+        let r = self.mul(&r, &e.add_public(one)).await?;
         let r = newton_reciprocal(self, &xn, r, 1).await?;
         self.mul(&an, &r).await
     }
