@@ -128,7 +128,8 @@ pub struct RuntimeSpec {
     /// Link timeout in seconds (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_timeout_seconds: Option<u32>,
-    /// Secret with `tls.crt`, `tls.key` and `ca.crt` for mutual TLS on the link.
+    /// Secret with `tls.crt`, `tls.key` and `ca.crt` for mutual TLS on the link; without one the operator
+    /// issues certificates for the task (unless a party is `external`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_secret: Option<String>,
 }

@@ -9,6 +9,9 @@ mod examples_reference;
 // SecretFlowTasks through the real controller loop, party pods as party-runtime processes.
 mod operator;
 
+// One task across two organisations' clusters: two API servers, two operators, mutual TLS with two CAs.
+mod two_clusters;
+
 // The SecretFlowTask examples in examples/k8s: current, and each runs to the local result.
 mod k8s_examples;
 

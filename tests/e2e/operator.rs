@@ -30,7 +30,7 @@ pub fn data_root() -> tempfile::TempDir {
 
 /// The SecretFlowTask for a Worker-API request ([`spec_for_request`]: same ids, parties, task_config and SPU
 /// configuration), with `extra` spec fields on top.
-fn task_for(name: &str, req: &Value, root: &Path, extra: Value) -> Value {
+pub(crate) fn task_for(name: &str, req: &Value, root: &Path, extra: Value) -> Value {
     let runtime = RuntimeSpec { data_root: Some(root.display().to_string()), ..test_runtime() };
     let spec = spec_for_request(&WorkerRequest::parse(&req.to_string()).unwrap(), runtime);
     let mut spec = serde_json::to_value(spec).unwrap();
@@ -45,7 +45,7 @@ fn test_runtime() -> RuntimeSpec {
     RuntimeSpec { link_timeout_seconds: Some(10), ..RuntimeSpec::default() }
 }
 
-fn example(name: &str) -> Value {
+pub(crate) fn example(name: &str) -> Value {
     let text = std::fs::read_to_string(repo_root().join(format!("examples/requests/{name}.json"))).unwrap();
     serde_json::from_str(&text).unwrap()
 }
@@ -89,6 +89,17 @@ async fn examples_reach_succeeded_with_the_same_result_as_party_runtime_run() {
         if example_name == "psi" {
             assert!(root.path().join("examples/out/alice_psi_out.csv").exists());
         }
+        // No TLS settings: the link ran over mutual TLS with the certificates the operator issued.
+        let link = conditions.iter().find(|c| c["type"] == "LinkTLS").unwrap();
+        assert_eq!(link["reason"], "OperatorIssued");
+        for party in ["alice", "bob"] {
+            let pod = format!("{task_name}-{party}-1");
+            let spec = &cluster.store.get("api/v1/pods", "team-a", &pod).unwrap()["spec"];
+            let tls = spec["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "link-tls").unwrap();
+            assert_eq!(tls["secret"]["secretName"], format!("{task_name}-link-tls"));
+            let log = cluster.pod_log(&pod);
+            assert!(log.contains("link: mutual TLS") && !log.contains("plaintext"), "{pod}: {log}");
+        }
     }
     // Kubernetes Events were recorded for the transitions.
     let events = cluster.store.list("apis/events.k8s.io/v1/events", Some("team-a"));
@@ -104,10 +115,12 @@ async fn examples_reach_succeeded_with_the_same_result_as_party_runtime_run() {
             .all(|p| p["metadata"]["labels"]["secretflow.io/task"] != "psi-example")
     );
     assert!(cluster.store.get("api/v1/services", "team-a", "psi-example").is_none());
+    assert!(cluster.store.get("api/v1/secrets", "team-a", "psi-example-link-tls").is_none(), "certificates go too");
+    assert!(cluster.store.get("api/v1/secrets", "team-a", "scaler-example-link-tls").is_some());
 }
 
 /// A PSI slow enough to act on while it runs (ECDH over `n` generated rows per party).
-fn slow_psi(root: &Path, n: usize) -> Value {
+pub(crate) fn slow_psi(root: &Path, n: usize) -> Value {
     for (party, offset) in [("alice", 0), ("bob", n / 2)] {
         let mut csv = String::from("uid,x\n");
         for i in offset..offset + n {

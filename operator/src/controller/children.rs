@@ -12,6 +12,8 @@ use secretflow_crds::ValidationError;
 use secretflow_crds::convert::{Endpoints, request_for_spec};
 use secretflow_crds::crd::{PartySpec, RuntimeSpec, SecretFlowTask};
 
+use super::certs::{self, LinkTls, TLS_DIR};
+
 /// Port of the party link (gRPC) in every party pod.
 pub const LINK_PORT: u16 = 9400;
 /// Port of the SPU device in every party pod.
@@ -106,7 +108,7 @@ pub fn request(task: &SecretFlowTask) -> Result<Value, ValidationError> {
 }
 
 /// Labels shared by a task's children.
-fn labels(task: &str) -> BTreeMap<String, String> {
+pub(crate) fn labels(task: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app.kubernetes.io/name".into(), "secretflow-party".into()),
         ("app.kubernetes.io/managed-by".into(), "secretflow-operator".into()),
@@ -114,7 +116,7 @@ fn labels(task: &str) -> BTreeMap<String, String> {
     ])
 }
 
-fn owner(task: &SecretFlowTask) -> Value {
+pub(crate) fn owner(task: &SecretFlowTask) -> Value {
     let (name, _) = name_ns(task);
     json!([{
         "apiVersion": SecretFlowTask::api_version(&()),
@@ -126,7 +128,7 @@ fn owner(task: &SecretFlowTask) -> Value {
     }])
 }
 
-fn typed<T: serde::de::DeserializeOwned>(v: Value) -> T {
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(v: Value) -> T {
     // The builders below produce fixed, well-formed objects; a failure here is a bug caught by the unit tests.
     serde_json::from_value(v).unwrap_or_else(|e| panic!("child object does not deserialize: {e}"))
 }
@@ -164,7 +166,7 @@ pub fn pod_name(task: &str, party: &str, attempt: i32) -> String {
 }
 
 /// `spec.runtime` with the party's own overrides on top.
-fn runtime_for(task: &SecretFlowTask, p: &PartySpec) -> RuntimeSpec {
+pub(crate) fn runtime_for(task: &SecretFlowTask, p: &PartySpec) -> RuntimeSpec {
     let base = task.spec.runtime.clone();
     let Some(o) = p.runtime.clone() else { return base };
     RuntimeSpec {
@@ -179,8 +181,30 @@ fn runtime_for(task: &SecretFlowTask, p: &PartySpec) -> RuntimeSpec {
     }
 }
 
+/// What every party pod of a task is wired with beyond its spec: how the link is secured, and which local
+/// party writes the task's result into the status.
+#[derive(Clone, Debug)]
+pub struct Wiring {
+    /// The link's TLS.
+    pub tls: LinkTls,
+    /// The party that writes `status.result`: the one the task names as receiving it if it runs here, else the
+    /// first local party (with the receiver in another cluster, this cluster's task still gets a result).
+    pub result_holder: String,
+}
+
+impl Wiring {
+    /// The wiring of `task`, whose validated request is `request`.
+    pub fn of(task: &SecretFlowTask, request: &Value) -> Result<Wiring, ValidationError> {
+        let local: Vec<&str> =
+            task.spec.parties.iter().filter(|p| p.external.is_none()).map(|p| p.name.as_str()).collect();
+        let named = party_runtime::report::result_holder(request).filter(|h| local.contains(&h.as_str()));
+        let result_holder = named.or_else(|| local.first().map(|p| p.to_string())).unwrap_or_default();
+        Ok(Wiring { tls: certs::link_tls(task)?, result_holder })
+    }
+}
+
 /// Party `p`'s pod for `attempt`.
-pub fn pod(task: &SecretFlowTask, p: &PartySpec, attempt: i32, defaults: &Defaults) -> Pod {
+pub fn pod(task: &SecretFlowTask, p: &PartySpec, attempt: i32, defaults: &Defaults, wiring: &Wiring) -> Pod {
     let (name, ns) = name_ns(task);
     let rt = runtime_for(task, p);
     let data_root = rt.data_root.clone().unwrap_or_else(|| defaults.data_root.clone());
@@ -196,6 +220,7 @@ pub fn pod(task: &SecretFlowTask, p: &PartySpec, attempt: i32, defaults: &Defaul
         json!({"name": "SF_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
         json!({"name": "SF_PARTY", "value": p.name}),
         json!({"name": "SF_ATTEMPT", "value": attempt.to_string()}),
+        json!({"name": "SF_RESULT_HOLDER", "value": wiring.result_holder}),
     ];
     if let Some(t) = rt.threads {
         env.push(json!({"name": "RAYON_NUM_THREADS", "value": t.to_string()}));
@@ -216,11 +241,11 @@ pub fn pod(task: &SecretFlowTask, p: &PartySpec, attempt: i32, defaults: &Defaul
         volumes.push(v);
         mounts.push(json!({"name": "data", "mountPath": data_root, "readOnly": dv.read_only.unwrap_or(false)}));
     }
-    if let Some(secret) = &rt.tls_secret {
-        volumes.push(json!({"name": "link-tls", "secret": {"secretName": secret}}));
-        mounts.push(json!({"name": "link-tls", "mountPath": "/etc/secretflow/tls", "readOnly": true}));
+    if let Some(volume) = certs::volume(task, &p.name, &wiring.tls) {
+        volumes.push(volume);
+        mounts.push(json!({"name": "link-tls", "mountPath": TLS_DIR, "readOnly": true}));
         for (flag, file) in [("--tls-cert", "tls.crt"), ("--tls-key", "tls.key"), ("--tls-ca", "ca.crt")] {
-            args.extend([flag.into(), format!("/etc/secretflow/tls/{file}")]);
+            args.extend([flag.into(), format!("{TLS_DIR}/{file}")]);
         }
     }
     let mut container = json!({
@@ -274,6 +299,15 @@ mod tests {
     }
 
     #[test]
+    fn the_result_holder_is_the_receiver_when_it_runs_here_else_the_first_local_party() {
+        let t = task(json!({}));
+        assert_eq!(Wiring::of(&t, &request(&t).unwrap()).unwrap().result_holder, "alice");
+        let t =
+            task(json!({"parties": [{"name": "alice", "external": {"address": "a.example:9400"}}, {"name": "bob"}]}));
+        assert_eq!(Wiring::of(&t, &request(&t).unwrap()).unwrap().result_holder, "bob");
+    }
+
+    #[test]
     fn external_parties_are_reached_at_their_address() {
         let t = task(
             json!({"parties": [{"name": "alice"}, {"name": "bob", "external": {"address": "bank.example:9400"}}]}),
@@ -288,7 +322,8 @@ mod tests {
             "runtime": {"image": "img:1", "dataVolume": {"claimName": "data"}, "threads": 4, "tlsSecret": "link-tls"},
             "parties": [{"name": "alice", "runtime": {"image": "img:alice", "nodeSelector": {"zone": "a"}}}, {"name": "bob"}]
         }));
-        let p = pod(&t, &t.spec.parties[0], 2, &Defaults::default());
+        let wiring = Wiring::of(&t, &request(&t).unwrap()).unwrap();
+        let p = pod(&t, &t.spec.parties[0], 2, &Defaults::default(), &wiring);
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["metadata"]["name"], "psi-1-alice-2");
         assert_eq!(v["metadata"]["labels"][ATTEMPT_LABEL], "2");

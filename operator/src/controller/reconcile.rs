@@ -11,13 +11,14 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use serde_json::{Map, Value, json};
 
 use secretflow_crds::crd::{PartyStatus, Progress, SecretFlowTask, TaskCondition, TaskPhase};
 use secretflow_crds::{ErrorInfo, ErrorType};
 
-use super::children::{self, Defaults};
+use super::certs::{self, LinkTls};
+use super::children::{self, Defaults, Wiring};
 
 /// A pod's phase as the kubelet reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +63,8 @@ pub struct Observed {
     pub service: bool,
     /// The request ConfigMap exists.
     pub config_map: bool,
+    /// The Secret with the operator-issued link certificates exists.
+    pub secret: bool,
     /// Its pods, all attempts.
     pub pods: Vec<ObservedPod>,
 }
@@ -82,6 +85,8 @@ pub enum Action {
     CreateService(Box<Service>),
     /// Create the request ConfigMap.
     CreateConfigMap(Box<ConfigMap>),
+    /// Create the Secret with the link certificates the operator issued.
+    CreateSecret(Box<Secret>),
     /// Create a party pod.
     CreatePod(Box<Pod>),
     /// Delete a pod by name.
@@ -247,8 +252,8 @@ pub fn reconcile(task: &SecretFlowTask, observed: &Observed, now: Timestamp, def
         return Plan { actions: plan.actions, status_patch: json!({}), requeue: plan.requeue };
     }
 
-    let request = match children::request(task) {
-        Ok(r) => r,
+    let (request, wiring) = match children::request(task).and_then(|r| Ok((Wiring::of(task, &r)?, r))) {
+        Ok((wiring, request)) => (request, wiring),
         Err(e) => {
             plan.condition("Validated", false, "InvalidSpec", &e.to_string());
             plan.fail("InvalidSpec", e.to_info(), &[]);
@@ -271,6 +276,27 @@ pub fn reconcile(task: &SecretFlowTask, observed: &Observed, now: Timestamp, def
     if !observed.config_map {
         plan.actions.push(Action::CreateConfigMap(Box::new(children::config_map(task, &request))));
     }
+    match &wiring.tls {
+        LinkTls::Issued => {
+            plan.condition("LinkTLS", true, "OperatorIssued", "mutual TLS, certificates issued per task")
+        }
+        LinkTls::User(_) => plan.condition("LinkTLS", true, "UserSecret", "mutual TLS with runtime.tlsSecret"),
+        LinkTls::Plaintext => plan.condition(
+            "LinkTLS",
+            false,
+            "NoCertificate",
+            "the link to the external parties is plaintext: give runtime.tlsSecret (a CA both sides trust)",
+        ),
+    }
+    if wiring.tls == LinkTls::Issued && !observed.secret {
+        match certs::issue(task, now) {
+            Ok(secret) => plan.actions.push(Action::CreateSecret(Box::new(secret))),
+            Err(e) => {
+                plan.fail("InvalidSpec", e.to_info(), &[]);
+                return plan.finish();
+            }
+        }
+    }
 
     let (name, _) = children::name_ns(task);
     let local: Vec<_> = task.spec.parties.iter().filter(|p| p.external.is_none()).collect();
@@ -281,7 +307,7 @@ pub fn reconcile(task: &SecretFlowTask, observed: &Observed, now: Timestamp, def
     let mut created = Vec::new();
     for p in &local {
         if pod_of(&p.name).is_none() {
-            plan.actions.push(Action::CreatePod(Box::new(children::pod(task, p, attempt, defaults))));
+            plan.actions.push(Action::CreatePod(Box::new(children::pod(task, p, attempt, defaults, &wiring))));
             created.push(children::pod_name(&name, &p.name, attempt));
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action as Requeue, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -17,6 +17,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use secretflow_crds::crd::SecretFlowTask;
 
+use super::certs::{self, LinkTls};
 use super::children::{self, ATTEMPT_LABEL, Defaults, PARTY_LABEL, TASK_LABEL};
 use super::metrics::{self, Metrics};
 use super::reconcile::{Action, EventKind, Observed, ObservedPod, PodPhase, reconcile};
@@ -186,15 +187,26 @@ async fn reconcile_task(task: Arc<SecretFlowTask>, ctx: Arc<Context>) -> Result<
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let services: Api<Service> = Api::namespaced(client.clone(), &ns);
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     let tasks: Api<SecretFlowTask> = Api::namespaced(client.clone(), &ns);
-    // The three reads go out together: reconcile latency is round trips.
+    // The reads go out together: reconcile latency is round trips. The issued certificates' Secret is read
+    // only for tasks that use it.
     let selector = ListParams::default().labels(&format!("{TASK_LABEL}={name}"));
     let map_name = format!("{name}-request");
-    let (listed, service, map) =
-        futures_util::try_join!(pods.list(&selector), services.get_opt(&name), maps.get_opt(&map_name))?;
+    let secret_name = certs::secret_name(&name);
+    let issued = certs::link_tls(&task).is_ok_and(|t| t == LinkTls::Issued);
+    let secret = async {
+        match issued {
+            true => secrets.get_opt(&secret_name).await.map(|s| s.is_some()),
+            false => Ok(false),
+        }
+    };
+    let (listed, service, map, secret) =
+        futures_util::try_join!(pods.list(&selector), services.get_opt(&name), maps.get_opt(&map_name), secret)?;
     let observed = Observed {
         service: service.is_some(),
         config_map: map.is_some(),
+        secret,
         pods: listed.items.iter().filter_map(observe_pod).collect(),
     };
     let now = Timestamp::now();
@@ -205,13 +217,16 @@ async fn reconcile_task(task: Arc<SecretFlowTask>, ctx: Arc<Context>) -> Result<
     let mut pods_created = false;
     let mut rest = Vec::new();
     for action in plan.actions {
-        let (svc, cm, pod) = (services.clone(), maps.clone(), pods.clone());
+        let (svc, cm, pod, sec) = (services.clone(), maps.clone(), pods.clone(), secrets.clone());
         match action {
             Action::CreateService(s) => {
                 writes.push(Box::pin(async move { ignore_conflict(svc.create(&PostParams::default(), &s).await) }))
             }
             Action::CreateConfigMap(c) => {
                 writes.push(Box::pin(async move { ignore_conflict(cm.create(&PostParams::default(), &c).await) }))
+            }
+            Action::CreateSecret(s) => {
+                writes.push(Box::pin(async move { ignore_conflict(sec.create(&PostParams::default(), &s).await) }))
             }
             Action::CreatePod(p) => {
                 pods_created = true;
@@ -226,7 +241,11 @@ async fn reconcile_task(task: Arc<SecretFlowTask>, ctx: Arc<Context>) -> Result<
     futures_util::future::try_join_all(writes).await?;
     for action in rest {
         match action {
-            Action::CreateService(_) | Action::CreateConfigMap(_) | Action::CreatePod(_) | Action::DeletePod(_) => {}
+            Action::CreateService(_)
+            | Action::CreateConfigMap(_)
+            | Action::CreateSecret(_)
+            | Action::CreatePod(_)
+            | Action::DeletePod(_) => {}
             Action::DeleteTask => {
                 tracing::info!(task = %key, "TTL after finishing passed; deleting");
                 ignore_missing(tasks.delete(&name, &DeleteParams::background()).await.map(|_| ()))?;

@@ -58,7 +58,7 @@ fn pod(party: &str, attempt: i32, phase: PodPhase) -> ObservedPod {
 }
 
 fn created(o: Vec<ObservedPod>) -> Observed {
-    Observed { service: true, config_map: true, pods: o }
+    Observed { service: true, config_map: true, secret: true, pods: o }
 }
 
 /// Apply a plan's status patch onto the task, as the API server's merge patch would.
@@ -130,6 +130,7 @@ fn a_new_task_gets_its_service_config_map_and_one_pod_per_party() {
     let plan = reconcile(&t, &Observed::default(), now(), &Defaults::default());
     assert!(matches!(plan.actions[0], Action::CreateService(_)));
     assert!(matches!(plan.actions[1], Action::CreateConfigMap(_)));
+    assert!(matches!(plan.actions[2], Action::CreateSecret(_)), "the link certificates come before the pods");
     assert_eq!(pods_created(&plan), ["psi-1-alice-1", "psi-1-bob-1"]);
     assert_eq!(plan.status_patch["attempt"], 1);
     assert_eq!(plan.status_patch["startTime"], "2026-11-28T10:00:00Z");
@@ -414,4 +415,61 @@ fn a_failed_pod_waits_briefly_for_its_own_report() {
     step(&mut t2, &Observed::default(), now());
     let plan = reconcile(&t2, &observed, at(10), &Defaults::default());
     assert_eq!(plan.status_patch["phase"], "Failed");
+}
+
+fn secrets_created(plan: &Plan) -> usize {
+    plan.actions.iter().filter(|a| matches!(a, Action::CreateSecret(_))).count()
+}
+
+fn condition(plan: &Plan, type_: &str) -> Value {
+    let conditions = plan.status_patch["conditions"].as_array().cloned().unwrap_or_default();
+    conditions.into_iter().find(|c| c["type"] == type_).unwrap_or(Value::Null)
+}
+
+#[test]
+fn the_link_is_mutual_tls_with_issued_certificates_unless_the_user_gives_a_secret() {
+    let mut t = task(json!({}));
+    let plan = step(&mut t, &Observed::default(), now());
+    assert_eq!(secrets_created(&plan), 1);
+    assert_eq!(condition(&plan, "LinkTLS")["reason"], "OperatorIssued");
+    let made = plan.actions.iter().find_map(|a| match a {
+        Action::CreatePod(p) => Some(serde_json::to_value(p).unwrap()),
+        _ => None,
+    });
+    let made = made.unwrap();
+    let volume = made["spec"]["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "link-tls").cloned();
+    assert_eq!(volume.unwrap()["secret"]["secretName"], "psi-1-link-tls");
+    let args = made["spec"]["containers"][0]["args"].to_string();
+    assert!(args.contains("--tls-cert") && args.contains("/etc/secretflow/tls/tls.key"), "{args}");
+    // A retry keeps the Secret (observed): certificates are issued once per task.
+    let failed = created(vec![pod_failed("alice"), pod("bob", 1, PodPhase::Running)]);
+    t.spec.backoff_limit = Some(1);
+    let plan = step(&mut t, &failed, at(10));
+    assert_eq!(t.status.as_ref().unwrap().attempt, Some(2));
+    assert_eq!(secrets_created(&plan), 0);
+    let plan = step(&mut t, &created(vec![]), at(11));
+    assert_eq!((secrets_created(&plan), pods_created(&plan).len()), (0, 2));
+
+    // The user's secret wins: nothing issued.
+    let plan =
+        reconcile(&task(json!({"runtime": {"tlsSecret": "mine"}})), &Observed::default(), now(), &Defaults::default());
+    assert_eq!(secrets_created(&plan), 0);
+    assert_eq!(condition(&plan, "LinkTLS")["reason"], "UserSecret");
+    // External parties without one: plaintext, and the condition says so.
+    let ext = task(json!({"parties": [{"name": "alice"}, {"name": "bob", "external": {"address": "b.example:9400"}}]}));
+    let plan = reconcile(&ext, &Observed::default(), now(), &Defaults::default());
+    assert_eq!(secrets_created(&plan), 0);
+    let c = condition(&plan, "LinkTLS");
+    assert_eq!((c["status"].as_str(), c["reason"].as_str()), (Some("False"), Some("NoCertificate")));
+    // A secret for some local parties only is an invalid spec.
+    let mixed = task(json!({"parties": [{"name": "alice", "runtime": {"tlsSecret": "a"}}, {"name": "bob"}]}));
+    let plan = reconcile(&mixed, &Observed::default(), now(), &Defaults::default());
+    assert_eq!(plan.status_patch["phase"], "Failed");
+    assert!(plan.status_patch["error"]["message"].as_str().unwrap().contains("runtime.tlsSecret"));
+    assert!(pods_created(&plan).is_empty());
+}
+
+/// Alice's pod of attempt 1, failed with its own report missing for long enough to count.
+fn pod_failed(party: &str) -> ObservedPod {
+    ObservedPod { message: Some("boom".into()), finished_at: Some(now()), ..pod(party, 1, PodPhase::Failed) }
 }

@@ -2,14 +2,16 @@
 //! with the Pod's args and env, and feeds its phase, exit code and termination message back into the Pod
 //! status. It also stands in for the cluster network: each pod gets its own loopback address (127.0.x.y), the
 //! request ConfigMap is materialised with the pods' DNS names (`<host>.<subdomain>.<ns>.svc`) resolved to
-//! those addresses and `0.0.0.0` to the pod's own, and the runtime reaches the API server through a
-//! kubeconfig instead of a service-account token. Deleting a pod kills its process.
+//! those addresses and `0.0.0.0` to the pod's own, Secret volumes are written out (their listed items, or
+//! every key), and the runtime reaches the API server through a kubeconfig instead of a service-account
+//! token. Deleting a pod kills its process.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
+use base64::Engine;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -17,6 +19,7 @@ use super::apiserver::Store;
 
 const PODS: &str = "api/v1/pods";
 const CONFIG_MAPS: &str = "api/v1/configmaps";
+const SECRETS: &str = "api/v1/secrets";
 
 /// A running pod process: its pid and what kills it.
 type Running = (u32, Arc<Notify>);
@@ -39,9 +42,10 @@ impl Processes {
 }
 
 /// Loopback addresses per pod DNS name and attempt (a re-created pod gets a new address, as in a cluster).
-/// Unique across every stand-in cluster of the test process.
+/// Unique across every stand-in cluster of the test process; clusters started on the same network resolve
+/// each other's pod names (how two organisations' clusters reach each other's party here).
 #[derive(Clone, Default)]
-struct Network {
+pub struct Network {
     ips: Arc<Mutex<HashMap<String, String>>>,
 }
 
@@ -71,10 +75,9 @@ impl Network {
     }
 }
 
-/// Start the kubelet: from now on every Pod added to `store` runs `binary`.
-pub fn start(store: Store, binary: PathBuf, kubeconfig: PathBuf, workdir: PathBuf) -> Processes {
+/// Start the kubelet on `net`: from now on every Pod added to `store` runs `binary`, in `workdir/<pod>`.
+pub fn start(store: Store, binary: PathBuf, kubeconfig: PathBuf, workdir: PathBuf, net: Network) -> Processes {
     let procs = Processes::default();
-    let net = Network::default();
     let mut changes = store.subscribe();
     let p = procs.clone();
     tokio::spawn(async move {
@@ -172,16 +175,27 @@ impl PodRun {
                     std::fs::write(dir.join(file), text).map_err(|e| e.to_string())?;
                 }
                 mounts.push((mount_path, dir));
+            } else if let Some(secret) = v["secret"]["secretName"].as_str() {
+                let data = self.wait_for(SECRETS, ns, secret).await?["data"].clone();
+                let dir = self.dir.join(vname);
+                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+                for (key, path) in projected(&data, &v["secret"]["items"]) {
+                    let b64 = data[&key].as_str().ok_or(format!("secret {ns}/{secret} has no key {key}"))?;
+                    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| e.to_string())?;
+                    std::fs::write(dir.join(path), bytes).map_err(|e| e.to_string())?;
+                }
+                mounts.push((mount_path, dir));
             }
             // Data volumes (hostPath / claims) are the host's own folders here: the task's dataRoot is a host path.
         }
+        // The deepest mount holding a path wins (`/etc/secretflow/tls` inside `/etc/secretflow`).
         let remap = |arg: &str| {
-            for (m, dir) in &mounts {
-                if let Some(rest) = arg.strip_prefix(m.as_str()) {
-                    return format!("{}{rest}", dir.display());
-                }
+            let inside = |m: &str| arg.strip_prefix(m).filter(|rest| rest.is_empty() || rest.starts_with('/'));
+            let best = mounts.iter().filter(|(m, _)| inside(m).is_some()).max_by_key(|(m, _)| m.len());
+            match best {
+                Some((m, dir)) => format!("{}{}", dir.display(), inside(m).unwrap_or_default()),
+                None => arg.to_string(),
             }
-            arg.to_string()
         };
         let args: Vec<String> =
             c["args"].as_array().into_iter().flatten().filter_map(|a| a.as_str()).map(remap).collect();
@@ -202,13 +216,18 @@ impl PodRun {
 
     /// Like a kubelet, wait for a volume's ConfigMap to exist (the controller creates it beside the pods).
     async fn config_map(&self, ns: &str, name: &str) -> Result<Value, String> {
+        Ok(self.wait_for(CONFIG_MAPS, ns, name).await?["data"].clone())
+    }
+
+    /// Wait (up to a minute) for a volume's source object to exist.
+    async fn wait_for(&self, resource: &str, ns: &str, name: &str) -> Result<Value, String> {
         for _ in 0..1200 {
-            if let Some(cm) = self.store.get(CONFIG_MAPS, ns, name) {
-                return Ok(cm["data"].clone());
+            if let Some(obj) = self.store.get(resource, ns, name) {
+                return Ok(obj);
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        Err(format!("configmap {ns}/{name} not found"))
+        Err(format!("{resource} {ns}/{name} not found"))
     }
 
     fn rewrite_request(&self, text: &str, own_ip: &str, attempt: &str) -> String {
@@ -242,7 +261,7 @@ impl PodRun {
         let spawned = tokio::process::Command::new(&self.binary)
             .args(&args)
             .envs(env)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,party_runtime::link=info")
             .stdout(out)
             .stderr(err)
             .kill_on_drop(true)
@@ -276,6 +295,17 @@ impl PodRun {
         self.set_status(ns, name, json!({"phase": phase, "startTime": started, "containerStatuses": [
             {"name": "party-runtime", "ready": false, "restartCount": 0,
              "state": {"terminated": {"exitCode": code, "message": message, "startedAt": started, "finishedAt": now()}}}]}));
+    }
+}
+
+/// A secret volume's files: `(key, path)` per listed item, or every key under its own name.
+fn projected(data: &Value, items: &Value) -> Vec<(String, String)> {
+    match items.as_array() {
+        Some(items) => items
+            .iter()
+            .filter_map(|i| Some((i["key"].as_str()?.to_string(), i["path"].as_str()?.to_string())))
+            .collect(),
+        None => data.as_object().into_iter().flatten().map(|(k, _)| (k.clone(), k.clone())).collect(),
     }
 }
 

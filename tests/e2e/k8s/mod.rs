@@ -25,6 +25,8 @@ pub struct Cluster {
     pub url: String,
     /// A kubeconfig for it (what a process outside the test reads through `KUBECONFIG`).
     pub kubeconfig: PathBuf,
+    /// Where each pod's files are (`<pod>/container.log` is its log).
+    pods: PathBuf,
     controller: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -74,6 +76,15 @@ impl Cluster {
     /// Start the API server and the controller, and the kubelet only if `kubelet` (without it, pods stay
     /// Pending: the controller's own latency can be measured without 2 cores running the pods).
     pub async fn start_with(kubelet: bool) -> Cluster {
+        Cluster::launch(kubelet, kubelet::Network::default()).await
+    }
+
+    /// Start a cluster whose pods share `net` with other clusters started on it.
+    pub async fn start_on(net: kubelet::Network) -> Cluster {
+        Cluster::launch(true, net).await
+    }
+
+    async fn launch(kubelet: bool, net: kubelet::Network) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = apiserver::Store::new();
         let url = apiserver::serve(store.clone()).await;
@@ -86,8 +97,9 @@ impl Cluster {
             ),
         )
         .expect("kubeconfig");
+        let pods = dir.path().join("pods");
         let processes = if kubelet {
-            kubelet::start(store.clone(), runtime_binary(), kubeconfig.clone(), dir.path().join("pods"))
+            kubelet::start(store.clone(), runtime_binary(), kubeconfig.clone(), pods.clone(), net)
         } else {
             kubelet::Processes::default()
         };
@@ -106,12 +118,17 @@ impl Cluster {
                 panic!("controller failed: {e:#}");
             }
         });
-        Cluster { store, processes, url, kubeconfig, controller, _dir: dir }
+        Cluster { store, processes, url, kubeconfig, pods, controller, _dir: dir }
     }
 
     /// `kubectl apply` of a SecretFlowTask in namespace `ns`.
     pub fn apply(&self, ns: &str, task: Value) {
         self.store.create(TASKS, ns, task).expect("create the task");
+    }
+
+    /// A pod's container log (stdout and stderr) so far.
+    pub fn pod_log(&self, pod: &str) -> String {
+        std::fs::read_to_string(self.pods.join(pod).join("container.log")).unwrap_or_default()
     }
 
     /// The task as stored.

@@ -286,6 +286,16 @@ impl GrpcLink {
             .initial_connection_window_size(CONNECTION_WINDOW)
             .http2_keepalive_interval(Some(Duration::from_secs(5)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)));
+        match &cfg.tls {
+            Some(_) => {
+                tracing::info!(party = %cfg.party, "link: mutual TLS, each peer's certificate must name its party")
+            }
+            None => tracing::warn!(
+                party = %cfg.party,
+                "link: plaintext gRPC (no --tls-cert, --tls-key, --tls-ca): messages are neither encrypted nor \
+                 authenticated"
+            ),
+        }
         if let Some(t) = &cfg.tls {
             builder =
                 builder.tls_config(ServerTlsConfig::new().identity(t.identity()).client_ca_root(t.ca())).map_err(
