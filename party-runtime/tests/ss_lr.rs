@@ -48,8 +48,10 @@ async fn linear_regression_matches_plaintext_r2_on_both_rings() {
                             "penalty": "l2", "l2_norm": 0.1, "eps": 0.0});
         let out = run(&dir, &data, field, params, false).await;
         assert_eq!(out["status"], "success", "{out:#}");
-        // Batches of 64 take OT; the final loss's `X w` over all 3000 rows takes RLWE, cheaper at that shape.
-        assert_eq!(out["result"]["training_metrics"]["linear_products"], "ot+rlwe", "{field}");
+        // Batches of 64 take OT; the final loss's `X w` over all 3000 rows takes RLWE on FM64, cheaper at that
+        // shape. FM128's lattice (six primes at N = 16384) costs more per ciphertext: OT stays cheaper there.
+        let methods = if field == "FM64" { "ot+rlwe" } else { "ot" };
+        assert_eq!(out["result"]["training_metrics"]["linear_products"], methods, "{field}");
         let secure_loss = out["result"]["training_metrics"]["final_loss"].as_f64().unwrap();
         assert!((secure_loss - loss).abs() < 1e-3 * loss.max(1.0), "{field}: mse {secure_loss} vs {loss}");
         let preds = common::predictions(&dir, "pred");

@@ -18,7 +18,7 @@ use rand_chacha::ChaCha20Rng;
 
 use super::local::{matmul_local, random, sub};
 use super::peer::Peer;
-use super::rlwe::{self, Params, Product, PublicKey, SecretKey, ZeroEnc};
+use super::rlwe::{self, Params, Product, PublicKey, STAT_SEC, SecretKey, TASK_FLOODS, TASK_FLOODS_LOG2, ZeroEnc};
 use crate::context::{PartyContext, compute};
 use crate::crypto::prg::Prg;
 use crate::error::{Error, Result};
@@ -30,6 +30,29 @@ pub struct HeState {
     pub(super) peer: PublicKey,
     pub(super) rng: Prg,
     plain: PlainCache,
+    /// Coefficients (and slot masks) this party has flooded as evaluator so far in the task.
+    pub(super) flooded: FloodBudget,
+}
+
+/// Coefficients (and masked slot values) a party has flooded in a task, against [`TASK_FLOODS`]: past it the
+/// statistical distances of the floods could add up to more than `2^-STAT_SEC`, so the task fails instead.
+#[derive(Default)]
+pub(super) struct FloodBudget {
+    spent: u64,
+}
+
+impl FloodBudget {
+    /// Count `coefficients` more, before flooding them.
+    pub(super) fn spend(&mut self, coefficients: usize) -> Result<()> {
+        self.spent = self.spent.saturating_add(coefficients as u64);
+        if self.spent > TASK_FLOODS {
+            return Err(Error::Internal(format!(
+                "this task would flood more than 2^{TASK_FLOODS_LOG2} RLWE coefficients, what its statistical \
+                 security (2^-{STAT_SEC}) covers: split it into smaller tasks"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Memory the evaluator may spend on cached plaintext polynomials.
@@ -222,7 +245,13 @@ impl HeState {
         let peer_pk = PublicKey::new(params, pk, peer_seed);
         let mut rk = [0u8; 16];
         rng.fill_bytes(&mut rk);
-        Ok(HeState { sk, peer: peer_pk, rng: Prg::new(rk, 0), plain: PlainCache::default() })
+        Ok(HeState {
+            sk,
+            peer: peer_pk,
+            rng: Prg::new(rk, 0),
+            plain: PlainCache::default(),
+            flooded: FloodBudget::default(),
+        })
     }
 
     /// Shares of `A_0 B_0` and `A_1 B_1` for shared `p x q` matrices `B_i` (row-major, as the results): each
@@ -244,9 +273,11 @@ impl HeState {
         let q = dims.iter().filter(|d| d.0 > 0).map(|d| d.2).max().unwrap_or(0);
         let per_round = (ROUND_CIPHERTEXTS / own.chunks().max(theirs.chunks()).max(1)).max(1);
         let (mo, qo) = (dims[me].0, dims[me].2);
+        // This party evaluates its own matrix's products: one flooded coefficient per result entry.
+        self.flooded.spend(mo * qo)?;
         let (mt, qt) = (dims[1 - me].0, dims[1 - me].2);
         let (mut masks, mut decrypted) = (vec![R::ZERO; mo * qo], vec![R::ZERO; mt * qt]);
-        let HeState { sk, peer: pk, rng, plain } = self;
+        let HeState { sk, peer: pk, rng, plain, .. } = self;
         for first in (0..q).step_by(per_round) {
             let cols = first..(first + per_round).min(q);
             let their_cols: Vec<Vec<R>> = if mt > 0 {
@@ -462,5 +493,14 @@ mod tests {
         put_residues(&mut out, &bad);
         let err = reduced_residues(&out, primes, per).expect_err("refused");
         assert!(err.contains(&format!("residue {}", per + 2)) && err.contains(&primes[1].to_string()), "{err}");
+    }
+
+    #[test]
+    fn a_task_floods_at_most_its_budget() {
+        let mut budget = FloodBudget::default();
+        budget.spend(usize::try_from(TASK_FLOODS - 8).unwrap()).expect("within the budget");
+        budget.spend(8).expect("up to the budget");
+        let err = budget.spend(1).expect_err("past the budget").to_string();
+        assert!(err.contains("2^32") && err.contains("2^-40"), "{err}");
     }
 }

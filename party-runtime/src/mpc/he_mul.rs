@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use super::he::{HeState, reduced_residues, residue_bytes, write_residues};
 use super::peer::Peer;
-use super::rlwe::{self, Flood, Product, PublicKey, SecretKey, ZeroEnc};
+use super::rlwe::{self, Product, PublicKey, SecretKey, ZeroEnc};
 use super::slots::{self, SlotParams};
 use crate::context::{PartyContext, compute};
 use crate::crypto::prg::Prg;
@@ -71,6 +71,9 @@ pub async fn mul_slots<R: Ring>(peer: &Peer<'_>, he: &mut HeState, seed: [u8; 16
     let (n, me) = (x.len(), peer.me);
     let half = n / 2;
     let (own, other) = if me == 0 { (0..half, half..n) } else { (half..n, 0..half) };
+    // As evaluator of the other half: a flooded coefficient per slot per plaintext prime, and a mask per value.
+    let sp = slots::params::<R>();
+    he.flooded.spend(other.len().div_ceil(sp.ct.n) * (sp.count() + 1) * sp.ct.n)?;
     let HeState { sk, peer: pk, rng, .. } = he;
     let (noise, masks) = (rng.fork(), rng.fork());
     let (mine, theirs) = tokio::try_join!(
@@ -204,8 +207,7 @@ async fn evaluator<R: Ring>(
                     prod.add(ct, (&pt, norm), &c0, &c1);
                 }
                 let mask = sp.encode(j, masks[b - group.start].0[j].iter().map(|&r| r as u128));
-                let (c1, c0) =
-                    prod.finish_with(ct, (&positions, Flood::After(sp.flood)), &sp.scaled(j, &mask), &mut rng)?;
+                let (c1, c0) = prod.finish_with(ct, (&positions, sp.flood), &sp.scaled(j, &mask), &mut rng)?;
                 let (o1, o0) = out.split_at_mut(ret);
                 write_residues(o1, &c1);
                 write_residues(o0, &c0);

@@ -150,9 +150,9 @@ impl Modulus {
 
     /// `hi 2^64 + lo` mod `p` for a signed `hi`.
     #[inline]
-    pub(super) fn reduce_signed(&self, hi: i64, lo: u64) -> u64 {
+    pub(super) fn reduce_signed(&self, hi: i128, lo: u64) -> u64 {
         let ((r64, r64_s), p) = (self.powers[1], self.p);
-        add_mod(mul_shoup(signed_mod(hi as i128, p), r64, r64_s, p), self.reduce_word(lo), p)
+        add_mod(mul_shoup(signed_mod(hi, p), r64, r64_s, p), self.reduce_word(lo), p)
     }
 
     /// The integer `sum_i words_i 2^(64 i)` mod `p` (Shoup's product takes any 64-bit multiplicand).

@@ -1,20 +1,21 @@
 //! Ring-LWE with SIMD slots (BFV batching) for elementwise products of shared vectors, the approach of SPU's
 //! CHEETAH multiplication. A ring element does not fit one slot: slots hold values mod a prime `t_j`
 //! (`t_j = 1 mod 2N`, so `Z_tj[X]/(X^N + 1)` splits into `N` slots), and a product's cross terms
-//! `x_0 y_1 + y_0 x_1 + r` (below `2^(2k+1)` plus a mask of `2k + 1 + STAT_SEC` bits) are computed mod
+//! `x_0 y_1 + y_0 x_1 + r` (below `2^(2k+1)` plus a mask of `2k + 1 + FLOOD_SEC` bits) are computed mod
 //! several `t_j` whose product `P` exceeds them, then rebuilt by CRT as an integer and reduced mod `2^k`.
 //!
-//! Ciphertexts are [`super::rlwe`]'s for FM64 (`N = 8192`, three 50-bit primes, returned ciphertexts switched
-//! down to two): the plaintext primes are below 2^43, so a plaintext polynomial has `||a||_1 <= N t / 2`
-//! and the noise it shapes stays under 2^61. The switch divides that by the dropped prime and adds its
-//! rounding (under 2^14 in all); the evaluator then floods with `STAT_SEC` bits more (2^53, smudging whatever
-//! the switched noise says about its inputs), still well below `q' / 2t` (2^56).
+//! Ciphertexts are [`super::rlwe`]'s for FM64 (`N = 8192`, four 50-bit primes, returned ciphertexts switched
+//! down to two): the plaintext primes are below 2^43, so a plaintext polynomial has `||a||_1 <= N t / 2` and
+//! the noise it shapes stays under 2^61. The evaluator floods with `FLOOD_SEC` bits more (2^133) at the full
+//! modulus, well below `q / 2t` (2^155); the switch divides the flood by the dropped primes (to 2^33) and adds
+//! its rounding (under 2^14), still far below `q' / 2t` (2^56). The masks `r` have `FLOOD_SEC` bits over the
+//! cross terms, so over a whole task the masked sums are within `2^-STAT_SEC` of uniform.
 
 use std::sync::OnceLock;
 
 use super::modular::{Modulus, inv_mod, mul_mod, mul_shoup, ntt_primes, reduce_once, shoup};
 use super::ntt::Ntt;
-use super::rlwe::{self, Hps, Params, STAT_SEC};
+use super::rlwe::{self, FLOOD_SEC, Hps, Params};
 use crate::crypto::prg::Prg;
 use crate::ring::Ring;
 
@@ -57,7 +58,7 @@ impl SlotParams {
     fn new(k: u32) -> SlotParams {
         let ct = rlwe::params::<u64>();
         let n = ct.n;
-        let mask_bits = 2 * k + 1 + STAT_SEC;
+        let mask_bits = 2 * k + 1 + FLOOD_SEC;
         // P must exceed the cross terms plus the mask, 2^(2k+1) + 2^mask_bits, with a bit to spare for the CRT
         // rounding.
         let mut primes = Vec::new();
@@ -84,10 +85,10 @@ impl SlotParams {
                 }
             })
             .collect();
-        // Two plaintexts of ||a||_1 <= N t / 2 each; the flood, added after the switch, smudges the switched
-        // noise with STAT_SEC bits to spare.
+        // Two plaintexts of ||a||_1 <= N t / 2 each; the flood, at the full modulus, smudges their noise with
+        // FLOOD_SEC bits to spare.
         let t_max = *primes.iter().max().unwrap_or(&1) as u128;
-        let flood = STAT_SEC + (128 - ct.switched_noise(n as u128 * t_max).leading_zeros());
+        let flood = FLOOD_SEC + (128 - ct.noise(n as u128 * t_max).leading_zeros());
         let modk = |v: u128| if k >= 128 { v } else { v & ((1u128 << k) - 1) };
         let crt = primes
             .iter()
@@ -195,7 +196,6 @@ impl SlotParams {
 
 #[cfg(test)]
 mod tests {
-    use super::super::rlwe::Flood;
     use super::*;
     use crate::crypto::prg::Words;
 
@@ -204,18 +204,20 @@ mod tests {
         let k = R::BITS;
         let log_p: f64 = sp.slots.iter().map(|s| (s.t.p as f64).log2()).sum();
         assert!(log_p >= (sp.mask_bits + 2) as f64, "P is 2^{log_p}, the mask 2^{}", sp.mask_bits);
-        // Decryption stays correct after the switch: the flood over the dropped primes plus the rounding
-        // (||s||_1 / 2 + 1) stays well below q' / 2t.
+        // The flood smudges the plaintexts' noise, and decryption stays correct before the switch and after it
+        // (the flood and noise over the dropped primes plus the rounding, ||s||_1 / 2 + 1 per prime).
         let ct = sp.ct;
         let dropped: f64 = ct.primes[ct.returned_limbs()..].iter().map(|&p| (p as f64).log2()).sum();
         let kept: f64 = ct.primes[..ct.returned_limbs()].iter().map(|&p| (p as f64).log2()).sum();
         let t_max = sp.slots.iter().map(|s| s.t.p).max().unwrap_or(0);
-        let switched = ct.switched_noise(ct.n as u128 * t_max as u128);
-        assert!(switched << STAT_SEC <= 1 << sp.flood, "the flood smudges the switched noise");
-        let noise = 2f64.powi(sp.flood as i32) + switched as f64;
+        let shaped = ct.noise(ct.n as u128 * t_max as u128);
+        assert!((shaped as f64).log2() + FLOOD_SEC as f64 <= sp.flood as f64, "the flood smudges the shaped noise");
+        let before = 2f64.powi(sp.flood as i32) + shaped as f64;
         let t_max = t_max as f64;
-        assert!(noise.log2() + 2.0 < kept - t_max.log2() - 1.0, "noise 2^{} against q'/2t", noise.log2());
-        assert!(dropped > 49.0);
+        assert!(before.log2() + 2.0 < kept + dropped - t_max.log2() - 1.0, "noise 2^{} against q/2t", before.log2());
+        let rounding = (ct.limbs() - ct.returned_limbs()) as f64 * (ct.n as f64 / 2.0 + 1.0);
+        let after = 2f64.powf(before.log2() - dropped) + rounding;
+        assert!(after.log2() + 2.0 < kept - t_max.log2() - 1.0, "noise 2^{} against q'/2t", after.log2());
         // Encrypt x, multiply by the plaintext y, add the mask r, flood, switch down, decrypt: x y + r per slot.
         let mut rng = Prg::new([3; 16], 0);
         let mut sk = rlwe::SecretKey::new(ct, Prg::new([4; 16], 0));
@@ -234,9 +236,8 @@ mod tests {
             let mut prod = rlwe::Product::new(rlwe::ZeroEnc::new(ct, &pk, &mut rng));
             prod.add(ct, (&pt, norm), &c0, &c1);
             let mr = sp.encode(j, rj.iter().map(|&v| v as u128));
-            let (c1, c0) = prod
-                .finish_with(ct, (&positions, Flood::After(sp.flood)), &sp.scaled(j, &mr), &mut rng)
-                .expect("within the norm");
+            let (c1, c0) =
+                prod.finish_with(ct, (&positions, sp.flood), &sp.scaled(j, &mr), &mut rng).expect("within the norm");
             let got = sp.decode(j, &sk.phase(&c1, &c0));
             for s in 0..ct.n {
                 let want = ((x[s] % t) * (y.get(s).copied().unwrap_or(0) % t) % t + rj[s] as u128) % t;

@@ -3,14 +3,16 @@
 //! prime NTTs ([`super::ntt`]: tfhe-ntt's with AVX-512 IFMA, ours with AVX2 and FMA): the `fhe` crate's BFV needs a plaintext modulus below 2^62, and ours is 2^64 or
 //! 2^128.
 //!
-//! Ciphertexts live in `Z_q[X]/(X^N + 1)`: for FM64 `N = 8192` and `q` a product of three primes just below
-//! 2^50 (`log q` = 150), for FM128 `N = 16384` and five primes (250), within the HE standard's bounds for
-//! 128-bit security (218 and 438 bits) with ternary secrets and error of standard deviation 3.2. A message `m` is encoded as `round(q m / t)` (not
-//! `floor(q / t) m`), so a plaintext multiple `a * Enc(m)` decrypts to `a m mod t` with noise growing only by
-//! `||a||_1 / 2`. The evaluator re-randomizes a result with a public-key encryption of zero and floods its
-//! noise with `STAT_SEC` bits more than the noise its plaintext shapes (statistical circuit privacy); only the
-//! coefficients the protocol needs are returned, switched down to fewer primes (two of three for FM64, three of
-//! five for FM128): the flooded noise divided by the dropped primes stays far below the kept modulus's `q' / 2t`.
+//! Ciphertexts live in `Z_q[X]/(X^N + 1)`: for FM64 `N = 8192` and `q` a product of four primes just below
+//! 2^50 (`log q` = 200), for FM128 `N = 16384` and six primes (300), within the HE standard's bounds for
+//! 128-bit security (218 and 438 bits) with ternary secrets and error of standard deviation 3.2. A message `m`
+//! is encoded as `round(q m / t)` (not `floor(q / t) m`), so a plaintext multiple `a * Enc(m)` decrypts to
+//! `a m mod t` with noise growing only by `||a||_1 / 2`. The evaluator re-randomizes a result with a
+//! public-key encryption of zero and floods its noise with `FLOOD_SEC` bits more than the noise its plaintext
+//! shapes (statistical circuit privacy, `2^-STAT_SEC` for a whole task of up to `TASK_FLOODS` flooded
+//! coefficients); only the coefficients the protocol needs are returned, switched down to fewer primes (two of
+//! four for FM64, three of six for FM128): the flooded noise divided by the dropped primes stays below the kept
+//! modulus's `q' / 2t`.
 
 use std::sync::OnceLock;
 
@@ -24,22 +26,29 @@ use crate::crypto::prg::{Prg, Words};
 
 mod product;
 use crate::ring::Ring;
-#[cfg(test)]
 use product::Wide;
-pub use product::{Flood, Product, ZeroEnc};
+pub use product::{Product, ZeroEnc};
 
 /// The primes are the largest below `2^PRIME_BITS` that are `1 mod 2N`.
 /// 50 bits: the widest both NTT paths take at full speed (tfhe-ntt's IFMA kernels have a faster variant below
 /// 2^50; ours in `f64` lanes are exact below it), so every CPU uses the same parameters.
 const PRIME_BITS: u32 = FMA_PRIME_BITS;
-/// Each prime exceeds `2^PRIME_FLOOR_BITS` (the noise bounds divide by it).
-const PRIME_FLOOR_BITS: u32 = PRIME_BITS - 1;
 /// Bits per residue on the wire (every residue is below its prime).
 pub const RESIDUE_BITS: u32 = PRIME_BITS;
 /// Centered binomial error, parameter 21 (standard deviation 3.24, `|e| <= 21`).
 const ETA: u32 = 21;
-/// Statistical security of the noise flooding, in bits.
+/// Statistical security of a task, in bits: how far (in statistical distance, `2^-STAT_SEC`) everything a task's
+/// flooded coefficients and slot masks show the key holder may be from what they would show without the
+/// evaluator's inputs.
 pub const STAT_SEC: u32 = 40;
+/// `log2` of the most coefficients one party may flood (as evaluator) in a task, [`TASK_FLOODS`].
+pub const TASK_FLOODS_LOG2: u32 = 32;
+/// The most coefficients one party may flood in a task: past it the task fails rather than weaken
+/// [`STAT_SEC`].
+pub const TASK_FLOODS: u64 = 1 << TASK_FLOODS_LOG2;
+/// The margin of each flooded coefficient and each slot mask: the statistical distances of a task's
+/// coefficients add up, so each gets `STAT_SEC + TASK_FLOODS_LOG2` bits.
+pub const FLOOD_SEC: u32 = STAT_SEC + TASK_FLOODS_LOG2;
 
 /// The parameters for plaintext modulus `2^k`, with their precomputed constants.
 pub struct Params {
@@ -77,11 +86,11 @@ pub(super) fn per_ring<R: Ring, T>(cells: &'static [OnceLock<T>; 2], init: fn(u3
 
 impl Params {
     fn new(k: u32) -> Params {
-        // log q = 150 at N = 8192 (the HE standard allows 218), 250 at N = 16384 (438): flooding budgets of
-        // 2^43 and 2^79 for the evaluator's noise.
+        // log q = 200 at N = 8192 (the HE standard allows 218), 300 at N = 16384 (438): floods of 2^133 and
+        // 2^169, budgets of 2^61 and 2^97 for the evaluator's noise under FLOOD_SEC.
         // Returned ciphertexts keep two primes (FM64) or three (FM128): the flooding noise divided by the
         // dropped primes (2^33 or 2^19) plus the rounding stays below q' / 2t (2^34 or 2^20).
-        let (n, count, keep) = if k <= 64 { (8192, 3, 2) } else { (16384, 5, 3) };
+        let (n, count, keep) = if k <= 64 { (8192, 4, 2) } else { (16384, 6, 3) };
         let primes = ntt_primes(PRIME_BITS, count, n);
         let plans = primes.iter().map(|&p| Ntt::new(n, p).expect("NTT-friendly prime")).collect();
         let q_mod_t = primes.iter().fold(1u128, |acc, &p| acc.wrapping_mul(p as u128)) & mask(k);
@@ -98,8 +107,9 @@ impl Params {
             .collect();
         // floor(log2 q) from below (each prime is just under 2^PRIME_BITS), then room for the noise.
         let log_q = primes.iter().map(|&p| (p as f64).log2()).sum::<f64>().floor() as u32;
-        // Decryption is correct while the noise stays below q / 2t; Wide::uniform draws at most 2^125.
-        let flood = (log_q - k - 2).min(120);
+        // Decryption is correct while the noise stays below q / 2t, before the switch and (divided by the
+        // dropped primes, with the switch's rounding) after it.
+        let flood = (log_q - k - 2).min(Wide::MAX_BITS);
         let moduli = primes.iter().map(|&p| Modulus::new(p)).collect();
         Params { n, primes, plans, q_mod_t, t_inv, keep, drop_inv, hps, flood, moduli }
     }
@@ -170,38 +180,15 @@ impl Params {
         self.max_norm_at(self.flood)
     }
 
-    /// A bound on a result's noise after the switch, before any flooding there, for plaintexts of summed
-    /// `||a||_1 = norm`: the shaped and re-randomization noise divided by the dropped primes (each above
-    /// `2^PRIME_FLOOR_BITS`), plus each step's rounding (`1/2 + ||s||_1 / 2`, `||s||_1 <= N`).
-    pub fn switched_noise(&self, norm: u128) -> u128 {
-        let dropped = (self.limbs() - self.keep) as u32;
-        let pre = norm.saturating_mul(ETA as u128 + 1).saturating_add(3 * self.n as u128 * ETA as u128);
-        (pre >> (PRIME_FLOOR_BITS * dropped)) + dropped as u128 * (self.n as u128 / 2 + 1)
-    }
-
-    /// The largest summed norm whose [`Params::switched_noise`] stays within `budget`.
-    fn max_norm_after(&self, budget: u128) -> u128 {
-        let dropped = (self.limbs() - self.keep) as u32;
-        let rounding = dropped as u128 * (self.n as u128 / 2 + 1);
-        (budget.saturating_sub(rounding) << (PRIME_FLOOR_BITS * dropped)) / (ETA as u128 + 1)
-    }
-
-    /// Add noise uniform in `[-2^bits, 2^bits)` (`bits < 63`) to `c0`'s `n` coefficients over the kept primes:
-    /// `x - 2^bits` for a uniform `x < 2^(bits+1)`, reduced by one Shoup step.
-    fn flood_kept(&self, c0: &mut [u64], n: usize, bits: u32, rng: &mut Prg) {
-        let xs: Vec<u64> = words(rng, n).iter().map(|w| w & ((2 << bits) - 1)).collect();
-        for (i, limb) in c0.chunks_exact_mut(n).enumerate().take(self.keep) {
-            let (m, p) = (&self.moduli[i], self.primes[i]);
-            let minus = p - pow2_mod(bits, p);
-            for (c, x) in limb.iter_mut().zip(&xs) {
-                *c = add_mod(*c, add_mod(m.reduce_word(*x), minus, p), p);
-            }
-        }
+    /// A bound on the noise of a sum of plaintext products of summed `||a||_1 = norm`, before flooding: the noise
+    /// the plaintexts shape, `||a||_1 (eta + 1/2)`, plus the re-randomization's.
+    pub fn noise(&self, norm: u128) -> u128 {
+        norm.saturating_mul(ETA as u128 + 1).saturating_add(3 * self.n as u128 * ETA as u128)
     }
 
     /// [`Params::max_norm`] for flooding noise of `flood` bits.
     pub fn max_norm_at(&self, flood: u32) -> u128 {
-        let budget = 1u128 << (flood - STAT_SEC);
+        let budget = 1u128 << (flood - FLOOD_SEC).min(127);
         budget.saturating_sub(3 * (self.n as u128) * ETA as u128) / (ETA as u128 + 1)
     }
 }
@@ -501,16 +488,16 @@ mod tests {
         let mut rng = Prg::new([9; 16], 0);
         let mut ms = vec![R::ZERO, R::ONE, R::ONE.neg(), top, top.sub(R::ONE), top.add(R::ONE)];
         ms.extend((0..1000).map(|_| R::from_u128((rng.word() as u128) << 64 | rng.word() as u128)));
-        let edge = 1i128 << (par.flood + 1);
-        let cases: Vec<(R, i128)> = ms
-            .iter()
-            .flat_map(|&m| [0, edge, -edge, Wide::uniform(&mut rng, par.flood).value()].map(|noise| (m, noise)))
-            .collect();
-        // The flooding noise's reduction without divisions agrees with the exact one.
+        // Twice the flood either way: 2^(flood + 1) is 2^(flood + 1 - 64) 2^64.
+        let edge = 1i128 << (par.flood + 1 - 64);
+        let noises =
+            |rng: &mut Prg| [Wide::new(0, 0), Wide::new(edge, 0), Wide::new(-edge, 0), Wide::uniform(rng, par.flood)];
+        let cases: Vec<(R, Wide)> = ms.iter().flat_map(|&m| noises(&mut rng).map(|noise| (m, noise))).collect();
+        // The flooding noise's reduction without divisions agrees with plain remainders.
         for _ in 0..1000 {
             let v = Wide::uniform(&mut rng, par.flood);
             for (i, &p) in par.primes.iter().enumerate() {
-                assert_eq!(par.wide_residue(v, i), signed_mod(v.value(), p));
+                assert_eq!(par.wide_residue(v, i), v.rem(p));
             }
         }
         // Coefficients of c0 (c1 = 0), switched down to the kept primes as the evaluator returns them.
@@ -518,14 +505,14 @@ mod tests {
         let mut c0 = vec![0u64; par.limbs() * k];
         for (i, &p) in par.primes.iter().enumerate() {
             for (j, (m, noise)) in cases.iter().enumerate() {
-                c0[i * k + j] = (par.scaled(*m, i) + signed_mod(*noise, p)) % p;
+                c0[i * k + j] = (par.scaled(*m, i) + noise.rem(p)) % p;
             }
         }
         par.switch_down(&mut vec![0; par.limbs() * par.n], &mut c0, k);
         assert_eq!(c0.len(), par.returned_limbs() * k);
-        for (j, (m, noise)) in cases.iter().enumerate() {
+        for (j, (m, _)) in cases.iter().enumerate() {
             let res = (0..par.keep).map(|i| c0[i * k + j]);
-            assert_eq!(par.hps.round::<R>(res), *m, "m {m:?} noise {noise}");
+            assert_eq!(par.hps.round::<R>(res), *m, "m {m:?}, case {j}");
         }
     }
 

@@ -1,8 +1,8 @@
 //! The evaluator's side of an RLWE product: sums of plaintext-times-ciphertext products, re-randomized with
-//! a public-key encryption of zero, masked, flooded (before or after the switch down to the kept primes) and
-//! cut to the coefficients the protocol returns.
+//! a public-key encryption of zero, masked, flooded (at the full modulus, before the switch down to the kept
+//! primes divides the flood with everything else) and cut to the coefficients the protocol returns.
 
-use super::{Params, PublicKey, STAT_SEC, cbd, ternary, words};
+use super::{Params, PublicKey, cbd, ternary, words};
 use crate::crypto::prg::Prg;
 use crate::mpc::modular::{add_mod, small_mod};
 use crate::ring::Ring;
@@ -65,26 +65,20 @@ impl Product {
         rng: &mut Prg,
     ) -> Result<(Vec<u64>, Vec<u64>), String> {
         let scaled = params.scaled_all(mask, positions.len());
-        self.finish_with(params, (positions, Flood::Before(params.flood)), &scaled, rng)
+        self.finish_with(params, (positions, params.flood), &scaled, rng)
     }
 
-    /// [`Product::finish`] with the given flooding and an encoded mask: `scaled` holds `round(q mask_k / t)`
-    /// for each position, prime by prime.
+    /// [`Product::finish`] with flooding noise of `bits` bits and an encoded mask: `scaled` holds
+    /// `round(q mask_k / t)` for each position, prime by prime.
     pub fn finish_with(
         mut self,
         params: &Params,
-        (positions, flood): (&[usize], Flood),
+        (positions, bits): (&[usize], u32),
         scaled: &[u64],
         rng: &mut Prg,
     ) -> Result<(Vec<u64>, Vec<u64>), String> {
-        let (fits, limit) = match flood {
-            Flood::Before(bits) => (self.norm <= params.max_norm_at(bits), params.max_norm_at(bits)),
-            Flood::After(bits) => {
-                let budget = 1u128 << (bits - STAT_SEC);
-                (params.switched_noise(self.norm) <= budget, params.max_norm_after(budget))
-            }
-        };
-        if !fits {
+        let limit = params.max_norm_at(bits);
+        if self.norm > limit {
             return Err(format!(
                 "plaintext norm 2^{:.1} exceeds the lattice parameters' 2^{:.1}",
                 (self.norm as f64).log2(),
@@ -93,10 +87,7 @@ impl Product {
         }
         let n = positions.len();
         let mut out0 = vec![0u64; params.limbs() * n];
-        let before = match flood {
-            Flood::Before(bits) => Wide::uniform_n(rng, bits, n),
-            Flood::After(_) => Vec::new(),
-        };
+        let flood = Wide::uniform_n(rng, bits, n);
         let e1 = cbd(rng, n);
         for (i, plan) in params.plans.iter().enumerate() {
             let r = params.limb(i);
@@ -106,59 +97,57 @@ impl Product {
             plan.inv(c0);
             let out = &mut out0[i * n..(i + 1) * n];
             for (k, &j) in positions.iter().enumerate() {
-                let e = small_mod(e1[k], p);
-                let noise = before.get(k).map_or(e, |&w| add_mod(params.wide_residue(w, i), e, p));
+                let noise = add_mod(params.wide_residue(flood[k], i), small_mod(e1[k], p), p);
                 out[k] = add_mod(add_mod(c0[j], noise, p), scaled[i * n + k], p);
             }
         }
         params.switch_down(&mut self.c1, &mut out0, n);
-        if let Flood::After(bits) = flood {
-            params.flood_kept(&mut out0, n, bits, rng);
-        }
         Ok((self.c1, out0))
     }
 }
 
-/// Where the evaluator floods a result's noise.
-#[derive(Clone, Copy)]
-pub enum Flood {
-    /// Noise of this many bits at the full modulus, before the switch divides it (and the switch's rounding
-    /// with it): needed when the kept modulus leaves little room above `t`, as for `t = 2^k`.
-    Before(u32),
-    /// Noise of this many bits added after the switch, over the kept primes: it must hide (smudge) the switched
-    /// noise and the switch's rounding, and is cheaper when the kept modulus has room (a small prime `t`).
-    After(u32),
-}
-
-/// A signed integer of up to 127 bits as `hi 2^64 + lo`: flooding noise, reduced mod each prime without
-/// 128-bit divisions.
+/// A signed integer of up to 191 bits as `hi 2^64 + lo`: flooding noise, reduced mod each prime without
+/// wide divisions.
 #[derive(Clone, Copy)]
 pub(in crate::mpc) struct Wide {
-    hi: i64,
+    hi: i128,
     lo: u64,
 }
 
 impl Wide {
-    /// Uniform in `[-2^bits, 2^bits)`, for `64 <= bits <= 125`.
+    /// The widest flood it draws: `2^MAX_BITS`.
+    pub(in crate::mpc) const MAX_BITS: u32 = 190;
+
+    /// Uniform in `[-2^bits, 2^bits)`, for `64 <= bits <= MAX_BITS`.
     #[cfg(test)]
     pub(in crate::mpc) fn uniform(rng: &mut impl crate::crypto::prg::Words, bits: u32) -> Wide {
-        Wide::from_words(rng.word(), rng.word(), bits)
+        Wide::from_words([rng.word(), rng.word(), rng.word()], bits)
     }
 
-    fn from_words(a: u64, b: u64, bits: u32) -> Wide {
-        debug_assert!((64..=125).contains(&bits));
-        let top = 1i64 << (bits - 64);
-        Wide { hi: (a & (2 * top as u64 - 1)) as i64 - top, lo: b }
+    fn from_words([a, b, lo]: [u64; 3], bits: u32) -> Wide {
+        debug_assert!((64..=Wide::MAX_BITS).contains(&bits));
+        let top = 1u128 << (bits - 64);
+        let high = (a as u128 | (b as u128) << 64) & (2 * top - 1);
+        Wide { hi: high as i128 - top as i128, lo }
     }
 
     /// `n` values uniform in `[-2^bits, 2^bits)`, from the stream in bulk.
     fn uniform_n(rng: &mut Prg, bits: u32, n: usize) -> Vec<Wide> {
-        words(rng, 2 * n).chunks_exact(2).map(|w| Wide::from_words(w[0], w[1], bits)).collect()
+        words(rng, 3 * n).chunks_exact(3).map(|w| Wide::from_words([w[0], w[1], w[2]], bits)).collect()
     }
 
+    /// `hi 2^64 + lo`.
     #[cfg(test)]
-    pub(in crate::mpc) fn value(self) -> i128 {
-        (self.hi as i128) << 64 | self.lo as i128
+    pub(in crate::mpc) fn new(hi: i128, lo: u64) -> Wide {
+        Wide { hi, lo }
+    }
+
+    /// The value mod `p`, by plain remainders (what [`Params::wide_residue`] computes without divisions).
+    #[cfg(test)]
+    pub(in crate::mpc) fn rem(self, p: u64) -> u64 {
+        let r64 = ((1u128 << 64) % p as u128) as u64;
+        let hi = self.hi.rem_euclid(p as i128) as u128;
+        ((hi * r64 as u128 + self.lo as u128) % p as u128) as u64
     }
 }
 

@@ -365,8 +365,8 @@ async fn rlwe_refuses_a_matrix_too_large_for_the_flooding() {
     assert_eq!((fa.expect("alice"), fb.expect("bob")), (false, false), "one node's entries too large");
     let (fa, fb) = tokio::join!(a.he_fits(1 << 20, 1024), b.he_fits(1 << 20, 1024));
     assert_eq!((fa.expect("alice"), fb.expect("bob")), (true, true));
-    // Entries of 2^48 in a 64-entry block exceed the flooding budget: a clear error, not a wrong result.
-    let big = vec![1u64 << 48; 64];
+    // Entries of 2^58 in a 64-entry block exceed the flooding budget: a clear error, not a wrong result.
+    let big = vec![1u64 << 58; 64];
     let (ra, rb) = tokio::join!(
         a.matvec_he_pair(&big, [&[0; 8], &[]], [(8, 8), (0, 0)]),
         b.matvec_he_pair(&[], [&[1; 8], &[]], [(8, 8), (0, 0)])
