@@ -24,7 +24,8 @@
 //!
 //! `cargo bench -p party-runtime --bench mpc` (`SF_BENCH_MPC=ntt`, `mul`, `linear`, `sigmoid`, `ss_lr`, `ss_lr_aby3` or `link` for one of
 //! them). The first line names the CPU and the code paths taken; `SF_DISABLE_AVX512=1` takes the AVX2 paths
-//! on a machine that has AVX-512 ([`party_runtime::cpu`]).
+//! on a machine that has AVX-512 ([`party_runtime::cpu`]). `SF_BENCH_TLS=1` runs the SS-LR cases' link
+//! over mutual TLS.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 #[path = "../tests/common/mod.rs"]
@@ -334,14 +335,19 @@ fn ss_lr_cluster(
     (sig, label, insecure): (&str, &str, bool),
 ) {
     let cpu = children_cpu_s();
-    let children: Vec<_> = common::party_requests(req)
-        .into_iter()
+    let requests = common::party_requests(req);
+    let names: Vec<&str> = requests.iter().map(|(p, _)| p.as_str()).collect();
+    let tls = std::env::var("SF_BENCH_TLS").is_ok_and(|v| v == "1");
+    let flags = if tls { common::pki(dir.path(), "bench", &names) } else { vec![vec![]; names.len()] };
+    let children: Vec<_> = requests
+        .iter()
+        .zip(flags)
         .rev()
-        .map(|(p, r)| {
+        .map(|((p, r), flags)| {
             let file = dir.path().join(format!("{p}.json"));
             std::fs::write(&file, r).unwrap();
-            let exe = env!("CARGO_BIN_EXE_party-runtime");
-            (p, Command::new(exe).arg("run").arg(&file).arg("-q").stdout(Stdio::piped()).spawn().unwrap())
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_party-runtime"));
+            (p.clone(), cmd.arg("run").arg(&file).arg("-q").args(flags).stdout(Stdio::piped()).spawn().unwrap())
         })
         .collect();
     let outs: std::collections::BTreeMap<String, Value> = children
@@ -362,6 +368,7 @@ fn ss_lr_cluster(
         "{}",
         json!({"bench": "ss_lr", "rows": 100_000, "features": 20, "batch_size": 1024, "epochs": 5,
                "sig_type": sig, "field": "FM64", "beaver": label, "insecure": insecure, "parties": outs.len(),
+               "tls": tls,
                "alice_total_s": total(alice), "bob_total_s": total(bob), "cpu_s_all_parties": cpu,
                "train_loop_s": train_loop_s(&alice["result"]["training_metrics"]["phases"]["alice"]),
                "cores_busy": cpu / slowest,

@@ -5,7 +5,11 @@
 //! `cargo bench -p party-runtime --bench psi` writes one JSON line per (protocol, size). Sizes from
 //! `SF_BENCH_PSI_SIZES` (comma-separated, default `100000,1000000`), protocols from `SF_BENCH_PSI_PROTOCOLS`
 //! (default `ECDH_PSI_2PC`), runs per size from `SF_BENCH_RUNS` (default 3; the median is reported).
+//! `SF_BENCH_TLS=1` runs the link over mutual TLS (a test CA and one certificate per party).
 #![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::io::Write;
 use std::path::Path;
@@ -27,6 +31,11 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// `SF_BENCH_TLS=1`: the link runs over mutual TLS.
+fn tls() -> bool {
+    std::env::var("SF_BENCH_TLS").is_ok_and(|v| v == "1")
+}
+
 fn run_once(dir: &Path, protocol: &str) -> (Value, Value) {
     let (pa, pb) = (free_port(), free_port());
     let mut req = json!({
@@ -39,12 +48,14 @@ fn run_once(dir: &Path, protocol: &str) -> (Value, Value) {
             "output_paths": {"alice": dir.join("alice_out.csv"), "bob": dir.join("bob_out.csv")},
             "receiver": "alice", "protocol": protocol, "sort": false}
     });
+    let flags = if tls() { common::pki(dir, "bench", &["bob", "alice"]) } else { vec![vec![], vec![]] };
     let mut children = Vec::new();
-    for party in ["bob", "alice"] {
+    for (party, flags) in ["bob", "alice"].into_iter().zip(flags) {
         req["sf_init_config"]["self_party"] = json!(party);
         let file = dir.join(format!("{party}.json"));
         std::fs::write(&file, req.to_string()).unwrap();
-        children.push(Command::new(env!("CARGO_BIN_EXE_party-runtime")).arg("run").arg(&file).arg("-q").output_async());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_party-runtime"));
+        children.push(cmd.arg("run").arg(&file).arg("-q").args(flags).output_async());
     }
     let mut outs: Vec<Value> = children.into_iter().map(|c| c.wait()).collect();
     let alice = outs.pop().unwrap();
@@ -104,6 +115,7 @@ fn main() {
                 "{}",
                 json!({
                     "bench": "psi", "protocol": protocol, "rows_per_party": n, "overlap": 0.5, "runs": runs,
+                    "tls": tls(),
                     "intersection": first["intersection_count"],
                     "alice_total_s": pick(0, &total), "bob_total_s": pick(1, &total),
                     "alice_algorithm_s": pick(0, &algo), "bob_algorithm_s": pick(1, &algo),
