@@ -39,7 +39,7 @@ pub struct SlotParams {
     /// The ciphertext parameters.
     pub ct: &'static Params,
     slots: Vec<Slot>,
-    /// Flooding noise bits (added after the switch) for a sum of two plaintext products.
+    /// Flooding noise bits (added at the full modulus, before the switch) for a sum of two plaintext products.
     pub flood: u32,
     /// Bits of the evaluator's mask `r` (uniform below `2^mask_bits`).
     pub mask_bits: u32,
