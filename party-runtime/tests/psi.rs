@@ -235,9 +235,18 @@ async fn transcript_case(protocol: &str) {
     }
     let bytes = transcript.lock().unwrap().clone();
     assert!(bytes.len() > 300 * 32, "the protocol ran ({} bytes)", bytes.len());
+    let mut encoded = Vec::new();
     for u in 0..300 {
         let k = key(KeyKind::Text, u).remove(0);
         assert!(!bytes.windows(k.len()).any(|w| w == k.as_bytes()), "key {k} crossed the link in plaintext");
+        encoded.push([(k.len() as u32).to_le_bytes().as_slice(), k.as_bytes()].concat());
+    }
+    if protocol == "ECDH_PSI_2PC" {
+        // No key's hashed point, nor its first 16 bytes (the compared truncation), is sent unblinded.
+        let sent: std::collections::HashSet<&[u8]> = bytes.windows(16).collect();
+        for point in party_runtime::psi::ecdh::unblinded_points(&encoded) {
+            assert!(!sent.contains(&point[..16]), "an unblinded point crossed the link");
+        }
     }
 }
 

@@ -55,6 +55,12 @@ fn blind_keys(keys: &[Vec<u8>], s: &Scalar) -> Vec<u8> {
     keys.par_iter().flat_map_iter(|k| (hash_to_point(k) * s).compress().to_bytes()).collect()
 }
 
+/// For each key its hashed point `H(k)`, encoded: the unblinded value that must never cross the link (the
+/// transcript test looks for it).
+pub fn unblinded_points(keys: &[Vec<u8>]) -> Vec<[u8; POINT]> {
+    keys.iter().map(|k| hash_to_point(k).compress().to_bytes()).collect()
+}
+
 /// Raise every point of `bytes` (concatenated compressed points from `peer`) to `s`; keep `keep` bytes of each.
 fn reblind(bytes: &[u8], s: &Scalar, keep: usize, me: &str, peer: &str) -> Result<Vec<u8>> {
     if !bytes.len().is_multiple_of(POINT) {
