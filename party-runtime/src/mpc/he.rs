@@ -75,7 +75,8 @@ impl PlainCache {
     /// The plaintexts of `a` (`m x p` by `tiling`), block after block and chunk after chunk within a block.
     fn get<R: Ring>(&mut self, params: &Params, tiling: Tiling, a: &[R]) -> Plaintexts {
         let mut hasher = blake3::Hasher::new();
-        hasher.update(&[tiling.m as u64, tiling.p as u64, R::BITS as u64].map(u64::to_le_bytes).concat());
+        let shape = [tiling.m, tiling.p, tiling.cols, tiling.width, R::BITS as usize];
+        hasher.update(&shape.map(|v| (v as u64).to_le_bytes()).concat());
         let mut raw = Vec::with_capacity(a.len() * R::BITS as usize / 8);
         for v in a {
             raw.extend_from_slice(&v.to_u128().to_le_bytes()[..R::BITS as usize / 8]);
@@ -99,61 +100,104 @@ impl PlainCache {
     }
 }
 
-/// How an `m x p` matrix times a `p` vector is cut: vector chunks of `cols` and row blocks of `rows` (one
-/// polynomial product per block and chunk, `rows * cols <= N`).
+/// How an `m x p` matrix times a `p x q` matrix is cut (CHEETAH's matrix product encoding): vector chunks of
+/// `cols` rows of `width` columns each in one polynomial (column `j`'s chunk from coefficient `j cols`), row
+/// blocks of `rows` (row `i`'s entries reversed from coefficient `i cols width + cols - 1` down), so one
+/// polynomial product holds `rows x width` inner products (`rows * cols * width <= N`). Several columns per
+/// ciphertext cut the ciphertexts made, returned and decrypted; the polynomial products stay `m p q / N`.
 #[derive(Clone, Copy)]
 pub(super) struct Tiling {
     m: usize,
     p: usize,
+    q: usize,
     cols: usize,
     rows: usize,
+    width: usize,
 }
 
 impl Tiling {
-    /// The cut with the fewest ciphertext bytes for `R`'s parameters: each chunk sends a fresh ciphertext's
-    /// `c0` (all primes), each row block returns a switched-down `c1` (the kept primes). Wide vectors with few
-    /// rows (a histogram's `p` data rows) take narrower chunks so that several rows share a returned block;
-    /// both nodes compute the same cut from the public shape.
+    /// The cut of a matrix-vector product ([`Tiling::columns`] with one column).
     pub(super) fn new<R: Ring>(m: usize, p: usize) -> Tiling {
+        Tiling::columns::<R>(m, p, 1)
+    }
+
+    /// The cut with the least estimated work for `R`'s parameters: each chunk of each column group sends a
+    /// fresh ciphertext's `c0` (all primes), each row block of each group returns a switched-down `c1` (the
+    /// kept primes), and each (group, chunk, block) is a polynomial product (counted as a sixteenth of a
+    /// ciphertext). Wide vectors with few rows (a histogram's `p` data rows) take narrower chunks so that
+    /// several rows and columns share a returned block; both nodes compute the same cut from the public shape.
+    pub(super) fn columns<R: Ring>(m: usize, p: usize, q: usize) -> Tiling {
         let params = rlwe::params::<R>();
         let n = params.n;
         let (sent, returned) = (params.limbs(), params.returned_limbs());
-        let at = |cols: usize| Tiling { m, p, cols, rows: n / cols };
-        let least = p.div_ceil(n).max(1);
-        (least..=least.saturating_mul(64).min(p.max(1)))
-            .map(|chunks| at(p.div_ceil(chunks).clamp(1, n)))
-            .min_by_key(|t| t.chunks() * sent + t.m.div_ceil(t.rows.max(1)) * returned)
-            .unwrap_or_else(|| at(p.clamp(1, n)))
+        let at = |cols: usize, width: usize| Tiling { m, p, q: q.max(1), cols, rows: n / (cols * width), width };
+        if m == 0 || p == 0 {
+            return at(1, 1);
+        }
+        let cost = |t: &Tiling| {
+            let groups = t.groups();
+            16 * groups * (t.chunks() * sent + t.blocks_count() * returned)
+                + groups * t.chunks() * t.blocks_count() * sent
+        };
+        (1..=q.clamp(1, 64))
+            .flat_map(|width| {
+                let least = p.div_ceil(n / width).max(1);
+                (least..=least.saturating_mul(64).min(p.max(1))).map(move |chunks| (chunks, width))
+            })
+            .map(|(chunks, width)| at(p.div_ceil(chunks).clamp(1, n / width), width))
+            .min_by_key(cost)
+            .unwrap_or_else(|| at(p.clamp(1, n), 1))
     }
 
-    /// Ciphertexts sent, ciphertexts returned, and rows per returned block.
+    /// Ciphertexts sent, ciphertexts returned, and rows per returned block, per column group.
     pub(super) fn counts(&self) -> (usize, usize, usize) {
-        (self.chunks(), self.m.div_ceil(self.rows.max(1)), self.rows)
+        (self.chunks(), self.blocks_count(), self.rows)
     }
 
     fn chunks(&self) -> usize {
         self.p.div_ceil(self.cols)
     }
 
+    fn blocks_count(&self) -> usize {
+        self.m.div_ceil(self.rows.max(1))
+    }
+
+    /// Column groups (ciphertexts per chunk) of `q` columns.
+    fn groups(&self) -> usize {
+        self.q.div_ceil(self.width)
+    }
+
     fn blocks(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
         (0..self.m).step_by(self.rows.max(1)).map(|r| r..(r + self.rows).min(self.m))
     }
 
-    /// The coefficients holding the block's rows' inner products.
-    fn positions(&self, rows: usize) -> Vec<usize> {
-        (0..rows).map(|i| i * self.cols + self.cols - 1).collect()
+    /// The coefficients holding the inner products of a block's `rows` rows with a group's `width` columns,
+    /// column after column.
+    fn positions(&self, rows: usize, width: usize) -> Vec<usize> {
+        let (cols, stride) = (self.cols, self.cols * self.width);
+        (0..width).flat_map(|j| (0..rows).map(move |i| i * stride + j * cols + cols - 1)).collect()
     }
 
-    /// The plaintext polynomial of rows `block` and vector chunk `c` of `a` (row-major `m x p`): row `i`'s
-    /// entries reversed from coefficient `i * cols + cols - 1` down.
+    /// The plaintext polynomial of rows `block` and vector chunk `c` of `a` (row-major `m x p`).
     fn plaintext<R: Ring>(&self, a: &[R], block: &std::ops::Range<usize>, c: usize) -> Vec<(usize, R)> {
         let c0 = c * self.cols;
         let c1 = (c0 + self.cols).min(self.p);
+        let stride = self.cols * self.width;
         let mut out = Vec::with_capacity(block.len() * (c1 - c0));
         for (i, r) in block.clone().enumerate() {
             for j in c0..c1 {
-                out.push((i * self.cols + self.cols - 1 - (j - c0), a[r * self.p + j]));
+                out.push((i * stride + self.cols - 1 - (j - c0), a[r * self.p + j]));
             }
+        }
+        out
+    }
+
+    /// The message of chunk `c` of a group of columns (each `p` long): column `j`'s rows from `j cols`.
+    fn chunk_message<R: Ring>(&self, group: &[Vec<R>], c: usize) -> Vec<R> {
+        let (c0, c1) = (c * self.cols, ((c + 1) * self.cols).min(self.p));
+        let mut out = vec![R::ZERO; self.cols * (group.len() - 1) + (c1 - c0)];
+        for (j, col) in group.iter().enumerate() {
+            out[j * self.cols..j * self.cols + (c1 - c0)].copy_from_slice(&col[c0..c1]);
         }
         out
     }
@@ -268,10 +312,13 @@ impl HeState {
     ) -> Result<[Vec<R>; 2]> {
         let me = peer.me;
         let dims = dims.map(|(m, p, q)| if m * p == 0 { (0, 0, q) } else { (m, p, q) });
-        let tilings = dims.map(|(m, p, _)| Tiling::new::<R>(m, p));
+        let tilings = dims.map(|(m, p, q)| Tiling::columns::<R>(m, p, q));
         let (own, theirs) = (tilings[me], tilings[1 - me]);
         let q = dims.iter().filter(|d| d.0 > 0).map(|d| d.2).max().unwrap_or(0);
-        let per_round = (ROUND_CIPHERTEXTS / own.chunks().max(theirs.chunks()).max(1)).max(1);
+        // A round carries whole column groups of both tilings.
+        let unit = lcm(own.width, theirs.width);
+        let per_unit = (own.chunks() * unit / own.width).max(theirs.chunks() * unit / theirs.width).max(1);
+        let per_round = unit * (ROUND_CIPHERTEXTS / per_unit).max(1);
         let (mo, qo) = (dims[me].0, dims[me].2);
         // This party evaluates its own matrix's products: one flooded coefficient per result entry.
         self.flooded.spend(mo * qo)?;
@@ -307,12 +354,45 @@ impl HeState {
     }
 }
 
+fn lcm(a: usize, b: usize) -> usize {
+    let gcd = |mut a: usize, mut b: usize| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    (a / gcd(a, b).max(1)) * b
+}
+
+/// Where each (column group, row block) of a round lands in its column-major results (`m` rows per column):
+/// the group's columns and the block's rows, the answer being column after column.
+fn scatter<R: Ring>(
+    out: &mut [R],
+    m: usize,
+    (group, block): (std::ops::Range<usize>, std::ops::Range<usize>),
+    v: &[R],
+) {
+    for (j, col) in group.enumerate() {
+        out[col * m + block.start..col * m + block.end].copy_from_slice(&v[j * block.len()..(j + 1) * block.len()]);
+    }
+}
+
+/// The (column group, row block) pairs of a round of `cols` columns, group after group.
+fn group_blocks(tiling: &Tiling, cols: usize) -> Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+    let blocks: Vec<std::ops::Range<usize>> = tiling.blocks().collect();
+    (0..cols)
+        .step_by(tiling.width)
+        .flat_map(|g| blocks.iter().map(move |b| (g..(g + tiling.width).min(cols), b.clone())))
+        .collect()
+}
+
 /// Most fresh ciphertexts one round of [`HeState::matmul_pair`] carries: bounds the evaluator's expanded
 /// ciphertexts (about 0.4 MB each for FM64) and the message size.
 const ROUND_CIPHERTEXTS: usize = 256;
 
-/// Encrypt this party's shares of the peer's columns (column `first + k` is `columns[k]`; chunk `c` of it on
-/// stream `(first + k) chunks + c`), then decrypt the peer's masked products, column after column.
+/// Encrypt this party's shares of the peer's columns (column `first + k` is `columns[k]`; chunk `c` of its
+/// column group `g` on stream `(first / width + g) chunks + c`), then decrypt the peer's masked products: the
+/// results column after column.
 async fn key_holder<R: Ring>(
     ctx: &PartyContext,
     peer: &str,
@@ -323,12 +403,13 @@ async fn key_holder<R: Ring>(
 ) -> Result<Vec<R>> {
     let params = rlwe::params::<R>();
     let chunks = tiling.chunks();
-    let parts: Vec<&[R]> = columns
-        .iter()
-        .flat_map(|col| (0..chunks).map(move |c| &col[c * tiling.cols..((c + 1) * tiling.cols).min(tiling.p)]))
-        .collect();
     let msg = compute(|| {
-        let cts = sk.encrypt_many(&parts, seed, (first * chunks) as u64);
+        let parts: Vec<Vec<R>> = columns
+            .chunks(tiling.width)
+            .flat_map(|group| (0..chunks).map(move |c| tiling.chunk_message(group, c)))
+            .collect();
+        let parts: Vec<&[R]> = parts.iter().map(Vec::as_slice).collect();
+        let cts = sk.encrypt_many(&parts, seed, (first / tiling.width * chunks) as u64);
         let mut msg = seed.to_vec();
         for ct in &cts {
             put_residues(&mut msg, ct);
@@ -343,16 +424,15 @@ async fn key_holder<R: Ring>(
         return Err(Error::Internal(format!("{peer} could not evaluate the RLWE product (see its error)")));
     }
     let l = params.returned_limbs();
-    let segments = |rows: usize| (residue_bytes(l * params.n), residue_bytes(l * rows));
-    // Each column's blocks in order: where each (column, block) answer starts.
-    let blocks: Vec<std::ops::Range<usize>> = tiling.blocks().collect();
-    let mut starts = Vec::with_capacity(columns.len() * blocks.len());
+    let segments = |values: usize| (residue_bytes(l * params.n), residue_bytes(l * values));
+    // Each group's blocks in order: where each answer starts.
+    let tasks = group_blocks(&tiling, columns.len());
+    let mut starts = Vec::with_capacity(tasks.len());
     let mut at = 1;
-    for _ in columns {
-        for block in &blocks {
-            starts.push((at, block.len()));
-            at += segments(block.len()).0 + segments(block.len()).1;
-        }
+    for (group, block) in &tasks {
+        let (len1, len0) = segments(group.len() * block.len());
+        starts.push(at);
+        at += len1 + len0;
     }
     if bytes.len() != at {
         return Err(ctx.bad_message(peer, tag, format!("expected {at} bytes, got {}", bytes.len())));
@@ -362,16 +442,22 @@ async fn key_holder<R: Ring>(
     let parts: Vec<Vec<R>> = compute(|| {
         starts
             .par_iter()
-            .map(|&(at, rows)| {
-                let (len1, len0) = segments(rows);
+            .zip(&tasks)
+            .map(|(&at, (group, block))| {
+                let values = group.len() * block.len();
+                let (len1, len0) = segments(values);
                 let c1 = reduced_residues(&bytes[at..at + len1], kept, params.n)?;
-                let c0 = reduced_residues(&bytes[at + len1..at + len1 + len0], kept, rows)?;
-                Ok(sk.decrypt::<R>(&c1, &c0, &tiling.positions(rows)))
+                let c0 = reduced_residues(&bytes[at + len1..at + len1 + len0], kept, values)?;
+                Ok(sk.decrypt::<R>(&c1, &c0, &tiling.positions(block.len(), group.len())))
             })
             .collect::<std::result::Result<_, String>>()
     })
     .map_err(|e| ctx.bad_message(peer, tag, e))?;
-    Ok(parts.concat())
+    let mut out = vec![R::ZERO; columns.len() * tiling.m];
+    for (task, part) in tasks.into_iter().zip(parts) {
+        scatter(&mut out, tiling.m, task, &part);
+    }
+    Ok(out)
 }
 
 /// Multiply the peer's ciphertexts (`cols` columns from column `first`) by this party's matrix, mask, flood and
@@ -387,48 +473,51 @@ async fn evaluator<R: Ring>(
     let params: &Params = rlwe::params::<R>();
     let l = params.limbs();
     let chunks = tiling.chunks();
-    let blocks: Vec<std::ops::Range<usize>> = tiling.blocks().collect();
+    let tasks = group_blocks(&tiling, cols);
     // The re-randomizers, masks and flooding streams do not depend on the data: made while the peer's
-    // ciphertexts are on their way.
-    let tasks: Vec<(usize, usize)> = (0..cols).flat_map(|k| (0..blocks.len()).map(move |b| (k, b))).collect();
-    // Each returned block's own stream, forked in order, so they are made in parallel.
+    // ciphertexts are on their way. Each returned block's own stream, forked in order, so they are made in
+    // parallel.
     let streams: Vec<Prg> = tasks.iter().map(|_| rng.fork()).collect();
     let prepared: Vec<(ZeroEnc, Vec<R>, Prg)> = compute(|| {
         streams
             .into_par_iter()
             .zip(&tasks)
-            .map(|(mut rng, &(_, b))| (ZeroEnc::new(params, pk, &mut rng), random(&mut rng, blocks[b].len()), rng))
+            .map(|(mut rng, (g, b))| (ZeroEnc::new(params, pk, &mut rng), random(&mut rng, g.len() * b.len()), rng))
             .collect()
     });
     let tag = "mpc/he/enc";
     let bytes = ctx.channel.recv_bytes(peer, tag).await.map_err(|e| ctx.link_error(e))?;
     let len = l * params.n;
-    let expected = 16 + cols * chunks * residue_bytes(len);
+    let received = cols.div_ceil(tiling.width) * chunks;
+    let expected = 16 + received * residue_bytes(len);
     if bytes.len() != expected {
         return Err(ctx.bad_message(peer, tag, format!("expected {expected} bytes, got {}", bytes.len())));
     }
     let evaluated = compute(|| -> Result<(Vec<u8>, Vec<R>)> {
         let seed: [u8; 16] = bytes[..16].try_into().unwrap_or_default();
+        let stream0 = first / tiling.width * chunks;
         let cts = bytes[16..]
             .par_chunks_exact(residue_bytes(len))
             .enumerate()
             .map(|(i, part)| {
                 let c0 = reduced_residues(part, &params.primes, params.n).map_err(|e| ctx.bad_message(peer, tag, e))?;
-                Ok(rlwe::received(params, c0, seed, (first * chunks + i) as u64))
+                Ok(rlwe::received(params, c0, seed, (stream0 + i) as u64))
             })
             .collect::<Result<Vec<(Vec<u64>, Vec<u64>)>>>()?;
         let plaintexts = plain.get(params, tiling, a);
+        let block_index = |start: usize| start / tiling.rows.max(1);
         let answers = tasks
             .par_iter()
             .zip(prepared)
-            .map(|(&(k, b), (zero, mask, mut rng))| {
+            .map(|((group, block), (zero, mask, mut rng))| {
                 let mut prod = Product::new(zero);
-                let column = &cts[k * chunks..(k + 1) * chunks];
-                for ((c0, c1), (pt, norm)) in column.iter().zip(&plaintexts[b * chunks..]) {
+                let g = group.start / tiling.width;
+                let b = block_index(block.start);
+                for ((c0, c1), (pt, norm)) in cts[g * chunks..(g + 1) * chunks].iter().zip(&plaintexts[b * chunks..]) {
                     prod.add(params, (pt, *norm), c0, c1);
                 }
                 let (c1, c0) = prod
-                    .finish(params, &tiling.positions(blocks[b].len()), &mask, &mut rng)
+                    .finish(params, &tiling.positions(block.len(), group.len()), &mask, &mut rng)
                     .map_err(|e| Error::Internal(format!("RLWE product: {e}")))?;
                 let mut part = Vec::with_capacity(residue_bytes(c1.len()) + residue_bytes(c0.len()));
                 put_residues(&mut part, &c1);
@@ -437,10 +526,10 @@ async fn evaluator<R: Ring>(
             })
             .collect::<Result<Vec<(Vec<u8>, Vec<R>)>>>()?;
         let mut msg = vec![1u8];
-        let mut masks = Vec::with_capacity(cols * tiling.m);
-        for (part, mask) in answers {
+        let mut masks = vec![R::ZERO; cols * tiling.m];
+        for (task, (part, mask)) in tasks.iter().zip(answers) {
             msg.extend_from_slice(&part);
-            masks.extend(mask);
+            scatter(&mut masks, tiling.m, task.clone(), &mask);
         }
         Ok((msg, masks))
     });
@@ -462,6 +551,45 @@ async fn evaluator<R: Ring>(
 mod tests {
     use super::*;
     use crate::crypto::prg::Words;
+
+    /// The product of a block's plaintext and a group's chunk message, negacyclic mod `X^N + 1` over the
+    /// integers, holds each row's inner product with each column's chunk at the tiling's positions.
+    #[test]
+    fn a_block_times_a_column_group_holds_every_inner_product_at_its_position() {
+        let n = rlwe::params::<u64>().n;
+        let mut rng = Prg::new([9; 16], 0);
+        for (m, p, q) in [(40, 600, 16), (5, 300, 3), (12, 40, 7), (3, 9000, 2), (200, 50, 64)] {
+            let t = Tiling::columns::<u64>(m, p, q);
+            assert!(t.rows * t.cols * t.width <= n && t.rows > 0, "{m} x {p} x {q}");
+            let a: Vec<u64> = (0..m * p).map(|_| rng.word() % 7).collect();
+            let cols: Vec<Vec<u64>> = (0..q).map(|_| (0..p).map(|_| rng.word() % 5).collect()).collect();
+            for (group, block) in group_blocks(&t, q) {
+                let mut expected = vec![0i128; group.len() * block.len()];
+                let mut got = vec![0i128; group.len() * block.len()];
+                let positions = t.positions(block.len(), group.len());
+                for c in 0..t.chunks() {
+                    let message = t.chunk_message(&cols[group.clone()], c);
+                    let mut prod = vec![0i128; n];
+                    for (i, v) in t.plaintext(&a, &block, c) {
+                        for (j, w) in message.iter().enumerate().filter(|(_, w)| **w != 0) {
+                            let (k, x) = ((i + j) % n, v as i128 * *w as i128);
+                            prod[k] += if i + j >= n { -x } else { x };
+                        }
+                    }
+                    for (out, &at) in got.iter_mut().zip(&positions) {
+                        *out += prod[at];
+                    }
+                }
+                for (j, col) in group.clone().enumerate() {
+                    for (i, r) in block.clone().enumerate() {
+                        let dot: u64 = (0..p).map(|k| a[r * p + k] * cols[col][k]).sum();
+                        expected[j * block.len() + i] = dot as i128;
+                    }
+                }
+                assert_eq!(got, expected, "{m} x {p} x {q}: columns {group:?}, rows {block:?}");
+            }
+        }
+    }
 
     #[test]
     fn residues_round_trip_in_packed_segments() {

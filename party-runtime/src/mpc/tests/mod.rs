@@ -330,8 +330,15 @@ async fn rlwe_matrix_products<R: Ring>(f: u32) {
     let (mut a, mut b, _) = pair::<R>(Beaver::Ot, f).await;
     let mut rng = rng();
     // Several columns in one round (a histogram level: 90 x 10000 times 6 columns), in two rounds (3 x 9000
-    // times 150 columns: two chunks each, 128 columns a round), and with one node's matrix absent.
-    for (da, db) in [((90, 10000, 6), (70, 10000, 6)), ((3, 9000, 150), (0, 0, 150)), ((0, 0, 4), (5, 700, 4))] {
+    // times 150 columns: two chunks each, 128 columns a round), with one node's matrix absent, and with column
+    // groups of different widths at the two nodes, the last group partial.
+    let shapes = [
+        ((90, 10000, 6), (70, 10000, 6)),
+        ((3, 9000, 150), (0, 0, 150)),
+        ((0, 0, 4), (5, 700, 4)),
+        ((90, 10000, 13), (7, 3000, 13)),
+    ];
+    for (da, db) in shapes {
         let (xa, xb) = (a.encode(&reals(da.0 * da.1, 8.0, &mut rng)), a.encode(&reals(db.0 * db.1, 8.0, &mut rng)));
         let (ba, bb): (Vec<R>, Vec<R>) = (
             (0..da.1 * da.2).map(|_| uniform(&mut rng)).collect(),
