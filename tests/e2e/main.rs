@@ -15,5 +15,8 @@ mod two_clusters;
 // The SecretFlowTask examples in examples/k8s: current, and each runs to the local result.
 mod k8s_examples;
 
+// /metrics and JSON logs of the operator; the stand-in API server's schema pruning, validation and 409s.
+mod observability;
+
 // The Helm chart: CRD identical to the generated one, values consistent with the templates, least-privilege RBAC.
 mod chart;

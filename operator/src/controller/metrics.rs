@@ -1,60 +1,71 @@
-//! The operator's Prometheus metrics and health endpoints (`/metrics`, `/healthz`), text exposition format.
+//! The operator's Prometheus metrics and health endpoints (`/metrics`, `/healthz`), through the
+//! `prometheus-client` crate (OpenMetrics text): reconciles and their duration, failures by error kind, tasks by
+//! phase, and each task's time to its pods and to a terminal phase.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-/// Counters and histograms the controller updates.
-#[derive(Default)]
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The phases a task gauge always shows (zero when no task is in them).
+const PHASES: [&str; 4] = ["Pending", "Running", "Succeeded", "Failed"];
+
+/// A task's phase, as a label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabel {
+    phase: String,
+}
+
+/// What made a reconcile fail: the API's reason (`Conflict`, `NotFound`, `Forbidden`, ...) or `Transport`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabel {
+    kind: String,
+}
+
+/// The registry and the handles the controller updates.
 pub struct Metrics {
-    /// Reconciles run.
-    pub reconciles: AtomicU64,
-    /// Reconciles that returned an error.
-    pub errors: AtomicU64,
-    /// Tasks by phase, from the last reconcile of each (task key -> phase).
-    pub phases: Mutex<BTreeMap<String, String>>,
-    /// Seconds from creation to all pods created, per task.
-    pub to_pods: Mutex<Histogram>,
-    /// Seconds from creation to a terminal phase, per task.
-    pub to_done: Mutex<Histogram>,
+    registry: Registry,
+    reconciles: Counter,
+    duration: Histogram,
+    failures: Family<ErrorLabel, Counter>,
+    tasks: Family<PhaseLabel, Gauge>,
+    /// Each task's phase from its last reconcile (task key -> phase): the gauge is recounted from it.
+    phases: Mutex<BTreeMap<String, String>>,
+    to_pods: Histogram,
+    to_done: Histogram,
 }
 
-/// A fixed-bucket histogram.
-pub struct Histogram {
-    bounds: Vec<f64>,
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
-}
-
-impl Default for Histogram {
+impl Default for Metrics {
     fn default() -> Self {
-        let bounds = vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0];
-        Histogram { counts: vec![0; bounds.len()], bounds, sum: 0.0, count: 0 }
-    }
-}
-
-impl Histogram {
-    /// Record one observation.
-    pub fn observe(&mut self, v: f64) {
-        for (b, c) in self.bounds.iter().zip(self.counts.iter_mut()) {
-            if v <= *b {
-                *c += 1;
-            }
+        let mut registry = Registry::with_prefix("secretflow");
+        let reconciles = Counter::default();
+        registry.register("reconciles", "Reconciles run", reconciles.clone());
+        // 1 ms to about 16 s: a reconcile is a few API round trips.
+        let duration = Histogram::new(exponential_buckets(0.001, 2.0, 15));
+        registry.register("reconcile_duration_seconds", "Time one reconcile took", duration.clone());
+        let failures = Family::<ErrorLabel, Counter>::default();
+        registry.register("reconcile_errors", "Reconciles that failed, by error kind", failures.clone());
+        let tasks = Family::<PhaseLabel, Gauge>::default();
+        registry.register("tasks", "Tasks by phase", tasks.clone());
+        // 0.1 s to about an hour.
+        let to_pods = Histogram::new(exponential_buckets(0.1, 2.0, 16));
+        registry.register(
+            "task_pods_created_seconds",
+            "Time from task creation to all party pods created",
+            to_pods.clone(),
+        );
+        let to_done = Histogram::new(exponential_buckets(0.1, 2.0, 16));
+        registry.register("task_completion_seconds", "Time from task creation to a terminal phase", to_done.clone());
+        for p in PHASES {
+            tasks.get_or_create(&PhaseLabel { phase: p.into() }).set(0);
         }
-        self.sum += v;
-        self.count += 1;
-    }
-
-    fn render(&self, name: &str, help: &str, out: &mut String) {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} histogram\n"));
-        for (b, c) in self.bounds.iter().zip(&self.counts) {
-            out.push_str(&format!("{name}_bucket{{le=\"{b}\"}} {c}\n"));
-        }
-        out.push_str(&format!(
-            "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}\n",
-            self.count, self.sum, self.count
-        ));
+        Metrics { registry, reconciles, duration, failures, tasks, phases: Mutex::default(), to_pods, to_done }
     }
 }
 
@@ -63,67 +74,62 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Metrics {
-    /// Remember a task's phase.
+    /// Count one reconcile that took `took`.
+    pub fn reconciled(&self, took: Duration) {
+        self.reconciles.inc();
+        self.duration.observe(took.as_secs_f64());
+    }
+
+    /// Count one failed reconcile of error kind `kind`.
+    pub fn failed(&self, kind: &str) {
+        self.failures.get_or_create(&ErrorLabel { kind: kind.into() }).inc();
+    }
+
+    /// Remember a task's phase (`None`: the task is gone) and recount the per-phase gauge.
     pub fn phase(&self, key: &str, phase: Option<&str>) {
         let mut g = lock(&self.phases);
         match phase {
             Some(p) => g.insert(key.to_string(), p.to_string()),
             None => g.remove(key),
         };
+        let mut counts: BTreeMap<&str, i64> = PHASES.iter().map(|p| (*p, 0)).collect();
+        for p in g.values() {
+            *counts.entry(p.as_str()).or_default() += 1;
+        }
+        for (p, n) in counts {
+            self.tasks.get_or_create(&PhaseLabel { phase: p.into() }).set(n);
+        }
     }
 
     /// Observe the creation-to-pods latency.
     pub fn pods_created(&self, secs: f64) {
-        lock(&self.to_pods).observe(secs);
+        self.to_pods.observe(secs);
     }
 
     /// Observe the creation-to-completion latency.
     pub fn completed(&self, secs: f64) {
-        lock(&self.to_done).observe(secs);
+        self.to_done.observe(secs);
     }
 
-    /// The exposition text.
+    /// The exposition text (OpenMetrics).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
-        };
-        counter(&mut out, "secretflow_reconciles_total", "Reconciles run.", self.reconciles.load(Ordering::Relaxed));
-        counter(
-            &mut out,
-            "secretflow_reconcile_errors_total",
-            "Reconciles that failed.",
-            self.errors.load(Ordering::Relaxed),
-        );
-        out.push_str("# HELP secretflow_tasks Tasks by phase.\n# TYPE secretflow_tasks gauge\n");
-        let mut by_phase: BTreeMap<String, u64> =
-            ["Pending", "Running", "Succeeded", "Failed"].iter().map(|p| (p.to_string(), 0)).collect();
-        for p in lock(&self.phases).values() {
-            *by_phase.entry(p.clone()).or_default() += 1;
-        }
-        for (p, n) in by_phase {
-            out.push_str(&format!("secretflow_tasks{{phase=\"{p}\"}} {n}\n"));
-        }
-        lock(&self.to_pods).render(
-            "secretflow_task_pods_created_seconds",
-            "Time from task creation to all party pods created.",
-            &mut out,
-        );
-        lock(&self.to_done).render(
-            "secretflow_task_completion_seconds",
-            "Time from task creation to a terminal phase.",
-            &mut out,
-        );
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
 }
 
+/// The OpenMetrics text content type.
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 /// Serve `/metrics` and `/healthz` on `addr` until the process ends.
 pub async fn serve(addr: std::net::SocketAddr, metrics: std::sync::Arc<Metrics>) -> std::io::Result<()> {
+    use axum::http::header;
     use axum::routing::get;
     let app = axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(move || async move { metrics.render() }));
+        .route("/metrics", get(move || async move { ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render()) }));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, app).await
 }
@@ -133,17 +139,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_counters_phases_and_histograms() {
+    fn renders_counters_phases_failures_and_histograms() {
         let m = Metrics::default();
-        m.reconciles.fetch_add(3, Ordering::Relaxed);
+        for _ in 0..3 {
+            m.reconciled(Duration::from_millis(3));
+        }
+        m.failed("Conflict");
         m.phase("ns/a", Some("Running"));
         m.phase("ns/b", Some("Running"));
         m.phase("ns/b", None);
         m.pods_created(0.3);
         let text = m.render();
-        assert!(text.contains("secretflow_reconciles_total 3\n"));
-        assert!(text.contains("secretflow_tasks{phase=\"Running\"} 1\n"));
-        assert!(text.contains("secretflow_task_pods_created_seconds_bucket{le=\"0.5\"} 1\n"));
-        assert!(text.contains("secretflow_task_pods_created_seconds_bucket{le=\"0.25\"} 0\n"));
+        assert!(text.contains("secretflow_reconciles_total 3\n"), "{text}");
+        assert!(text.contains("secretflow_reconcile_duration_seconds_count 3\n"), "{text}");
+        assert!(text.contains("secretflow_reconcile_duration_seconds_bucket{le=\"0.004\"} 3\n"), "{text}");
+        assert!(text.contains("secretflow_reconcile_duration_seconds_bucket{le=\"0.002\"} 0\n"), "{text}");
+        assert!(text.contains("secretflow_reconcile_errors_total{kind=\"Conflict\"} 1\n"), "{text}");
+        assert!(text.contains("secretflow_tasks{phase=\"Running\"} 1\n"), "{text}");
+        assert!(text.contains("secretflow_tasks{phase=\"Failed\"} 0\n"), "{text}");
+        assert!(text.contains("secretflow_task_pods_created_seconds_bucket{le=\"0.4\"} 1\n"), "{text}");
+        assert!(text.contains("secretflow_task_pods_created_seconds_bucket{le=\"0.2\"} 0\n"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

@@ -3,7 +3,6 @@
 //! take a Lease so that only one of several replicas reconciles.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -54,6 +53,17 @@ pub enum Error {
     /// An API call failed.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
+}
+
+impl Error {
+    /// The metrics label of this error: the API's reason (`Conflict`, `NotFound`, ...) or `Transport`.
+    pub fn kind(&self) -> String {
+        match self {
+            Error::Kube(kube::Error::Api(status)) if !status.reason.is_empty() => status.reason.clone(),
+            Error::Kube(kube::Error::Api(status)) => format!("HTTP{}", status.code),
+            Error::Kube(_) => "Transport".into(),
+        }
+    }
 }
 
 /// What every reconcile shares.
@@ -142,7 +152,7 @@ async fn wait_for_leadership(client: Client, namespace: &str) -> anyhow::Result<
 }
 
 fn error_policy(task: Arc<SecretFlowTask>, e: &Error, ctx: Arc<Context>) -> Requeue {
-    ctx.metrics.errors.fetch_add(1, Ordering::Relaxed);
+    ctx.metrics.failed(&e.kind());
     tracing::warn!(task = %task.name_any(), error = %e, "reconcile failed; retrying");
     Requeue::requeue(Duration::from_secs(5))
 }
@@ -175,8 +185,16 @@ pub fn observe_pod(pod: &Pod) -> Option<ObservedPod> {
     })
 }
 
+/// One reconcile, timed into the metrics.
+#[tracing::instrument(skip_all, fields(task = %task.name_any(), namespace = task.namespace().as_deref().unwrap_or_default()))]
 async fn reconcile_task(task: Arc<SecretFlowTask>, ctx: Arc<Context>) -> Result<Requeue, Error> {
-    ctx.metrics.reconciles.fetch_add(1, Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    let result = reconcile_once(task, &ctx).await;
+    ctx.metrics.reconciled(started.elapsed());
+    result
+}
+
+async fn reconcile_once(task: Arc<SecretFlowTask>, ctx: &Context) -> Result<Requeue, Error> {
     let (name, ns) = children::name_ns(&task);
     let key = format!("{ns}/{name}");
     if task.metadata.deletion_timestamp.is_some() {

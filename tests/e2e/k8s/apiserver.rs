@@ -2,7 +2,9 @@
 //! It serves what the operator, the party runtimes' reporter and kube-rs's watcher use, over plain HTTP:
 //! list (label selectors), watch (with resourceVersions, replaying history), get, create, JSON merge / JSON /
 //! apply patches, delete with owner-reference garbage collection, and the `status` subresource, for any
-//! resource path (`/api/v1/...` and `/apis/<group>/<version>/...`). Objects live in memory.
+//! resource path (`/api/v1/...` and `/apis/<group>/<version>/...`). Objects live in memory. Like the real one,
+//! it prunes and validates custom objects against their CRD's schema ([`super::schema`]) and refuses an update
+//! that names a stale `resourceVersion` with 409 Conflict.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -42,6 +44,8 @@ struct State {
 pub struct Store {
     state: Arc<Mutex<State>>,
     changes: broadcast::Sender<Change>,
+    /// openAPIV3Schema per custom resource prefix: the CRDs installed in this cluster.
+    schemas: Arc<BTreeMap<String, Value>>,
 }
 
 fn status(code: u16, reason: &str, message: impl Into<String>) -> Response {
@@ -177,9 +181,30 @@ impl Default for Store {
 }
 
 impl Store {
-    /// An empty store.
+    /// An empty store with the SecretFlowTask CRD installed.
     pub fn new() -> Store {
-        Store { state: Arc::default(), changes: broadcast::channel(65_536).0 }
+        use kube::CustomResourceExt;
+        let crd = serde_json::to_value(secretflow_crds::crd::SecretFlowTask::crd()).expect("CRD as JSON");
+        let schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone();
+        let schemas = Arc::new(BTreeMap::from([(super::TASKS.to_string(), schema)]));
+        Store { state: Arc::default(), changes: broadcast::channel(65_536).0, schemas }
+    }
+
+    /// Prune and validate a custom object against its CRD (other resources pass as they are).
+    fn admit(&self, resource: &str, obj: &mut Value) -> Result<(), (u16, String)> {
+        match self.schemas.get(resource) {
+            Some(schema) => super::schema::admit(schema, obj).map_err(|e| {
+                (
+                    422,
+                    format!(
+                        "{} \"{}\" is invalid: {e}",
+                        obj["kind"].as_str().unwrap_or(resource),
+                        obj["metadata"]["name"].as_str().unwrap_or("")
+                    ),
+                )
+            }),
+            None => Ok(()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -200,6 +225,7 @@ impl Store {
     /// Create an object (as `kubectl apply` would); `resource` like `apis/secretflow.io/v1alpha1/secretflowtasks`.
     pub fn create(&self, resource: &str, ns: &str, mut obj: Value) -> Result<Value, (u16, String)> {
         let name = obj["metadata"]["name"].as_str().ok_or((422, "metadata.name is required".to_string()))?.to_string();
+        self.admit(resource, &mut obj)?;
         let mut s = self.lock();
         let key = (resource.to_string(), ns.to_string(), name.clone());
         if s.objects.contains_key(&key) {
@@ -241,19 +267,21 @@ impl Store {
         (items, s.rv)
     }
 
-    /// Change an object with `f`; bumps resourceVersion (and generation when `spec` changed) only if it changed.
+    /// Change an object with `f` (its error is the HTTP code and message); bumps resourceVersion (and
+    /// generation when `spec` changed) only if it changed.
     pub fn update(
         &self,
         resource: &str,
         ns: &str,
         name: &str,
-        f: impl FnOnce(&mut Value) -> Result<(), String>,
+        f: impl FnOnce(&mut Value) -> Result<(), (u16, String)>,
     ) -> Result<Value, (u16, String)> {
         let mut s = self.lock();
         let key = (resource.to_string(), ns.to_string(), name.to_string());
         let old = s.objects.get(&key).cloned().ok_or((404, format!("{resource} \"{name}\" not found")))?;
         let mut new = old.clone();
-        f(&mut new).map_err(|e| (422, e))?;
+        f(&mut new)?;
+        self.admit(resource, &mut new)?;
         // Identity fields are the server's.
         for k in ["uid", "creationTimestamp", "namespace", "name"] {
             new["metadata"][k] = old["metadata"][k].clone();
@@ -326,7 +354,8 @@ async fn handle(store: Store, method: Method, uri: Uri, headers: HeaderMap, body
         || serde_json::from_slice::<Value>(&body).map_err(|e| Box::new(status(400, "BadRequest", e.to_string())));
     let reply = |r: Result<Value, (u16, String)>, created: bool| match r {
         Ok(v) => (if created { StatusCode::CREATED } else { StatusCode::OK }, axum::Json(v)).into_response(),
-        Err((409, m)) => status(409, "AlreadyExists", m),
+        Err((409, m)) if created => status(409, "AlreadyExists", m),
+        Err((409, m)) => status(409, "Conflict", m),
         Err((404, m)) => status(404, "NotFound", m),
         Err((c, m)) => status(c, "Invalid", m),
     };
@@ -364,12 +393,23 @@ async fn handle(store: Store, method: Method, uri: Uri, headers: HeaderMap, body
             let on_status = t.subresource.as_deref() == Some("status");
             let has_status_subresource = t.resource.starts_with("apis/secretflow.io/");
             let replace = method == Method::PUT;
+            // A write that names the version it read is refused when the object has moved on since.
+            let read = patch["metadata"]["resourceVersion"].as_str().map(String::from);
             let r = store.update(&t.resource, &ns, name, |obj| {
+                if let Some(read) = &read
+                    && obj["metadata"]["resourceVersion"].as_str() != Some(read)
+                {
+                    return Err((409, format!(
+                        "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply \
+                         your changes to the latest version and try again",
+                        t.resource
+                    )));
+                }
                 let mut candidate = obj.clone();
                 if replace {
                     candidate = patch.clone();
                 } else if kind.contains("json-patch") {
-                    json_patch(&mut candidate, &patch)?;
+                    json_patch(&mut candidate, &patch).map_err(|e| (422, e))?;
                 } else {
                     // merge-patch, strategic merge (treated as merge) and apply (treated as merge of the intent).
                     merge_patch(&mut candidate, &patch);

@@ -4,6 +4,7 @@
 
 pub mod apiserver;
 pub mod kubelet;
+pub mod schema;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -25,6 +26,8 @@ pub struct Cluster {
     pub url: String,
     /// A kubeconfig for it (what a process outside the test reads through `KUBECONFIG`).
     pub kubeconfig: PathBuf,
+    /// The controller's `/metrics` URL.
+    pub metrics: String,
     /// Where each pod's files are (`<pod>/container.log` is its log).
     pods: PathBuf,
     controller: tokio::task::JoinHandle<()>,
@@ -62,6 +65,26 @@ pub fn workspace_binary(package: &str, name: &str) -> PathBuf {
     bin
 }
 
+/// A loopback address with a port free now (for a server started right after).
+pub fn free_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port")
+}
+
+/// A kubeconfig in `dir` for the API server at `url` (what a process outside the test reads through
+/// `KUBECONFIG`).
+pub fn write_kubeconfig(dir: &Path, url: &str) -> PathBuf {
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: test\n  cluster:\n    server: {url}\n\
+             users:\n- name: test\n  user: {{}}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n"
+        ),
+    )
+    .expect("kubeconfig");
+    kubeconfig
+}
+
 /// A kube client for the API server at `url`.
 pub fn client_for(url: &str) -> kube::Client {
     kube::Client::try_from(kube::Config::new(url.parse().expect("url"))).expect("client")
@@ -88,15 +111,7 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = apiserver::Store::new();
         let url = apiserver::serve(store.clone()).await;
-        let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(
-            &kubeconfig,
-            format!(
-                "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: test\n  cluster:\n    server: {url}\n\
-                 users:\n- name: test\n  user: {{}}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n"
-            ),
-        )
-        .expect("kubeconfig");
+        let kubeconfig = write_kubeconfig(dir.path(), &url);
         let pods = dir.path().join("pods");
         let processes = if kubelet {
             kubelet::start(store.clone(), runtime_binary(), kubeconfig.clone(), pods.clone(), net)
@@ -104,12 +119,13 @@ impl Cluster {
             kubelet::Processes::default()
         };
         let client = client_for(&url);
+        let metrics_addr = free_addr();
         let args = ControllerArgs {
             party_image: "party-runtime:test".into(),
             party_service_account: "secretflow-party".into(),
             party_data_root: "/app/data".into(),
             namespace: None,
-            metrics_addr: "127.0.0.1:0".parse().expect("addr"),
+            metrics_addr,
             leader_elect: false,
             lease_namespace: "default".into(),
         };
@@ -118,7 +134,8 @@ impl Cluster {
                 panic!("controller failed: {e:#}");
             }
         });
-        Cluster { store, processes, url, kubeconfig, pods, controller, _dir: dir }
+        let metrics = format!("http://{metrics_addr}/metrics");
+        Cluster { store, processes, url, kubeconfig, metrics, pods, controller, _dir: dir }
     }
 
     /// `kubectl apply` of a SecretFlowTask in namespace `ns`.
