@@ -5,9 +5,10 @@
 //! inner products at known coefficients), adds a random mask `R` and flooding noise, and returns only those
 //! coefficients. The key holder decrypts `A b_other + R`; the owner's share is `A b_own - R`.
 //!
-//! Per product of an `m x p` block (`p <= N`) the key holder sends `ceil(p / N)` ciphertexts of `c0` only
-//! (`c1` expands from a seed) and gets back `ceil(m / floor(N / p))`, switched down to fewer primes; compare
-//! `m p k` OTs for Gilboa.
+//! A shared matrix of `q` columns goes `width` columns to a ciphertext ([`Tiling`], CHEETAH's matrix product
+//! encoding): per column group the key holder sends one ciphertext of `c0` only (`c1` expands from a seed) per
+//! vector chunk and gets back one per row block, switched down to fewer primes; compare `m p k` OTs per
+//! column for Gilboa.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use rayon::prelude::*;
 
 use rand_chacha::ChaCha20Rng;
 
+use super::cost;
 use super::local::{matmul_local, random, sub};
 use super::peer::Peer;
 use super::rlwe::{self, Params, Product, PublicKey, STAT_SEC, SecretKey, TASK_FLOODS, TASK_FLOODS_LOG2, ZeroEnc};
@@ -57,6 +59,14 @@ impl FloodBudget {
 
 /// Memory the evaluator may spend on cached plaintext polynomials.
 const PLAIN_CACHE_BYTES: usize = 512 << 20;
+
+/// Most plaintext polynomials a cut may make of one matrix (about 126 MB for FM64), so that several cuts of
+/// one matrix (a histogram's levels) stay in the cache together.
+const CACHED_TILES: usize = 480;
+
+/// CPU seconds of one 8192-point NTT over one prime (AVX2; FM64's size), the unit [`Tiling::columns`] counts
+/// its work in.
+const NTT_SECS: f64 = 20e-6;
 
 /// The evaluator's plaintext polynomials (NTT form, with their norms) by matrix: SS-LR multiplies the same
 /// batches every epoch, so each batch's matrix is encoded and transformed once and reused (the fixed data is
@@ -121,31 +131,38 @@ impl Tiling {
         Tiling::columns::<R>(m, p, 1)
     }
 
-    /// The cut with the least estimated work for `R`'s parameters: each chunk of each column group sends a
-    /// fresh ciphertext's `c0` (all primes), each row block of each group returns a switched-down `c1` (the
-    /// kept primes), and each (group, chunk, block) is a polynomial product (counted as a sixteenth of a
-    /// ciphertext). Wide vectors with few rows (a histogram's `p` data rows) take narrower chunks so that
-    /// several rows and columns share a returned block; both nodes compute the same cut from the public shape.
+    /// The cut with the least estimated time for `R`'s parameters (both nodes compute it from the public
+    /// shape): the ciphertexts' bytes on a link of [`cost::LINK_BYTES_PER_SEC`] plus their CPU, counted in
+    /// one-prime NTTs: a fresh ciphertext (each chunk of each column group) about 6, a returned one (each row
+    /// block of each group: re-randomizer, inverse transform, decryption) about 14, a polynomial product
+    /// (pointwise over every prime, both halves) 1.5. Among cuts whose plaintext polynomials (`blocks x chunks`) stay within [`CACHED_TILES`], so they
+    /// are transformed once per task; wide vectors with few rows (a histogram's `p` data rows) then take
+    /// narrower chunks and several columns per ciphertext, so that rows and columns share a returned block.
     pub(super) fn columns<R: Ring>(m: usize, p: usize, q: usize) -> Tiling {
         let params = rlwe::params::<R>();
         let n = params.n;
-        let (sent, returned) = (params.limbs(), params.returned_limbs());
         let at = |cols: usize, width: usize| Tiling { m, p, q: q.max(1), cols, rows: n / (cols * width), width };
         if m == 0 || p == 0 {
             return at(1, 1);
         }
-        let cost = |t: &Tiling| {
-            let groups = t.groups();
-            16 * groups * (t.chunks() * sent + t.blocks_count() * returned)
-                + groups * t.chunks() * t.blocks_count() * sent
+        let wide = (R::BITS / 64) as f64;
+        let sent = residue_bytes(params.limbs() * n) as f64 / cost::LINK_BYTES_PER_SEC + 6.0 * NTT_SECS * wide;
+        let returned =
+            residue_bytes(params.returned_limbs() * n) as f64 / cost::LINK_BYTES_PER_SEC + 14.0 * NTT_SECS * wide;
+        let secs = |t: &Tiling| {
+            let (groups, chunks, blocks) = (t.groups() as f64, t.chunks() as f64, t.blocks_count() as f64);
+            groups * (chunks * sent + blocks * returned + chunks * blocks * 1.5 * NTT_SECS * wide)
         };
-        (1..=q.clamp(1, 64))
+        let candidates: Vec<Tiling> = (1..=q.clamp(1, 64))
             .flat_map(|width| {
                 let least = p.div_ceil(n / width).max(1);
-                (least..=least.saturating_mul(64).min(p.max(1))).map(move |chunks| (chunks, width))
+                (least..=least.saturating_mul(64).min(p)).map(move |chunks| (chunks, width))
             })
             .map(|(chunks, width)| at(p.div_ceil(chunks).clamp(1, n / width), width))
-            .min_by_key(cost)
+            .collect();
+        let best = |ts: &mut dyn Iterator<Item = &Tiling>| ts.min_by(|a, b| secs(a).total_cmp(&secs(b))).copied();
+        best(&mut candidates.iter().filter(|t| t.chunks() * t.blocks_count() <= CACHED_TILES))
+            .or_else(|| best(&mut candidates.iter()))
             .unwrap_or_else(|| at(p.clamp(1, n), 1))
     }
 
