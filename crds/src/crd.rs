@@ -134,6 +134,23 @@ pub struct RuntimeSpec {
     pub tls_secret: Option<String>,
 }
 
+impl RuntimeSpec {
+    /// These settings with every field `over` sets taking its place (a party's or a step's overrides).
+    pub fn overlay(&self, over: &RuntimeSpec) -> RuntimeSpec {
+        let (o, base) = (over.clone(), self.clone());
+        RuntimeSpec {
+            image: o.image.or(base.image),
+            resources: o.resources.or(base.resources),
+            node_selector: o.node_selector.or(base.node_selector),
+            data_volume: o.data_volume.or(base.data_volume),
+            data_root: o.data_root.or(base.data_root),
+            threads: o.threads.or(base.threads),
+            link_timeout_seconds: o.link_timeout_seconds.or(base.link_timeout_seconds),
+            tls_secret: o.tls_secret.or(base.tls_secret),
+        }
+    }
+}
+
 /// A data volume: one of a claim or a host path.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -272,18 +289,24 @@ pub struct SecretFlowTaskStatus {
     pub observed_generation: Option<i64>,
 }
 
-fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(crate) fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
 }
 
-fn any_object_opt(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(crate) fn any_object_opt(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "object", "nullable": true, "x-kubernetes-preserve-unknown-fields": true})
 }
 
 /// The CRD as YAML, as committed in `crds/secretflowtask.yaml`.
 pub fn crd_yaml() -> String {
-    let crd = SecretFlowTask::crd();
-    match serde_saphyr::to_string(&crd) {
+    to_yaml(&SecretFlowTask::crd())
+}
+
+/// A CRD generated from our own types as YAML.
+pub(crate) fn to_yaml(
+    crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+) -> String {
+    match serde_saphyr::to_string(crd) {
         Ok(s) => s,
         // The CRD is built from our own types; failing to serialise it is a bug caught by the drift test.
         Err(e) => format!("# failed to serialise the CRD: {e}\n"),

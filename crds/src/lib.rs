@@ -3,8 +3,9 @@
 //! Everything the web application, the operator, the bridge and the party runtimes must agree on lives here:
 //! the Worker-API request ([`request`]), one typed configuration per `task_type` with validation that names the
 //! offending field ([`tasks`]), the result and error shapes ([`result`], [`error`]), the status-event shape
-//! ([`event`]) and the `SecretFlowTask` custom resource ([`crd`]). Parsing is done in two steps, after ripgrep's
-//! low/high args: serde reads the raw JSON, then `validate` produces typed values or a `ValueError`.
+//! ([`event`]), the `SecretFlowTask` custom resource ([`crd`]) and the `SecretFlowPipeline` that runs a DAG of
+//! them ([`pipeline`]). Parsing is done in two steps, after ripgrep's low/high args: serde
+//! reads the raw JSON, then `validate` produces typed values or a `ValueError`.
 #![deny(missing_docs)]
 
 pub mod convert;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod outputs;
 mod parse;
+pub mod pipeline;
 pub mod request;
 pub mod result;
 pub mod tasks;
