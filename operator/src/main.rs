@@ -1,9 +1,9 @@
 //! `secretflow-operator controller | bridge | crd`.
 //!
-//! `crd` prints the SecretFlowTask CustomResourceDefinition generated from the types in `secretflow-crds`
-//! (the committed `crds/secretflowtask.yaml` is this output). `bridge` consumes the web container's Celery
-//! queue (see [`secretflow_operator::bridge`]); `controller` reconciles SecretFlowTasks into party pods
-//! (see [`secretflow_operator::controller`]).
+//! `crd [task|pipeline]` prints the SecretFlowTask or SecretFlowPipeline CustomResourceDefinition generated from
+//! the types in `secretflow-crds` (the committed `crds/*.yaml` are this output). `bridge` consumes the web container's Celery
+//! queue (see [`secretflow_operator::bridge`]); `controller` reconciles SecretFlowTasks into party pods and
+//! SecretFlowPipelines into step tasks (see [`secretflow_operator::controller`]).
 
 use std::process::ExitCode;
 
@@ -24,20 +24,36 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the SecretFlowTask CRD as YAML.
-    Crd,
+    /// Print a CRD as YAML: `task` (SecretFlowTask, the default) or `pipeline` (SecretFlowPipeline).
+    Crd {
+        /// Which CRD.
+        #[arg(value_enum, default_value_t = CrdKind::Task)]
+        kind: CrdKind,
+    },
     /// Run the controller (reconciles SecretFlowTasks into party pods).
     Controller(Box<ControllerArgs>),
     /// Run the Celery bridge (Redis -> SecretFlowTasks or in-process runs).
     Bridge(Box<BridgeArgs>),
 }
 
+/// The CRDs `crd` prints.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CrdKind {
+    /// SecretFlowTask (`crds/secretflowtask.yaml`).
+    Task,
+    /// SecretFlowPipeline (`crds/secretflowpipeline.yaml`).
+    Pipeline,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = cli.log_format;
     match cli.command {
-        Command::Crd => {
-            print!("{}", secretflow_crds::crd::crd_yaml());
+        Command::Crd { kind } => {
+            match kind {
+                CrdKind::Task => print!("{}", secretflow_crds::crd::crd_yaml()),
+                CrdKind::Pipeline => print!("{}", secretflow_crds::pipeline::crd_yaml()),
+            }
             ExitCode::SUCCESS
         }
         Command::Controller(args) => serve("controller", format, controller::run(*args)),

@@ -167,17 +167,9 @@ pub fn pod_name(task: &str, party: &str, attempt: i32) -> String {
 
 /// `spec.runtime` with the party's own overrides on top.
 pub(crate) fn runtime_for(task: &SecretFlowTask, p: &PartySpec) -> RuntimeSpec {
-    let base = task.spec.runtime.clone();
-    let Some(o) = p.runtime.clone() else { return base };
-    RuntimeSpec {
-        image: o.image.or(base.image),
-        resources: o.resources.or(base.resources),
-        node_selector: o.node_selector.or(base.node_selector),
-        data_volume: o.data_volume.or(base.data_volume),
-        data_root: o.data_root.or(base.data_root),
-        threads: o.threads.or(base.threads),
-        link_timeout_seconds: o.link_timeout_seconds.or(base.link_timeout_seconds),
-        tls_secret: o.tls_secret.or(base.tls_secret),
+    match &p.runtime {
+        Some(o) => task.spec.runtime.overlay(o),
+        None => task.spec.runtime.clone(),
     }
 }
 

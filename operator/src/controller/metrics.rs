@@ -1,6 +1,6 @@
 //! The operator's Prometheus metrics and health endpoints (`/metrics`, `/healthz`), through the
-//! `prometheus-client` crate (OpenMetrics text): reconciles and their duration, failures by error kind, tasks by
-//! phase, and each task's time to its pods and to a terminal phase.
+//! `prometheus-client` crate (OpenMetrics text): reconciles and their duration, failures by error kind, tasks and
+//! pipelines by phase, and each task's time to its pods and to a terminal phase.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -34,9 +34,8 @@ pub struct Metrics {
     reconciles: Counter,
     duration: Histogram,
     failures: Family<ErrorLabel, Counter>,
-    tasks: Family<PhaseLabel, Gauge>,
-    /// Each task's phase from its last reconcile (task key -> phase): the gauge is recounted from it.
-    phases: Mutex<BTreeMap<String, String>>,
+    tasks: PhaseGauge,
+    pipelines: PhaseGauge,
     to_pods: Histogram,
     to_done: Histogram,
 }
@@ -51,8 +50,10 @@ impl Default for Metrics {
         registry.register("reconcile_duration_seconds", "Time one reconcile took", duration.clone());
         let failures = Family::<ErrorLabel, Counter>::default();
         registry.register("reconcile_errors", "Reconciles that failed, by error kind", failures.clone());
-        let tasks = Family::<PhaseLabel, Gauge>::default();
-        registry.register("tasks", "Tasks by phase", tasks.clone());
+        let tasks = PhaseGauge::default();
+        registry.register("tasks", "Tasks by phase", tasks.family.clone());
+        let pipelines = PhaseGauge::default();
+        registry.register("pipelines", "Pipelines by phase", pipelines.family.clone());
         // 0.1 s to about an hour.
         let to_pods = Histogram::new(exponential_buckets(0.1, 2.0, 16));
         registry.register(
@@ -62,10 +63,41 @@ impl Default for Metrics {
         );
         let to_done = Histogram::new(exponential_buckets(0.1, 2.0, 16));
         registry.register("task_completion_seconds", "Time from task creation to a terminal phase", to_done.clone());
+        Metrics { registry, reconciles, duration, failures, tasks, pipelines, to_pods, to_done }
+    }
+}
+
+/// Objects by phase: each object's phase from its last reconcile (key -> phase), and the gauge recounted
+/// from it.
+struct PhaseGauge {
+    family: Family<PhaseLabel, Gauge>,
+    phases: Mutex<BTreeMap<String, String>>,
+}
+
+impl Default for PhaseGauge {
+    fn default() -> Self {
+        let family = Family::<PhaseLabel, Gauge>::default();
         for p in PHASES {
-            tasks.get_or_create(&PhaseLabel { phase: p.into() }).set(0);
+            family.get_or_create(&PhaseLabel { phase: p.into() }).set(0);
         }
-        Metrics { registry, reconciles, duration, failures, tasks, phases: Mutex::default(), to_pods, to_done }
+        PhaseGauge { family, phases: Mutex::default() }
+    }
+}
+
+impl PhaseGauge {
+    fn set(&self, key: &str, phase: Option<&str>) {
+        let mut g = lock(&self.phases);
+        match phase {
+            Some(p) => g.insert(key.to_string(), p.to_string()),
+            None => g.remove(key),
+        };
+        let mut counts: BTreeMap<&str, i64> = PHASES.iter().map(|p| (*p, 0)).collect();
+        for p in g.values() {
+            *counts.entry(p.as_str()).or_default() += 1;
+        }
+        for (p, n) in counts {
+            self.family.get_or_create(&PhaseLabel { phase: p.into() }).set(n);
+        }
     }
 }
 
@@ -87,18 +119,12 @@ impl Metrics {
 
     /// Remember a task's phase (`None`: the task is gone) and recount the per-phase gauge.
     pub fn phase(&self, key: &str, phase: Option<&str>) {
-        let mut g = lock(&self.phases);
-        match phase {
-            Some(p) => g.insert(key.to_string(), p.to_string()),
-            None => g.remove(key),
-        };
-        let mut counts: BTreeMap<&str, i64> = PHASES.iter().map(|p| (*p, 0)).collect();
-        for p in g.values() {
-            *counts.entry(p.as_str()).or_default() += 1;
-        }
-        for (p, n) in counts {
-            self.tasks.get_or_create(&PhaseLabel { phase: p.into() }).set(n);
-        }
+        self.tasks.set(key, phase);
+    }
+
+    /// Remember a pipeline's phase (`None`: the pipeline is gone) and recount the per-phase gauge.
+    pub fn pipeline_phase(&self, key: &str, phase: Option<&str>) {
+        self.pipelines.set(key, phase);
     }
 
     /// Observe the creation-to-pods latency.
@@ -149,6 +175,7 @@ mod tests {
         m.phase("ns/b", Some("Running"));
         m.phase("ns/b", None);
         m.pods_created(0.3);
+        m.pipeline_phase("ns/p", Some("Succeeded"));
         let text = m.render();
         assert!(text.contains("secretflow_reconciles_total 3\n"), "{text}");
         assert!(text.contains("secretflow_reconcile_duration_seconds_count 3\n"), "{text}");
@@ -157,6 +184,8 @@ mod tests {
         assert!(text.contains("secretflow_reconcile_errors_total{kind=\"Conflict\"} 1\n"), "{text}");
         assert!(text.contains("secretflow_tasks{phase=\"Running\"} 1\n"), "{text}");
         assert!(text.contains("secretflow_tasks{phase=\"Failed\"} 0\n"), "{text}");
+        assert!(text.contains("secretflow_pipelines{phase=\"Succeeded\"} 1\n"), "{text}");
+        assert!(text.contains("secretflow_pipelines{phase=\"Running\"} 0\n"), "{text}");
         assert!(text.contains("secretflow_task_pods_created_seconds_bucket{le=\"0.4\"} 1\n"), "{text}");
         assert!(text.contains("secretflow_task_pods_created_seconds_bucket{le=\"0.2\"} 0\n"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");

@@ -128,11 +128,46 @@ struct Failure {
 /// How long a failure that blames a still-running peer waits for that peer's own report.
 const ROOT_CAUSE_GRACE_SECS: i64 = 5;
 
-fn rfc3339(t: Timestamp) -> String {
+/// A condition to set.
+pub(crate) struct Condition<'a> {
+    pub type_: &'a str,
+    pub status: bool,
+    pub reason: &'a str,
+    pub message: &'a str,
+}
+
+/// Set condition `c` in `conditions`, keeping its transition time if its status does not change.
+pub(crate) fn set_condition(
+    conditions: &mut Vec<TaskCondition>,
+    c: Condition,
+    now: Timestamp,
+    generation: Option<i64>,
+) {
+    let status = if c.status { "True" } else { "False" };
+    let last = conditions.iter().position(|x| x.type_ == c.type_);
+    let time = match last.map(|i| &conditions[i]) {
+        Some(x) if x.status == status => x.last_transition_time.clone(),
+        _ => rfc3339(now),
+    };
+    let new = TaskCondition {
+        type_: c.type_.into(),
+        status: status.into(),
+        reason: Some(c.reason.into()),
+        message: Some(c.message.into()),
+        last_transition_time: time,
+        observed_generation: generation,
+    };
+    match last {
+        Some(i) => conditions[i] = new,
+        None => conditions.push(new),
+    }
+}
+
+pub(crate) fn rfc3339(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn parse_time(s: &Option<String>) -> Option<Timestamp> {
+pub(crate) fn parse_time(s: &Option<String>) -> Option<Timestamp> {
     s.as_deref().and_then(|s| s.parse().ok())
 }
 
@@ -157,25 +192,8 @@ impl Planner<'_> {
 
     /// Set condition `type_` (keeping its transition time if the status does not change).
     fn condition(&mut self, type_: &str, status: bool, reason: &str, message: &str) {
-        let status = if status { "True" } else { "False" };
-        let generation = self.task.metadata.generation;
-        let last = self.conditions.iter().position(|c| c.type_ == type_);
-        let time = match last.map(|i| &self.conditions[i]) {
-            Some(c) if c.status == status => c.last_transition_time.clone(),
-            _ => rfc3339(self.now),
-        };
-        let c = TaskCondition {
-            type_: type_.into(),
-            status: status.into(),
-            reason: Some(reason.into()),
-            message: Some(message.into()),
-            last_transition_time: time,
-            observed_generation: generation,
-        };
-        match last {
-            Some(i) => self.conditions[i] = c,
-            None => self.conditions.push(c),
-        }
+        let c = Condition { type_, status, reason, message };
+        set_condition(&mut self.conditions, c, self.now, self.task.metadata.generation);
     }
 
     fn requeue_in(&mut self, d: Duration) {

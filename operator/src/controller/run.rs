@@ -1,6 +1,7 @@
 //! The kube glue around [`reconcile`]: watch SecretFlowTasks and the pods they own, observe a task's
 //! children, apply the plan (create / delete, Events, a status merge patch), serve metrics, and optionally
-//! take a Lease so that only one of several replicas reconciles.
+//! take a Lease so that only one of several replicas reconciles. SecretFlowPipelines are reconciled next to
+//! the tasks, by [`super::pipeline_run`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +16,12 @@ use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 
 use secretflow_crds::crd::SecretFlowTask;
+use secretflow_crds::pipeline::SecretFlowPipeline;
 
 use super::certs::{self, LinkTls};
 use super::children::{self, ATTEMPT_LABEL, Defaults, PARTY_LABEL, TASK_LABEL};
 use super::metrics::{self, Metrics};
+use super::pipeline_run;
 use super::reconcile::{Action, EventKind, Observed, ObservedPod, PodPhase, reconcile};
 
 /// `secretflow-operator controller` flags.
@@ -68,9 +71,9 @@ impl Error {
 
 /// What every reconcile shares.
 pub struct Context {
-    client: Client,
+    pub(crate) client: Client,
     defaults: Defaults,
-    recorder: Recorder,
+    pub(crate) recorder: Recorder,
     /// Metrics.
     pub metrics: Arc<Metrics>,
 }
@@ -105,24 +108,36 @@ pub async fn run_with_client(client: Client, args: ControllerArgs) -> anyhow::Re
         recorder: Recorder::new(client.clone(), reporter),
         metrics,
     });
-    let (tasks, pods) = match &args.namespace {
-        Some(ns) => (Api::<SecretFlowTask>::namespaced(client.clone(), ns), Api::<Pod>::namespaced(client.clone(), ns)),
-        None => (Api::<SecretFlowTask>::all(client.clone()), Api::<Pod>::all(client.clone())),
+    let (tasks, pods, pipelines) = match &args.namespace {
+        Some(ns) => {
+            (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns), Api::namespaced(client, ns))
+        }
+        None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client)),
     };
+    let (tasks, pods, pipelines): (Api<SecretFlowTask>, Api<Pod>, Api<SecretFlowPipeline>) = (tasks, pods, pipelines);
     let managed = watcher::Config::default().labels("app.kubernetes.io/managed-by=secretflow-operator");
     tracing::info!(namespace = ?args.namespace, "controller started");
-    Controller::new(tasks, watcher::Config::default())
+    let task_controller = Controller::new(tasks.clone(), watcher::Config::default())
         .owns(pods, managed)
         .shutdown_on_signal()
-        .run(reconcile_task, error_policy, ctx)
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "reconcile");
-            }
-        })
-        .await;
+        .run(reconcile_task, error_policy, ctx.clone())
+        .for_each(log_outcome);
+    // Pipelines, woken by their step tasks (owned through ownerReferences).
+    let pipeline_controller = Controller::new(pipelines, watcher::Config::default())
+        .owns(tasks, watcher::Config::default())
+        .shutdown_on_signal()
+        .run(pipeline_run::reconcile, pipeline_run::error_policy, ctx)
+        .for_each(log_outcome);
+    futures_util::join!(task_controller, pipeline_controller);
     tracing::info!("controller stopped");
     Ok(())
+}
+
+/// Log a reconcile that failed (its retry is already scheduled by the error policy).
+async fn log_outcome<T, E: std::fmt::Display>(r: Result<T, E>) {
+    if let Err(e) = r {
+        tracing::debug!(error = %e, "reconcile");
+    }
 }
 
 /// Block until this replica holds the Lease; exit the process if it is lost later (another replica takes
@@ -312,7 +327,7 @@ async fn reconcile_once(task: Arc<SecretFlowTask>, ctx: &Context) -> Result<Requ
     })
 }
 
-fn ignore_conflict<T>(r: Result<T, kube::Error>) -> Result<(), Error> {
+pub(crate) fn ignore_conflict<T>(r: Result<T, kube::Error>) -> Result<(), Error> {
     match r {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
