@@ -1,5 +1,6 @@
 //! The Helm chart (charts/secretflow-operator) without a Helm binary: its CRD is the generated one, every
-//! `.Values` path the templates use exists in values.yaml, and party pods get no more than status patches.
+//! `.Values` path the templates use exists in values.yaml, the operator may run pipelines, and party pods get no
+//! more than status patches.
 
 use serde_json::Value;
 
@@ -10,11 +11,33 @@ fn chart(path: &str) -> String {
 }
 
 #[test]
-fn the_chart_crd_is_the_generated_one() {
-    assert!(
-        chart("crds/secretflowtask.yaml") == secretflow_crds::crd::crd_yaml(),
-        "charts/secretflow-operator/crds/secretflowtask.yaml is stale: copy crds/secretflowtask.yaml over it"
-    );
+fn the_chart_crds_are_the_generated_ones() {
+    for (file, generated) in [
+        ("secretflowtask.yaml", secretflow_crds::crd::crd_yaml()),
+        ("secretflowpipeline.yaml", secretflow_crds::pipeline::crd_yaml()),
+    ] {
+        assert!(
+            chart(&format!("crds/{file}")) == generated,
+            "charts/secretflow-operator/crds/{file} is stale: copy crds/{file} over it"
+        );
+    }
+}
+
+#[test]
+fn the_operator_may_run_pipelines() {
+    let rbac = chart("templates/operator-rbac.yaml");
+    let role = rbac.split("kind: ClusterRole\n").nth(1).unwrap().split("---").next().unwrap();
+    for (resources, verbs) in [
+        (r#"resources: ["secretflowtasks"]"#, r#"verbs: ["get", "list", "watch", "create", "delete"]"#),
+        (r#"resources: ["secretflowpipelines"]"#, r#"verbs: ["get", "list", "watch"]"#),
+        (
+            r#"resources: ["secretflowtasks/status", "secretflowpipelines/status"]"#,
+            r#"verbs: ["get", "patch", "update"]"#,
+        ),
+    ] {
+        let rule = role.split("- apiGroups").find(|r| r.contains(resources)).unwrap_or_else(|| panic!("{resources}"));
+        assert!(rule.contains(verbs), "{rule}");
+    }
 }
 
 #[test]

@@ -12,6 +12,9 @@ mod operator;
 // One task across two organisations' clusters: two API servers, two operators, mutual TLS with two CAs.
 mod two_clusters;
 
+// SecretFlowPipelines: the example DAG to its evaluation, a failing step, validation and the immutable spec.
+mod pipeline;
+
 // The SecretFlowTask examples in examples/k8s: current, and each runs to the local result.
 mod k8s_examples;
 

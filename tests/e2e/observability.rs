@@ -15,7 +15,7 @@ use secretflow_e2e::k8s::{Cluster, TASKS, apiserver, client_for, free_addr, work
 use crate::operator::{data_root, example, task_for};
 
 /// `GET url` (plain HTTP/1.1 on loopback): the body.
-async fn http_get(url: &str) -> String {
+pub(crate) async fn http_get(url: &str) -> String {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_once('/').unwrap();
     let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
@@ -28,7 +28,7 @@ async fn http_get(url: &str) -> String {
 }
 
 /// The value of the sample `name` (with its labels) in an exposition text.
-fn sample(text: &str, name: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, name: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 

@@ -181,19 +181,29 @@ impl Default for Store {
 }
 
 impl Store {
-    /// An empty store with the SecretFlowTask CRD installed.
+    /// An empty store with the SecretFlowTask and SecretFlowPipeline CRDs installed.
     pub fn new() -> Store {
         use kube::CustomResourceExt;
-        let crd = serde_json::to_value(secretflow_crds::crd::SecretFlowTask::crd()).expect("CRD as JSON");
-        let schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone();
-        let schemas = Arc::new(BTreeMap::from([(super::TASKS.to_string(), schema)]));
+        let schema = |crd| {
+            let crd = serde_json::to_value(crd).expect("CRD as JSON");
+            crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+        };
+        let schemas = Arc::new(BTreeMap::from([
+            (super::TASKS.to_string(), schema(secretflow_crds::crd::SecretFlowTask::crd())),
+            (super::PIPELINES.to_string(), schema(secretflow_crds::pipeline::SecretFlowPipeline::crd())),
+        ]));
         Store { state: Arc::default(), changes: broadcast::channel(65_536).0, schemas }
     }
 
-    /// Prune and validate a custom object against its CRD (other resources pass as they are).
-    fn admit(&self, resource: &str, obj: &mut Value) -> Result<(), (u16, String)> {
-        match self.schemas.get(resource) {
-            Some(schema) => super::schema::admit(schema, obj).map_err(|e| {
+    /// Prune and validate a custom object against its CRD (other resources pass as they are); on an update
+    /// (`old` given), its transition rules too.
+    fn admit(&self, resource: &str, old: Option<&Value>, obj: &mut Value) -> Result<(), (u16, String)> {
+        let checked = self.schemas.get(resource).map(|schema| {
+            super::schema::admit(schema, obj)?;
+            old.map_or(Ok(()), |old| super::schema::transitions(schema, old, obj))
+        });
+        match checked {
+            Some(result) => result.map_err(|e| {
                 (
                     422,
                     format!(
@@ -225,7 +235,7 @@ impl Store {
     /// Create an object (as `kubectl apply` would); `resource` like `apis/secretflow.io/v1alpha1/secretflowtasks`.
     pub fn create(&self, resource: &str, ns: &str, mut obj: Value) -> Result<Value, (u16, String)> {
         let name = obj["metadata"]["name"].as_str().ok_or((422, "metadata.name is required".to_string()))?.to_string();
-        self.admit(resource, &mut obj)?;
+        self.admit(resource, None, &mut obj)?;
         let mut s = self.lock();
         let key = (resource.to_string(), ns.to_string(), name.clone());
         if s.objects.contains_key(&key) {
@@ -281,7 +291,7 @@ impl Store {
         let old = s.objects.get(&key).cloned().ok_or((404, format!("{resource} \"{name}\" not found")))?;
         let mut new = old.clone();
         f(&mut new)?;
-        self.admit(resource, &mut new)?;
+        self.admit(resource, Some(&old), &mut new)?;
         // Identity fields are the server's.
         for k in ["uid", "creationTimestamp", "namespace", "name"] {
             new["metadata"][k] = old["metadata"][k].clone();

@@ -15,6 +15,8 @@ use secretflow_operator::controller::run::{ControllerArgs, run_with_client};
 
 /// The SecretFlowTask resource path.
 pub const TASKS: &str = "apis/secretflow.io/v1alpha1/secretflowtasks";
+/// The SecretFlowPipeline resource path.
+pub const PIPELINES: &str = "apis/secretflow.io/v1alpha1/secretflowpipelines";
 
 /// A running stand-in cluster; the controller stops when it is dropped.
 pub struct Cluster {
@@ -90,6 +92,25 @@ pub fn client_for(url: &str) -> kube::Client {
     kube::Client::try_from(kube::Config::new(url.parse().expect("url"))).expect("client")
 }
 
+/// The real controller loop against the API server at `url`, serving metrics at `metrics_addr`.
+fn spawn_controller(url: &str, metrics_addr: std::net::SocketAddr) -> tokio::task::JoinHandle<()> {
+    let client = client_for(url);
+    let args = ControllerArgs {
+        party_image: "party-runtime:test".into(),
+        party_service_account: "secretflow-party".into(),
+        party_data_root: "/app/data".into(),
+        namespace: None,
+        metrics_addr,
+        leader_elect: false,
+        lease_namespace: "default".into(),
+    };
+    tokio::spawn(async move {
+        if let Err(e) = run_with_client(client, args).await {
+            panic!("controller failed: {e:#}");
+        }
+    })
+}
+
 impl Cluster {
     /// Start the API server, the kubelet and the controller.
     pub async fn start() -> Cluster {
@@ -118,24 +139,19 @@ impl Cluster {
         } else {
             kubelet::Processes::default()
         };
-        let client = client_for(&url);
         let metrics_addr = free_addr();
-        let args = ControllerArgs {
-            party_image: "party-runtime:test".into(),
-            party_service_account: "secretflow-party".into(),
-            party_data_root: "/app/data".into(),
-            namespace: None,
-            metrics_addr,
-            leader_elect: false,
-            lease_namespace: "default".into(),
-        };
-        let controller = tokio::spawn(async move {
-            if let Err(e) = run_with_client(client, args).await {
-                panic!("controller failed: {e:#}");
-            }
-        });
+        let controller = spawn_controller(&url, metrics_addr);
         let metrics = format!("http://{metrics_addr}/metrics");
         Cluster { store, processes, url, kubeconfig, metrics, pods, controller, _dir: dir }
+    }
+
+    /// Stop the controller where it is and start a new one (a crashed or rescheduled operator pod); the new
+    /// one serves its metrics at a new [`Cluster::metrics`] address.
+    pub fn restart_controller(&mut self) {
+        self.controller.abort();
+        let metrics_addr = free_addr();
+        self.controller = spawn_controller(&self.url, metrics_addr);
+        self.metrics = format!("http://{metrics_addr}/metrics");
     }
 
     /// `kubectl apply` of a SecretFlowTask in namespace `ns`.
@@ -155,9 +171,26 @@ impl Cluster {
 
     /// Wait until `f(task)` holds; panics with the task's last state after `timeout`.
     pub async fn wait_task(&self, ns: &str, name: &str, timeout: Duration, f: impl Fn(&Value) -> bool) -> Value {
+        self.wait_for(TASKS, ns, name, timeout, f).await
+    }
+
+    /// Wait until `f(pipeline)` holds; panics with the pipeline's last state after `timeout`.
+    pub async fn wait_pipeline(&self, ns: &str, name: &str, timeout: Duration, f: impl Fn(&Value) -> bool) -> Value {
+        self.wait_for(PIPELINES, ns, name, timeout, f).await
+    }
+
+    /// Wait until `f(object)` holds for object `name` of `resource`.
+    async fn wait_for(
+        &self,
+        resource: &str,
+        ns: &str,
+        name: &str,
+        timeout: Duration,
+        f: impl Fn(&Value) -> bool,
+    ) -> Value {
         let end = Instant::now() + timeout;
         loop {
-            let t = self.task(ns, name);
+            let t = self.store.get(resource, ns, name);
             if let Some(t) = &t
                 && f(t)
             {
@@ -165,7 +198,7 @@ impl Cluster {
             }
             assert!(
                 Instant::now() < end,
-                "timed out; the task is now: {}",
+                "timed out; {name} is now: {}",
                 serde_json::to_string_pretty(&t).unwrap_or_default()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -1,7 +1,8 @@
 //! What a real API server does with a custom object before storing it: structural-schema pruning (fields the
 //! CRD's openAPIV3Schema does not declare are dropped, unless `x-kubernetes-preserve-unknown-fields`; nulls
 //! of non-nullable fields are dropped) and validation (types, `required`, `enum`, `minimum` / `maximum`,
-//! `anyOf` / `oneOf`). A controller writing a field its CRD lacks then loses it here as on a cluster.
+//! `anyOf` / `oneOf`), and on update the transition rule `self == oldSelf` (an immutable field). A controller
+//! writing a field its CRD lacks then loses it here as on a cluster.
 
 use serde_json::{Map, Value};
 
@@ -62,8 +63,40 @@ fn prune(schema: &Value, value: &mut Value) {
     }
 }
 
+/// The one CEL rule the stand-in evaluates: a field that may not change once set.
+const IMMUTABLE: &str = "self == oldSelf";
+
+/// Transition rules (`x-kubernetes-validations` naming `oldSelf`) checked on an update from `old` to `new`;
+/// the errors name each field's path and carry the rule's message, as a real API server words them.
+pub fn transitions(schema: &Value, old: &Value, new: &Value) -> Result<(), String> {
+    let mut errors = Vec::new();
+    transition(schema, old, new, "", &mut errors);
+    if errors.is_empty() { Ok(()) } else { Err(errors.join(", ")) }
+}
+
+fn transition(schema: &Value, old: &Value, new: &Value, path: &str, errors: &mut Vec<String>) {
+    for rule in schema["x-kubernetes-validations"].as_array().into_iter().flatten() {
+        if rule["rule"] == IMMUTABLE && !old.is_null() && old != new {
+            let message = rule["message"].as_str().unwrap_or("Invalid value");
+            errors.push(format!("{path}: Invalid value: \"object\": {message}"));
+        }
+    }
+    if let (Value::Object(o), Value::Object(n)) = (old, new) {
+        for (k, s) in properties(schema) {
+            let (a, b) = (o.get(&k).unwrap_or(&Value::Null), n.get(&k).unwrap_or(&Value::Null));
+            transition(&s, a, b, &join(path, &k), errors);
+        }
+    }
+}
+
 /// Check `value` against `schema`; errors go to `errors` prefixed by `path`.
 fn validate(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
+    // CEL rules other than the immutability one are not evaluated here: refuse them rather than pass them.
+    for rule in schema["x-kubernetes-validations"].as_array().into_iter().flatten() {
+        if rule["rule"] != IMMUTABLE {
+            errors.push(format!("{path}: the stand-in API server does not evaluate the CEL rule {}", rule["rule"]));
+        }
+    }
     if value.is_null() {
         if schema["nullable"] != Value::Bool(true) && schema.get("type").is_some() {
             errors.push(format!("{path}: Invalid value: null: must be of type {}", schema["type"]));
@@ -178,6 +211,22 @@ mod tests {
                      "maybe": null},
             "status": {"phase": "Running"}})
         );
+    }
+
+    #[test]
+    fn an_immutable_field_may_not_change_on_update() {
+        let mut schema = schema();
+        schema["properties"]["spec"]["x-kubernetes-validations"] =
+            json!([{"rule": "self == oldSelf", "message": "frozen"}]);
+        let old = json!({"spec": {"name": "a"}, "status": {"phase": "Running"}});
+        let mut same = old.clone();
+        same["status"]["phase"] = json!("Succeeded");
+        assert_eq!(transitions(&schema, &old, &same), Ok(()));
+        let mut edited = old.clone();
+        edited["spec"]["name"] = json!("b");
+        assert_eq!(transitions(&schema, &old, &edited), Err("spec: Invalid value: \"object\": frozen".into()));
+        schema["properties"]["spec"]["x-kubernetes-validations"] = json!([{"rule": "self.name != ''"}]);
+        assert!(admit(&schema, &mut edited).unwrap_err().contains("does not evaluate"));
     }
 
     #[test]
