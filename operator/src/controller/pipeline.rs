@@ -13,14 +13,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use secretflow_crds::crd::{SecretFlowTask, TaskCondition, TaskPhase};
+use secretflow_crds::crd::{SecretFlowTask, TaskPhase};
 use secretflow_crds::pipeline::{FailurePolicy, SecretFlowPipeline, SecretFlowPipelineSpec, StepPhase, StepStatus};
 use secretflow_crds::{ErrorInfo, ErrorType, ValidationError};
 
 use super::children::{self, Wiring};
-use super::reconcile::{Condition, EventKind, rfc3339, set_condition};
+use super::reconcile::EventKind;
+use super::status::{StatusPatch, rfc3339};
 
 /// Label naming a step task's pipeline.
 pub const PIPELINE_LABEL: &str = "secretflow.io/pipeline";
@@ -157,16 +158,26 @@ pub fn validate(p: &SecretFlowPipeline) -> Result<Vec<usize>, ValidationError> {
     Ok(order)
 }
 
-/// Accumulates the plan.
-struct Planner<'a> {
-    pipeline: &'a SecretFlowPipeline,
-    now: Timestamp,
+/// Accumulates the plan; derefs to its status patch.
+struct Planner {
     actions: Vec<PipelineAction>,
-    patch: Map<String, Value>,
-    conditions: Vec<TaskCondition>,
+    status: StatusPatch,
 }
 
-impl Planner<'_> {
+impl std::ops::Deref for Planner {
+    type Target = StatusPatch;
+    fn deref(&self) -> &StatusPatch {
+        &self.status
+    }
+}
+
+impl std::ops::DerefMut for Planner {
+    fn deref_mut(&mut self) -> &mut StatusPatch {
+        &mut self.status
+    }
+}
+
+impl Planner {
     fn event(&mut self, kind: EventKind, reason: &str, message: impl Into<String>) {
         self.step_event(kind, reason, message, None);
     }
@@ -175,32 +186,14 @@ impl Planner<'_> {
         self.actions.push(PipelineAction::Event { kind, reason: reason.into(), message: message.into(), task });
     }
 
-    fn set(&mut self, key: &str, v: impl serde::Serialize) {
-        self.patch.insert(key.into(), serde_json::to_value(v).unwrap_or(Value::Null));
-    }
-
-    fn condition(&mut self, type_: &str, status: bool, reason: &str, message: &str) {
-        let c = Condition { type_, status, reason, message };
-        set_condition(&mut self.conditions, c, self.now, self.pipeline.metadata.generation);
-    }
-
     /// End the pipeline as failed with `error`.
     fn fail(&mut self, reason: &str, error: ErrorInfo) {
         self.event(EventKind::Warning, reason, error.message.clone());
-        self.condition("Complete", false, reason, &error.message);
-        self.condition("Failed", true, reason, &error.message);
-        self.set("phase", TaskPhase::Failed);
-        self.set("error", &error);
-        self.set("completionTime", rfc3339(self.now));
+        self.failed(reason, &error);
     }
 
-    fn finish(mut self, requeue: Option<Duration>) -> PipelinePlan {
-        let conditions = std::mem::take(&mut self.conditions);
-        let status = self.pipeline.status.as_ref();
-        if status.map(|s| &s.conditions) != Some(&conditions) {
-            self.set("conditions", conditions);
-        }
-        PipelinePlan { actions: self.actions, status_patch: Value::Object(self.patch), requeue }
+    fn finish(self, requeue: Option<Duration>) -> PipelinePlan {
+        PipelinePlan { actions: self.actions, status_patch: self.status.into_value(), requeue }
     }
 }
 
@@ -217,12 +210,12 @@ fn step_phase(t: &ObservedTask) -> StepPhase {
 /// Decide what to do for `pipeline` given its step tasks at `now`.
 pub fn reconcile_pipeline(pipeline: &SecretFlowPipeline, tasks: &[ObservedTask], now: Timestamp) -> PipelinePlan {
     let status = pipeline.status.clone().unwrap_or_default();
-    let mut plan =
-        Planner { pipeline, now, actions: Vec::new(), patch: Map::new(), conditions: status.conditions.clone() };
-    if matches!(status.phase, Some(TaskPhase::Succeeded | TaskPhase::Failed)) {
-        return plan.finish(None);
-    }
     let generation = pipeline.metadata.generation;
+    if matches!(status.phase, Some(TaskPhase::Succeeded | TaskPhase::Failed)) {
+        return PipelinePlan { actions: Vec::new(), status_patch: Value::Object(Default::default()), requeue: None };
+    }
+    let patch = StatusPatch::new(now, generation, status.observed_generation, &status.conditions);
+    let mut plan = Planner { actions: Vec::new(), status: patch };
     let started = !tasks.is_empty() || status.steps.iter().any(|s| s.task.is_some());
     if started && status.observed_generation.is_some() && status.observed_generation != generation {
         // The API server refuses spec edits (a CEL rule in the CRD); one that got through is not followed.
@@ -234,9 +227,6 @@ pub fn reconcile_pipeline(pipeline: &SecretFlowPipeline, tasks: &[ObservedTask],
         );
         plan.fail("SpecChanged", ErrorInfo::new(ErrorType::ValueError, message));
         return plan.finish(None);
-    }
-    if status.observed_generation != generation {
-        plan.set("observedGeneration", generation);
     }
     let order = match validate(pipeline) {
         Ok(order) => order,

@@ -14,11 +14,12 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use serde_json::{Map, Value, json};
 
-use secretflow_crds::crd::{PartyStatus, Progress, SecretFlowTask, TaskCondition, TaskPhase};
+use secretflow_crds::crd::{PartyStatus, Progress, SecretFlowTask, TaskPhase};
 use secretflow_crds::{ErrorInfo, ErrorType};
 
 use super::certs::{self, LinkTls};
 use super::children::{self, Defaults, Wiring};
+use super::status::{StatusPatch, parse_time, rfc3339};
 
 /// A pod's phase as the kubelet reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,57 +129,25 @@ struct Failure {
 /// How long a failure that blames a still-running peer waits for that peer's own report.
 const ROOT_CAUSE_GRACE_SECS: i64 = 5;
 
-/// A condition to set.
-pub(crate) struct Condition<'a> {
-    pub type_: &'a str,
-    pub status: bool,
-    pub reason: &'a str,
-    pub message: &'a str,
+/// Accumulates the plan; derefs to its status patch.
+struct Planner<'a> {
+    task: &'a SecretFlowTask,
+    actions: Vec<Action>,
+    status: StatusPatch,
+    requeue: Option<Duration>,
 }
 
-/// Set condition `c` in `conditions`, keeping its transition time if its status does not change.
-pub(crate) fn set_condition(
-    conditions: &mut Vec<TaskCondition>,
-    c: Condition,
-    now: Timestamp,
-    generation: Option<i64>,
-) {
-    let status = if c.status { "True" } else { "False" };
-    let last = conditions.iter().position(|x| x.type_ == c.type_);
-    let time = match last.map(|i| &conditions[i]) {
-        Some(x) if x.status == status => x.last_transition_time.clone(),
-        _ => rfc3339(now),
-    };
-    let new = TaskCondition {
-        type_: c.type_.into(),
-        status: status.into(),
-        reason: Some(c.reason.into()),
-        message: Some(c.message.into()),
-        last_transition_time: time,
-        observed_generation: generation,
-    };
-    match last {
-        Some(i) => conditions[i] = new,
-        None => conditions.push(new),
+impl std::ops::Deref for Planner<'_> {
+    type Target = StatusPatch;
+    fn deref(&self) -> &StatusPatch {
+        &self.status
     }
 }
 
-pub(crate) fn rfc3339(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-pub(crate) fn parse_time(s: &Option<String>) -> Option<Timestamp> {
-    s.as_deref().and_then(|s| s.parse().ok())
-}
-
-/// Accumulates the plan.
-struct Planner<'a> {
-    task: &'a SecretFlowTask,
-    now: Timestamp,
-    actions: Vec<Action>,
-    patch: Map<String, Value>,
-    conditions: Vec<TaskCondition>,
-    requeue: Option<Duration>,
+impl std::ops::DerefMut for Planner<'_> {
+    fn deref_mut(&mut self) -> &mut StatusPatch {
+        &mut self.status
+    }
 }
 
 impl Planner<'_> {
@@ -186,30 +155,12 @@ impl Planner<'_> {
         self.actions.push(Action::Event { kind, reason: reason.into(), message: message.into() });
     }
 
-    fn set(&mut self, key: &str, v: impl serde::Serialize) {
-        self.patch.insert(key.into(), serde_json::to_value(v).unwrap_or(Value::Null));
-    }
-
-    /// Set condition `type_` (keeping its transition time if the status does not change).
-    fn condition(&mut self, type_: &str, status: bool, reason: &str, message: &str) {
-        let c = Condition { type_, status, reason, message };
-        set_condition(&mut self.conditions, c, self.now, self.task.metadata.generation);
-    }
-
     fn requeue_in(&mut self, d: Duration) {
         self.requeue = Some(self.requeue.map_or(d, |r| r.min(d)));
     }
 
-    fn finish(mut self) -> Plan {
-        let conditions = std::mem::take(&mut self.conditions);
-        if self.task.status.as_ref().map(|s| &s.conditions) != Some(&conditions) {
-            self.set("conditions", conditions);
-        }
-        let observed = self.task.status.as_ref().and_then(|s| s.observed_generation);
-        if observed != self.task.metadata.generation {
-            self.set("observedGeneration", self.task.metadata.generation);
-        }
-        Plan { actions: self.actions, status_patch: Value::Object(self.patch), requeue: self.requeue }
+    fn finish(self) -> Plan {
+        Plan { actions: self.actions, status_patch: self.status.into_value(), requeue: self.requeue }
     }
 
     /// End the task as failed.
@@ -218,11 +169,7 @@ impl Planner<'_> {
             self.actions.push(Action::DeletePod(p.name.clone()));
         }
         self.event(EventKind::Warning, reason, error.message.clone());
-        self.condition("Complete", false, reason, &error.message);
-        self.condition("Failed", true, reason, &error.message);
-        self.set("phase", TaskPhase::Failed);
-        self.set("error", &error);
-        self.set("completionTime", rfc3339(self.now));
+        self.failed(reason, &error);
         self.ttl_requeue();
     }
 
@@ -236,12 +183,11 @@ impl Planner<'_> {
 /// Decide what to do for `task` given its observed children at `now`.
 pub fn reconcile(task: &SecretFlowTask, observed: &Observed, now: Timestamp, defaults: &Defaults) -> Plan {
     let status = task.status.clone().unwrap_or_default();
+    let generation = task.metadata.generation;
     let mut plan = Planner {
         task,
-        now,
         actions: Vec::new(),
-        patch: Map::new(),
-        conditions: status.conditions.clone(),
+        status: StatusPatch::new(now, generation, status.observed_generation, &status.conditions),
         requeue: None,
     };
     let live = |attempt: Option<i32>| -> Vec<&ObservedPod> {
