@@ -6,7 +6,7 @@
 //! vector of shared bits per node, never opened. A level's histograms are every owner's plaintext 0/1 candidate
 //! matrix times the shared `[g s_k, h s_k]` columns of all its nodes at once ([`Kernels::matmul_plain_each`]);
 //! the gains `G_L^2 / (H_L + lambda) + G_R^2 / (H_R + lambda)` and the argmax over every party's candidates run
-//! in MPC. Per node two things are opened: which node owns the winning split (to every node), and to that
+//! in MPC, the gains as fractions compared by cross products (no division). Per node two things are opened: which node owns the winning split (to every node), and to that
 //! node which of its candidates it is; the owner's plaintext left-of-threshold vector is then shared and
 //! multiplied into the node's indicator. Trees are complete to `max_depth`; leaf weights
 //! `-learning_rate G / (H + lambda)` stay shared, and so does every margin.
@@ -76,31 +76,58 @@ pub fn base_margin(p: &XgbParams) -> f64 {
 }
 
 /// Public constants of the gain arithmetic: histogram sums are divided by `2^scale` (keeps `G^2` inside the
-/// ring), and denominators lie in `[2^-lo, 2^hi)`.
+/// ring), leaf denominators lie in `[2^-lo, 2^hi)`, and the gains are compared as fractions `N / D` with `N` at
+/// `frac_num` fraction bits and `D` at `frac_den`: the ring's bits above the largest possible cross product
+/// `N_a D_b` (below `2^cross` with its fraction) shared between the two, as fixed point leaves no more.
 #[derive(Clone, Copy)]
 struct Scaling {
     scale: u32,
     lambda: f64,
     lo: u32,
     hi: u32,
+    frac_num: u32,
+    frac_den: u32,
+    cross: u32,
+}
+
+/// The largest `|g|` the gain arithmetic provides for: the logistic gradient `p - y` lies in `[-1, 1]`; the
+/// linear residual `margin - y` is assumed below 16 (labels far from the base score need scaling first).
+fn gradient_bound(objective: Objective) -> f64 {
+    match objective {
+        Objective::Logistic => 1.0,
+        Objective::Linear => 16.0,
+    }
 }
 
 impl Scaling {
-    fn new(me: &str, p: &XgbParams, n: usize, f: u32) -> Result<Scaling> {
+    fn new(me: &str, p: &XgbParams, n: usize, f: u32, ring_bits: u32) -> Result<Scaling> {
         let scale = ((n.max(2) as f64).log2() / 2.0).ceil() as u32;
         let c = (scale as f64).exp2();
         let h_max = if p.objective == Objective::Logistic { 0.25 } else { 1.0 };
         let lambda = p.reg_lambda / c;
         let lo = (1.0 / lambda).log2().ceil().max(0.0) as u32 + 1;
         let hi = ((h_max * n as f64 + p.reg_lambda) / c).log2().ceil().max(0.0) as u32 + 1;
-        if hi > f || lambda < (f as f64).exp2().recip() * 16.0 {
+        // Bounds after scaling: |G| per side, the sum of both sides' denominators, a numerator
+        // N = G_L^2 D_R + G_R^2 D_L, and the largest product compared (N_a D_b, or the gamma test's terms).
+        let g = gradient_bound(p.objective) * n as f64 / c;
+        let d = h_max * n as f64 / c + 2.0 * lambda;
+        let num = g * g * d;
+        let gamma = p.gamma / c;
+        let product = (num * d * d / 4.0).max(num * d).max((g * g + gamma * d) * d * d / 4.0);
+        let bits = |x: f64| x.max(1.0).log2().ceil() as u32 + 1;
+        // The products forming N are truncated (`< 2^(k-2)` before it); the compared ones only signed.
+        let budget = (ring_bits - 2).saturating_sub(bits(product));
+        let frac_den = budget.div_ceil(2).min(2 * f);
+        let frac_num = (budget - frac_den).min(2 * f);
+        let too_big = bits(num) + 2 * f > ring_bits - 2 || frac_num < 12 || frac_den < 12;
+        if hi > f || lambda < (f as f64).exp2().recip() * 16.0 || too_big {
             return Err(Error::bad_data(
                 me,
                 "task_config.params.reg_lambda",
                 format!("{n} rows with reg_lambda {} need more than the {f} fraction bits of the field", p.reg_lambda),
             ));
         }
-        Ok(Scaling { scale, lambda, lo, hi })
+        Ok(Scaling { scale, lambda, lo, hi, frac_num, frac_den, cross: bits(product) + frac_num + frac_den })
     }
 }
 
@@ -118,7 +145,7 @@ pub async fn train<R: Ring, D: Kernels<R>>(
     let encoded = y.map(|y| mpc.encode(y));
     let y = mpc.input(label_node, encoded.as_deref(), n).await?;
     let base = base_margin(p);
-    let scaling = Scaling::new(me, p, n, mpc.frac())?;
+    let scaling = Scaling::new(me, p, n, mpc.frac(), R::BITS)?;
     mpc.plain_entries(1, n).await?;
     let mut margin = mpc.constant(base, n);
     let mut trees = Vec::with_capacity(p.num_boost_round as usize);
@@ -236,31 +263,41 @@ async fn grow<R: Ring, D: Kernels<R>>(
         let stats = if sc.scale > 0 { mpc.trunc(&stats, sc.scale).await? } else { stats };
         let len = k * total;
         let (grads, hess) = (stats.slice(0..2 * len), stats.slice(2 * len..4 * len));
-        // With pruning, each node's own G^2 / (H + lambda) joins the divisions (from its first candidate's sides).
+        // Each candidate's gain G_L^2 / D_L + G_R^2 / D_R (D = H + lambda) as the fraction N / D_L D_R with
+        // N = G_L^2 D_R + G_R^2 D_L: the argmax compares fractions by cross products, so nothing is divided.
+        // With pruning, each node's own G and D (from its first candidate's sides) come along.
+        let lam = R::encode(sc.lambda, f);
         let first: Vec<Option<usize>> = (0..k).map(|j| Some(j * total)).collect();
         let node = |v: &Share<R>| v.slice(0..len).add(&v.slice(len..2 * len)).gather(&first);
-        let (num, den) = if prunes(p) {
-            (Share::concat(&[&grads, &node(&grads)]), Share::concat(&[&hess, &node(&hess)]))
-        } else {
-            (grads, hess.clone())
-        };
-        let num = mpc.mul(&num, &num).await?;
-        let q = mpc.div(&num, &den.add_public(R::encode(sc.lambda, f)), (sc.lo, sc.hi)).await?;
-        let mut gain = q.slice(0..len).add(&q.slice(len..2 * len));
+        let dens = hess.add_public(lam);
+        let g_in = if prunes(p) { Share::concat(&[&grads, &node(&grads)]) } else { grads };
+        let squares = mpc.mul(&g_in, &g_in).await?;
+        let (dl, dr) = (dens.slice(0..len), dens.slice(len..2 * len));
+        let terms =
+            mpc.mul_raw(&Share::concat(&[&squares.slice(0..2 * len), &dl]), &Share::concat(&[&dr, &dl, &dr])).await?;
+        let num = terms.slice(0..len).add(&terms.slice(len..2 * len));
+        let mut num = rescale(mpc, &num, 2 * f, sc.frac_num).await?;
+        let den = rescale(mpc, &terms.slice(2 * len..3 * len), 2 * f, sc.frac_den).await?;
         if p.min_child_weight > 0.0 {
             // A candidate either of whose children has less hessian than min_child_weight gains nothing.
             let least = R::encode(p.min_child_weight / (sc.scale as f64).exp2(), f);
             let light = mpc.msb(&hess.add_public(least.neg()), f + INT_BITS, 0).await?;
             let valid = mpc.and(&light.slice(0..len).not(), &light.slice(len..2 * len).not()).await?;
-            gain = mpc.mul_bit(&valid, &gain).await?;
+            num = mpc.mul_bit(&valid, &num).await?;
         }
-        let (best, best_gain) = argmax(mpc, &gain, k, total).await?;
+        let (best, best_num, best_den) = argmax_ratio(mpc, (&num, &den), k, total, sc.cross).await?;
         // Which nodes split (opened to all, as the tree's shape): those whose parent split and whose best split
-        // reduces the loss by more than gamma.
+        // reduces the loss by more than gamma: N / D - G^2 / D_p > gamma, times D D_p > 0.
         let split: Vec<bool> = if prunes(p) {
-            let gamma = R::encode(p.gamma / (sc.scale as f64).exp2(), f);
-            let short = q.slice(2 * len..2 * len + k).add_public(gamma).sub(&best_gain);
-            let bits = mpc.msb(&short, f + INT_BITS, 0).await?;
+            let gamma = p.gamma / (sc.scale as f64).exp2();
+            let d_parent = node(&dens).add_public(lam.neg());
+            let parent = squares.slice(2 * len..2 * len + k).add(&mpc.mul_public(&d_parent, gamma).await?);
+            let parent = rescale(mpc, &parent, f, sc.frac_num).await?;
+            let d_parent = rescale(mpc, &d_parent, f, sc.frac_den).await?;
+            let both =
+                mpc.mul_raw(&Share::concat(&[&parent, &best_num]), &Share::concat(&[&best_den, &d_parent])).await?;
+            let short = both.slice(0..k).sub(&both.slice(k..2 * k));
+            let bits = mpc.msb(&short, sc.cross, 0).await?;
             let opened = mpc.reveal(bits.share(), None).await?.unwrap_or_default();
             active.iter().zip(&opened).map(|(a, b)| *a && b.bit(0)).collect()
         } else {
@@ -403,34 +440,55 @@ async fn node_sums<R: Ring, D: Kernels<R>>(
     Ok((prod.slice(0..len), prod.slice(len..2 * len)))
 }
 
-/// Per node (`k` blocks of `m` values), the index of the largest value (the first of equals) and that value,
-/// shared: a tournament of `log2 m` rounds of comparisons and multiplexers.
-async fn argmax<R: Ring, D: Kernels<R>>(mpc: &mut D, v: &Share<R>, k: usize, m: usize) -> Result<(Share<R>, Share<R>)> {
-    let bound = mpc.frac() + INT_BITS;
+/// `x` at `from` fraction bits brought to `to` (a shift up, or a truncation).
+async fn rescale<R: Ring, D: Kernels<R>>(mpc: &mut D, x: &Share<R>, from: u32, to: u32) -> Result<Share<R>> {
+    match to.cmp(&from) {
+        std::cmp::Ordering::Less => mpc.trunc(x, from - to).await,
+        _ => Ok(x.shl(to - from)),
+    }
+}
+
+/// Per node (`k` blocks of `m` fractions `N / D`, every `D > 0`), the index of the largest (the first of
+/// equals) and its `N` and `D`, shared: a tournament of `log2 m` rounds, each comparing `N_a D_b` with
+/// `N_b D_a` (untruncated products below `2^bound`) and moving the winners' three values by multiplexers.
+async fn argmax_ratio<R: Ring, D: Kernels<R>>(
+    mpc: &mut D,
+    (num, den): (&Share<R>, &Share<R>),
+    k: usize,
+    m: usize,
+    bound: u32,
+) -> Result<(Share<R>, Share<R>, Share<R>)> {
     let indices: Vec<R> = (0..k).flat_map(|_| (0..m).map(|c| R::from_u128(c as u128))).collect();
-    let (mut vals, mut idx) = (v.clone(), Share::public(mpc.holding(), &indices));
+    // Index, numerator and denominator of each entry, as one share of three blocks.
+    let mut vals = [Share::public(mpc.holding(), &indices), num.clone(), den.clone()];
     let mut width = m;
     while width > 1 {
         let half = width / 2;
+        let kh = k * half;
         let pick = |off: usize| -> Vec<Option<usize>> {
             (0..k).flat_map(|j| (0..half).map(move |i| Some(j * width + 2 * i + off))).collect()
         };
         let (a, b) = (pick(0), pick(1));
-        let (va, vb, ia, ib) = (vals.gather(&a), vals.gather(&b), idx.gather(&a), idx.gather(&b));
-        let lt = mpc.msb(&va.sub(&vb), bound, 0).await?;
-        let d = mpc.mul_bit(&Bits::concat(&[&lt, &lt]), &Share::concat(&[&vb.sub(&va), &ib.sub(&ia)])).await?;
-        let kh = k * half;
-        let (nv, ni) = (va.add(&d.slice(0..kh)), ia.add(&d.slice(kh..2 * kh)));
+        let [ia, na, da] = [0, 1, 2].map(|v| vals[v].gather(&a));
+        let [ib, nb, db] = [0, 1, 2].map(|v| vals[v].gather(&b));
+        let cross = mpc.mul_raw(&Share::concat(&[&na, &nb]), &Share::concat(&[&db, &da])).await?;
+        let lt = mpc.msb(&cross.slice(0..kh).sub(&cross.slice(kh..2 * kh)), bound, 0).await?;
+        let moves = Share::concat(&[&ib.sub(&ia), &nb.sub(&na), &db.sub(&da)]);
+        let d = mpc.mul_bit(&Bits::concat(&[&lt, &lt, &lt]), &moves).await?;
         let next = half + width % 2;
         // Winners of each node, then its odd one out.
         let order: Vec<Option<usize>> =
             (0..k).flat_map(|j| (0..next).map(move |i| Some(if i < half { j * half + i } else { kh + j }))).collect();
         let odd: Vec<Option<usize>> = (0..k).map(|j| Some(j * width + width - 1)).collect();
-        vals = Share::concat(&[&nv, &vals.gather(&odd)]).gather(&order);
-        idx = Share::concat(&[&ni, &idx.gather(&odd)]).gather(&order);
+        let winners = [ia, na, da];
+        vals = [0, 1, 2].map(|v| {
+            let won = winners[v].add(&d.slice(v * kh..(v + 1) * kh));
+            Share::concat(&[&won, &vals[v].gather(&odd)]).gather(&order)
+        });
         width = next;
     }
-    Ok((idx, vals))
+    let [idx, num, den] = vals;
+    Ok((idx, num, den))
 }
 
 /// Whether nodes may stop splitting (`gamma` or `min_child_weight` set), which costs a comparison per node.

@@ -284,3 +284,69 @@ async fn wide_range_division_matches_plaintext_on_both_rings() {
     run::<u64>(18).await;
     run::<u128>(26).await;
 }
+
+/// The tournament over fractions picks each block's largest `N / D` (the first of equals) with its `N` and `D`,
+/// for denominators from `2^-10` to `2^6` and numerators spanning as much, on both rings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn argmax_of_fractions_matches_plaintext_on_both_rings() {
+    async fn run<R: Ring>(frac: u32) {
+        let (mut a, mut b, _) = pair::<R>(Beaver::Ot, frac).await;
+        let (k, m) = (4, 13);
+        let mut s = 11u64;
+        let mut next = || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut den: Vec<f64> = (0..k * m).map(|_| (next() * 16.0 - 10.0).exp2()).collect();
+        let mut ratio: Vec<f64> = (0..k * m).map(|_| (next() * 12.0 - 6.0).exp2()).collect();
+        // Block 2 has a tie for the best (the first must win); block 3 a zero numerator everywhere but one.
+        ratio[2 * m + 9] = 70.0;
+        ratio[2 * m + 4] = 70.0;
+        den[2 * m + 9] = den[2 * m + 4];
+        for r in &mut ratio[3 * m..4 * m - 1] {
+            *r = 0.0;
+        }
+        // Cross products reach 2^19 (N up to 2^13, D up to 2^6): the rest of the ring is fraction bits.
+        let (bits, f) = (R::BITS - 2, frac);
+        let (fn_, fd) = ((bits - 20) / 2, (bits - 20).div_ceil(2));
+        let enc = |v: &[f64], fr: u32| -> Vec<R> { v.iter().map(|x| R::encode(*x, fr)).collect() };
+        let num_plain: Vec<f64> = ratio.iter().zip(&den).map(|(r, d)| r * d).collect();
+        let (en, ed) = (enc(&num_plain, fn_), enc(&den, fd));
+        let (na, nb) = tokio::join!(a.input(0, Some(&en), k * m), b.input(0, None, k * m));
+        let (da, db) = tokio::join!(a.input(1, None, k * m), b.input(1, Some(&ed), k * m));
+        let (na, nb, da, db) = (na.expect("n"), nb.expect("n"), da.expect("d"), db.expect("d"));
+        let (ra, rb) = tokio::join!(
+            super::argmax_ratio(&mut a, (&na, &da), k, m, bits),
+            super::argmax_ratio(&mut b, (&nb, &db), k, m, bits)
+        );
+        let ((ia, _, dwa), (ib, _, dwb)) = (ra.expect("argmax"), rb.expect("argmax"));
+        let (sa, sb) = (Share::concat(&[&ia, &dwa]), Share::concat(&[&ib, &dwb]));
+        let (oa, ob) = tokio::join!(a.reveal(&sa, None), b.reveal(&sb, None));
+        let _ = ob.expect("open");
+        let opened = oa.expect("open").expect("opened");
+        for j in 0..k {
+            let block = &ratio[j * m..(j + 1) * m];
+            let best = block.iter().copied().fold(f64::MIN, f64::max);
+            let want = block.iter().position(|r| *r == best).unwrap_or(0);
+            let got = opened[j].to_u128() as usize;
+            assert_eq!(got, want, "block {j} (f = {f}): {block:?}");
+            let d = opened[k + j].decode(fd);
+            assert!((d - den[j * m + want]).abs() <= 1e-3 * den[j * m + want], "block {j}: D {d}");
+        }
+    }
+    run::<u64>(18).await;
+    run::<u128>(26).await;
+}
+
+/// The gain arithmetic's bit budget: enough fraction bits for numerators and denominators at the sizes the
+/// benchmarks run (10^4 and 10^5 rows on FM64, 10^6 on FM128), and a clear error where a field cannot hold it.
+#[test]
+fn the_gain_fractions_fit_the_ring_or_the_field_is_named() {
+    let p = XgbParams { reg_lambda: 1.0, ..XgbParams::default() };
+    for (n, f, bits) in [(200, 18, 64), (10_000, 18, 64), (100_000, 18, 64), (1_000_000, 26, 128)] {
+        let s = Scaling::new("alice", &p, n, f, bits).unwrap_or_else(|e| panic!("{n} rows: {e}"));
+        assert!(s.frac_num >= 12 && s.frac_den >= 12 && s.cross <= bits - 2, "{n} rows: {} {}", s.frac_num, s.frac_den);
+    }
+    let e = Scaling::new("alice", &p, 10_000_000, 18, 64).err().expect("10^7 rows do not fit FM64");
+    assert!(e.to_string().contains("fraction bits"), "{e}");
+}
