@@ -242,7 +242,9 @@ async fn grow<R: Ring, D: Kernels<R>>(
     // The previous level's per-node [g s], [h s] and candidate sums: a right child's are its parent's minus
     // its left sibling's, so below the root only left children take products (half the histogram work).
     let mut parent: Option<[Share<R>; 4]> = None;
-    for _ in 0..p.max_depth {
+    // The last level's children's scaled G and H (leaf order), from its winning candidates.
+    let mut leaf_sums = None;
+    for depth in 0..p.max_depth {
         let k = s.len();
         let lefts: Vec<Bits<R>> = if parent.is_some() { s.iter().step_by(2).cloned().collect() } else { s.clone() };
         let (gs, hs) = node_sums(mpc, &lefts, g, h).await?;
@@ -270,7 +272,7 @@ async fn grow<R: Ring, D: Kernels<R>>(
         let first: Vec<Option<usize>> = (0..k).map(|j| Some(j * total)).collect();
         let node = |v: &Share<R>| v.slice(0..len).add(&v.slice(len..2 * len)).gather(&first);
         let dens = hess.add_public(lam);
-        let g_in = if prunes(p) { Share::concat(&[&grads, &node(&grads)]) } else { grads };
+        let g_in = if prunes(p) { Share::concat(&[&grads, &node(&grads)]) } else { grads.clone() };
         let squares = mpc.mul(&g_in, &g_in).await?;
         let (dl, dr) = (dens.slice(0..len), dens.slice(len..2 * len));
         let terms =
@@ -285,7 +287,11 @@ async fn grow<R: Ring, D: Kernels<R>>(
             let valid = mpc.and(&light.slice(0..len).not(), &light.slice(len..2 * len).not()).await?;
             num = mpc.mul_bit(&valid, &num).await?;
         }
-        let (best, best_num, best_den) = argmax_ratio(mpc, (&num, &den), k, total, sc.cross).await?;
+        // At the last level the winners' G_L, G_R, H_L, H_R ride along: they are the leaves' sums.
+        let last = depth + 1 == p.max_depth;
+        let sides = |v: &Share<R>| [v.slice(0..len), v.slice(len..2 * len)];
+        let payload: Vec<Share<R>> = if last { [sides(&grads), sides(&hess)].concat() } else { Vec::new() };
+        let (best, best_num, best_den, won) = argmax_ratio(mpc, (&num, &den), &payload, k, total, sc.cross).await?;
         // Which nodes split (opened to all, as the tree's shape): those whose parent split and whose best split
         // reduces the loss by more than gamma: N / D - G^2 / D_p > gamma, times D D_p > 0.
         let split: Vec<bool> = if prunes(p) {
@@ -359,22 +365,30 @@ async fn grow<R: Ring, D: Kernels<R>>(
                 [l, r]
             })
             .collect();
+        if last {
+            // A node that does not split sends every row left: its left leaf has its sums, its right none.
+            let (g_node, h_node) = (node(&grads), node(&hess));
+            let pick = |l: &Share<R>, r: &Share<R>, all: &Share<R>| {
+                let at = |j: usize, right: bool| match (split[j], right) {
+                    (true, false) => Some(j),
+                    (true, true) => Some(k + j),
+                    (false, false) => Some(2 * k + j),
+                    (false, true) => None,
+                };
+                let idx: Vec<Option<usize>> = (0..2 * k).map(|c| at(c / 2, c % 2 == 1)).collect();
+                Share::concat(&[l, r, all]).gather(&idx)
+            };
+            leaf_sums = Some((pick(&won[0], &won[1], &g_node), pick(&won[2], &won[3], &h_node)));
+        }
         splits.extend((0..k).map(|j| Split { owner: owners[j], local: local[j] }));
         active = split.iter().flat_map(|&a| [a, a]).collect();
         parent = Some([gs, hs, gl, hl]);
     }
     // Leaf weights -lr G / (H + lambda), then each row's change: its leaf's weight.
     let k = s.len();
-    let lefts: Vec<Bits<R>> = if parent.is_some() { s.iter().step_by(2).cloned().collect() } else { s.clone() };
-    let (gs, hs) = node_sums(mpc, &lefts, g, h).await?;
-    let (gs, hs) = match &parent {
-        None => (gs, hs),
-        Some([gp, hp, _, _]) => (interleave(&gs, &gp.sub(&gs), n), interleave(&hs, &hp.sub(&hs), n)),
-    };
-    let totals = Share::concat(&[&gs.block_sums(n), &hs.block_sums(n)]);
-    let totals = if sc.scale > 0 { mpc.trunc(&totals, sc.scale).await? } else { totals };
-    let den = totals.slice(k..2 * k).add_public(R::encode(sc.lambda, f));
-    let w = mpc.div(&totals.slice(0..k), &den, (sc.lo, sc.hi)).await?;
+    let (gs, hs) = leaf_sums.ok_or_else(|| Error::Internal("a tree without levels".into()))?;
+    let den = hs.add_public(R::encode(sc.lambda, f));
+    let w = mpc.div(&gs, &den, (sc.lo, sc.hi)).await?;
     let leaves = mpc.mul_public(&w, -p.learning_rate).await?;
     let rep: Vec<Option<usize>> = (0..k).flat_map(|j| std::iter::repeat_n(Some(j), n)).collect();
     let s_all = Bits::concat(&s.iter().collect::<Vec<_>>());
@@ -449,18 +463,22 @@ async fn rescale<R: Ring, D: Kernels<R>>(mpc: &mut D, x: &Share<R>, from: u32, t
 }
 
 /// Per node (`k` blocks of `m` fractions `N / D`, every `D > 0`), the index of the largest (the first of
-/// equals) and its `N` and `D`, shared: a tournament of `log2 m` rounds, each comparing `N_a D_b` with
-/// `N_b D_a` (untruncated products below `2^bound`) and moving the winners' three values by multiplexers.
+/// equals), its `N` and `D` and its entry of each `payload` (shared like them, `k m` each): a tournament of
+/// `log2 m` rounds, each comparing `N_a D_b` with `N_b D_a` (untruncated products below `2^bound`) and moving
+/// the winners' values by multiplexers.
 async fn argmax_ratio<R: Ring, D: Kernels<R>>(
     mpc: &mut D,
     (num, den): (&Share<R>, &Share<R>),
+    payload: &[Share<R>],
     k: usize,
     m: usize,
     bound: u32,
-) -> Result<(Share<R>, Share<R>, Share<R>)> {
+) -> Result<(Share<R>, Share<R>, Share<R>, Vec<Share<R>>)> {
     let indices: Vec<R> = (0..k).flat_map(|_| (0..m).map(|c| R::from_u128(c as u128))).collect();
-    // Index, numerator and denominator of each entry, as one share of three blocks.
-    let mut vals = [Share::public(mpc.holding(), &indices), num.clone(), den.clone()];
+    // Index, numerator, denominator and the payload, each `k` blocks of the entries still in play.
+    let mut vals: Vec<Share<R>> = [Share::public(mpc.holding(), &indices), num.clone(), den.clone()].into();
+    vals.extend(payload.iter().cloned());
+    let lanes = vals.len();
     let mut width = m;
     while width > 1 {
         let half = width / 2;
@@ -469,26 +487,29 @@ async fn argmax_ratio<R: Ring, D: Kernels<R>>(
             (0..k).flat_map(|j| (0..half).map(move |i| Some(j * width + 2 * i + off))).collect()
         };
         let (a, b) = (pick(0), pick(1));
-        let [ia, na, da] = [0, 1, 2].map(|v| vals[v].gather(&a));
-        let [ib, nb, db] = [0, 1, 2].map(|v| vals[v].gather(&b));
-        let cross = mpc.mul_raw(&Share::concat(&[&na, &nb]), &Share::concat(&[&db, &da])).await?;
+        let left: Vec<Share<R>> = vals.iter().map(|v| v.gather(&a)).collect();
+        let right: Vec<Share<R>> = vals.iter().map(|v| v.gather(&b)).collect();
+        let cross = mpc.mul_raw(&Share::concat(&[&left[1], &right[1]]), &Share::concat(&[&right[2], &left[2]])).await?;
         let lt = mpc.msb(&cross.slice(0..kh).sub(&cross.slice(kh..2 * kh)), bound, 0).await?;
-        let moves = Share::concat(&[&ib.sub(&ia), &nb.sub(&na), &db.sub(&da)]);
-        let d = mpc.mul_bit(&Bits::concat(&[&lt, &lt, &lt]), &moves).await?;
+        let moves: Vec<Share<R>> = right.iter().zip(&left).map(|(r, l)| r.sub(l)).collect();
+        let d =
+            mpc.mul_bit(&Bits::concat(&vec![&lt; lanes]), &Share::concat(&moves.iter().collect::<Vec<_>>())).await?;
         let next = half + width % 2;
         // Winners of each node, then its odd one out.
         let order: Vec<Option<usize>> =
             (0..k).flat_map(|j| (0..next).map(move |i| Some(if i < half { j * half + i } else { kh + j }))).collect();
         let odd: Vec<Option<usize>> = (0..k).map(|j| Some(j * width + width - 1)).collect();
-        let winners = [ia, na, da];
-        vals = [0, 1, 2].map(|v| {
-            let won = winners[v].add(&d.slice(v * kh..(v + 1) * kh));
-            Share::concat(&[&won, &vals[v].gather(&odd)]).gather(&order)
-        });
+        vals = (0..lanes)
+            .map(|v| {
+                let won = left[v].add(&d.slice(v * kh..(v + 1) * kh));
+                Share::concat(&[&won, &vals[v].gather(&odd)]).gather(&order)
+            })
+            .collect();
         width = next;
     }
-    let [idx, num, den] = vals;
-    Ok((idx, num, den))
+    let rest = vals.split_off(3);
+    let [idx, num, den]: [Share<R>; 3] = vals.try_into().map_err(|_| Error::Internal("three lanes".into()))?;
+    Ok((idx, num, den, rest))
 }
 
 /// Whether nodes may stop splitting (`gamma` or `min_child_weight` set), which costs a comparison per node.

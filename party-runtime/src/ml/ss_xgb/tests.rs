@@ -286,7 +286,8 @@ async fn wide_range_division_matches_plaintext_on_both_rings() {
 }
 
 /// The tournament over fractions picks each block's largest `N / D` (the first of equals) with its `N` and `D`,
-/// for denominators from `2^-10` to `2^6` and numerators spanning as much, on both rings.
+/// and a payload lane along, for denominators from `2^-10` to `2^6` and numerators spanning as much, on both
+/// rings.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn argmax_of_fractions_matches_plaintext_on_both_rings() {
     async fn run<R: Ring>(frac: u32) {
@@ -315,12 +316,13 @@ async fn argmax_of_fractions_matches_plaintext_on_both_rings() {
         let (na, nb) = tokio::join!(a.input(0, Some(&en), k * m), b.input(0, None, k * m));
         let (da, db) = tokio::join!(a.input(1, None, k * m), b.input(1, Some(&ed), k * m));
         let (na, nb, da, db) = (na.expect("n"), nb.expect("n"), da.expect("d"), db.expect("d"));
+        let (pa, pb) = ([na.clone()], [nb.clone()]);
         let (ra, rb) = tokio::join!(
-            super::argmax_ratio(&mut a, (&na, &da), k, m, bits),
-            super::argmax_ratio(&mut b, (&nb, &db), k, m, bits)
+            super::argmax_ratio(&mut a, (&na, &da), &pa, k, m, bits),
+            super::argmax_ratio(&mut b, (&nb, &db), &pb, k, m, bits)
         );
-        let ((ia, _, dwa), (ib, _, dwb)) = (ra.expect("argmax"), rb.expect("argmax"));
-        let (sa, sb) = (Share::concat(&[&ia, &dwa]), Share::concat(&[&ib, &dwb]));
+        let ((ia, nwa, dwa, pa), (ib, nwb, dwb, pb)) = (ra.expect("argmax"), rb.expect("argmax"));
+        let (sa, sb) = (Share::concat(&[&ia, &dwa, &nwa.sub(&pa[0])]), Share::concat(&[&ib, &dwb, &nwb.sub(&pb[0])]));
         let (oa, ob) = tokio::join!(a.reveal(&sa, None), b.reveal(&sb, None));
         let _ = ob.expect("open");
         let opened = oa.expect("open").expect("opened");
@@ -332,6 +334,7 @@ async fn argmax_of_fractions_matches_plaintext_on_both_rings() {
             assert_eq!(got, want, "block {j} (f = {f}): {block:?}");
             let d = opened[k + j].decode(fd);
             assert!((d - den[j * m + want]).abs() <= 1e-3 * den[j * m + want], "block {j}: D {d}");
+            assert_eq!(opened[2 * k + j], R::ZERO, "block {j}: the payload moves with its entry");
         }
     }
     run::<u64>(18).await;
