@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use kube::Resource;
 use serde_json::Value;
 
 use secretflow_crds::crd::{SecretFlowTask, TaskPhase};
@@ -115,14 +116,7 @@ pub fn step_task(p: &SecretFlowPipeline, index: usize) -> SecretFlowTask {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect(),
     );
-    task.metadata.owner_references = Some(vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
-        api_version: "secretflow.io/v1alpha1".into(),
-        kind: "SecretFlowPipeline".into(),
-        name,
-        uid: p.metadata.uid.clone().unwrap_or_default(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    }]);
+    task.metadata.owner_references = p.controller_owner_ref(&()).map(|o| vec![o]);
     task
 }
 
@@ -284,11 +278,11 @@ pub fn reconcile_pipeline(pipeline: &SecretFlowPipeline, tasks: &[ObservedTask],
                 let why = if bad.phase == StepPhase::Failed { "failed" } else { "was skipped" };
                 s.phase = StepPhase::Skipped;
                 s.message = Some(format!("step `{}` it depends on {why}", bad.name));
-            } else if deps.iter().all(|d| d.phase == StepPhase::Succeeded) {
-                ready.push(i);
-                s.phase = StepPhase::Waiting;
             } else {
                 s.phase = StepPhase::Waiting;
+                if deps.iter().all(|d| d.phase == StepPhase::Succeeded) {
+                    ready.push(i);
+                }
             }
         }
         steps[i] = s;
@@ -310,11 +304,10 @@ pub fn reconcile_pipeline(pipeline: &SecretFlowPipeline, tasks: &[ObservedTask],
     let room = spec.parallelism.map_or(usize::MAX, |p| (p as usize).saturating_sub(active));
     for &i in ready.iter().take(room) {
         let task = step_task(pipeline, i);
-        let task_name = task.metadata.name.clone().unwrap_or_default();
-        plan.actions.push(PipelineAction::CreateTask(Box::new(task)));
         let s = &mut steps[i];
         s.phase = StepPhase::Pending;
-        s.task = Some(task_name.clone());
+        s.task = task.metadata.name.clone();
+        plan.actions.push(PipelineAction::CreateTask(Box::new(task)));
         s.start_time = Some(rfc3339(now));
     }
 
