@@ -148,11 +148,14 @@ impl Modulus {
         mul_shoup(x, 1, self.one_s, self.p)
     }
 
-    /// `hi 2^64 + lo` mod `p` for a signed `hi`.
+    /// `hi 2^64 + lo` mod `p` for a signed `hi`, without a wide remainder: the value's three words of two's
+    /// complement are the value plus `2^192` when it is negative, so that power's residue comes off again.
     #[inline]
     pub(super) fn reduce_signed(&self, hi: i128, lo: u64) -> u64 {
-        let ((r64, r64_s), p) = (self.powers[1], self.p);
-        add_mod(mul_shoup(signed_mod(hi, p), r64, r64_s, p), self.reduce_word(lo), p)
+        let p = self.p;
+        let r = self.reduce_words(&[lo, hi as u64, (hi >> 64) as u64]);
+        let negative = 0u64.wrapping_sub((hi < 0) as u64);
+        reduce_once(r + ((p - self.powers[3].0) & negative), p)
     }
 
     /// The integer `sum_i words_i 2^(64 i)` mod `p` (Shoup's product takes any 64-bit multiplicand).

@@ -19,15 +19,17 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use super::modular::{
-    Modulus, add_mod, inv_mod, mul_mod, mul_shoup, ntt_primes, pow2_mod, shoup, signed_mod, small_mod,
+    Modulus, add_mod, inv_mod, mul_mod, mul_shoup, ntt_primes, pow2_mod, reduce_once, shoup, signed_mod, small_mod,
 };
 use super::ntt::{FMA_PRIME_BITS, Ntt};
 use crate::crypto::prg::{Prg, Words};
 
 mod product;
+mod switch;
 use crate::ring::Ring;
 use product::Wide;
 pub use product::{Product, ZeroEnc};
+use switch::Switch;
 
 /// The primes are the largest below `2^PRIME_BITS` that are `1 mod 2N`.
 /// 50 bits: the widest both NTT paths take at full speed (tfhe-ntt's IFMA kernels have a faster variant below
@@ -63,8 +65,8 @@ pub struct Params {
     /// Primes a returned ciphertext keeps: the evaluator divides out the others (modulus switching) before
     /// sending, so the key holder gets `keep` residues per coefficient instead of all.
     keep: usize,
-    /// `p_d^-1 mod p_i` with its Shoup constant, for each dropped prime `d` and each prime `i < d`.
-    drop_inv: Vec<Vec<(u64, u64)>>,
+    /// The constants of dividing out the primes past `keep` ([`switch`]).
+    switch: Switch,
     /// HPS rounding over the kept primes (decryption of returned ciphertexts).
     hps: Hps,
     /// Noise flooding width: flooding noise is uniform in `[-2^flood, 2^flood)`.
@@ -96,22 +98,14 @@ impl Params {
         let q_mod_t = primes.iter().fold(1u128, |acc, &p| acc.wrapping_mul(p as u128)) & mask(k);
         let t_inv = primes.iter().map(|&p| inv_mod(pow2_mod(k, p), p)).collect();
         let hps = Hps::new(&primes[..keep], mask(k));
-        let drop_inv = (keep..count)
-            .map(|d| {
-                let inverse = |p: u64| {
-                    let inv = inv_mod(primes[d] % p, p);
-                    (inv, (((inv as u128) << 64) / p as u128) as u64)
-                };
-                primes[..d].iter().map(|&p| inverse(p)).collect()
-            })
-            .collect();
+        let switch = Switch::new(&primes, keep);
         // floor(log2 q) from below (each prime is just under 2^PRIME_BITS), then room for the noise.
         let log_q = primes.iter().map(|&p| (p as f64).log2()).sum::<f64>().floor() as u32;
         // Decryption is correct while the noise stays below q / 2t, before the switch and (divided by the
         // dropped primes, with the switch's rounding) after it.
         let flood = (log_q - k - 2).min(Wide::MAX_BITS);
         let moduli = primes.iter().map(|&p| Modulus::new(p)).collect();
-        Params { n, primes, plans, q_mod_t, t_inv, keep, drop_inv, hps, flood, moduli }
+        Params { n, primes, plans, q_mod_t, t_inv, keep, switch, hps, flood, moduli }
     }
 
     /// The number of RNS primes.
@@ -124,36 +118,38 @@ impl Params {
         self.keep
     }
 
-    /// Modulus switching of a result (`c1` in NTT form, `c0` at its `positions` coefficients, both over all
-    /// primes): divide out the primes past `keep`, last first, as `x' = (x - [x]_p) / p` with `[x]_p` the
-    /// centered residue (an exact division, so each step adds at most 1/2 to a coefficient's error).
-    fn switch_down(&self, c1: &mut Vec<u64>, c0: &mut Vec<u64>, positions: usize) {
-        for d in (self.keep..self.limbs()).rev() {
-            let pd = self.primes[d];
-            let mut last = c1[self.limb(d)].to_vec();
-            self.to_coeffs_at(d, &mut last);
-            let last0 = c0[d * positions..(d + 1) * positions].to_vec();
-            for i in 0..d {
-                let p = self.primes[i];
-                // [x]_pd mod p: residues up to pd / 2 stand for themselves, larger ones for r - pd (p > pd / 2).
-                // Branch-free: `above` is all ones when r > pd / 2.
-                let lift = |r: u64| {
-                    let above = ((pd / 2).wrapping_sub(r) as i64 >> 63) as u64;
-                    r.wrapping_add(above & p.wrapping_sub(pd))
-                };
-                let (inv, inv_s) = self.drop_inv[d - self.keep][i];
-                let mut v: Vec<u64> = last.iter().map(|&r| lift(r)).collect();
-                self.plans[i].fwd(&mut v);
-                for (c, v) in c1[self.limb(i)].iter_mut().zip(&v) {
-                    *c = mul_shoup(add_mod(*c, p - v, p), inv, inv_s, p);
-                }
-                for (c, r) in c0[i * positions..(i + 1) * positions].iter_mut().zip(&last0) {
-                    *c = mul_shoup(add_mod(*c, p - lift(*r), p), inv, inv_s, p);
-                }
-            }
-            c1.truncate(d * self.n);
-            c0.truncate(d * positions);
+    /// Modulus switching of a result (`c1` in NTT form plus a small `err` in coefficient form, `c0` at its
+    /// `positions` coefficients, both over all primes): divide out the primes past `keep` at once ([`switch`]),
+    /// adding at most 1/2 to each coefficient's error. `err` joins `c1` where the switch has its coefficients:
+    /// in the dropped residues, and in the kept ones through the remainder's transform (`c1 + err - r =
+    /// c1 - (r - err)`), so it needs no transform of its own.
+    fn switch_down(&self, (c1, err): (&mut Vec<u64>, &[i64]), c0: &mut Vec<u64>, positions: usize) {
+        let (n, keep, sw) = (self.n, self.keep, &self.switch);
+        let mut dropped = c1[keep * n..].to_vec();
+        for (j, limb) in dropped.chunks_exact_mut(n).enumerate() {
+            self.to_coeffs_at(keep + j, limb);
+            let p = self.primes[keep + j];
+            limb.iter_mut().zip(err).for_each(|(x, e)| *x = add_mod(*x, small_mod(*e, p), p));
         }
+        let digits: Vec<switch::Digits> = (0..n).map(|c| sw.digits(|j| dropped[j * n + c])).collect();
+        for i in 0..keep {
+            let p = self.primes[i];
+            let mut rem: Vec<u64> =
+                digits.iter().zip(err).map(|(u, e)| add_mod(sw.remainder(i, u), p - small_mod(*e, p), p)).collect();
+            self.plans[i].fwd(&mut rem);
+            for (x, r) in c1[self.limb(i)].iter_mut().zip(&rem) {
+                *x = sw.divide(i, *x, *r);
+            }
+        }
+        c1.truncate(keep * n);
+        for k in 0..positions {
+            let u = sw.digits(|j| c0[(keep + j) * positions + k]);
+            for i in 0..keep {
+                let x = &mut c0[i * positions + k];
+                *x = sw.divide(i, *x, sw.remainder(i, &u));
+            }
+        }
+        c0.truncate(keep * positions);
     }
 
     /// Where prime `i`'s residues sit in a flat polynomial.
@@ -250,11 +246,16 @@ impl Hps {
         int.add(R::from_u128((frac + (1 << 63)) >> 64))
     }
 
-    /// [`Hps::round`] for a plaintext modulus `t` below every prime (the integer parts are zero).
+    /// [`Hps::round`] for a word-sized plaintext modulus `t` below twice every prime (the integer parts are 0
+    /// or 1).
     pub(super) fn round_small(&self, residues: impl Iterator<Item = u64>, t: u64) -> u64 {
-        let frac: u128 = self.terms(residues).map(|(y, (_, fp))| y as u128 * fp as u128).sum();
-        // Below (number of primes) x t: a few subtractions instead of a division.
-        let mut v = ((frac + (1 << 63)) >> 64) as u64;
+        let (mut int, mut frac) = (0u64, 0u128);
+        for (y, (ip, fp)) in self.terms(residues) {
+            int += y * ip as u64;
+            frac += y as u128 * fp as u128;
+        }
+        // Below (number of primes) x 2t: a few subtractions instead of a division.
+        let mut v = int + ((frac + (1 << 63)) >> 64) as u64;
         while v >= t {
             v -= t;
         }
@@ -288,13 +289,14 @@ fn ternary(rng: &mut Prg, n: usize) -> Vec<i64> {
 }
 
 impl Params {
-    /// A polynomial (flat, prime by prime) from `N` small signed coefficients (below 2^50, every prime's
-    /// half), in NTT form.
+    /// A polynomial (flat, prime by prime) from `N` small signed coefficients (below 2^50, so below twice
+    /// every prime), in NTT form.
     pub(super) fn ntt_of(&self, c: &[i64]) -> Vec<u64> {
         debug_assert!(c.len() == self.n && c.iter().all(|v| v.unsigned_abs() < 1 << 50));
         let mut out = Vec::with_capacity(self.limbs() * self.n);
         for &p in &self.primes {
-            out.extend(c.iter().map(|v| small_mod(*v, p)));
+            // v + 2p lies in [0, 4p): two branch-free subtractions.
+            out.extend(c.iter().map(|&v| reduce_once(reduce_once((v + 2 * p as i64) as u64, 2 * p), p)));
         }
         for (limb, plan) in out.chunks_exact_mut(self.n).zip(&self.plans) {
             plan.fwd(limb);
@@ -508,7 +510,7 @@ mod tests {
                 c0[i * k + j] = (par.scaled(*m, i) + noise.rem(p)) % p;
             }
         }
-        par.switch_down(&mut vec![0; par.limbs() * par.n], &mut c0, k);
+        par.switch_down((&mut vec![0; par.limbs() * par.n], &vec![0; par.n]), &mut c0, k);
         assert_eq!(c0.len(), par.returned_limbs() * k);
         for (j, (m, _)) in cases.iter().enumerate() {
             let res = (0..par.keep).map(|i| c0[i * k + j]);

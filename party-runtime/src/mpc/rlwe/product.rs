@@ -11,36 +11,42 @@ use crate::ring::Ring;
 pub struct Product {
     c0: Vec<u64>,
     c1: Vec<u64>,
+    /// The encryption of zero's error on `c1`, coefficient form.
+    e2: Vec<i64>,
     norm: u128,
 }
 
-/// A fresh public-key encryption of zero in NTT form, `(pk0 u, pk1 u + e2)` for a ternary `u` and an error
-/// `e2`: what re-randomizes a product (every sum starts from one). It does not depend on the data, so it can be
-/// made ahead, off the path that waits for the peer's ciphertext.
+/// A fresh public-key encryption of zero, `(pk0 u + e1, pk1 u + e2)` for a ternary `u` and errors `e1`, `e2`:
+/// what re-randomizes a product (every sum starts from one). It does not depend on the data, so it can be made
+/// ahead, off the path that waits for the peer's ciphertext. The products are in NTT form and the errors in
+/// coefficient form: [`Product::finish_with`] adds `e1` to the coefficients it returns and `e2` within the
+/// switch down, which transforms `c1`'s coefficients anyway.
 pub struct ZeroEnc {
     c0: Vec<u64>,
     c1: Vec<u64>,
+    e2: Vec<i64>,
 }
 
 impl ZeroEnc {
     /// A fresh encryption of zero under `pk`, from private randomness `rng`.
     pub fn new(params: &Params, pk: &PublicKey, rng: &mut Prg) -> ZeroEnc {
         let u = params.ntt_of(&ternary(rng, params.n));
-        let mut c1 = params.ntt_of(&cbd(rng, params.n));
+        let e2 = cbd(rng, params.n);
         let mut c0 = vec![0; params.limbs() * params.n];
+        let mut c1 = vec![0; params.limbs() * params.n];
         for (i, plan) in params.plans.iter().enumerate() {
             let r = params.limb(i);
             plan.mul_accumulate(&mut c0[r.clone()], &pk.p0[r.clone()], &u[r.clone()]);
             plan.mul_accumulate(&mut c1[r.clone()], &pk.p1[r.clone()], &u[r]);
         }
-        ZeroEnc { c0, c1 }
+        ZeroEnc { c0, c1, e2 }
     }
 }
 
 impl Product {
     /// A sum that starts from the fresh encryption of zero `zero`, which re-randomizes the result.
     pub fn new(zero: ZeroEnc) -> Product {
-        Product { c0: zero.c0, c1: zero.c1, norm: 0 }
+        Product { c0: zero.c0, c1: zero.c1, e2: zero.e2, norm: 0 }
     }
 
     /// Add `a * Enc(m)` for the plaintext `a` (NTT form, `||a||_1 = norm`) and the ciphertext `(c0, c1)`
@@ -101,7 +107,7 @@ impl Product {
                 out[k] = add_mod(add_mod(c0[j], noise, p), scaled[i * n + k], p);
             }
         }
-        params.switch_down(&mut self.c1, &mut out0, n);
+        params.switch_down((&mut self.c1, &self.e2), &mut out0, n);
         Ok((self.c1, out0))
     }
 }
