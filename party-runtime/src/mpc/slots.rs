@@ -5,11 +5,12 @@
 //! several `t_j` whose product `P` exceeds them, then rebuilt by CRT as an integer and reduced mod `2^k`.
 //!
 //! Ciphertexts are [`super::rlwe`]'s for FM64 (`N = 8192`, four 50-bit primes, returned ciphertexts switched
-//! down to two): the plaintext primes are below 2^43, so a plaintext polynomial has `||a||_1 <= N t / 2` and
-//! the noise it shapes stays under 2^61. The evaluator floods with `FLOOD_SEC` bits more (2^133) at the full
-//! modulus, well below `q / 2t` (2^155); the switch divides the flood by the dropped primes (to 2^33) and adds
-//! its rounding (under 2^14), still far below `q' / 2t` (2^56). The masks `r` have `FLOOD_SEC` bits over the
-//! cross terms, so over a whole task the masked sums are within `2^-STAT_SEC` of uniform.
+//! down to two): the plaintext primes are below 2^51, so a plaintext polynomial has `||a||_1 <= N t / 2` and
+//! the noise it shapes stays under 2^69. The evaluator floods with `FLOOD_SEC` bits more (2^141) at the full
+//! modulus, below `q / 2t` (2^147); the switch divides the flood by the dropped primes (to 2^41) and adds its
+//! rounding (under 2^13), below `q' / 2t` (2^48). The masks `r` have `FLOOD_SEC` bits over the cross terms, so
+//! over a whole task the masked sums are within `2^-STAT_SEC` of uniform. 51-bit primes are the widest these
+//! bounds allow: four of them hold FM64's `2k + 75` bits (five were needed below 2^43), seven FM128's.
 
 use std::sync::OnceLock;
 
@@ -19,8 +20,9 @@ use super::rlwe::{self, FLOOD_SEC, Hps, Params};
 use crate::crypto::prg::Prg;
 use crate::ring::Ring;
 
-/// Plaintext primes are the largest below `2^T_BITS` that are `1 mod 2N`.
-const T_BITS: u32 = 43;
+/// Plaintext primes are the largest below `2^T_BITS` that are `1 mod 2N` (above our AVX2 NTT's 50 bits: their
+/// few NTTs per block take tfhe-ntt's, which the fewer primes more than pay for).
+const T_BITS: u32 = 51;
 
 /// One plaintext prime's constants.
 struct Slot {
@@ -268,6 +270,8 @@ mod tests {
 
     #[test]
     fn slot_parameters_encoding_and_crt_hold_on_both_rings() {
+        // 51-bit primes: four hold FM64's cross terms and masks, seven FM128's.
+        assert_eq!((params::<u64>().count(), params::<u128>().count()), (4, 7));
         check::<u64>();
         check::<u128>();
     }
