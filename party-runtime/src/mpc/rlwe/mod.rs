@@ -125,19 +125,24 @@ impl Params {
     /// c1 - (r - err)`), so it needs no transform of its own.
     fn switch_down(&self, (c1, err): (&mut Vec<u64>, &[i64]), c0: &mut Vec<u64>, positions: usize) {
         let (n, keep, sw) = (self.n, self.keep, &self.switch);
-        let mut dropped = c1[keep * n..].to_vec();
+        let (kept, dropped) = c1.split_at_mut(keep * n);
         for (j, limb) in dropped.chunks_exact_mut(n).enumerate() {
             self.to_coeffs_at(keep + j, limb);
             let p = self.primes[keep + j];
             limb.iter_mut().zip(err).for_each(|(x, e)| *x = add_mod(*x, small_mod(*e, p), p));
         }
-        let digits: Vec<switch::Digits> = (0..n).map(|c| sw.digits(|j| dropped[j * n + c])).collect();
-        for i in 0..keep {
-            let p = self.primes[i];
-            let mut rem: Vec<u64> =
-                digits.iter().zip(err).map(|(u, e)| add_mod(sw.remainder(i, u), p - small_mod(*e, p), p)).collect();
-            self.plans[i].fwd(&mut rem);
-            for (x, r) in c1[self.limb(i)].iter_mut().zip(&rem) {
+        // Every kept prime's remainder, coefficient by coefficient (each coefficient's digits taken once).
+        let mut rem = vec![0u64; keep * n];
+        for (c, e) in err.iter().enumerate() {
+            let u = sw.digits(|j| dropped[j * n + c]);
+            for i in 0..keep {
+                let p = self.primes[i];
+                rem[i * n + c] = add_mod(sw.remainder(i, &u), p - small_mod(*e, p), p);
+            }
+        }
+        for (i, (limb, rem)) in kept.chunks_exact_mut(n).zip(rem.chunks_exact_mut(n)).enumerate() {
+            self.plans[i].fwd(rem);
+            for (x, r) in limb.iter_mut().zip(rem.iter()) {
                 *x = sw.divide(i, *x, *r);
             }
         }
