@@ -22,7 +22,7 @@ pub struct PhaseCost {
 
 /// Accumulates [`PhaseCost`]s between laps.
 pub struct Meter<'a> {
-    ctx: &'a PartyContext,
+    ctx: Option<&'a PartyContext>,
     phases: BTreeMap<String, PhaseCost>,
     mark: (Instant, CommStats),
 }
@@ -30,12 +30,21 @@ pub struct Meter<'a> {
 impl<'a> Meter<'a> {
     /// Start measuring now.
     pub fn new(ctx: &'a PartyContext) -> Self {
-        Meter { ctx, phases: BTreeMap::new(), mark: (Instant::now(), ctx.channel.stats()) }
+        Meter { ctx: Some(ctx), phases: BTreeMap::new(), mark: (Instant::now(), ctx.channel.stats()) }
+    }
+
+    /// Measure seconds only (no link to count bytes on: an algorithm run outside a job).
+    pub fn seconds_only() -> Meter<'static> {
+        Meter { ctx: None, phases: BTreeMap::new(), mark: (Instant::now(), CommStats::default()) }
+    }
+
+    fn stats(&self) -> CommStats {
+        self.ctx.map(|c| c.channel.stats()).unwrap_or_default()
     }
 
     /// Charge everything since the last lap to `phase`.
     pub fn lap(&mut self, phase: &str) {
-        let (now, stats) = (Instant::now(), self.ctx.channel.stats());
+        let (now, stats) = (Instant::now(), self.stats());
         let cost = self.phases.entry(phase.to_string()).or_default();
         cost.seconds += (now - self.mark.0).as_secs_f64();
         cost.bytes_sent += stats.bytes_sent - self.mark.1.bytes_sent;

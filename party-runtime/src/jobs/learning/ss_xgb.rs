@@ -81,9 +81,17 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsXgbConfig, spu: &SpuRuntime) -
     let own = Own { x: &data.x, cols: data.own.len(), rows: data.rows, thresholds: &thresholds };
     let total = c.params.num_boost_round as usize;
     let progress = |t: usize| ctx.progress(0.1 + 0.8 * t as f64 / total as f64, &format!("tree {t} of {total}"));
-    let trained =
-        algorithm::train(me, &mut mpc, &c.params, &layout, &own, (label_node, data.label.as_deref()), progress).await?;
-    meter.lap("train");
+    let trained = algorithm::train(
+        me,
+        &mut mpc,
+        &c.params,
+        &layout,
+        &own,
+        (label_node, data.label.as_deref()),
+        &mut meter,
+        progress,
+    )
+    .await?;
     if let Some(path) = &model_path {
         let file = XgbModel::new(&mpc, spu, c, &data.columns, (&data.own, &thresholds), &trained);
         model::save(me, path, &file)?;

@@ -18,6 +18,7 @@ mod tests;
 
 use secretflow_crds::tasks::learning::{Objective, SigType, XgbParams};
 
+use super::phases::Meter;
 use crate::crypto::prg::{Prg, Words};
 use crate::error::{Error, Result};
 use crate::mpc::fixed::INT_BITS;
@@ -139,6 +140,7 @@ pub async fn train<R: Ring, D: Kernels<R>>(
     layout: &Layout,
     own: &Own<'_>,
     (label_node, y): (usize, Option<&[f64]>),
+    meter: &mut Meter<'_>,
     mut done: impl FnMut(usize),
 ) -> Result<Trained<R>> {
     let n = own.rows;
@@ -153,11 +155,12 @@ pub async fn train<R: Ring, D: Kernels<R>>(
         let mut prg = Prg::new(seed_key(p.seed), t as u64);
         let selected = colsample(layout, p.colsample_by_tree, &mut prg);
         let (mut g, mut h) = gradients(mpc, p.objective, &margin, &y).await?;
+        meter.lap("train: gradients");
         if p.subsample < 1.0 {
             let rows: Vec<Option<usize>> = (0..n).map(|r| (unit(&mut prg) < p.subsample).then_some(r)).collect();
             (g, h) = (g.gather(&rows), h.gather(&rows));
         }
-        let (tree, delta) = grow(mpc, p, layout, own, &selected, (&g, &h), scaling).await?;
+        let (tree, delta) = grow(mpc, p, layout, own, &selected, (&g, &h), scaling, meter).await?;
         margin = margin.add(&delta);
         trees.push(tree);
         done(t as usize + 1);
@@ -214,6 +217,7 @@ async fn gradients<R: Ring, D: Kernels<R>>(
 }
 
 /// One tree, level by level; returns it and the change to every row's margin.
+#[allow(clippy::too_many_arguments)]
 async fn grow<R: Ring, D: Kernels<R>>(
     mpc: &mut D,
     p: &XgbParams,
@@ -222,6 +226,7 @@ async fn grow<R: Ring, D: Kernels<R>>(
     selected: &[Vec<bool>],
     (g, h): (&Share<R>, &Share<R>),
     sc: Scaling,
+    meter: &mut Meter<'_>,
 ) -> Result<(Tree<R>, Share<R>)> {
     let (n, me, f) = (own.rows, mpc.me(), mpc.frac());
     let m: Vec<usize> = layout
@@ -248,7 +253,9 @@ async fn grow<R: Ring, D: Kernels<R>>(
         let k = s.len();
         let lefts: Vec<Bits<R>> = if parent.is_some() { s.iter().step_by(2).cloned().collect() } else { s.clone() };
         let (gs, hs) = node_sums(mpc, &lefts, g, h).await?;
+        meter.lap("train: node sums");
         let (gl, hl) = histograms(mpc, &a_mine, &m, (&gs, &hs), n).await?;
+        meter.lap("train: histograms");
         let [gs, hs, gl, hl] = match parent.take() {
             None => [gs, hs, gl, hl],
             Some(up) => [(gs, n), (hs, n), (gl, total), (hl, total)]
@@ -291,7 +298,9 @@ async fn grow<R: Ring, D: Kernels<R>>(
         let last = depth + 1 == p.max_depth;
         let sides = |v: &Share<R>| [v.slice(0..len), v.slice(len..2 * len)];
         let payload: Vec<Share<R>> = if last { [sides(&grads), sides(&hess)].concat() } else { Vec::new() };
+        meter.lap("train: gains");
         let (best, best_num, best_den, won) = argmax_ratio(mpc, (&num, &den), &payload, k, total, sc.cross).await?;
+        meter.lap("train: argmax");
         // Which nodes split (opened to all, as the tree's shape): those whose parent split and whose best split
         // reduces the loss by more than gamma: N / D - G^2 / D_p > gamma, times D D_p > 0.
         let split: Vec<bool> = if prunes(p) {
@@ -383,6 +392,7 @@ async fn grow<R: Ring, D: Kernels<R>>(
         splits.extend((0..k).map(|j| Split { owner: owners[j], local: local[j] }));
         active = split.iter().flat_map(|&a| [a, a]).collect();
         parent = Some([gs, hs, gl, hl]);
+        meter.lap("train: splits and indicators");
     }
     // Leaf weights -lr G / (H + lambda), then each row's change: its leaf's weight.
     let k = s.len();
@@ -394,6 +404,7 @@ async fn grow<R: Ring, D: Kernels<R>>(
     let s_all = Bits::concat(&s.iter().collect::<Vec<_>>());
     let per_row = mpc.mul_bit(&s_all, &leaves.gather(&rep)).await?;
     let delta = per_row.weighted_blocks(&vec![R::ONE; k]);
+    meter.lap("train: leaves");
     Ok((Tree { splits, leaves }, delta))
 }
 

@@ -104,8 +104,17 @@ async fn check_on<R: Ring, D: Kernels<R>>(
     let own: Vec<Own<'_>> =
         (0..nodes).map(|i| Own { x: &x[i], cols: 2, rows: n, thresholds: &thresholds[i] }).collect();
     let trained = each(&mut devs, async |d, i| {
-        train::<R, _>(["alice", "bob", "carol"][i], d, &p, &layout, &own[i], (0, (i == 0).then_some(&y[..])), |_| ())
-            .await
+        train::<R, _>(
+            ["alice", "bob", "carol"][i],
+            d,
+            &p,
+            &layout,
+            &own[i],
+            (0, (i == 0).then_some(&y[..])),
+            &mut Meter::seconds_only(),
+            |_| (),
+        )
+        .await
     })
     .await;
     if let Some(views) = views {
