@@ -37,10 +37,17 @@ impl<R: Ring> Mpc<'_, R> {
     /// `b = b0 ^ b1 = b0 + b1 - 2 b0 b1`, each party multiplies its own share locally and, for the peer's bit,
     /// sends `(1 - 2 b_i) x_i` as the correlation of an OT the peer chooses with `b_j`.
     pub(super) async fn mul_bit(&mut self, b: &[R], x: &[R]) -> Result<Vec<R>> {
+        self.mul_bit_each(b, x, 1).await
+    }
+
+    /// `b_i * x_(i,j)` for `per` elements `x_(i,j)` per bit `b_i` (laid out `i * per + j`): as
+    /// [`Mpc::mul_bit`], one OT each way per bit carrying all `per` correlations.
+    pub(super) async fn mul_bit_each(&mut self, b: &[R], x: &[R], per: usize) -> Result<Vec<R>> {
         let k = R::BITS;
-        let v: Vec<R> = b.iter().zip(x).map(|(b, x)| R::ONE.sub(b.shl(1)).mul(*x)).collect();
-        let (s, r) = self.gilboa_both("mpc/mux", (&v, b), (1, 1), 1, k).await?;
-        Ok(b.iter().zip(x).zip(s.iter().zip(&r)).map(|((b, x), (s, r))| b.mul(*x).add(*s).add(*r)).collect())
+        let bit = |i: usize| b[i / per];
+        let v: Vec<R> = x.iter().enumerate().map(|(i, x)| R::ONE.sub(bit(i).shl(1)).mul(*x)).collect();
+        let (s, r) = self.gilboa_both("mpc/mux", (&v, b), (per, per), 1, k).await?;
+        Ok(x.iter().enumerate().zip(s.iter().zip(&r)).map(|((i, x), (s, r))| bit(i).mul(*x).add(*s).add(*r)).collect())
     }
 
     /// `b * x` as [`Mpc::mul_bit`] and the arithmetic shares of the bits `c` (as [`Mpc::bits_to_arith`]) in

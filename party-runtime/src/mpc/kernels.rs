@@ -168,6 +168,13 @@ pub trait Kernels<R: Ring> {
     /// `b * x` for shared bits `b`. Two-party: one OT each way per element (a multiplexer).
     async fn mul_bit(&mut self, b: &Bits<R>, x: &Share<R>) -> Result<Share<R>>;
 
+    /// `b_i * x_(i,j)` for `per` elements of `x` per bit of `b` (laid out `i * per + j`). Two-party: one OT each
+    /// way per bit, carrying all `per` elements.
+    async fn mul_bit_each(&mut self, b: &Bits<R>, x: &Share<R>, per: usize) -> Result<Share<R>> {
+        let idx: Vec<Option<usize>> = (0..x.len()).map(|i| Some(i / per.max(1))).collect();
+        self.mul_bit(&Bits::new(b.share().gather(&idx)), x).await
+    }
+
     /// `b * x` and the arithmetic shares of `c`, which the two-party backend computes in one round.
     async fn mul_bit_and_b2a(&mut self, b: &Bits<R>, x: &Share<R>, c: &Bits<R>) -> Result<(Share<R>, Share<R>)> {
         let bx = self.mul_bit(b, x).await?;

@@ -139,6 +139,11 @@ impl<R: Ring> Kernels<R> for Mpc<'_, R> {
         Ok(self.share(v))
     }
 
+    async fn mul_bit_each(&mut self, b: &Bits<R>, x: &Share<R>, per: usize) -> Result<Share<R>> {
+        let v = Mpc::mul_bit_each(self, mine(b.share()), mine(x), per).await?;
+        Ok(self.share(v))
+    }
+
     async fn mul_bit_and_b2a(&mut self, b: &Bits<R>, x: &Share<R>, c: &Bits<R>) -> Result<(Share<R>, Share<R>)> {
         let (bx, a) = self.mul_bit_and_arith(mine(b.share()), mine(x), mine(c.share())).await?;
         Ok((self.share(bx), self.share(a)))

@@ -450,19 +450,21 @@ fn interleave<R: Ring>(left: &Share<R>, right: &Share<R>, len: usize) -> Share<R
     Share::concat(&[left, right]).gather(&idx)
 }
 
-/// `s_j g` and `s_j h` for every node `j` (one batch of multiplexers), each concatenated over the nodes.
+/// `s_j g` and `s_j h` for every node `j` (one batch of multiplexers, each bit's OT carrying both), each
+/// concatenated over the nodes.
 async fn node_sums<R: Ring, D: Kernels<R>>(
     mpc: &mut D,
     s: &[Bits<R>],
     g: &Share<R>,
     h: &Share<R>,
 ) -> Result<(Share<R>, Share<R>)> {
-    let k = s.len();
+    let (k, n) = (s.len(), g.len());
     let s_all = Bits::concat(&s.iter().collect::<Vec<_>>());
-    let gh = Share::concat(&[&Share::concat(&vec![g; k]), &Share::concat(&vec![h; k])]);
-    let prod = mpc.mul_bit(&Bits::concat(&[&s_all, &s_all]), &gh).await?;
-    let len = k * g.len();
-    Ok((prod.slice(0..len), prod.slice(len..2 * len)))
+    // Row r of node j at 2 (j n + r) (g) and 2 (j n + r) + 1 (h).
+    let pairs: Vec<Option<usize>> = (0..k * n).flat_map(|i| [Some(i % n), Some(n + i % n)]).collect();
+    let prod = mpc.mul_bit_each(&s_all, &Share::concat(&[g, h]).gather(&pairs), 2).await?;
+    let side = |c: usize| prod.gather(&(0..k * n).map(|i| Some(2 * i + c)).collect::<Vec<_>>());
+    Ok((side(0), side(1)))
 }
 
 /// `x` at `from` fraction bits brought to `to` (a shift up, or a truncation).

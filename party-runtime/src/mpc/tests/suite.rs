@@ -247,7 +247,7 @@ async fn comparisons<R: Ring, K: Kernels<R>>(devs: &mut [K]) {
     }
 }
 
-/// AND, NOT, XOR, bit-to-arithmetic and the multiplexer on shared bits.
+/// AND, NOT, XOR, bit-to-arithmetic and the multiplexers on shared bits.
 async fn bits<R: Ring, K: Kernels<R>>(devs: &mut [K]) {
     let mut rng = rng();
     let n = 700;
@@ -272,6 +272,12 @@ async fn bits<R: Ring, K: Kernels<R>>(devs: &mut [K]) {
     assert_eq!(open(devs, &muxed).await, pick(&u));
     assert_eq!(open(devs, &bx).await, pick(&v));
     assert_eq!(open(devs, &ba).await, want);
+    // Three elements per bit, each bit's OT carrying all three.
+    let x3: Vec<R> = (0..3 * n).map(|_| uniform(&mut rng)).collect();
+    let x3s = share(devs, 1, &x3).await;
+    let each3 = each(devs, async |k, i| k.mul_bit_each(&us[i], &x3s[i], 3).await).await;
+    let want3: Vec<R> = x3.iter().enumerate().map(|(j, x)| if u[j / 3] { *x } else { R::ZERO }).collect();
+    assert_eq!(open(devs, &each3).await, want3);
 }
 
 fn sig_plain(x: f64, sig: SigType) -> f64 {
