@@ -143,6 +143,10 @@ impl<R: Ring> Kernels<R> for Device<'_, R> {
         on!(self, d => Kernels::mul_bit(&mut **d, b, x).await)
     }
 
+    async fn mul_bit_each(&mut self, b: &Bits<R>, x: &Share<R>, per: usize) -> Result<Share<R>> {
+        on!(self, d => Kernels::mul_bit_each(&mut **d, b, x, per).await)
+    }
+
     async fn mul_bit_and_b2a(&mut self, b: &Bits<R>, x: &Share<R>, c: &Bits<R>) -> Result<(Share<R>, Share<R>)> {
         on!(self, d => Kernels::mul_bit_and_b2a(&mut **d, b, x, c).await)
     }
