@@ -132,7 +132,9 @@ impl Scaling {
     }
 }
 
-/// Train as node `mpc.me()` with `own` features (and the label `y` at `label_node`); `done(t)` after tree `t`.
+/// Train as node `mpc.me()` with `own` features (and the label `y` at `label_node`); `done(t)` after tree `t`,
+/// each step's cost charged to `meter`'s phases.
+#[allow(clippy::too_many_arguments)]
 pub async fn train<R: Ring, D: Kernels<R>>(
     me: &str,
     mpc: &mut D,
