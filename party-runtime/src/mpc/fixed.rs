@@ -191,19 +191,34 @@ pub trait Fixed<R: Ring>: Kernels<R> + Sized {
         self.mul(&an, &r).await
     }
 
-    /// `1 / sqrt(x)` for `1 <= x < 2^span`. The octave is found at a resolution of 1/16 (as in
-    /// [`Fixed::div`]): a value within 1/32 of a boundary may take its neighbour's guess, which leaves
-    /// `y sqrt(x)` in [0.83, 1.23] instead of [0.85, 1.21]. Newton's `y (3 - x y^2) / 2` then squares the
-    /// relative error (times 3/2) each step: from 0.23, four steps reach 2^-24 and five 2^-48.
+    /// `1 / sqrt(x)` for `1 <= x < 2^span`: a first guess linear within each octave, `2^(-j/2) (a + b u)` for
+    /// `x = 2^j u` ([`RSQRT_FIT`], one product), then Newton's `y (3 - x y^2) / 2`, which squares the relative
+    /// error (times 3/2) each step. The octave is found at a resolution of 1/16 (as in [`Fixed::div`]), so a value
+    /// near a boundary may take its neighbour's line; the fit holds within 0.027 on `u` in `[1 - 1/32, 2 + 1/16]`,
+    /// which covers that, and two steps reach 2^-19, three 2^-37.
     ///
     /// `x y^2` is taken as `(x y) y`: `y^2` alone falls below the resolution for large `x` (`2^-20` at
     /// `x = 2^20`). Where `x y` (up to `2^(span/2)`) times the scale would not fit the ring, `y^2` goes first.
     async fn rsqrt(&mut self, x: &Share<R>, span: u32) -> Result<Share<R>> {
-        let f = self.frac();
-        let mut y = octave_guess(self, x, span, f.saturating_sub(4), |j| 0.85 / (j as f64 / 2.0).exp2()).await?;
+        let (n, f) = (x.len(), self.frac());
+        let below = octaves(self, x, span, f.saturating_sub(4)).await?;
+        // a_j + b_j x with a_j = a 2^(-j/2), b_j = b 2^(-3j/2): b_j is held at e more fraction bits, as many as the
+        // top octave's needs while b_j x (below 0.6) times the scale stays inside the ring.
+        let e = (3 * span.saturating_sub(1)).div_ceil(2).min(R::BITS.saturating_sub(3 + 2 * f));
+        let (fa, fb) = RSQRT_FIT;
+        let a = per_octave(self, &below, n, span, |j| R::encode(fa * (-(j as f64) / 2.0).exp2(), f));
+        let b = per_octave(self, &below, n, span, |j| R::encode(fb * (-1.5 * j as f64).exp2(), f + e));
+        let bx = self.mul_raw(&b, x).await?;
+        let mut y = a.add(&self.trunc(&bx, f + e).await?);
         let three_halves = R::encode(1.5, f);
         let x_first = 2 * f + span.div_ceil(2) + 3 <= R::BITS;
-        for _ in 0..if f > 24 { 5 } else { 4 } {
+        for _ in 0..if f <= 19 {
+            2
+        } else if f <= 37 {
+            3
+        } else {
+            4
+        } {
             let (a, b) =
                 if x_first { (self.mul(x, &y).await?, y.clone()) } else { (self.mul(&y, &y).await?, x.clone()) };
             // x y^2 / 2: the halving rides on the product's truncation.
@@ -378,8 +393,7 @@ async fn t1_of_quarter<R: Ring, K: Fixed<R>>(k: &mut K, quarter: &Share<R>) -> R
 }
 
 /// `sum_j [2^j <= x < 2^(j+1)] guess(j)` over `j` in `0..span`, for `1 <= x < 2^span` (a first guess for
-/// Newton's iterations): one comparison per octave boundary, exact where `x` is `2^skip` raw units or more
-/// from it.
+/// Newton's iterations), at the device's fraction bits: see [`octaves`].
 async fn octave_guess<R: Ring, K: Fixed<R>>(
     k: &mut K,
     x: &Share<R>,
@@ -387,20 +401,34 @@ async fn octave_guess<R: Ring, K: Fixed<R>>(
     skip: u32,
     guess: impl Fn(u32) -> f64,
 ) -> Result<Share<R>> {
-    let (n, f) = (x.len(), k.frac());
+    let f = k.frac();
+    let below = octaves(k, x, span, skip).await?;
+    Ok(per_octave(k, &below, x.len(), span, |j| R::encode(guess(j), f)))
+}
+
+/// `[x < 2^j]` for `j` in `1..span` as arithmetic 0/1 shares (`span - 1` blocks of `x.len()`), for
+/// `1 <= x < 2^span`: one comparison per octave boundary, exact where `x` is `2^skip` raw units or more from it.
+async fn octaves<R: Ring, K: Fixed<R>>(k: &mut K, x: &Share<R>, span: u32, skip: u32) -> Result<Share<R>> {
+    let f = k.frac();
     if span <= 1 {
-        return Ok(k.constant(guess(0), n));
+        return Ok(Share::constant(k.holding(), R::ZERO, 0));
     }
-    // below_j = [x < 2^j] for j in 1..span.
     let powers: Vec<R> = (1..span).map(|j| R::encode((j as f64).exp2(), f)).collect();
     let below = k.msb_minus(x, &powers, f + span + 1, skip).await?;
-    let below = k.b2a(&below).await?;
+    k.b2a(&below).await
+}
+
+/// `sum_j [2^j <= x < 2^(j+1)] v(j)` over `j` in `0..span` for ring values `v(j)`, from [`octaves`]' `below`: a
+/// local sum.
+fn per_octave<R: Ring, K: Fixed<R>>(k: &K, below: &Share<R>, n: usize, span: u32, v: impl Fn(u32) -> R) -> Share<R> {
     // [x >= 2^j] = 1 - below_j for j >= 1 and 1 for j = 0, so [2^j <= x < 2^(j+1)] = below_(j+1) - below_j
-    // (below_0 = 0, below_span = 1 by the precondition): sum_j guess(j) (below_(j+1) - below_j)
-    // = guess(span - 1) - sum_(j=1..span-1) below_j (guess(j) - guess(j - 1)).
-    let weights: Vec<R> = (1..span).map(|j| R::encode(guess(j - 1), f).sub(R::encode(guess(j), f))).collect();
-    let sum = below.weighted_blocks(&weights);
-    Ok(sum.add_public(R::encode(guess(span - 1), f)))
+    // (below_0 = 0, below_span = 1 by the precondition): sum_j v(j) (below_(j+1) - below_j)
+    // = v(span - 1) - sum_(j=1..span-1) below_j (v(j) - v(j - 1)).
+    if span <= 1 {
+        return Share::constant(k.holding(), v(0), n);
+    }
+    let weights: Vec<R> = (1..span).map(|j| v(j - 1).sub(v(j))).collect();
+    below.weighted_blocks(&weights).add_public(v(span - 1))
 }
 
 /// Newton's `y <- y (2 - x y)` from a first guess with `|1 - x y| <= 1/2`.
@@ -417,6 +445,10 @@ async fn newton_reciprocal<R: Ring, K: Fixed<R>>(
     }
     Ok(y)
 }
+
+/// The line `a + b u` closest to `1 / sqrt(u)` in relative error on `[1 - 1/32, 2 + 1/16]` (within 0.0267): the
+/// octave `[1, 2)` widened by what a coarse octave boundary may misplace.
+const RSQRT_FIT: (f64, f64) = (1.265, -0.2845);
 
 /// Where `sr` clips its input: beyond, `sr(x)` is within `1 / (4 SR_CLIP^2)` (2.4e-4) of 0 or 1, and
 /// `1 + x^2` stays below `2^11`, so `1 / sqrt(1 + x^2)` needs ten octave boundaries (2^10 would need twenty).
