@@ -1,12 +1,13 @@
 //! Cryptographic building blocks that run between two parties over a [`crate::context::PartyContext`]: base OT,
 //! SoftSpokenOT extension with arithmetic (Gilboa) OT, the KKRT batched OPRF, the AES PRG and the bit-matrix
-//! transpose they need, and the batched Curve25519 arithmetic of ECDH-PSI. One protocol per file, each citing its paper; nothing here knows the MPC device.
+//! transpose they need, punctured GGM trees (all-but-one OT of seeds), and the batched Curve25519 arithmetic of ECDH-PSI. One protocol per file, each citing its paper; nothing here knows the MPC device.
 
 pub mod base_ot;
 pub mod bits;
 pub mod kkrt;
 pub mod ot;
 pub mod prg;
+pub mod punctured;
 pub mod softspoken;
 pub mod x25519;
 
