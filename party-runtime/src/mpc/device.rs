@@ -4,6 +4,7 @@
 use secretflow_crds::request::{Protocol, SpuRuntime};
 
 use super::aby3::Aby3;
+use super::buckets::Bucketing;
 use super::engine::Mpc;
 use super::kernels::{Kernels, Operand};
 use super::share::{Bits, Holding, Share};
@@ -105,6 +106,16 @@ impl<R: Ring> Kernels<R> for Device<'_, R> {
         bound: u32,
     ) -> Result<Share<R>> {
         on!(self, d => Kernels::matmul_plain_plain(&mut **d, a, b, dims, bound).await)
+    }
+
+    async fn bucket_sums(
+        &mut self,
+        bk: &mut Bucketing,
+        selected: &[Vec<bool>],
+        b: &Share<R>,
+        q: usize,
+    ) -> Result<Vec<Share<R>>> {
+        on!(self, d => Kernels::bucket_sums(&mut **d, bk, selected, b, q).await)
     }
 
     async fn plain_entries(&mut self, max_abs: u128, widest: usize) -> Result<()> {

@@ -7,6 +7,7 @@
 //! raw; bits ([`Bits`]) are XOR-shared in the components' low bit; a node index is a position in the SPU
 //! node list.
 
+use super::buckets::Bucketing;
 use super::share::{Bits, Holding, Share};
 use crate::error::Result;
 use crate::ring::Ring;
@@ -122,6 +123,24 @@ pub trait Kernels<R: Ring> {
         let _ = bound;
         let shared = self.input(b_owner, b, dims.1 * dims.2).await?;
         self.matmul_plain_raw(a_owner, a, &shared, dims).await
+    }
+
+    /// For every node `i` and its features selected in `selected[i]`, shares of the sums of the shared
+    /// `rows x q` columns `b` (row-major) over each bucket's rows, the buckets private to their node
+    /// ([`Bucketing`]): node `i`'s sums as (bucket, column), its selected features' buckets in order. By default
+    /// each node's one-hot bucket matrix times `b`; two-party: punctured seeds made once per bucketing, then
+    /// `rows x features x q` elements each way per call ([`super::buckets`]).
+    async fn bucket_sums(
+        &mut self,
+        buckets: &mut Bucketing,
+        selected: &[Vec<bool>],
+        b: &Share<R>,
+        q: usize,
+    ) -> Result<Vec<Share<R>>>
+    where
+        Self: Sized,
+    {
+        super::buckets::by_products(self, buckets, selected, b, q).await
     }
 
     /// Tell the backend about the plaintext matrices of the products that follow: this party's largest entry

@@ -10,6 +10,7 @@
 pub mod aby3;
 mod backend;
 mod boolean;
+pub mod buckets;
 pub mod cost;
 mod dealer;
 mod device;
@@ -32,6 +33,7 @@ mod two_party;
 
 pub use crate::ring::Ring;
 pub use aby3::Aby3;
+pub use buckets::Bucketing;
 pub use device::Device;
 pub use engine::Mpc;
 pub use fixed::Fixed;

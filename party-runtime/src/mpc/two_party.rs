@@ -2,6 +2,7 @@
 //! own (OT, RLWE, or the trusted first party's dealt correlations, as its [`super::backend::Backend`] says) on
 //! this node's additive component.
 
+use super::buckets::{self, Bucketing};
 use super::engine::Mpc;
 use super::kernels::{Kernels, Operand};
 use super::share::{Bits, Holding, Share};
@@ -94,6 +95,20 @@ impl<R: Ring> Kernels<R> for Mpc<'_, R> {
     ) -> Result<Share<R>> {
         let v = self.plain_plain(a, b, dims, bound).await?;
         Ok(self.share(v))
+    }
+
+    async fn bucket_sums(
+        &mut self,
+        bk: &mut Bucketing,
+        selected: &[Vec<bool>],
+        b: &Share<R>,
+        q: usize,
+    ) -> Result<Vec<Share<R>>> {
+        if self.backend.dealt() {
+            return buckets::by_products(self, bk, selected, b, q).await;
+        }
+        let [s0, s1] = self.bucket_sums_ot(bk, selected, mine(b), q).await?;
+        Ok(vec![self.share(s0), self.share(s1)])
     }
 
     async fn plain_entries(&mut self, max_abs: u128, widest: usize) -> Result<()> {

@@ -11,7 +11,7 @@ use super::{pair, reals, rng, triple, uniform};
 use crate::error::Result;
 use crate::mpc::fixed::LS7;
 use crate::mpc::local::matmul_local;
-use crate::mpc::{Bits, Fixed, Kernels, Share};
+use crate::mpc::{Bits, Bucketing, Fixed, Kernels, Share};
 use crate::ring::Ring;
 
 /// `f` on every party's device at once; each party's result.
@@ -280,6 +280,41 @@ async fn bits<R: Ring, K: Kernels<R>>(devs: &mut [K]) {
     assert_eq!(open(devs, &each3).await, want3);
 }
 
+/// Bucket sums under each node's private buckets (a third node has none), twice on one bucketing (the second
+/// call reuses what the first prepared) with a feature left out, against plaintext.
+async fn bucket_sums<R: Ring, K: Kernels<R>>(devs: &mut [K]) {
+    let mut rng = rng();
+    let (rows, q, nodes) = (300, 3, devs.len());
+    let counts: Vec<Vec<usize>> =
+        (0..nodes).map(|i| [vec![5, 1, 12], vec![2, 7]].get(i).cloned().unwrap_or_default()).collect();
+    let mut buckets: Vec<Vec<u32>> = Vec::new();
+    for c in &counts {
+        buckets.push((0..rows * c.len()).map(|i| (rng.next_u64() % c[i % c.len()] as u64) as u32).collect());
+    }
+    let selected: Vec<Vec<bool>> =
+        counts.iter().map(|c| (0..c.len()).map(|f| c.len() != 3 || f != 2).collect()).collect();
+    let mut bks: Vec<Bucketing> =
+        (0..nodes).map(|i| Bucketing::new(counts.clone(), i, rows, buckets[i].clone()).expect("buckets")).collect();
+    for call in 0..2 {
+        let x: Vec<R> = (0..rows * q).map(|_| uniform(&mut rng)).collect();
+        let xs = share(devs, call, &x).await;
+        let runs = devs.iter_mut().zip(bks.iter_mut()).zip(&xs).map(|((k, bk), x)| k.bucket_sums(bk, &selected, x, q));
+        let out: Vec<Vec<Share<R>>> = join_all(runs).await.into_iter().map(|r| r.expect("bucket sums")).collect();
+        for node in 0..nodes {
+            let got = open(devs, &out.iter().map(|o| o[node].clone()).collect::<Vec<_>>()).await;
+            let width = counts[node].len();
+            let mut want = Vec::new();
+            for (f, c) in counts[node].iter().enumerate().filter(|(f, _)| selected[node][*f]) {
+                for b in 0..*c as u32 {
+                    let rows_in = (0..rows).filter(|r| buckets[node][r * width + f] == b).collect::<Vec<_>>();
+                    want.extend((0..q).map(|j| rows_in.iter().fold(R::ZERO, |a, r| a.add(x[r * q + j]))));
+                }
+            }
+            assert_eq!(got, want, "node {node}'s bucket sums, call {call}");
+        }
+    }
+}
+
 fn sig_plain(x: f64, sig: SigType) -> f64 {
     let t1 = 0.5 + x / 4.0;
     let t3 = t1 - x.powi(3) / 48.0;
@@ -436,6 +471,7 @@ async fn kernels<R: Ring, K: Kernels<R>>(devs: &mut [K]) {
     truncation(devs, if R::BITS == 64 { 1 << 20 } else { 1 << 16 }).await;
     comparisons(devs).await;
     bits(devs).await;
+    bucket_sums(devs).await;
 }
 
 async fn kernels_on<R: Ring>(backend: Backend) {
