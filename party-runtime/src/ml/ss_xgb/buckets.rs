@@ -1,7 +1,5 @@
-//! Each feature owner's local quantile sketch: split candidates per feature, and the plaintext 0/1 matrix that
-//! says which rows fall left of each candidate (the owner's side of every histogram product).
-
-use crate::ring::Ring;
+//! Each feature owner's local quantile sketch: split candidates per feature, and which bucket between them each
+//! row falls in (the owner's private side of every histogram).
 
 /// Split candidates of one column: the distinct values at the quantiles `k * eps` (`k = 1, 2, ...`), ascending;
 /// a row goes left of candidate `t` when its value is at most `t`. A column with one distinct value has none.
@@ -23,17 +21,10 @@ pub fn thresholds(column: &[f64], eps: f64) -> Vec<f64> {
     out
 }
 
-/// The owner's matrix: one row per candidate of every selected feature (features in column order), one column
-/// per data row, 1 where the row goes left. `x` is row-major with `cols` columns.
-pub fn left_matrix<R: Ring>(x: &[f64], cols: usize, selected: &[(usize, &[f64])]) -> Vec<R> {
-    let rows = x.len().checked_div(cols).unwrap_or(0);
-    let mut a = Vec::with_capacity(selected.iter().map(|(_, t)| t.len()).sum::<usize>() * rows);
-    for (feature, cands) in selected {
-        for t in cands.iter() {
-            a.extend((0..rows).map(|r| if x[r * cols + feature] <= *t { R::ONE } else { R::ZERO }));
-        }
-    }
-    a
+/// Each row's bucket of every feature (row-major, `rows x cols`, as `x`): the first candidate the row goes left
+/// of, or the candidates' count where it goes right of all, so candidate `t`'s left side is buckets `0..=t`.
+pub fn row_buckets(x: &[f64], cols: usize, thresholds: &[Vec<f64>]) -> Vec<u32> {
+    x.iter().enumerate().map(|(i, v)| thresholds[i % cols].partition_point(|t| t < v) as u32).collect()
 }
 
 #[cfg(test)]
@@ -47,7 +38,7 @@ mod tests {
         assert_eq!(t, vec![1.0, 3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0, 17.0]);
         assert!(thresholds(&[2.0; 10], 0.1).is_empty());
         assert_eq!(thresholds(&[0.0, 1.0, 0.0, 1.0], 0.1), vec![0.0]);
-        let a: Vec<u64> = left_matrix(&[0.0, 5.0, 1.0, 6.0], 2, &[(1, &[5.0][..])]);
-        assert_eq!(a, vec![1, 0]);
+        let th = vec![vec![], vec![5.0, 7.0]];
+        assert_eq!(row_buckets(&[0.0, 5.0, 1.0, 6.0, 2.0, 9.0, 3.0, 7.0], 2, &th), vec![0, 0, 0, 1, 0, 2, 0, 1]);
     }
 }

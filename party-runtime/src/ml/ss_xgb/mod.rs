@@ -3,13 +3,14 @@
 //!
 //! Each feature owner buckets its own features ([`buckets`]). The label party's label is shared once; the
 //! gradients and hessians are computed in MPC from the shared margins. Which rows sit in which node is a
-//! vector of shared bits per node, never opened. A level's histograms are every owner's plaintext 0/1 candidate
-//! matrix times the shared `[g s_k, h s_k]` columns of all its nodes at once ([`Kernels::matmul_plain_each`]);
-//! the gains `G_L^2 / (H_L + lambda) + G_R^2 / (H_R + lambda)` and the argmax over every party's candidates run
-//! in MPC, the gains as fractions compared by cross products (no division). Per node two things are opened: which node owns the winning split (to every node), and to that
-//! node which of its candidates it is; the owner's plaintext left-of-threshold vector is then shared and
-//! multiplied into the node's indicator. Trees are complete to `max_depth`; leaf weights
-//! `-learning_rate G / (H + lambda)` stay shared, and so does every margin.
+//! vector of shared bits per node, never opened. A level's histograms are every owner's private bucket sums of
+//! the shared `[g s_k, h s_k]` columns of all its nodes at once ([`Kernels::bucket_sums`]), summed up to each
+//! candidate locally; the gains `G_L^2 / (H_L + lambda) + G_R^2 / (H_R + lambda)` and the argmax over every
+//! party's candidates run in MPC, the gains as fractions compared by cross products (no division). Per node two
+//! things are opened: which node owns the winning split (to every node), and to that node which of its
+//! candidates it is; the owner's plaintext left-of-threshold vector is then shared and multiplied into the
+//! node's indicator. Trees are complete to `max_depth`; leaf weights `-learning_rate G / (H + lambda)` stay
+//! shared, and so does every margin.
 
 pub mod buckets;
 pub mod predict;
@@ -22,8 +23,7 @@ use super::phases::Meter;
 use crate::crypto::prg::{Prg, Words};
 use crate::error::{Error, Result};
 use crate::mpc::fixed::INT_BITS;
-use crate::mpc::kernels::Operand;
-use crate::mpc::{Bits, Fixed, Kernels, Ring, Share};
+use crate::mpc::{Bits, Bucketing, Fixed, Kernels, Ring, Share};
 
 /// The public shape: per node, the number of split candidates of each of its features (in its column order).
 pub struct Layout {
@@ -152,6 +152,8 @@ pub async fn train<R: Ring, D: Kernels<R>>(
     let scaling = Scaling::new(me, p, n, mpc.frac(), R::BITS)?;
     mpc.plain_entries(1, n).await?;
     let mut margin = mpc.constant(base, n);
+    let counts = layout.counts.iter().map(|c| c.iter().map(|t| t + 1).collect()).collect();
+    let mut bk = Bucketing::new(counts, mpc.me(), n, buckets::row_buckets(own.x, own.cols, own.thresholds))?;
     let mut trees = Vec::with_capacity(p.num_boost_round as usize);
     for t in 0..p.num_boost_round {
         let mut prg = Prg::new(seed_key(p.seed), t as u64);
@@ -162,7 +164,7 @@ pub async fn train<R: Ring, D: Kernels<R>>(
             let rows: Vec<Option<usize>> = (0..n).map(|r| (unit(&mut prg) < p.subsample).then_some(r)).collect();
             (g, h) = (g.gather(&rows), h.gather(&rows));
         }
-        let (tree, delta) = grow(mpc, p, layout, own, &selected, (&g, &h), scaling, meter).await?;
+        let (tree, delta) = grow(mpc, p, (layout, &mut bk), own, &selected, (&g, &h), scaling, meter).await?;
         margin = margin.add(&delta);
         trees.push(tree);
         done(t as usize + 1);
@@ -223,7 +225,7 @@ async fn gradients<R: Ring, D: Kernels<R>>(
 async fn grow<R: Ring, D: Kernels<R>>(
     mpc: &mut D,
     p: &XgbParams,
-    layout: &Layout,
+    (layout, bk): (&Layout, &mut Bucketing),
     own: &Own<'_>,
     selected: &[Vec<bool>],
     (g, h): (&Share<R>, &Share<R>),
@@ -240,7 +242,6 @@ async fn grow<R: Ring, D: Kernels<R>>(
     let sel: Vec<(usize, &[f64])> =
         (0..own.cols).filter(|&c| selected[me][c]).map(|c| (c, &own.thresholds[c][..])).collect();
     let cand: Vec<(usize, usize)> = sel.iter().flat_map(|(c, t)| (0..t.len()).map(move |k| (*c, k))).collect();
-    let a_mine: Vec<R> = buckets::left_matrix(own.x, own.cols, &sel);
     let total: usize = m.iter().sum();
     let mut s: Vec<Bits<R>> = vec![Bits::new(Share::constant(mpc.holding(), R::ONE, n))];
     let mut splits = Vec::new();
@@ -256,7 +257,7 @@ async fn grow<R: Ring, D: Kernels<R>>(
         let lefts: Vec<Bits<R>> = if parent.is_some() { s.iter().step_by(2).cloned().collect() } else { s.clone() };
         let (gs, hs) = node_sums(mpc, &lefts, g, h).await?;
         meter.lap("train: node sums");
-        let (gl, hl) = histograms(mpc, &a_mine, &m, (&gs, &hs), n).await?;
+        let (gl, hl) = histograms(mpc, (layout, bk), selected, (&gs, &hs), n).await?;
         meter.lap("train: histograms");
         let [gs, hs, gl, hl] = match parent.take() {
             None => [gs, hs, gl, hl],
@@ -411,28 +412,56 @@ async fn grow<R: Ring, D: Kernels<R>>(
 }
 
 /// Node-major candidate sums `G_L`, `H_L` (node `j`, global candidate `c` at `j * total + c`) of the nodes
-/// whose `[g s_j]`, `[h s_j]` are given (`n` each): every owner's candidate matrix times them, all at once.
+/// whose `[g s_j]`, `[h s_j]` are given (`n` each): every owner's bucket sums of them, all at once
+/// ([`Kernels::bucket_sums`]), then each candidate's as its buckets' up to it (local).
 async fn histograms<R: Ring, D: Kernels<R>>(
     mpc: &mut D,
-    a_mine: &[R],
-    m: &[usize],
+    (layout, bk): (&Layout, &mut Bucketing),
+    selected: &[Vec<bool>],
     (gs, hs): (&Share<R>, &Share<R>),
     n: usize,
 ) -> Result<(Share<R>, Share<R>)> {
     let k = gs.len() / n.max(1);
-    let total: usize = m.iter().sum();
+    let q = 2 * k;
     // Operand rows: one per data row, columns [g s_j, h s_j] for each node j.
     let idx: Vec<Option<usize>> =
         (0..n).flat_map(|r| (0..k).flat_map(move |j| [Some(j * n + r), Some(k * n + j * n + r)])).collect();
     let b = Share::concat(&[gs, hs]).gather(&idx);
-    let dims: Vec<(usize, usize, usize)> = m.iter().map(|&mi| (mi, n, 2 * k)).collect();
-    let (sums, _) = mpc.matmul_plain_each(a_mine, &vec![&b; m.len()], &dims, Operand::Full).await?;
+    // Features without candidates have no sums to take.
+    let splittable: Vec<Vec<bool>> =
+        layout.counts.iter().zip(selected).map(|(c, s)| c.iter().zip(s).map(|(c, s)| *s && *c > 0).collect()).collect();
+    let sums = mpc.bucket_sums(bk, &splittable, &b, q).await?;
+    // Candidate t of a feature with T candidates (T + 1 buckets) sums buckets 0..=t.
+    let cumulative = |s: Share<R>, counts: Vec<usize>| {
+        let holding = s.holding();
+        let parts = s.into_parts().into_iter().map(|p| {
+            let mut out = Vec::with_capacity(p.len());
+            let mut at = 0;
+            for &t in &counts {
+                let mut acc = vec![R::ZERO; q];
+                for bucket in at..at + t {
+                    acc.iter_mut().zip(&p[bucket * q..(bucket + 1) * q]).for_each(|(a, v)| *a = a.add(*v));
+                    out.extend_from_slice(&acc);
+                }
+                at += t + 1;
+            }
+            out
+        });
+        Share::new(holding, parts.collect())
+    };
+    let sums: Vec<Share<R>> = sums
+        .into_iter()
+        .zip(layout.counts.iter().zip(&splittable))
+        .map(|(s, (c, keep))| cumulative(s, c.iter().zip(keep).filter(|(_, k)| **k).map(|(c, _)| *c).collect()))
+        .collect();
+    let m: Vec<usize> = sums.iter().map(|s| s.len() / q.max(1)).collect();
     // Node o's candidates follow the earlier nodes' (each a block of 2k columns per candidate).
-    let offsets = starts(m);
+    let offsets = starts(&m);
     let at = |j: usize, c: usize, col: usize| -> Option<usize> {
         let o = offsets.iter().rposition(|&start| start <= c)?;
         Some(offsets[o] * 2 * k + (c - offsets[o]) * 2 * k + 2 * j + col)
     };
+    let total: usize = m.iter().sum();
     let cat = Share::concat(&sums.iter().collect::<Vec<_>>());
     let pick =
         |col: usize| cat.gather(&(0..k).flat_map(|j| (0..total).map(move |c| at(j, c, col))).collect::<Vec<_>>());
