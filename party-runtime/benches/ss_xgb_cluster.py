@@ -106,7 +106,7 @@ for p in ["alice", "bob"]:
     result[f"{p}_total_s"] = o["performance_metrics"]["total_execution_time"]
     phases = o["result"]["training_metrics"]["phases"][p]
     result[f"{p}_train_s"] = round(sum(v["seconds"] for k, v in phases.items() if k.startswith("train")), 3)
-    result[f"{p}_phases"] = {k: [round(v["seconds"], 2), v["bytes_sent"]] for k, v in phases.items()}
+    result[f"{p}_phases"] = {k: [round(v["seconds"], 2), v["bytes_sent"], v["rounds"]] for k, v in phases.items()}
     result[f"{p}_bytes_sent"] = o["performance_metrics"].get("bytes_sent")
 try:
     import pandas as pd
