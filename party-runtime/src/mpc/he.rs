@@ -61,7 +61,7 @@ impl FloodBudget {
 const PLAIN_CACHE_BYTES: usize = 512 << 20;
 
 /// Most plaintext polynomials a cut may make of one matrix (about 126 MB for FM64), so that several cuts of
-/// one matrix (a histogram's levels) stay in the cache together.
+/// one matrix stay in the cache together.
 const CACHED_TILES: usize = 480;
 
 /// CPU seconds of one 8192-point NTT over one prime (AVX2; FM64's size), the unit [`Tiling::columns`] counts
@@ -136,7 +136,7 @@ impl Tiling {
     /// one-prime NTTs: a fresh ciphertext (each chunk of each column group) about 6, a returned one (each row
     /// block of each group: re-randomizer, inverse transform, decryption) about 14, a polynomial product
     /// (pointwise over every prime, both halves) 1.5. Among cuts whose plaintext polynomials (`blocks x chunks`) stay within [`CACHED_TILES`], so they
-    /// are transformed once per task; wide vectors with few rows (a histogram's `p` data rows) then take
+    /// are transformed once per task; wide vectors with few rows then take
     /// narrower chunks and several columns per ciphertext, so that rows and columns share a returned block.
     pub(super) fn columns<R: Ring>(m: usize, p: usize, q: usize) -> Tiling {
         let params = rlwe::params::<R>();
@@ -317,7 +317,7 @@ impl HeState {
 
     /// Shares of `A_0 B_0` and `A_1 B_1` for shared `p x q` matrices `B_i` (row-major, as the results): each
     /// column is a matrix-vector product under the one tiling of its `A`, and a round carries as many columns
-    /// as [`ROUND_CIPHERTEXTS`] allows (all of a histogram level's), so the columns share one round trip and
+    /// as [`ROUND_CIPHERTEXTS`] allows, so the columns share one round trip and
     /// their ciphertexts are made and evaluated in parallel. A node without a matrix (`m p = 0`) sends none.
     pub async fn matmul_pair<R: Ring>(
         &mut self,
