@@ -96,12 +96,13 @@ async fn aby3_trains_the_two_party_model_in_local_and_cluster_mode() {
         let dir = tempfile::tempdir().unwrap();
         let semi2k = common::run_json(&dir, &xgb_request(&dir, &data, params.clone())).await;
         assert_eq!(semi2k["status"], "success", "{semi2k:#}");
+        assert_eq!(semi2k["result"]["training_metrics"]["histograms"], "punctured_seeds");
         let want = score(&dir);
         let dir = tempfile::tempdir().unwrap();
         let req = common::on_aby3(&dir, xgb_request(&dir, &data, params));
         let local = common::run_json(&dir, &req).await;
         assert_eq!(local["status"], "success", "{local:#}");
-        assert_eq!(local["result"]["training_metrics"]["linear_products"], "replicated");
+        assert_eq!(local["result"]["training_metrics"]["histograms"], "replicated");
         let local_score = score(&dir);
         let carol: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.path().join("carol_model.json")).unwrap()).unwrap();

@@ -126,6 +126,10 @@ impl<R: Ring> Kernels<R> for Device<'_, R> {
         on!(self, d => Kernels::<R>::plain_methods(&**d))
     }
 
+    fn bucket_method(&self) -> &'static str {
+        on!(self, d => Kernels::<R>::bucket_method(&**d))
+    }
+
     async fn trunc_from(&mut self, x: &Share<R>, l: u32, f: u32) -> Result<Share<R>> {
         on!(self, d => Kernels::trunc_from(&mut **d, x, l, f).await)
     }

@@ -154,6 +154,12 @@ pub trait Kernels<R: Ring> {
     /// How this backend's plaintext-matrix products ran so far (`training_metrics.linear_products`).
     fn plain_methods(&self) -> &'static str;
 
+    /// How this backend takes [`Kernels::bucket_sums`] (`training_metrics.histograms`): by default as its
+    /// plaintext-matrix products.
+    fn bucket_method(&self) -> &'static str {
+        self.plain_methods()
+    }
+
     /// `x / 2^f` (floor, at most one unit off) for `x` whose low `l` bits carry it (`|x| < 2^(l-2)`), shared
     /// mod `2^k`. Two-party: one OT per element with an `f`-bit message, exact (no probabilistic failure).
     async fn trunc_from(&mut self, x: &Share<R>, l: u32, f: u32) -> Result<Share<R>>;

@@ -119,6 +119,10 @@ impl<R: Ring> Kernels<R> for Mpc<'_, R> {
         self.plain_method_names()
     }
 
+    fn bucket_method(&self) -> &'static str {
+        if self.backend.dealt() { "dealer" } else { "punctured_seeds" }
+    }
+
     async fn trunc_from(&mut self, x: &Share<R>, l: u32, f: u32) -> Result<Share<R>> {
         let v = Mpc::trunc_from(self, mine(x), l, f).await?;
         Ok(self.share(v))

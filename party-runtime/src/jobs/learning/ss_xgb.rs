@@ -105,7 +105,7 @@ async fn train<R: Ring>(ctx: &PartyContext, c: &SsXgbConfig, spu: &SpuRuntime) -
     let phases: serde_json::Map<String, serde_json::Value> =
         phases.into_iter().map(|(p, v)| (p, serde_json::to_value(v).unwrap_or_default())).collect();
     ctx.progress(1.0, "done");
-    let metrics = json!({ "num_trees": trained.trees.len(), "linear_products": mpc.plain_methods(), "phases": phases });
+    let metrics = json!({ "num_trees": trained.trees.len(), "histograms": mpc.bucket_method(), "phases": phases });
     JobOutput::new(&ModelResult {
         model_saved: true,
         model_paths: c.model_output.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
