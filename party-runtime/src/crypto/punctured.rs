@@ -42,19 +42,20 @@ fn kept(count: usize, d: u32, l: u32) -> usize {
     count.div_ceil(1 << (d - l))
 }
 
-/// The kept children of `nodes` (level `l`, children at `l + 1`), left then right of each.
+/// The kept children of `nodes` (level `l`, children at `l + 1`), left then right of each: `π_0(s) ^ s` and
+/// `π_1(s) ^ s` of their parent `s`.
 fn children(aes: &[Aes128; 2], nodes: &[u128], count: usize, d: u32, l: u32) -> Vec<u128> {
     let n = kept(count, d, l + 1);
-    let mut out: Vec<aes::Block> = (0..n).map(|c| nodes[c / 2].to_le_bytes().into()).collect();
-    let (left, right): (Vec<usize>, Vec<usize>) = (0..n).partition(|c| c % 2 == 0);
-    let mut l_blocks: Vec<aes::Block> = left.iter().map(|&c| out[c]).collect();
-    let mut r_blocks: Vec<aes::Block> = right.iter().map(|&c| out[c]).collect();
-    aes[0].encrypt_blocks(&mut l_blocks);
-    aes[1].encrypt_blocks(&mut r_blocks);
-    for (c, b) in left.into_iter().zip(l_blocks).chain(right.into_iter().zip(r_blocks)) {
-        out[c] = b;
-    }
-    out.iter().enumerate().map(|(c, b)| u128::from_le_bytes((*b).into()) ^ nodes[c / 2]).collect()
+    let parents: Vec<aes::Block> = nodes[..n.div_ceil(2)].iter().map(|s| s.to_le_bytes().into()).collect();
+    let (mut left, mut right) = (parents.clone(), parents);
+    aes[0].encrypt_blocks(&mut left);
+    aes[1].encrypt_blocks(&mut right);
+    (0..n)
+        .map(|c| {
+            let b = if c % 2 == 0 { left[c / 2] } else { right[c / 2] };
+            u128::from_le_bytes(b.into()) ^ nodes[c / 2]
+        })
+        .collect()
 }
 
 /// The leaves of the tree from `root` over `count` leaves, and each level's sums of left and right children.

@@ -37,6 +37,8 @@ pub struct Bucketing {
     mine: Vec<u32>,
     /// The two-party backend's punctured seeds, made on first use.
     seeds: Option<Seeds>,
+    /// Calls so far: each call's masks are tweaked by its number.
+    calls: u64,
 }
 
 impl Bucketing {
@@ -50,7 +52,7 @@ impl Bucketing {
         if let Some((i, b)) = mine.iter().enumerate().find(|(i, b)| **b as usize >= own[i % own.len()]) {
             return Err(Error::Internal(format!("row {}'s bucket {b} is beyond its feature's", i / own.len())));
         }
-        Ok(Bucketing { counts, me, rows, mine, seeds: None })
+        Ok(Bucketing { counts, me, rows, mine, seeds: None, calls: 0 })
     }
 
     /// Node `i`'s selected features as (feature, first bucket among all its features, count).
@@ -104,8 +106,6 @@ struct Seeds {
     sent: Vec<u128>,
     /// As owner, for this node's: the same, the row's own bucket's unknown.
     got: Vec<u128>,
-    /// Calls so far: each call's masks are tweaked by its number.
-    uses: u64,
 }
 
 /// The fixed key of the masks' hash (a public constant, distinct from the OT hash's and the trees').
@@ -194,11 +194,8 @@ impl<R: Ring> Mpc<'_, R> {
         if bk.seeds.is_none() {
             bk.seeds = Some(self.plant(bk).await?);
         }
-        let tweak = {
-            let seeds = bk.seeds.as_mut().ok_or_else(|| Error::Internal("bucket seeds".into()))?;
-            seeds.uses += 1;
-            seeds.uses - 1
-        };
+        let tweak = bk.calls;
+        bk.calls += 1;
         let bk = &*bk;
         let seeds = bk.seeds.as_ref().ok_or_else(|| Error::Internal("bucket seeds".into()))?;
         let (theirs, mine) = (bk.features(1 - me, &selected[1 - me]), bk.features(me, &selected[me]));
@@ -220,7 +217,8 @@ impl<R: Ring> Mpc<'_, R> {
             let m = mine.iter().map(|f| f.2).sum::<usize>();
             let mut sums = vec![R::ZERO; m * q];
             let row_mine: usize = bk.counts[me].iter().sum();
-            let owner = Owner { keys: &seeds.got, row_leaves: row_mine, feats: &mine, buckets: &bk.mine };
+            let width = bk.counts[me].len();
+            let owner = Owner { keys: &seeds.got, row_leaves: row_mine, feats: &mine, buckets: &bk.mine, width };
             for first in (0..n).step_by(ROWS_PER_MSG) {
                 let rows = first..(first + ROWS_PER_MSG).min(n);
                 let want = rows.len() * mine.len() * q * (R::BITS / 8) as usize;
@@ -230,9 +228,7 @@ impl<R: Ring> Mpc<'_, R> {
                     return Err(ctx.bad_message(&peer, MASKED, e));
                 }
                 let d: Vec<R> = bytes.chunks_exact((R::BITS / 8) as usize).map(ring_from_bytes).collect();
-                let (_, w) = compute(|| {
-                    par_rows(rows, |r| (Vec::new(), owner.rows(&bk.counts[me], &d, b, q, tweak, (first, r))))
-                });
+                let (_, w) = compute(|| par_rows(rows, |r| (Vec::new(), owner.rows(&d, b, q, tweak, (first, r)))));
                 sums.iter_mut().zip(&w).for_each(|(s, w)| *s = s.add(*w));
             }
             Ok(sums)
@@ -266,7 +262,7 @@ impl<R: Ring> Mpc<'_, R> {
                 blocks.iter().map(|b| u128::from_le_bytes((*b).into())).collect()
             })
         };
-        Ok(Seeds { sent: key(sent), got: key(got), uses: 0 })
+        Ok(Seeds { sent: key(sent), got: key(got) })
     }
 }
 
@@ -330,7 +326,9 @@ struct Owner<'a> {
     keys: &'a [u128],
     row_leaves: usize,
     feats: &'a [(usize, usize, usize)],
+    /// Its rows' buckets, row-major (`width` features per row).
     buckets: &'a [u32],
+    width: usize,
 }
 
 impl Owner<'_> {
@@ -338,7 +336,6 @@ impl Owner<'_> {
     /// row `first` on) and its own shares `b` of the columns.
     fn rows<R: Ring>(
         &self,
-        counts: &[usize],
         d: &[R],
         b: &[R],
         q: usize,
@@ -349,14 +346,13 @@ impl Owner<'_> {
         let stride = masker.stride();
         let m: usize = self.feats.iter().map(|f| f.2).sum();
         let mut sums = vec![R::ZERO; m * q];
-        let width = counts.len();
         let mut acc = vec![R::ZERO; q];
         for r in rows {
             let i = r - first;
             let l = masker.row(self.keys, self.row_leaves, self.feats, r);
             let mut at = 0;
             for (fi, &(f, _, c)) in self.feats.iter().enumerate() {
-                let own = at + self.buckets[r * width + f] as usize;
+                let own = at + self.buckets[r * self.width + f] as usize;
                 acc.iter_mut().for_each(|a| *a = R::ZERO);
                 let leaves = l[at * stride..(at + c) * stride].chunks_exact(stride);
                 for (k, (lk, sk)) in leaves.zip(sums[at * q..(at + c) * q].chunks_exact_mut(q)).enumerate() {

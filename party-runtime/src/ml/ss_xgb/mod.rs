@@ -150,7 +150,6 @@ pub async fn train<R: Ring, D: Kernels<R>>(
     let y = mpc.input(label_node, encoded.as_deref(), n).await?;
     let base = base_margin(p);
     let scaling = Scaling::new(me, p, n, mpc.frac(), R::BITS)?;
-    mpc.plain_entries(1, n).await?;
     let mut margin = mpc.constant(base, n);
     let counts = layout.counts.iter().map(|c| c.iter().map(|t| t + 1).collect()).collect();
     let mut bk = Bucketing::new(counts, mpc.me(), n, buckets::row_buckets(own.x, own.cols, own.thresholds))?;
