@@ -281,10 +281,11 @@ async fn bits<R: Ring, K: Kernels<R>>(devs: &mut [K]) {
 }
 
 /// Bucket sums under each node's private buckets (a third node has none), twice on one bucketing (the second
-/// call reuses what the first prepared) with a feature left out, against plaintext.
+/// call reuses what the first prepared; 3 columns, then 70: several windows of mask blocks and a partial
+/// block) with a feature left out, against plaintext.
 async fn bucket_sums<R: Ring, K: Kernels<R>>(devs: &mut [K]) {
     let mut rng = rng();
-    let (rows, q, nodes) = (300, 3, devs.len());
+    let (rows, nodes) = (300, devs.len());
     let counts: Vec<Vec<usize>> =
         (0..nodes).map(|i| [vec![5, 1, 12], vec![2, 7]].get(i).cloned().unwrap_or_default()).collect();
     let mut buckets: Vec<Vec<u32>> = Vec::new();
@@ -295,7 +296,7 @@ async fn bucket_sums<R: Ring, K: Kernels<R>>(devs: &mut [K]) {
         counts.iter().map(|c| (0..c.len()).map(|f| c.len() != 3 || f != 2).collect()).collect();
     let mut bks: Vec<Bucketing> =
         (0..nodes).map(|i| Bucketing::new(counts.clone(), i, rows, buckets[i].clone()).expect("buckets")).collect();
-    for call in 0..2 {
+    for (call, q) in [(0, 3), (1, 70)] {
         let x: Vec<R> = (0..rows * q).map(|_| uniform(&mut rng)).collect();
         let xs = share(devs, call, &x).await;
         let runs = devs.iter_mut().zip(bks.iter_mut()).zip(&xs).map(|((k, bk), x)| k.bucket_sums(bk, &selected, x, q));

@@ -17,6 +17,7 @@ use aes::Aes128;
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use rayon::prelude::*;
 
+use self::masks::{Keys, Owner};
 use super::engine::Mpc;
 use super::kernels::{Kernels, Operand};
 use super::local::{ring_bytes, ring_from_bytes};
@@ -26,6 +27,8 @@ use crate::crypto::prg::Prg;
 use crate::crypto::punctured;
 use crate::error::{Error, Result};
 use crate::ring::Ring;
+
+mod masks;
 
 /// Each node's private bucketing of the same rows, prepared once for many bucket sums.
 pub struct Bucketing {
@@ -119,62 +122,6 @@ const ROWS_PER_TASK: usize = 64;
 const SEEDS: &str = "mpc/buckets/seeds";
 const MASKED: &str = "mpc/buckets/masked";
 
-/// One row's masks for a call: reused buffers for the seed keys of a row's selected buckets, their AES blocks
-/// and the masks.
-struct Masker<R> {
-    aes: Aes128,
-    tweak: u128,
-    q: usize,
-    keys: Vec<u128>,
-    blocks: Vec<aes::Block>,
-    out: Vec<R>,
-}
-
-impl<R: Ring> Masker<R> {
-    fn new(tweak: u64, q: usize) -> Masker<R> {
-        let aes = Aes128::new(&MASK_KEY.into());
-        Masker { aes, tweak: (tweak as u128) << 64, q, keys: Vec::new(), blocks: Vec::new(), out: Vec::new() }
-    }
-
-    /// Elements between one bucket's masks: `q` rounded up to whole AES blocks.
-    fn stride(&self) -> usize {
-        self.q.next_multiple_of((128 / R::BITS) as usize)
-    }
-
-    /// The masks of each selected bucket of row `r` (`row_leaves` keys per row in `keys`), bucket after bucket
-    /// [`Masker::stride`] apart, the first `q` of each used: block `c` of key `y` is `π(y ^ (tweak, c)) ^ y`,
-    /// split into ring elements from the low bits up (the tweakable correlation-robust hash of the OT extension).
-    fn row(&mut self, keys: &[u128], row_leaves: usize, feats: &[(usize, usize, usize)], r: usize) -> &[R] {
-        let per_block = (128 / R::BITS) as usize;
-        let stride = self.stride();
-        let nblocks = stride / per_block;
-        self.keys.clear();
-        for &(_, s, c) in feats {
-            self.keys.extend_from_slice(&keys[r * row_leaves + s..][..c]);
-        }
-        self.blocks.resize(self.keys.len() * nblocks, aes::Block::default());
-        for (y, bs) in self.keys.iter().zip(self.blocks.chunks_exact_mut(nblocks)) {
-            for (c, b) in bs.iter_mut().enumerate() {
-                *b = (y ^ self.tweak ^ c as u128).to_le_bytes().into();
-            }
-        }
-        self.aes.encrypt_blocks(&mut self.blocks);
-        self.out.resize(self.keys.len() * stride, R::ZERO);
-        for ((y, bs), out) in
-            self.keys.iter().zip(self.blocks.chunks_exact(nblocks)).zip(self.out.chunks_exact_mut(stride))
-        {
-            for (b, o) in bs.iter().zip(out.chunks_exact_mut(per_block)) {
-                let h = u128::from_le_bytes((*b).into()) ^ y;
-                o[0] = R::from_u128(h);
-                if per_block == 2 {
-                    o[1] = R::from_u128(h >> 64);
-                }
-            }
-        }
-        &self.out
-    }
-}
-
 impl<R: Ring> Mpc<'_, R> {
     /// [`Kernels::bucket_sums`] by punctured seeds (module docs): shares of node 0's and node 1's bucket sums.
     pub(super) async fn bucket_sums_ot(
@@ -206,8 +153,8 @@ impl<R: Ring> Mpc<'_, R> {
             let mut kept = vec![R::ZERO; m * q];
             for first in (0..n).step_by(ROWS_PER_MSG) {
                 let rows = first..(first + ROWS_PER_MSG).min(n);
-                let (d, u) =
-                    compute(|| par_rows(rows, |r| sender_rows(&seeds.sent, row_theirs, &theirs, b, q, tweak, r)));
+                let keys = Keys { keys: &seeds.sent, row_leaves: row_theirs, feats: &theirs };
+                let (d, u) = compute(|| par_rows(rows, |r| masks::sender_rows(&keys, b, q, tweak, r)));
                 kept.iter_mut().zip(&u).for_each(|(k, u)| *k = k.add(*u));
                 ctx.channel.send_bytes(&peer, MASKED, ring_bytes(&d)).await.map_err(|e| ctx.link_error(e))?;
             }
@@ -218,7 +165,8 @@ impl<R: Ring> Mpc<'_, R> {
             let mut sums = vec![R::ZERO; m * q];
             let row_mine: usize = bk.counts[me].iter().sum();
             let width = bk.counts[me].len();
-            let owner = Owner { keys: &seeds.got, row_leaves: row_mine, feats: &mine, buckets: &bk.mine, width };
+            let keys = Keys { keys: &seeds.got, row_leaves: row_mine, feats: &mine };
+            let owner = Owner { keys, buckets: &bk.mine, width };
             for first in (0..n).step_by(ROWS_PER_MSG) {
                 let rows = first..(first + ROWS_PER_MSG).min(n);
                 let want = rows.len() * mine.len() * q * (R::BITS / 8) as usize;
@@ -284,93 +232,4 @@ fn par_rows<R: Ring>(
         }
     }
     (cat, sum)
-}
-
-/// The sender's part for `rows`: each row's masked shares `d` (row after row, selected feature after feature,
-/// `q` each) and its own shares of the bucket sums (`-sum` of the masks, selected bucket after bucket).
-fn sender_rows<R: Ring>(
-    keys: &[u128],
-    row_leaves: usize,
-    feats: &[(usize, usize, usize)],
-    b: &[R],
-    q: usize,
-    tweak: u64,
-    rows: std::ops::Range<usize>,
-) -> (Vec<R>, Vec<R>) {
-    let mut masker = Masker::new(tweak, q);
-    let m: usize = feats.iter().map(|f| f.2).sum();
-    let mut d = vec![R::ZERO; rows.len() * feats.len() * q];
-    let mut kept = vec![R::ZERO; m * q];
-    let stride = masker.stride();
-    for (i, r) in rows.enumerate() {
-        let l = masker.row(keys, row_leaves, feats, r);
-        let mut at = 0;
-        for (fi, &(_, _, c)) in feats.iter().enumerate() {
-            let out = &mut d[(i * feats.len() + fi) * q..][..q];
-            out.copy_from_slice(&b[r * q..(r + 1) * q]);
-            let leaves = l[at * stride..(at + c) * stride].chunks_exact(stride);
-            for (lk, kk) in leaves.zip(kept[at * q..(at + c) * q].chunks_exact_mut(q)) {
-                for ((o, v), k) in out.iter_mut().zip(lk).zip(kk) {
-                    *o = o.add(*v);
-                    *k = k.sub(*v);
-                }
-            }
-            at += c;
-        }
-    }
-    (d, kept)
-}
-
-/// The owner's seeds and buckets for its side of a call.
-struct Owner<'a> {
-    keys: &'a [u128],
-    row_leaves: usize,
-    feats: &'a [(usize, usize, usize)],
-    /// Its rows' buckets, row-major (`width` features per row).
-    buckets: &'a [u32],
-    width: usize,
-}
-
-impl Owner<'_> {
-    /// Its shares of the bucket sums over `rows`, from the sender's masked shares `d` of the message's rows (from
-    /// row `first` on) and its own shares `b` of the columns.
-    fn rows<R: Ring>(
-        &self,
-        d: &[R],
-        b: &[R],
-        q: usize,
-        tweak: u64,
-        (first, rows): (usize, std::ops::Range<usize>),
-    ) -> Vec<R> {
-        let mut masker = Masker::new(tweak, q);
-        let stride = masker.stride();
-        let m: usize = self.feats.iter().map(|f| f.2).sum();
-        let mut sums = vec![R::ZERO; m * q];
-        let mut acc = vec![R::ZERO; q];
-        for r in rows {
-            let i = r - first;
-            let l = masker.row(self.keys, self.row_leaves, self.feats, r);
-            let mut at = 0;
-            for (fi, &(f, _, c)) in self.feats.iter().enumerate() {
-                let own = at + self.buckets[r * self.width + f] as usize;
-                acc.iter_mut().for_each(|a| *a = R::ZERO);
-                let leaves = l[at * stride..(at + c) * stride].chunks_exact(stride);
-                for (k, (lk, sk)) in leaves.zip(sums[at * q..(at + c) * q].chunks_exact_mut(q)).enumerate() {
-                    if at + k != own {
-                        for ((a, v), s) in acc.iter_mut().zip(lk).zip(sk) {
-                            *a = a.add(*v);
-                            *s = s.add(*v);
-                        }
-                    }
-                }
-                let masked = &d[(i * self.feats.len() + fi) * q..][..q];
-                let mine = &b[r * q..(r + 1) * q];
-                for (((s, m), a), v) in sums[own * q..(own + 1) * q].iter_mut().zip(masked).zip(&acc).zip(mine) {
-                    *s = s.add(m.sub(*a).add(*v));
-                }
-                at += c;
-            }
-        }
-        sums
-    }
 }
