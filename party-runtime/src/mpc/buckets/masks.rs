@@ -9,10 +9,11 @@
 
 use std::ops::Range;
 
-use super::MASK_KEY;
-use crate::ring::Ring;
 use aes::Aes128;
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
+
+use super::MASK_KEY;
+use crate::ring::Ring;
 
 /// Most blocks per bucket in one pass over the rows; wider calls take several windows of columns.
 const WINDOW: usize = 32;
