@@ -53,8 +53,9 @@ impl Leaf {
 /// hand in reused buffers.
 fn block_sums(leaves: &mut [Option<Leaf>], offset: usize, columns: &mut [u64], mut all: Option<&mut [u64]>) {
     let words = columns.len() / K;
-    let mut tile = vec![0u64; TILE];
-    let mut buf = vec![aes::Block::default(); TILE / 2];
+    // A small extension (a comparison's few OTs) zeroes and allocates no more than its own words.
+    let mut tile = vec![0u64; TILE.min(words)];
+    let mut buf = vec![aes::Block::default(); TILE.min(words).div_ceil(2)];
     for start in (0..words).step_by(TILE) {
         let end = (start + TILE).min(words);
         let tile = &mut tile[..end - start];
