@@ -94,17 +94,15 @@ macro_rules! windows {
         let blocks = $q.div_ceil(per);
         let mut first = 0;
         while first < blocks {
-            let nb = (blocks - first).min(WINDOW);
-            match nb {
-                1 => $pass::<$r, 1, 2>($($arg,)* first),
-                2 => $pass::<$r, 2, 4>($($arg,)* first),
-                3 => $pass::<$r, 3, 6>($($arg,)* first),
-                4 => $pass::<$r, 4, 8>($($arg,)* first),
-                5..=8 => $pass::<$r, 8, 16>($($arg,)* first),
-                9..=16 => $pass::<$r, 16, 32>($($arg,)* first),
-                _ => $pass::<$r, 32, 64>($($arg,)* first),
-            }
-            first += match nb { 1..=4 => nb, 5..=8 => 8, 9..=16 => 16, _ => 32 };
+            first += match (blocks - first).min(WINDOW) {
+                1 => { $pass::<$r, 1, 2>($($arg,)* first); 1 }
+                2 => { $pass::<$r, 2, 4>($($arg,)* first); 2 }
+                3 => { $pass::<$r, 3, 6>($($arg,)* first); 3 }
+                4 => { $pass::<$r, 4, 8>($($arg,)* first); 4 }
+                5..=8 => { $pass::<$r, 8, 16>($($arg,)* first); 8 }
+                9..=16 => { $pass::<$r, 16, 32>($($arg,)* first); 16 }
+                _ => { $pass::<$r, 32, 64>($($arg,)* first); 32 }
+            };
         }
     }};
 }
@@ -176,8 +174,7 @@ impl Owner<'_> {
         let m: usize = self.keys.feats.iter().map(|f| f.2).sum();
         let mut sums = vec![R::ZERO; m * q];
         let mut masker = Masker::new(tweak);
-        let owner = self;
-        windows!(q, R, owner_pass(owner, (d, b), q, (first, &rows), &mut masker, &mut sums));
+        windows!(q, R, owner_pass(self, (d, b), q, (first, &rows), &mut masker, &mut sums));
         sums
     }
 }

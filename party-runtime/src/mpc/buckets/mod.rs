@@ -17,7 +17,7 @@ use aes::Aes128;
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use rayon::prelude::*;
 
-use self::masks::{Keys, Owner};
+use self::masks::{Feature, Keys, Owner};
 use super::engine::Mpc;
 use super::kernels::{Kernels, Operand};
 use super::local::{ring_bytes, ring_from_bytes};
@@ -59,7 +59,7 @@ impl Bucketing {
     }
 
     /// Node `i`'s selected features as (feature, first bucket among all its features, count).
-    fn features(&self, i: usize, selected: &[bool]) -> Vec<(usize, usize, usize)> {
+    fn features(&self, i: usize, selected: &[bool]) -> Vec<Feature> {
         let starts = self.counts[i].iter().scan(0, |acc, c| Some(std::mem::replace(acc, *acc + c)));
         self.counts[i]
             .iter()
@@ -151,9 +151,9 @@ impl<R: Ring> Mpc<'_, R> {
         let send = async {
             let m = theirs.iter().map(|f| f.2).sum::<usize>();
             let mut kept = vec![R::ZERO; m * q];
+            let keys = Keys { keys: &seeds.sent, row_leaves: row_theirs, feats: &theirs };
             for first in (0..n).step_by(ROWS_PER_MSG) {
                 let rows = first..(first + ROWS_PER_MSG).min(n);
-                let keys = Keys { keys: &seeds.sent, row_leaves: row_theirs, feats: &theirs };
                 let (d, u) = compute(|| par_rows(rows, |r| masks::sender_rows(&keys, b, q, tweak, r)));
                 kept.iter_mut().zip(&u).for_each(|(k, u)| *k = k.add(*u));
                 ctx.channel.send_bytes(&peer, MASKED, ring_bytes(&d)).await.map_err(|e| ctx.link_error(e))?;
